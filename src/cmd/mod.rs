@@ -1,0 +1,91 @@
+//! The subcommands, one file each, each with its own args and `run`.
+
+pub mod check;
+pub mod config;
+pub mod export;
+pub mod ingest_import;
+pub mod ingest_webform;
+pub mod init;
+pub mod rebuild;
+pub mod scrub;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+
+/// optscrub: keeps a messaging platform from texting people who said STOP.
+#[derive(Parser, Debug)]
+#[command(name = "optscrub", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a store with a config.
+    Init(init::Args),
+    /// Replace a store's config (the old one is kept).
+    Config(config::Args),
+    /// Add opt-out evidence to a store.
+    #[command(subcommand)]
+    Ingest(Ingest),
+    /// Filter recipient lists: write who may be messaged, and who not and why.
+    Scrub(scrub::Args),
+    /// May this contact be messaged, and which events decide it?
+    Check(check::Args),
+    /// Write the current suppression list.
+    Export(export::Args),
+    /// Counts per account and scope, and bytes on disk.
+    Stats(stats::Args),
+    /// Recompile the snapshot from the ledger.
+    Rebuild(rebuild::Args),
+}
+
+/// `ingest` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Ingest {
+    /// Webform submissions: account-wide opt-outs.
+    Webform(ingest_webform::Args),
+    /// A manual import of opt-outs, mapped to senders or the whole account.
+    Import(ingest_import::Args),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::Config(a) => config::run(a),
+        Command::Ingest(Ingest::Webform(a)) => ingest_webform::run(a),
+        Command::Ingest(Ingest::Import(a)) => ingest_import::run(a),
+        Command::Scrub(a) => scrub::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Rebuild(a) => rebuild::run(a),
+    }
+}
+
+/// Write `--summary FILE.json` if it was given.
+pub fn write_summary(path: Option<&Path>, value: &serde_json::Value) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Input(e.to_string()))?;
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
+/// Options every store command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store folder.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// Also write the summary figures as JSON to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub summary: Option<PathBuf>,
+}

@@ -1,0 +1,113 @@
+//! `optscrub scrub --store DIR --input PATH… --output F [--suppressed F] …`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cmd::{write_summary, StoreArgs};
+use crate::error::{Error, Result};
+use crate::phone::DefaultCountry;
+use crate::scrub::run::{self, Plan};
+use crate::scrub::Reason;
+use crate::store::Store;
+
+/// Arguments of `scrub`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Recipient files (CSV or Parquet), folders of them, or - for CSV on stdin.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    input: Vec<String>,
+    /// Where the rows that may be messaged go (.parquet or .csv).
+    #[arg(long, value_name = "F")]
+    output: PathBuf,
+    /// Where the rows that may not be messaged go, with reason and scope.
+    #[arg(long, value_name = "F")]
+    suppressed: Option<PathBuf>,
+    /// Account of every row, when the file has no account column.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Sender of every row, when the file has no sender column.
+    #[arg(long, value_name = "ID")]
+    sender: Option<String>,
+    /// Read national numbers as this country's (ISO 3166 alpha-2).
+    #[arg(long, value_name = "XX")]
+    default_country: Option<String>,
+    /// Keep rows whose (account, contact) an earlier kept row has.
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// Name of the phone column.
+    #[arg(long, value_name = "C", default_value = "phone")]
+    phone_column: String,
+    /// Name of the account column.
+    #[arg(long, value_name = "C", default_value = "account_id")]
+    account_column: String,
+    /// Name of the sender column.
+    #[arg(long, value_name = "C")]
+    sender_column: Option<String>,
+}
+
+/// Parse `--default-country`.
+pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
+    code.map(|c| {
+        DefaultCountry::parse(c).ok_or_else(|| {
+            Error::Usage(format!(
+                "--default-country '{c}' is not an ISO 3166 alpha-2 country code (like GB or US)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Scrub recipient lists.
+pub fn run(a: Args) -> Result<()> {
+    let start = Instant::now();
+    let plan = Plan {
+        country: parse_country(a.default_country.as_deref())?,
+        inputs: a.input,
+        output: a.output,
+        suppressed: a.suppressed,
+        account: a.account,
+        sender: a.sender,
+        keep_duplicates: a.keep_duplicates,
+        phone_column: a.phone_column,
+        account_column: a.account_column,
+        sender_column_given: a.sender_column.is_some(),
+        sender_column: a.sender_column.unwrap_or_else(|| "sender".into()),
+    };
+    let store = Store::open(&a.store.store)?;
+    let stats = run::run(&store, &plan)?;
+    let secs = start.elapsed().as_secs_f64();
+    let reasons: Vec<String> = Reason::ALL
+        .iter()
+        .filter_map(|r| stats.reasons.get(r).map(|n| format!("{} {n}", r.as_str())))
+        .collect();
+    eprintln!(
+        "scrub: {} rows in, {} kept, {} suppressed{} in {secs:.2} s",
+        stats.rows_in,
+        stats.kept,
+        stats.suppressed(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        }
+    );
+    let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.as_str().to_string(),
+                json!(stats.reasons.get(r).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    write_summary(
+        a.store.summary.as_deref(),
+        &json!({"command": "scrub", "rows_in": stats.rows_in, "kept": stats.kept,
+                "suppressed": stats.suppressed(), "reasons": by_reason, "seconds": secs,
+                "output": plan.output, "suppressed_output": plan.suppressed}),
+    )
+}

@@ -1,0 +1,68 @@
+//! `optscrub stats --store DIR`
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::cmd::{write_summary, StoreArgs};
+use crate::error::Result;
+use crate::store::Store;
+
+/// Arguments of `stats`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Print counts per account and scope, and bytes on disk.
+pub fn run(a: Args) -> Result<()> {
+    let store = Store::open(&a.store.store)?;
+    let snap = store.snapshot()?;
+    let m = &store.manifest;
+    let events: u64 = m.ledger.iter().map(|f| f.rows).sum();
+    let ledger_bytes: u64 = m.ledger.iter().map(|f| f.bytes).sum();
+    let opt_outs = snap.opt_outs();
+    let mut per_account: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+    for acc in &store.config.accounts {
+        per_account.entry(&acc.id).or_default();
+    }
+    for s in &snap.scopes {
+        per_account
+            .entry(&s.account)
+            .or_default()
+            .push((&s.scope, s.bitmap.len()));
+    }
+    println!("{:<20} {:<28} {:>12}", "account", "scope", "opt-outs");
+    for (acc, scopes) in &per_account {
+        if scopes.is_empty() {
+            println!("{acc:<20} {:<28} {:>12}", "-", 0);
+        }
+        for (scope, n) in scopes {
+            println!("{acc:<20} {scope:<28} {n:>12}");
+        }
+    }
+    let per_opt_out = if opt_outs > 0 {
+        m.snapshot.bytes as f64 / opt_outs as f64
+    } else {
+        0.0
+    };
+    println!(
+        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); state {} bytes; generation {}",
+        m.ledger.len(),
+        m.snapshot.bytes,
+        m.state.bytes,
+        m.generation
+    );
+    let scopes: Vec<_> = snap
+        .scopes
+        .iter()
+        .map(|s| json!({"account_id": s.account, "scope": s.scope, "opt_outs": s.bitmap.len()}))
+        .collect();
+    write_summary(
+        a.store.summary.as_deref(),
+        &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
+                "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
+                "state_bytes": m.state.bytes, "ids_bytes": m.ids.bytes, "generation": m.generation, "scopes": scopes}),
+    )
+}

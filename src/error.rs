@@ -1,0 +1,67 @@
+//! The library's error type and how each kind maps to an exit status.
+//!
+//! SPEC §7: exit 1 for bad input or usage, exit 2 when the store is locked,
+//! corrupt or inconsistent. Messages name the file, row and column and what
+//! was expected; they never carry a phone number in full.
+
+use std::path::Path;
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or an impossible combination of them (exit 1).
+    #[error("{0}")]
+    Usage(String),
+    /// A file that cannot be read, lacks a column, or holds bad data (exit 1).
+    #[error("{0}")]
+    Input(String),
+    /// A config that does not parse or is ambiguous (exit 1).
+    #[error("{0}")]
+    Config(String),
+    /// Another process holds the store's writer lock (exit 2).
+    #[error("{0}")]
+    Locked(String),
+    /// The store is damaged or inconsistent (exit 2).
+    #[error("{0}")]
+    Corrupt(String),
+    /// An operating-system error while writing outputs (exit 1).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The process exit status for this error (SPEC §7).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Locked(_) | Error::Corrupt(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// An I/O error with the action and path it happened on.
+    pub fn io(action: &str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            context: format!("{action} {}", path.display()),
+            source,
+        }
+    }
+}
+
+/// Show at most the last 4 characters of a personal value (a phone number):
+/// enough to find the row, not enough to be personal data in a log.
+pub fn redact(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{}{}", "*".repeat(chars.len() - 2), tail)
+}

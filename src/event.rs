@@ -1,0 +1,192 @@
+//! Events: one opt-out or opt-in of one contact in one scope (SPEC §2), and
+//! their columnar form, shared by the ledger and the state file.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The scope value for account-wide opt-outs.
+pub const ACCOUNT_SCOPE: &str = "account";
+
+/// What an event does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The contact may no longer be messaged in this scope.
+    OptOut,
+    /// The contact asked to be messaged again in this scope.
+    OptIn,
+}
+
+/// Where an event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// An opt-out or opt-in keyword sent to a sender.
+    Keyword,
+    /// An account's free keyword.
+    FreeKeyword,
+    /// A webform submission.
+    Webform,
+    /// A manual import.
+    Import,
+}
+
+impl Action {
+    /// Its name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::OptOut => "opt_out",
+            Action::OptIn => "opt_in",
+        }
+    }
+    fn parse(s: &str) -> Option<Action> {
+        match s {
+            "opt_out" => Some(Action::OptOut),
+            "opt_in" => Some(Action::OptIn),
+            _ => None,
+        }
+    }
+}
+
+impl Source {
+    /// Its name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Keyword => "keyword",
+            Source::FreeKeyword => "free_keyword",
+            Source::Webform => "webform",
+            Source::Import => "import",
+        }
+    }
+    fn parse(s: &str) -> Option<Source> {
+        match s {
+            "keyword" => Some(Source::Keyword),
+            "free_keyword" => Some(Source::FreeKeyword),
+            "webform" => Some(Source::Webform),
+            "import" => Some(Source::Import),
+            _ => None,
+        }
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Stable id: the message id, the submission id, or a hash of the row.
+    pub event_id: String,
+    /// The account.
+    pub account: String,
+    /// `account` or a normalized sender id.
+    pub scope: String,
+    /// E.164 digits of the contact.
+    pub contact: u64,
+    /// Event time, microseconds since the Unix epoch, UTC.
+    pub at: i64,
+    /// Opt-out or opt-in.
+    pub action: Action,
+    /// How it arrived.
+    pub source: Source,
+    /// The keyword matched, for keyword events.
+    pub keyword: Option<String>,
+    /// Where it arrived (the reply's destination or the input file name).
+    pub via: Option<String>,
+}
+
+impl Event {
+    /// SPEC §3.3 order: event time, then event id.
+    pub fn order(&self, other: &Event) -> Ordering {
+        self.at
+            .cmp(&other.at)
+            .then_with(|| self.event_id.cmp(&other.event_id))
+    }
+
+    /// 64-bit hash of the event id, for the store's id set.
+    pub fn id_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.event_id.as_bytes())
+    }
+}
+
+/// Schema of the ledger and state files.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("account_id", DataType::Utf8, false),
+        Field::new("scope", DataType::Utf8, false),
+        Field::new("contact", DataType::UInt64, false),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("action", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("keyword", DataType::Utf8, true),
+        Field::new("via", DataType::Utf8, true),
+    ]))
+}
+
+/// Events as one record batch.
+pub fn to_batch(events: &[Event]) -> RecordBatch {
+    let str_col = |f: &dyn Fn(&Event) -> Option<&str>| -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(events.len(), events.len() * 8);
+        for e in events {
+            b.append_option(f(e));
+        }
+        Arc::new(b.finish())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        str_col(&|e| Some(&e.event_id)),
+        str_col(&|e| Some(&e.account)),
+        str_col(&|e| Some(&e.scope)),
+        Arc::new(UInt64Array::from_iter_values(
+            events.iter().map(|e| e.contact),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(events.iter().map(|e| e.at))
+                .with_timezone("UTC"),
+        ),
+        str_col(&|e| Some(e.action.as_str())),
+        str_col(&|e| Some(e.source.as_str())),
+        str_col(&|e| e.keyword.as_deref()),
+        str_col(&|e| e.via.as_deref()),
+    ];
+    // The columns are built to the schema above, so this cannot fail.
+    RecordBatch::try_new(schema(), columns).unwrap_or_else(|_| RecordBatch::new_empty(schema()))
+}
+
+/// Events back from a ledger or state batch; `Err` names what is wrong.
+pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), String> {
+    fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+        b.column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<T>())
+            .ok_or_else(|| format!("column {name} is missing or of the wrong type"))
+    }
+    let id = col::<StringArray>(batch, "event_id")?;
+    let account = col::<StringArray>(batch, "account_id")?;
+    let scope = col::<StringArray>(batch, "scope")?;
+    let contact = col::<UInt64Array>(batch, "contact")?;
+    let at = col::<TimestampMicrosecondArray>(batch, "at")?;
+    let action = col::<StringArray>(batch, "action")?;
+    let source = col::<StringArray>(batch, "source")?;
+    let keyword = col::<StringArray>(batch, "keyword")?;
+    let via = col::<StringArray>(batch, "via")?;
+    let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    for i in 0..batch.num_rows() {
+        out.push(Event {
+            event_id: id.value(i).to_string(),
+            account: account.value(i).to_string(),
+            scope: scope.value(i).to_string(),
+            contact: contact.value(i),
+            at: at.value(i),
+            action: Action::parse(action.value(i)).ok_or("bad action value")?,
+            source: Source::parse(source.value(i)).ok_or("bad source value")?,
+            keyword: opt(keyword, i),
+            via: opt(via, i),
+        });
+    }
+    Ok(())
+}

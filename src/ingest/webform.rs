@@ -1,0 +1,120 @@
+//! Webform submissions → account-wide opt-outs (SPEC §3.2: a webform
+//! opt-out applies to the whole account, whatever the senders' settings).
+
+use crate::columns::{as_text, cell};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
+use crate::ingest::{Rejects, TimeColumn};
+use crate::io::input::Dataset;
+use crate::phone::{format_e164, normalize};
+
+/// Column names of a webform file.
+#[derive(Clone, Debug)]
+pub struct WebformColumns {
+    /// Account id column.
+    pub account: String,
+    /// Phone column.
+    pub phone: String,
+    /// Submission time column.
+    pub time: String,
+    /// Optional submission id column.
+    pub id: String,
+}
+
+impl Default for WebformColumns {
+    fn default() -> Self {
+        WebformColumns {
+            account: "account_id".into(),
+            phone: "phone".into(),
+            time: "submitted_at".into(),
+            id: "submission_id".into(),
+        }
+    }
+}
+
+/// Read a webform dataset into opt-out events; unusable rows go to `rejects`.
+pub fn read(
+    config: &Config,
+    mut data: Dataset,
+    cols: &WebformColumns,
+    rejects: &mut Rejects,
+) -> Result<Vec<Event>> {
+    let account_i = data.column(&cols.account, "--account-column")?;
+    let phone_i = data.column(&cols.phone, "--phone-column")?;
+    let time_i = data.column(&cols.time, "--time-column")?;
+    let id_i = data.schema.index_of(&cols.id).ok();
+    let mut events = Vec::new();
+    let mut row = 0u64;
+    for batch in &mut data {
+        let b = batch?;
+        let file = &*b.file;
+        let text = |i: usize| {
+            as_text(b.batch.column(i)).map_err(|e| {
+                Error::Input(format!(
+                    "{file}: column '{}': {e}",
+                    b.batch.schema().field(i).name()
+                ))
+            })
+        };
+        let accounts = text(account_i)?;
+        let phones = text(phone_i)?;
+        let ids = id_i.map(text).transpose()?;
+        let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i))?;
+        let mut bad = Vec::new();
+        for i in 0..b.batch.num_rows() {
+            row += 1;
+            let account = cell(&accounts, i).map(str::trim);
+            let Some(account) = account.filter(|a| config.account(a).is_some()) else {
+                let why = if account.is_some() {
+                    "unknown account"
+                } else {
+                    "missing account_id"
+                };
+                bad.push((i as u32, row, why.to_string()));
+                continue;
+            };
+            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, None)) else {
+                bad.push((i as u32, row, "phone is not a possible number".to_string()));
+                continue;
+            };
+            let at = match times.get(i) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    bad.push((i as u32, row, format!("missing {}", cols.time)));
+                    continue;
+                }
+                Err(()) => {
+                    bad.push((
+                        i as u32,
+                        row,
+                        format!("{} is not an RFC 3339 time", cols.time),
+                    ));
+                    continue;
+                }
+            };
+            let event_id = match ids.as_ref().and_then(|a| cell(a, i)) {
+                Some(id) => format!("webform:{account}:{}", id.trim()),
+                None => format!(
+                    "webform#{:016x}",
+                    xxhash_rust::xxh3::xxh3_64(
+                        format!("{account}\u{1f}{}\u{1f}{at}", format_e164(contact)).as_bytes()
+                    )
+                ),
+            };
+            events.push(Event {
+                event_id,
+                account: account.to_string(),
+                scope: ACCOUNT_SCOPE.to_string(),
+                contact,
+                at,
+                action: Action::OptOut,
+                source: Source::Webform,
+                keyword: None,
+                via: Some(file.to_string()),
+            });
+        }
+        rejects.add(&b.batch, &bad)?;
+    }
+    Ok(events)
+}

@@ -1,0 +1,99 @@
+//! Files that appear under their final name only when complete: write to a
+//! temporary name beside the target, fsync, rename, fsync the folder.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The temporary name used while `path` is being written.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// fsync a folder so that a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync folder", dir, e))
+}
+
+/// Write `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("cannot write", path, e));
+    }
+    commit(&tmp, path)
+}
+
+/// Rename a finished temporary file to its final name and make it durable.
+pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(Error::io("cannot rename into place", path, e));
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// A file being written under a temporary name; removed on drop unless
+/// [`PendingFile::commit`] was called.
+pub struct PendingFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl PendingFile {
+    /// Create the temporary file for `path`.
+    pub fn create(path: &Path) -> Result<(PendingFile, File)> {
+        let tmp = temp_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io("cannot create", path, e))?;
+        Ok((
+            PendingFile {
+                tmp,
+                path: path.to_path_buf(),
+                done: false,
+            },
+            file,
+        ))
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// fsync `file` and move it under its final name.
+    pub fn commit(mut self, file: File) -> Result<()> {
+        file.sync_all()
+            .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        drop(file);
+        self.done = true;
+        commit(&self.tmp, &self.path)
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Input datasets (SPEC §6): CSV with a header row or Parquet, chosen by
+//! extension; `-` reads CSV from standard input; a folder is every
+//! `.parquet`/`.csv` file in it, in name order, as one dataset.
+//!
+//! CSV columns are read as text, exactly as written, so that kept rows pass
+//! through unchanged.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use crate::error::{Error, Result};
+
+/// Rows per batch read from a file (arrow's usual batch size is 8k; larger
+/// batches amortise per-batch work in the scrub loop).
+pub const BATCH_ROWS: usize = 65_536;
+
+/// One batch with where it came from.
+pub struct Batch {
+    /// The file it was read from (`-` for standard input).
+    pub file: Arc<str>,
+    /// 1-based row number of its first row within that file.
+    pub first_row: u64,
+    /// The rows.
+    pub batch: RecordBatch,
+}
+
+enum Reader {
+    Csv(arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>),
+    Parquet(ParquetRecordBatchReader),
+}
+
+/// One opened file of a dataset.
+struct Part {
+    name: Arc<str>,
+    reader: Reader,
+    rows: u64,
+}
+
+/// An opened dataset: every part checked to have one schema.
+pub struct Dataset {
+    /// The schema every part has.
+    pub schema: SchemaRef,
+    /// The name of the first part, for messages.
+    pub first_name: String,
+    parts: std::vec::IntoIter<Part>,
+    current: Option<Part>,
+}
+
+/// The files behind the given paths: folders expanded, in name order.
+pub fn expand(paths: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let path = Path::new(p);
+        if p != "-" && path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::Input(format!("cannot read folder {p}: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| matches!(ext(f).as_deref(), Some("csv" | "parquet")))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::Input(format!(
+                    "folder {p} has no .csv or .parquet files"
+                )));
+            }
+            out.extend(files.into_iter().map(|f| f.to_string_lossy().into_owned()));
+        } else {
+            out.push(p.clone());
+        }
+    }
+    if out.iter().filter(|p| *p == "-").count() > 1 {
+        return Err(Error::Usage(
+            "standard input (-) can be read only once".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn ext(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+impl Dataset {
+    /// Open every part and check that they share one schema.
+    pub fn open(paths: &[String]) -> Result<Dataset> {
+        let files = expand(paths)?;
+        let mut parts = Vec::with_capacity(files.len());
+        let mut schema: Option<SchemaRef> = None;
+        for f in &files {
+            let (part, s) = open_part(f)?;
+            match &schema {
+                None => schema = Some(s),
+                Some(first) => check_same(first, &s, &files[0], f)?,
+            }
+            parts.push(part);
+        }
+        let schema = schema.ok_or_else(|| Error::Usage("no input given".into()))?;
+        Ok(Dataset {
+            schema,
+            first_name: files[0].clone(),
+            parts: parts.into_iter(),
+            current: None,
+        })
+    }
+
+    /// Index of a column, or an error that lists the columns there are.
+    pub fn column(&self, name: &str, flag: &str) -> Result<usize> {
+        self.schema.index_of(name).map_err(|_| {
+            let have: Vec<&str> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            Error::Input(format!(
+                "{}: no column '{name}' (columns: {}); name it with {flag}",
+                self.first_name,
+                have.join(", ")
+            ))
+        })
+    }
+}
+
+impl Iterator for Dataset {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        loop {
+            if self.current.is_none() {
+                self.current = Some(self.parts.next()?);
+            }
+            let part = self.current.as_mut()?;
+            let next = match &mut part.reader {
+                Reader::Csv(r) => r
+                    .next()
+                    .map(|b| b.map_err(|e| csv_error(&part.name, part.rows, e))),
+                Reader::Parquet(r) => r.next().map(|b| {
+                    b.map_err(|e| {
+                        Error::Input(format!("{}: cannot read Parquet data: {e}", part.name))
+                    })
+                }),
+            };
+            match next {
+                None => self.current = None,
+                Some(Err(e)) => {
+                    self.current = None;
+                    self.parts = Vec::new().into_iter();
+                    return Some(Err(e));
+                }
+                Some(Ok(batch)) => {
+                    let first_row = part.rows + 1;
+                    part.rows += batch.num_rows() as u64;
+                    return Some(Ok(Batch {
+                        file: part.name.clone(),
+                        first_row,
+                        batch,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn csv_error(name: &str, rows_before: u64, e: arrow::error::ArrowError) -> Error {
+    let msg = e.to_string();
+    let msg = msg.strip_prefix("Csv error: ").unwrap_or(&msg).to_string();
+    let msg = msg
+        .strip_prefix("Parser error: ")
+        .unwrap_or(&msg)
+        .to_string();
+    Error::Input(format!(
+        "{name}: {msg} (in the batch after data row {rows_before}); expected well-formed UTF-8 CSV"
+    ))
+}
+
+fn check_same(first: &Schema, other: &Schema, first_name: &str, other_name: &str) -> Result<()> {
+    let names = |s: &Schema| -> Vec<(String, DataType)> {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    };
+    if names(first) != names(other) {
+        return Err(Error::Input(format!(
+            "{other_name}: its columns differ from {first_name}'s; every part of a dataset must have the same columns and types"
+        )));
+    }
+    Ok(())
+}
+
+fn open_part(name: &str) -> Result<(Part, SchemaRef)> {
+    if name == "-" {
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        return open_csv("-", stdin);
+    }
+    let path = Path::new(name);
+    let file = File::open(path).map_err(|e| Error::Input(format!("cannot open {name}: {e}")))?;
+    match ext(path).as_deref() {
+        Some("csv") => open_csv(name, Box::new(file)),
+        Some("parquet") => open_parquet(name, file),
+        _ => Err(Error::Input(format!("{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"))),
+    }
+}
+
+fn open_parquet(name: &str, file: File) -> Result<(Part, SchemaRef)> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
+    let part = Part {
+        name: name.into(),
+        reader: Reader::Parquet(reader),
+        rows: 0,
+    };
+    Ok((part, schema))
+}
+
+fn open_csv(name: &str, raw: Box<dyn Read + Send>) -> Result<(Part, SchemaRef)> {
+    let mut reader = BufReader::with_capacity(1 << 20, raw);
+    let mut header = Vec::new();
+    reader
+        .read_until(b'\n', &mut header)
+        .map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
+    if header.starts_with(b"\xEF\xBB\xBF") {
+        header.drain(..3);
+    }
+    let columns = parse_header(name, &header)?;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(c, DataType::Utf8, true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let chained: Box<dyn BufRead + Send> = Box::new(Cursor::new(header).chain(reader));
+    let csv = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_header(true)
+        .with_batch_size(BATCH_ROWS)
+        .build_buffered(chained)
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    Ok((
+        Part {
+            name: name.into(),
+            reader: Reader::Csv(csv),
+            rows: 0,
+        },
+        schema,
+    ))
+}
+
+fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Input(format!(
+            "{name}: the file is empty; expected a header row of column names"
+        )));
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let rec = rdr.records().next().and_then(|r| r.ok()).ok_or_else(|| {
+        Error::Input(format!(
+            "{name}: row 0 (header): not valid UTF-8 CSV; expected a header row of column names"
+        ))
+    })?;
+    let cols: Vec<String> = rec.iter().map(|c| c.to_string()).collect();
+    for (i, c) in cols.iter().enumerate() {
+        if c.is_empty() {
+            return Err(Error::Input(format!(
+                "{name}: header column {} has no name",
+                i + 1
+            )));
+        }
+        if cols[..i].contains(c) {
+            return Err(Error::Input(format!(
+                "{name}: header names column '{c}' twice"
+            )));
+        }
+    }
+    Ok(cols)
+}

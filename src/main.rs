@@ -1,0 +1,20 @@
+//! The `optscrub` binary: parse the command line, run the library, map the
+//! result to an exit status (0 success, 1 bad input or usage, 2 store
+//! locked, corrupt or inconsistent).
+
+use clap::Parser;
+
+fn main() {
+    let cli = match optscrub::cmd::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if let Err(e) = optscrub::cmd::run(cli) {
+        eprintln!("optscrub: error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,331 @@
+//! Phone numbers: SPEC §3.5 normalization to E.164, and sender ids (SPEC §2).
+//!
+//! A contact is held as the integer value of its E.164 digits (country codes
+//! never start with 0, so the digits read as a `u64` without loss). That is
+//! the value stored in the roaring bitmaps.
+//!
+//! Whether a number is *possible* comes from libphonenumber's metadata (the
+//! `phonenumber` crate): the possible national lengths of the main region of
+//! each calling code, tested exactly as libphonenumber's `isPossibleNumber`
+//! does. Input already in E.164 takes a fast path over its bytes that never
+//! allocates; only national formats (with `--default-country`) go through
+//! the crate's full parser, which costs ~12 µs a number.
+
+use std::sync::LazyLock;
+
+use phonenumber::country;
+
+/// Most digits an E.164 number may have.
+const E164_MAX_DIGITS: usize = 15;
+
+/// Possible national-number lengths per calling code, as bit masks.
+struct CallingCode {
+    possible: u32,
+    local_only: u32,
+}
+
+/// The table of calling codes, indexed by code (1..=999).
+struct Rules {
+    codes: Vec<Option<CallingCode>>,
+}
+
+static RULES: LazyLock<Rules> = LazyLock::new(|| {
+    let db = &*phonenumber::metadata::DATABASE;
+    let mut codes: Vec<Option<CallingCode>> = (0..1000).map(|_| None).collect();
+    for (code, slot) in codes.iter_mut().enumerate().skip(1) {
+        let Some(metas) = db.by_code(&(code as u16)) else {
+            continue;
+        };
+        let main = metas
+            .iter()
+            .find(|m| m.is_main_country_for_code())
+            .or(metas.first());
+        let Some(meta) = main else { continue };
+        // libphonenumber's general description holds the union of the
+        // number types' lengths; this crate leaves it empty, so rebuild it.
+        let d = meta.descriptors();
+        let types = [
+            Some(d.general()),
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.personal_number(),
+            d.voip(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+        ];
+        let mask = |lens: &[u16]| {
+            lens.iter()
+                .filter(|&&l| l < 32)
+                .fold(0u32, |m, &l| m | 1 << l)
+        };
+        let mut possible = 0;
+        let mut local_only = 0;
+        for t in types.into_iter().flatten() {
+            possible |= mask(t.possible_length());
+            local_only |= mask(t.possible_local_length());
+        }
+        *slot = Some(CallingCode {
+            possible,
+            local_only: local_only & !possible,
+        });
+    }
+    Rules { codes }
+});
+
+/// A validated `--default-country` (ISO 3166 alpha-2).
+#[derive(Clone, Copy, Debug)]
+pub struct DefaultCountry(country::Id);
+
+impl DefaultCountry {
+    /// Parse an ISO 3166 alpha-2 code that libphonenumber knows.
+    pub fn parse(code: &str) -> Option<DefaultCountry> {
+        let upper = code.trim().to_ascii_uppercase();
+        let id: country::Id = upper.parse().ok()?;
+        phonenumber::metadata::DATABASE.by_id(upper.as_str())?;
+        Some(DefaultCountry(id))
+    }
+}
+
+/// Number of decimal digits in `v` (v > 0).
+fn digit_count(mut v: u64) -> u32 {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
+/// Is the E.164 number with these digits possible, per libphonenumber's
+/// `isPossibleNumber` (IS_POSSIBLE or IS_POSSIBLE_LOCAL_ONLY)?
+fn is_possible(e164: u64, total_digits: u32) -> bool {
+    let rules = &*RULES;
+    for cc_len in 1..=3u32 {
+        if total_digits <= cc_len {
+            return false;
+        }
+        let cc = (e164 / 10u64.pow(total_digits - cc_len)) as usize;
+        if let Some(Some(code)) = rules.codes.get(cc) {
+            let national = total_digits - cc_len;
+            return possible_length(code, national);
+        }
+    }
+    false
+}
+
+/// libphonenumber's `testNumberLength` for the general description.
+fn possible_length(code: &CallingCode, len: u32) -> bool {
+    if len >= 32 || code.possible == 0 {
+        return false;
+    }
+    let bit = 1u32 << len;
+    code.local_only & bit != 0 || code.possible & bit != 0
+}
+
+/// Read ASCII digits into a number; `None` if empty, too long, or not digits.
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > E164_MAX_DIGITS || digits[0] == b'0' {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+    }
+    Some(v)
+}
+
+/// An international reading of these digits, if it is a possible number.
+fn international(digits: &[u8]) -> Option<u64> {
+    let v = digits_value(digits)?;
+    is_possible(v, digits.len() as u32).then_some(v)
+}
+
+/// Normalize a contact phone number to its E.164 digits (SPEC §3.5).
+///
+/// Returns `None` when the value is not a possible number.
+pub fn normalize(raw: &str, default: Option<DefaultCountry>) -> Option<u64> {
+    let bytes = raw.as_bytes();
+    // Fast path: "+" and digits only, the form well-kept lists use.
+    if bytes.len() > 1 && bytes[0] == b'+' && bytes[1..].iter().all(u8::is_ascii_digit) {
+        return international(&bytes[1..]);
+    }
+    normalize_slow(raw, default)
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+fn normalize_slow(raw: &str, default: Option<DefaultCountry>) -> Option<u64> {
+    let mut s = raw.trim();
+    for prefix in ["tel:", "whatsapp:"] {
+        if let Some(rest) = strip_prefix_ci(s, prefix) {
+            s = rest.trim_start();
+            break;
+        }
+    }
+    let mut digits = [0u8; 24];
+    let mut n = 0usize;
+    let mut plus = false;
+    for c in s.chars() {
+        match c {
+            '0'..='9' => {
+                if n == digits.len() {
+                    return None;
+                }
+                digits[n] = c as u8;
+                n += 1;
+            }
+            '+' if n == 0 && !plus => plus = true,
+            ' ' | '\t' | '\u{a0}' | '.' | '-' | '(' | ')' | '[' | ']' => {}
+            _ => return None,
+        }
+    }
+    let digits = &digits[..n];
+    if plus {
+        return international(digits);
+    }
+    if let Some(rest) = digits.strip_prefix(b"00") {
+        return international(rest);
+    }
+    if let Some(country) = default {
+        if let Some(v) = national(digits, country) {
+            return Some(v);
+        }
+    }
+    international(digits)
+}
+
+/// A national reading of `digits` in `country`, if that is a possible number.
+fn national(digits: &[u8], country: DefaultCountry) -> Option<u64> {
+    let text = std::str::from_utf8(digits).ok()?;
+    let parsed = phonenumber::parse(Some(country.0), text).ok()?;
+    let cc = u64::from(parsed.code().value());
+    let nat = parsed.national();
+    let zeros = u32::from(nat.zeros());
+    let value = nat.value();
+    let nat_len = zeros + if value == 0 { 0 } else { digit_count(value) };
+    let cc_len = digit_count(cc);
+    let total = cc_len + nat_len;
+    if nat_len == 0 || total as usize > E164_MAX_DIGITS {
+        return None;
+    }
+    let e164 = cc * 10u64.pow(nat_len) + value;
+    is_possible(e164, total).then_some(e164)
+}
+
+/// Format E.164 digits as `+digits`.
+pub fn format_e164(v: u64) -> String {
+    format!("+{v}")
+}
+
+/// Normalize a sender id (SPEC §2): `wa:<profile>` and `name:<text>` are kept
+/// as written (prefix lower-cased); anything that looks like a phone number
+/// becomes `+digits`. Returns `None` for a value that is none of these.
+pub fn normalize_sender(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    for prefix in ["wa:", "name:"] {
+        if let Some(rest) = strip_prefix_ci(s, prefix) {
+            let rest = rest.trim();
+            return (!rest.is_empty()).then(|| format!("{prefix}{rest}"));
+        }
+    }
+    let mut out = String::with_capacity(s.len() + 1);
+    out.push('+');
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '0'..='9' => out.push(c),
+            '+' if i == 0 => {}
+            ' ' | '.' | '-' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    let digits = out.len() - 1;
+    (1..=E164_MAX_DIGITS).contains(&digits).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gb() -> Option<DefaultCountry> {
+        DefaultCountry::parse("GB")
+    }
+
+    #[test]
+    fn accepted_forms() {
+        let want = Some(447860009123);
+        for raw in [
+            "+447860009123",
+            "447860009123",
+            "+44 7860 009123",
+            "0044 7860 009123",
+            "+44 (7860) 009-123",
+            "+44.7860.009.123",
+            "tel:+447860009123",
+            "whatsapp:+447860009123",
+            "  +447860009123  ",
+        ] {
+            assert_eq!(normalize(raw, None), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn national_only_with_default_country() {
+        assert_eq!(normalize("07860 009123", None), None);
+        assert_eq!(normalize("07860 009123", gb()), Some(447860009123));
+        assert_eq!(normalize("(415) 555-0134", None), None);
+        let us = DefaultCountry::parse("us");
+        assert_eq!(normalize("(415) 555-0134", us), Some(14155550134));
+        // digits that are no possible national number read as international
+        assert_eq!(normalize("447860009123", gb()), Some(447860009123));
+    }
+
+    #[test]
+    fn rejected() {
+        for raw in [
+            "",
+            "+",
+            "abc",
+            "+44 7860 0091234567",
+            "+0447860009123",
+            "12",
+            "+999123456",
+            "+44-7860-009123 ext 2",
+        ] {
+            assert_eq!(normalize(raw, None), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn senders() {
+        assert_eq!(
+            normalize_sender("447860009123").as_deref(),
+            Some("+447860009123")
+        );
+        assert_eq!(
+            normalize_sender("+44 7860 009123").as_deref(),
+            Some("+447860009123")
+        );
+        assert_eq!(normalize_sender("wa:acme").as_deref(), Some("wa:acme"));
+        assert_eq!(normalize_sender("NAME:Acme").as_deref(), Some("name:Acme"));
+        assert_eq!(normalize_sender("acme"), None);
+        assert_eq!(normalize_sender("wa:"), None);
+    }
+
+    #[test]
+    fn default_country_codes() {
+        assert!(DefaultCountry::parse("GB").is_some());
+        assert!(DefaultCountry::parse("ZZ").is_none());
+        assert!(DefaultCountry::parse("GBR").is_none());
+    }
+}

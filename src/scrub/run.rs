@@ -1,0 +1,170 @@
+//! The scrub pipeline: read batches, decide them in parallel with rayon,
+//! mark duplicates and write in input order. Memory holds one window of
+//! batches at a time, whatever the number of rows.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::io::input::{Batch, Dataset};
+use crate::io::output::{Format, Output};
+use crate::phone::DefaultCountry;
+use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, Scrubber};
+use crate::store::Store;
+
+/// A validated scrub job.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Input paths (files, folders, `-`).
+    pub inputs: Vec<String>,
+    /// Kept rows go here.
+    pub output: PathBuf,
+    /// Suppressed rows go here, if given.
+    pub suppressed: Option<PathBuf>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--sender`.
+    pub sender: Option<String>,
+    /// `--default-country`.
+    pub country: Option<DefaultCountry>,
+    /// `--keep-duplicates`.
+    pub keep_duplicates: bool,
+    /// Phone column name.
+    pub phone_column: String,
+    /// Account column name.
+    pub account_column: String,
+    /// Sender column name.
+    pub sender_column: String,
+    /// Was the sender column named by a flag (then it must exist)?
+    pub sender_column_given: bool,
+}
+
+/// What a scrub did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows kept.
+    pub kept: u64,
+    /// Suppressed rows per reason.
+    pub reasons: BTreeMap<Reason, u64>,
+}
+
+impl Stats {
+    /// Rows suppressed.
+    pub fn suppressed(&self) -> u64 {
+        self.reasons.values().sum()
+    }
+}
+
+/// Batches decided together; enough to keep every core busy.
+fn window_len() -> usize {
+    rayon::current_num_threads() * 2
+}
+
+/// Run a scrub job against a store.
+pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
+    Format::for_path(&plan.output)?;
+    if let Some(s) = &plan.suppressed {
+        Format::for_path(s)?;
+        if *s == plan.output {
+            return Err(Error::Usage(
+                "--output and --suppressed name the same file".into(),
+            ));
+        }
+    }
+    if let Some(a) = &plan.account {
+        if store.config.account(a).is_none() {
+            return Err(Error::Usage(format!(
+                "--account '{a}' is not an account in the store's config"
+            )));
+        }
+    }
+    let scrubber = Scrubber::new(&store.config, store.snapshot()?);
+    let data = Dataset::open(&plan.inputs)?;
+    let cols = resolve_columns(&data, plan)?;
+    let sup_schema = suppressed_schema(&data.schema);
+    if plan.suppressed.is_some() {
+        for name in ["reason", "scope"] {
+            if data.schema.index_of(name).is_ok() {
+                return Err(Error::Input(format!(
+                    "{}: has a column '{name}', which --suppressed adds; rename it first",
+                    data.first_name
+                )));
+            }
+        }
+    }
+    let mut kept_out = Output::create(&plan.output, data.schema.clone())?;
+    let mut sup_out = plan
+        .suppressed
+        .as_ref()
+        .map(|p| Output::create(p, sup_schema.clone()))
+        .transpose()?;
+    let mut dedupe = (!plan.keep_duplicates).then(Deduper::default);
+    let mut stats = Stats::default();
+    let mut data = data.peekable();
+    while data.peek().is_some() {
+        let window: Vec<Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
+        let decided: Vec<_> = window
+            .par_iter()
+            .map(|b| {
+                scrubber
+                    .decide(&b.batch, &cols)
+                    .map_err(|e| Error::Input(format!("{}: {e}", b.file)))
+            })
+            .collect::<Result<_>>()?;
+        for (b, mut rows) in window.iter().zip(decided) {
+            if let Some(d) = &mut dedupe {
+                d.mark(&mut rows);
+            }
+            let (kept, gone) = split(&b.batch, &rows, &scrubber, &sup_schema)
+                .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
+            stats.rows_in += b.batch.num_rows() as u64;
+            stats.kept += kept.num_rows() as u64;
+            for r in rows.iter().filter_map(|d| d.reason) {
+                *stats.reasons.entry(r).or_default() += 1;
+            }
+            kept_out.write(&kept)?;
+            if let Some(o) = &mut sup_out {
+                o.write(&gone)?;
+            }
+        }
+    }
+    kept_out.finish()?;
+    if let Some(o) = sup_out {
+        o.finish()?;
+    }
+    Ok(stats)
+}
+
+fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
+    let phone = data.column(&plan.phone_column, "--phone-column")?;
+    let account = match data.schema.index_of(&plan.account_column) {
+        Ok(i) => Some(i),
+        Err(_) if plan.account.is_some() => None,
+        Err(_) => {
+            data.column(
+                &plan.account_column,
+                "--account-column (or give --account for every row)",
+            )?;
+            None
+        }
+    };
+    let sender = match data.schema.index_of(&plan.sender_column) {
+        Ok(i) => Some(i),
+        Err(_) if plan.sender_column_given => {
+            Some(data.column(&plan.sender_column, "--sender-column")?)
+        }
+        Err(_) => None,
+    };
+    Ok(Columns {
+        phone,
+        account,
+        sender,
+        default_account: plan.account.clone(),
+        default_sender: plan.sender.clone(),
+        country: plan.country,
+    })
+}

@@ -1,0 +1,119 @@
+//! The manifest: the one small file that names every file of the current
+//! store generation with its size and checksum. It is replaced atomically,
+//! so a reader always sees one whole generation.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+
+/// The manifest's file name inside the store.
+pub const MANIFEST: &str = "MANIFEST";
+/// Format version written by this build.
+pub const FORMAT: u32 = 1;
+
+/// One file of the store, with what it must be.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRef {
+    /// Path relative to the store.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// CRC-32 of the whole file.
+    pub crc32: u32,
+    /// Rows (events, keys or ids) it holds.
+    #[serde(default)]
+    pub rows: u64,
+}
+
+/// The current generation of the store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Store format version.
+    pub format: u32,
+    /// Increases by one on every commit.
+    pub generation: u64,
+    /// The config in force.
+    pub config: FileRef,
+    /// Every ledger file, oldest first.
+    pub ledger: Vec<FileRef>,
+    /// The last event per (account, scope, contact).
+    pub state: FileRef,
+    /// Sorted hashes of every event id in the ledger.
+    pub ids: FileRef,
+    /// The compiled roaring bitmaps.
+    pub snapshot: FileRef,
+}
+
+impl Manifest {
+    /// Read and verify the manifest of the store at `dir`.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Usage(format!(
+                    "{} is not an optscrub store (no {MANIFEST}): create one with `optscrub init --store {} --config FILE`",
+                    dir.display(),
+                    dir.display()
+                )))
+            }
+            Err(e) => return Err(Error::io("cannot read", &path, e)),
+        };
+        let damaged = |why: &str| {
+            Error::Corrupt(format!(
+                "store {}: {MANIFEST} is damaged ({why}); restore it from a backup",
+                dir.display()
+            ))
+        };
+        let text = std::str::from_utf8(&text).map_err(|_| damaged("not UTF-8"))?;
+        let (body, tail) = text
+            .trim_end()
+            .rsplit_once('\n')
+            .ok_or_else(|| damaged("no checksum line"))?;
+        let want = tail
+            .strip_prefix("crc32 ")
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| damaged("no checksum line"))?;
+        if crc32fast::hash(body.as_bytes()) != want {
+            return Err(damaged("checksum mismatch"));
+        }
+        let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;
+        if m.format != FORMAT {
+            return Err(Error::Corrupt(format!(
+                "store {}: format {} is not supported by this build (expected {FORMAT})",
+                dir.display(),
+                m.format
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Replace the manifest of the store at `dir` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let body = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Corrupt(format!("cannot encode manifest: {e}")))?;
+        let text = format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
+        write_atomic(&dir.join(MANIFEST), text.as_bytes())
+    }
+
+    /// Every file this manifest names.
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        [&self.config, &self.state, &self.ids, &self.snapshot]
+            .into_iter()
+            .chain(self.ledger.iter())
+    }
+
+    /// A digest of the ledger list; the snapshot records the one it was
+    /// compiled from, so a snapshot that does not match the ledger is caught.
+    pub fn ledger_digest(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        for f in &self.ledger {
+            h.update(f.file.as_bytes());
+            h.update(&f.crc32.to_le_bytes());
+        }
+        h.finalize()
+    }
+}

@@ -1,0 +1,420 @@
+//! The store (SPEC §4): a folder holding the config, the append-only event
+//! ledger, the state, and the compiled snapshot, tied together by one
+//! manifest that is replaced atomically.
+//!
+//! ```text
+//! DIR/MANIFEST                 current generation: every file, size, CRC-32
+//! DIR/LOCK                     the writer lock (an OS file lock)
+//! DIR/config/<gen>.toml        every config ever given (old ones kept)
+//! DIR/ledger/<gen>.parquet     one file per ingest, never rewritten
+//! DIR/state/<gen>.parquet      last event per (account, scope, contact)
+//! DIR/ids/<gen>.bin            sorted hashes of every event id
+//! DIR/snapshot/<gen>.snap      roaring bitmaps per (account, scope)
+//! ```
+//!
+//! A commit writes the new generation's files under fresh names, fsyncs
+//! them, then replaces the manifest: a crash at any moment leaves the old
+//! manifest (and the old files) or the new one. Files no manifest names are
+//! leftovers of a crash and are removed by the next writer.
+
+pub mod manifest;
+pub mod snapshot;
+pub mod state;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{self, Event};
+use crate::io::atomic::{sync_dir, write_atomic};
+use manifest::{FileRef, Manifest};
+use snapshot::Snapshot;
+use state::{IdSet, State};
+
+/// How long a writer waits for another writer before giving up (seconds);
+/// `OPTSCRUB_LOCK_WAIT` overrides it.
+const LOCK_WAIT_SECS: u64 = 30;
+/// How often a waiting writer retries the lock.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+const SUBDIRS: [&str; 5] = ["config", "ledger", "state", "ids", "snapshot"];
+
+/// An opened store: its manifest and config, read at one moment.
+pub struct Store {
+    /// The store folder.
+    pub dir: PathBuf,
+    /// The generation that was current when it was opened.
+    pub manifest: Manifest,
+    /// The config in force.
+    pub config: Config,
+}
+
+/// The writer lock; released when dropped or when the process dies.
+pub struct WriteLock {
+    _file: File,
+}
+
+/// What an ingest changed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Events that were not in the store before, in input order.
+    pub new_events: Vec<Event>,
+    /// For each new event: is it now the last event of its key?
+    pub latest: Vec<bool>,
+    /// Events skipped because the store already had their id.
+    pub already_known: usize,
+}
+
+fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
+    Error::Corrupt(format!(
+        "store {}: {file} is damaged ({why}); {fix}",
+        dir.display()
+    ))
+}
+
+const FIX_REBUILD: &str = "run `optscrub rebuild` to recompile it from the ledger";
+const FIX_RESTORE: &str = "restore it from a backup";
+
+impl Store {
+    /// Open a store for reading.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let manifest = Manifest::read(dir)?;
+        let config_bytes = read_verified(dir, &manifest.config, FIX_RESTORE)?;
+        let text = std::str::from_utf8(&config_bytes)
+            .map_err(|_| corrupt(dir, &manifest.config.file, "not UTF-8", FIX_RESTORE))?;
+        let config = Config::parse(text)
+            .map_err(|why| corrupt(dir, &manifest.config.file, &why, FIX_RESTORE))?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            manifest,
+            config,
+        })
+    }
+
+    /// Take the writer lock, then open the store.
+    pub fn open_for_write(dir: &Path) -> Result<(Store, WriteLock)> {
+        let lock = lock(dir)?;
+        Ok((Store::open(dir)?, lock))
+    }
+
+    /// Open and verify the compiled snapshot.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let r = &self.manifest.snapshot;
+        let snap = Snapshot::open(&self.dir.join(&r.file), r.crc32)?;
+        if snap.ledger_digest != self.manifest.ledger_digest() {
+            return Err(Error::Corrupt(format!(
+                "store {}: the snapshot does not match the ledger; run `optscrub rebuild --store {}`",
+                self.dir.display(),
+                self.dir.display()
+            )));
+        }
+        Ok(snap)
+    }
+
+    /// Load the state (last event per key).
+    pub fn state(&self) -> Result<State> {
+        let mut state = State::default();
+        for e in read_events(&self.dir, &self.manifest.state, FIX_REBUILD)? {
+            state.apply(e);
+        }
+        Ok(state)
+    }
+
+    fn ids(&self) -> Result<IdSet> {
+        let r = &self.manifest.ids;
+        let bytes = read_verified(&self.dir, r, FIX_REBUILD)?;
+        IdSet::decode(&bytes).ok_or_else(|| corrupt(&self.dir, &r.file, "malformed", FIX_REBUILD))
+    }
+
+    /// Every event in the ledger, file by file, each file verified.
+    pub fn ledger(&self) -> Result<Vec<Event>> {
+        let mut all = Vec::new();
+        for r in &self.manifest.ledger {
+            all.extend(read_events(&self.dir, r, FIX_RESTORE)?);
+        }
+        Ok(all)
+    }
+
+    /// Create a new store at `dir` with this config file.
+    pub fn init(dir: &Path, config_path: &Path) -> Result<Store> {
+        let text = read_config_text(config_path)?;
+        if dir.join(manifest::MANIFEST).exists() {
+            return Err(Error::Usage(format!(
+                "{} is already an optscrub store; use `optscrub config` to replace its config",
+                dir.display()
+            )));
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create store", dir, e))?;
+        let _lock = lock(dir)?;
+        for sub in SUBDIRS {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+        }
+        let config = write_file(dir, "config/0000000000.toml", text.as_bytes(), 0)?;
+        let empty = Manifest {
+            format: manifest::FORMAT,
+            generation: 0,
+            config: config.clone(),
+            ledger: Vec::new(),
+            state: FileRef {
+                file: String::new(),
+                bytes: 0,
+                crc32: 0,
+                rows: 0,
+            },
+            ids: FileRef {
+                file: String::new(),
+                bytes: 0,
+                crc32: 0,
+                rows: 0,
+            },
+            snapshot: FileRef {
+                file: String::new(),
+                bytes: 0,
+                crc32: 0,
+                rows: 0,
+            },
+        };
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            manifest: empty,
+            config: Config::parse(&text).map_err(Error::Config)?,
+        };
+        store.commit(None, &State::default(), &IdSet::default())?;
+        Ok(store)
+    }
+
+    /// Replace the config (the caller holds the lock); old ones are kept.
+    pub fn replace_config(&mut self, config_path: &Path) -> Result<()> {
+        let text = read_config_text(config_path)?;
+        let config = Config::parse(&text).map_err(Error::Config)?;
+        let generation = self.manifest.generation + 1;
+        let file = format!("config/{generation:010}.toml");
+        let r = write_file(&self.dir, &file, text.as_bytes(), 0)?;
+        let mut m = self.manifest.clone();
+        m.generation = generation;
+        m.config = r;
+        m.write(&self.dir)?;
+        self.gc(&m);
+        self.manifest = m;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Add events (the caller holds the lock): skip ids already present,
+    /// append the rest as one ledger file, update state and snapshot.
+    pub fn ingest(&mut self, events: Vec<Event>) -> Result<Committed> {
+        let mut ids = self.ids()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Committed::default();
+        let mut hashes = Vec::new();
+        for e in events {
+            let h = e.id_hash();
+            if ids.contains(h) || !seen.insert(h) {
+                out.already_known += 1;
+                continue;
+            }
+            hashes.push(h);
+            out.new_events.push(e);
+        }
+        if out.new_events.is_empty() {
+            return Ok(out);
+        }
+        let mut state = self.state()?;
+        for e in &out.new_events {
+            state.apply(e.clone());
+        }
+        out.latest = out
+            .new_events
+            .iter()
+            .map(|e| {
+                state
+                    .get(&e.account, &e.scope, e.contact)
+                    .map(|l| l.event_id == e.event_id)
+                    == Some(true)
+            })
+            .collect();
+        ids.extend(hashes);
+        self.commit(Some(&out.new_events), &state, &ids)?;
+        Ok(out)
+    }
+
+    /// Recompile state, ids and snapshot from the ledger (the caller holds
+    /// the lock). A damaged ledger file stops it with that file named.
+    pub fn rebuild(&mut self) -> Result<()> {
+        let events = self.ledger()?;
+        let mut state = State::default();
+        let mut ids = IdSet::default();
+        ids.extend(events.iter().map(Event::id_hash).collect());
+        for e in events {
+            state.apply(e);
+        }
+        self.commit(None, &state, &ids)
+    }
+
+    /// Write a new generation and switch the manifest to it.
+    fn commit(&mut self, new_ledger: Option<&[Event]>, state: &State, ids: &IdSet) -> Result<()> {
+        let generation = self.manifest.generation + 1;
+        let mut m = self.manifest.clone();
+        m.generation = generation;
+        if let Some(events) = new_ledger {
+            let bytes = events_to_parquet(events)?;
+            let r = write_file(
+                &self.dir,
+                &format!("ledger/{generation:010}.parquet"),
+                &bytes,
+                events.len() as u64,
+            )?;
+            m.ledger.push(r);
+        }
+        let last: Vec<Event> = state.events_sorted().into_iter().cloned().collect();
+        let bytes = events_to_parquet(&last)?;
+        m.state = write_file(
+            &self.dir,
+            &format!("state/{generation:010}.parquet"),
+            &bytes,
+            last.len() as u64,
+        )?;
+        m.ids = write_file(
+            &self.dir,
+            &format!("ids/{generation:010}.bin"),
+            &ids.encode(),
+            ids.len() as u64,
+        )?;
+        let snap = state.snapshot(m.ledger_digest());
+        let rows = snap.opt_outs();
+        m.snapshot = write_file(
+            &self.dir,
+            &format!("snapshot/{generation:010}.snap"),
+            &snap.encode(),
+            rows,
+        )?;
+        for sub in SUBDIRS {
+            sync_dir(&self.dir.join(sub))?;
+        }
+        m.write(&self.dir)?;
+        self.gc(&m);
+        self.manifest = m;
+        Ok(())
+    }
+
+    /// Remove files that neither the new nor the previous manifest names
+    /// (old generations, and leftovers of a crash). Old configs are kept.
+    fn gc(&self, new: &Manifest) {
+        let keep: std::collections::HashSet<&str> = new
+            .files()
+            .chain(self.manifest.files())
+            .map(|f| f.file.as_str())
+            .collect();
+        for sub in ["ledger", "state", "ids", "snapshot"] {
+            let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for entry in rd.flatten() {
+                let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+                if !keep.contains(rel.as_str()) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+fn read_config_text(path: &Path) -> Result<String> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+    Config::parse(&text)
+        .map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
+    Ok(text)
+}
+
+/// Take the writer lock of the store at `dir`, waiting up to
+/// `OPTSCRUB_LOCK_WAIT` seconds (default 30) for another writer.
+pub fn lock(dir: &Path) -> Result<WriteLock> {
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
+    let wait = std::env::var("OPTSCRUB_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LOCK_WAIT_SECS);
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(WriteLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed().as_secs() < wait => {
+                std::thread::sleep(LOCK_POLL)
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(format!(
+                    "store {} is locked by another optscrub command (waited {wait} s); try again when it has finished",
+                    dir.display()
+                )))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+    }
+}
+
+/// Write one store file under a fresh name and describe it.
+fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef> {
+    write_atomic(&dir.join(rel), bytes)?;
+    Ok(FileRef {
+        file: rel.to_string(),
+        bytes: bytes.len() as u64,
+        crc32: crc32fast::hash(bytes),
+        rows,
+    })
+}
+
+/// Read a store file whole and check its size and checksum.
+fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
+    let path = dir.join(&r.file);
+    let bytes =
+        fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
+    if bytes.len() as u64 != r.bytes {
+        return Err(corrupt(dir, &r.file, "wrong size", fix));
+    }
+    if crc32fast::hash(&bytes) != r.crc32 {
+        return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
+    }
+    Ok(Bytes::from(bytes))
+}
+
+fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {
+    let bytes = read_verified(dir, r, fix)?;
+    let bad = |why: String| corrupt(dir, &r.file, &why, fix);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::with_capacity(r.rows as usize);
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        event::from_batch(&batch, &mut out).map_err(bad)?;
+    }
+    Ok(out)
+}
+
+fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let enc =
+        |e: parquet::errors::ParquetError| Error::Corrupt(format!("cannot encode events: {e}"));
+    let mut w = ArrowWriter::try_new(Vec::new(), event::schema(), Some(props)).map_err(enc)?;
+    for chunk in events.chunks(1 << 16) {
+        w.write(&event::to_batch(chunk)).map_err(enc)?;
+    }
+    w.into_inner().map_err(enc)
+}

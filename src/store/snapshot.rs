@@ -1,0 +1,186 @@
+//! The compiled snapshot: one 64-bit roaring bitmap of opted-out contacts
+//! per (account, scope), in the portable Roaring format, with a checksum.
+//!
+//! Layout: `OPTSNAP1`, a little-endian u32 header length, a JSON header
+//! (the ledger digest it was compiled from and, per scope, where its bitmap
+//! lies), the bitmaps one after another, and a CRC-32 of all that precedes.
+//! Each bitmap is exactly what `RoaringTreemap::serialize_into` writes, so
+//! CRoaring, Java and pyroaring read them as they are.
+
+use std::fs::File;
+use std::path::Path;
+
+use roaring::RoaringTreemap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"OPTSNAP1";
+
+/// One scope's opted-out contacts.
+#[derive(Clone, Debug)]
+pub struct ScopeBitmap {
+    /// The account.
+    pub account: String,
+    /// `account` or a sender id.
+    pub scope: String,
+    /// E.164 digits of the opted-out contacts.
+    pub bitmap: RoaringTreemap,
+}
+
+/// All bitmaps of a store generation.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Digest of the ledger it was compiled from.
+    pub ledger_digest: u32,
+    /// Scopes sorted by (account, scope); empty bitmaps are left out.
+    pub scopes: Vec<ScopeBitmap>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    ledger_digest: u32,
+    scopes: Vec<HeaderScope>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeaderScope {
+    account: String,
+    scope: String,
+    offset: u64,
+    len: u64,
+    count: u64,
+}
+
+impl Snapshot {
+    /// Serialize to the file format.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut blobs = Vec::new();
+        let mut scopes = Vec::new();
+        for s in &self.scopes {
+            let offset = blobs.len() as u64;
+            // Writing into a Vec cannot fail.
+            let _ = s.bitmap.serialize_into(&mut blobs);
+            scopes.push(HeaderScope {
+                account: s.account.clone(),
+                scope: s.scope.clone(),
+                offset,
+                len: blobs.len() as u64 - offset,
+                count: s.bitmap.len(),
+            });
+        }
+        let header = Header {
+            ledger_digest: self.ledger_digest,
+            scopes,
+        };
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let mut out = Vec::with_capacity(16 + header.len() + blobs.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&blobs);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Open a snapshot file with memmap2, verify it, and load its bitmaps.
+    /// `what` names the file in errors.
+    pub fn open(path: &Path, want_crc: u32) -> Result<Snapshot> {
+        let file = File::open(path).map_err(|e| open_error(path, e))?;
+        // SAFETY: snapshot files are written once under a fresh name and
+        // never modified in place (the store replaces, never rewrites), so
+        // the mapped bytes do not change while we hold the map.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| open_error(path, e))?;
+        Snapshot::decode(&map, want_crc).map_err(|why| damaged(path, &why))
+    }
+
+    /// Decode from bytes, checking the checksum against the file's own and
+    /// the manifest's.
+    pub fn decode(bytes: &[u8], want_crc: u32) -> std::result::Result<Snapshot, String> {
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err("not a snapshot file".into());
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+        let actual = crc32fast::hash(body);
+        if actual != stored || crc32fast::hash(bytes) != want_crc {
+            return Err("checksum mismatch".into());
+        }
+        let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
+        let header = body.get(12..12 + hlen).ok_or("header cut short")?;
+        let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
+        let blobs = &body[12 + hlen..];
+        let mut scopes = Vec::with_capacity(header.scopes.len());
+        for s in header.scopes {
+            let end = s.offset.checked_add(s.len).ok_or("bad offset")?;
+            let blob = blobs
+                .get(s.offset as usize..end as usize)
+                .ok_or("bitmap out of bounds")?;
+            let bitmap = RoaringTreemap::deserialize_from(blob).map_err(|_| "unreadable bitmap")?;
+            if bitmap.len() != s.count {
+                return Err("bitmap count mismatch".into());
+            }
+            scopes.push(ScopeBitmap {
+                account: s.account,
+                scope: s.scope,
+                bitmap,
+            });
+        }
+        Ok(Snapshot {
+            ledger_digest: header.ledger_digest,
+            scopes,
+        })
+    }
+
+    /// Total opted-out (account, scope, contact) keys.
+    pub fn opt_outs(&self) -> u64 {
+        self.scopes.iter().map(|s| s.bitmap.len()).sum()
+    }
+}
+
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Corrupt(format!(
+        "cannot open snapshot {}: {e}; run `optscrub rebuild` to recompile it",
+        path.display()
+    ))
+}
+
+fn damaged(path: &Path, why: &str) -> Error {
+    Error::Corrupt(format!(
+        "snapshot {} is damaged ({why}); run `optscrub rebuild --store <DIR>` to recompile it from the ledger",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let mut bm = RoaringTreemap::new();
+        bm.insert(447860009123);
+        bm.insert(14155550134);
+        let s = Snapshot {
+            ledger_digest: 7,
+            scopes: vec![ScopeBitmap {
+                account: "a".into(),
+                scope: "account".into(),
+                bitmap: bm,
+            }],
+        };
+        let bytes = s.encode();
+        let crc = crc32fast::hash(&bytes);
+        let back = Snapshot::decode(&bytes, crc).expect("decode");
+        assert_eq!(back.opt_outs(), 2);
+        assert_eq!(back.ledger_digest, 7);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(Snapshot::decode(&bad, crc).is_err(), "flip at {i}");
+        }
+        assert!(Snapshot::decode(&bytes[..bytes.len() - 1], crc).is_err());
+    }
+}
