@@ -17,10 +17,7 @@ pub fn as_text(col: &ArrayRef) -> Result<Cow<'_, StringArray>, String> {
             return Err("binary data; expected text".into())
         }
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(_, _) => {
-            return Err(format!(
-                "{} values; expected text or integers",
-                col.data_type()
-            ))
+            return Err(format!("{} values; expected text or integers", col.data_type()))
         }
         _ => {}
     }

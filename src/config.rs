@@ -126,8 +126,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
-        Config::parse(&text)
-            .map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))
+        Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))
     }
 
     /// Parse and check config text; the error is a one-line reason.
@@ -170,10 +169,7 @@ fn resolve(raw: RawConfig) -> std::result::Result<Config, String> {
     let mut free_owner: HashMap<String, String> = HashMap::new();
     for a in raw.accounts {
         let account = resolve_account(a, &shared_numbers, &mut sender_owner, &mut free_owner)?;
-        if account_index
-            .insert(account.id.clone(), accounts.len())
-            .is_some()
-        {
+        if account_index.insert(account.id.clone(), accounts.len()).is_some() {
             return Err(format!("account '{}' is defined twice", account.id));
         }
         accounts.push(account);
@@ -244,9 +240,7 @@ fn resolve_account(
             )
         })?;
         if shared.contains(&sid) {
-            return Err(format!(
-                "account '{id}': sender {sid} is also a shared number"
-            ));
+            return Err(format!("account '{id}': sender {sid} is also a shared number"));
         }
         if let Some(other) = sender_owner.insert(sid.clone(), id.clone()) {
             return Err(if other == id {
@@ -346,10 +340,7 @@ free_keyword = "btSTOP"
     fn rejects_ambiguity() {
         let two = GOOD.replace("wa:beta", "+44 7860 009123");
         let e = Config::parse(&two).err().unwrap_or_default();
-        assert_eq!(
-            e,
-            "sender +447860009123 is in two accounts: 'acme' and 'beta'"
-        );
+        assert_eq!(e, "sender +447860009123 is in two accounts: 'acme' and 'beta'");
         let free = GOOD.replace("btSTOP", "SZWBHstop");
         let e = Config::parse(&free).err().unwrap_or_default();
         assert!(e.contains("same free_keyword"), "{e}");

@@ -5,10 +5,13 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    UInt64Array,
+    Array, ArrayRef, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Time zone of every timestamp written (an offset, which arrow-csv can
+/// print without the chrono-tz tables).
+pub const UTC: &str = "+00:00";
 
 /// The scope value for account-wide opt-outs.
 pub const ACCOUNT_SCOPE: &str = "account";
@@ -119,7 +122,7 @@ pub fn schema() -> SchemaRef {
         Field::new("contact", DataType::UInt64, false),
         Field::new(
             "at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(crate::event::UTC.into())),
             false,
         ),
         Field::new("action", DataType::Utf8, false),
@@ -142,12 +145,10 @@ pub fn to_batch(events: &[Event]) -> RecordBatch {
         str_col(&|e| Some(&e.event_id)),
         str_col(&|e| Some(&e.account)),
         str_col(&|e| Some(&e.scope)),
-        Arc::new(UInt64Array::from_iter_values(
-            events.iter().map(|e| e.contact),
-        )),
+        Arc::new(UInt64Array::from_iter_values(events.iter().map(|e| e.contact))),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(events.iter().map(|e| e.at))
-                .with_timezone("UTC"),
+                .with_timezone(crate::event::UTC),
         ),
         str_col(&|e| Some(e.action.as_str())),
         str_col(&|e| Some(e.source.as_str())),

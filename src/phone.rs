@@ -57,11 +57,7 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
             d.uan(),
             d.voicemail(),
         ];
-        let mask = |lens: &[u16]| {
-            lens.iter()
-                .filter(|&&l| l < 32)
-                .fold(0u32, |m, &l| m | 1 << l)
-        };
+        let mask = |lens: &[u16]| lens.iter().filter(|&&l| l < 32).fold(0u32, |m, &l| m | 1 << l);
         let mut possible = 0;
         let mut local_only = 0;
         for t in types.into_iter().flatten() {
@@ -161,8 +157,7 @@ pub fn normalize(raw: &str, default: Option<DefaultCountry>) -> Option<u64> {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 fn normalize_slow(raw: &str, default: Option<DefaultCountry>) -> Option<u64> {
@@ -308,10 +303,7 @@ mod tests {
 
     #[test]
     fn senders() {
-        assert_eq!(
-            normalize_sender("447860009123").as_deref(),
-            Some("+447860009123")
-        );
+        assert_eq!(normalize_sender("447860009123").as_deref(), Some("+447860009123"));
         assert_eq!(
             normalize_sender("+44 7860 009123").as_deref(),
             Some("+447860009123")

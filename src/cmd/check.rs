@@ -47,12 +47,7 @@ pub fn run(a: Args) -> Result<()> {
     let country = parse_country(a.default_country.as_deref())?;
     let store = Store::open(&a.store.store)?;
     let scrubber = Scrubber::new(&store.config, store.snapshot()?);
-    let d = scrubber.decide_one(
-        Some(&a.phone),
-        Some(&a.account),
-        a.sender.as_deref(),
-        country,
-    );
+    let d = scrubber.decide_one(Some(&a.phone), Some(&a.account), a.sender.as_deref(), country);
     let state = store.state()?;
     let contact = normalize(&a.phone, country);
     let sender = a.sender.as_deref().and_then(normalize_sender);
@@ -87,10 +82,7 @@ pub fn run(a: Args) -> Result<()> {
                     .as_deref()
                     .map(|k| format!("keyword {k} "))
                     .unwrap_or_default(),
-                e.via
-                    .as_deref()
-                    .map(|v| format!("via {v}"))
-                    .unwrap_or_default(),
+                e.via.as_deref().map(|v| format!("via {v}")).unwrap_or_default(),
                 e.event_id
             );
         }

@@ -57,11 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         export_roaring(&store, a.account.as_deref(), &a.output)?
     } else {
         if let Some(f) = a.format {
-            let want = if f == ExportFormat::Csv {
-                "csv"
-            } else {
-                "parquet"
-            };
+            let want = if f == ExportFormat::Csv { "csv" } else { "parquet" };
             if a.output.extension().and_then(|e| e.to_str()) != Some(want) {
                 return Err(Error::Usage(format!(
                     "--format {want} needs an --output name ending in .{want}"
@@ -81,11 +77,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn has_events(store: &Store, account: &str) -> Result<bool> {
-    Ok(store
-        .snapshot()?
-        .scopes
-        .iter()
-        .any(|s| s.account == account))
+    Ok(store.snapshot()?.scopes.iter().any(|s| s.account == account))
 }
 
 fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u64> {
@@ -101,7 +93,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         Field::new("phone", DataType::Utf8, false),
         Field::new(
             "opted_out_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(crate::event::UTC.into())),
             false,
         ),
         Field::new("source", DataType::Utf8, false),
@@ -121,7 +113,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
             )),
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|e| e.at))
-                    .with_timezone("UTC"),
+                    .with_timezone(crate::event::UTC),
             ),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|e| e.source.as_str()),
@@ -133,8 +125,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
                     .collect::<StringArray>(),
             ),
         ];
-        let batch =
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
         out.write(&batch)?;
     }
     out.finish()?;
@@ -146,10 +137,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
 pub fn file_safe(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'_' | b'+' | b'-')
-            || (b == b'.' && !out.is_empty())
-        {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-') || (b == b'.' && !out.is_empty()) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -189,7 +177,9 @@ fn export_roaring(store: &Store, account: Option<&str>, dir: &Path) -> Result<(u
             let path = tmp.join(&rel);
             fs::write(&path, &bytes).map_err(|e| io("cannot write", &path, e))?;
             total += s.bitmap.len();
-            index.push(json!({"account_id": s.account, "scope": s.scope, "file": rel, "count": s.bitmap.len()}));
+            index.push(
+                json!({"account_id": s.account, "scope": s.scope, "file": rel, "count": s.bitmap.len()}),
+            );
         }
         let idx = tmp.join("index.json");
         let text = serde_json::to_string_pretty(&json!({"format": "roaring-portable-64", "values": "E.164 digits as an unsigned 64-bit integer", "scopes": index}))

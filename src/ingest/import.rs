@@ -5,7 +5,7 @@ use crate::columns::{as_text, cell};
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
-use crate::ingest::{Rejects, TimeColumn};
+use crate::ingest::{BadTime, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{format_e164, normalize, normalize_sender};
 
@@ -113,12 +113,8 @@ pub fn read(
             let (at, at_key) = match times.as_ref().map(|t| t.get(i)) {
                 Some(Ok(Some(t))) => (t, t.to_string()),
                 None | Some(Ok(None)) => (now, String::new()),
-                Some(Err(())) => {
-                    bad.push((
-                        i as u32,
-                        row,
-                        format!("{} is not an RFC 3339 time", cols.time),
-                    ));
+                Some(Err(BadTime)) => {
+                    bad.push((i as u32, row, format!("{} is not an RFC 3339 time", cols.time)));
                     continue;
                 }
             };

@@ -17,6 +17,10 @@ use crate::columns::as_text;
 use crate::error::{Error, Result};
 use crate::io::output::Output;
 
+/// A time cell that does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadTime;
+
 /// A time column: RFC 3339 text, or a Parquet timestamp.
 pub enum TimeColumn {
     /// Text to parse per row.
@@ -51,14 +55,14 @@ impl TimeColumn {
     }
 
     /// Row `i`: `Ok(None)` when empty, `Err` when it does not parse.
-    pub fn get(&self, i: usize) -> std::result::Result<Option<i64>, ()> {
+    pub fn get(&self, i: usize) -> std::result::Result<Option<i64>, BadTime> {
         match self {
             TimeColumn::Micros(a) => Ok((!a.is_null(i)).then(|| a.value(i))),
             TimeColumn::Text(a) => {
                 if a.is_null(i) || a.value(i).trim().is_empty() {
                     return Ok(None);
                 }
-                parse_time(a.value(i)).map(Some).ok_or(())
+                parse_time(a.value(i)).map(Some).ok_or(BadTime)
             }
         }
     }
@@ -105,9 +109,7 @@ impl Rejects {
             fields.push(Field::new(name, DataType::Utf8, true));
         }
         let schema = Arc::new(Schema::new(fields));
-        let out = path
-            .map(|p| Output::create(p, schema.clone()))
-            .transpose()?;
+        let out = path.map(|p| Output::create(p, schema.clone())).transpose()?;
         Ok(Rejects {
             out,
             schema,
@@ -134,17 +136,14 @@ impl Rejects {
         let idx = UInt32Array::from_iter_values(rows.iter().map(|r| r.0));
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.2.as_str()),
-            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.as_str()))),
         ];
         for c in batch.columns() {
             let picked = take(c.as_ref(), &idx, None).map_err(|e| Error::Input(e.to_string()))?;
             let text = as_text(&picked).map_err(Error::Input)?;
             cols.push(Arc::new(text.into_owned()));
         }
-        let b = RecordBatch::try_new(self.schema.clone(), cols)
-            .map_err(|e| Error::Input(e.to_string()))?;
+        let b = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
         out.write(&b)
     }
 

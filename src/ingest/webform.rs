@@ -5,7 +5,7 @@ use crate::columns::{as_text, cell};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
-use crate::ingest::{Rejects, TimeColumn};
+use crate::ingest::{BadTime, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{format_e164, normalize};
 
@@ -84,12 +84,8 @@ pub fn read(
                     bad.push((i as u32, row, format!("missing {}", cols.time)));
                     continue;
                 }
-                Err(()) => {
-                    bad.push((
-                        i as u32,
-                        row,
-                        format!("{} is not an RFC 3339 time", cols.time),
-                    ));
+                Err(BadTime) => {
+                    bad.push((i as u32, row, format!("{} is not an RFC 3339 time", cols.time)));
                     continue;
                 }
             };

@@ -31,7 +31,7 @@ pub struct Batch {
 }
 
 enum Reader {
-    Csv(arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>),
+    Csv(Box<arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>>),
     Parquet(ParquetRecordBatchReader),
 }
 
@@ -65,9 +65,7 @@ pub fn expand(paths: &[String]) -> Result<Vec<String>> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(Error::Input(format!(
-                    "folder {p} has no .csv or .parquet files"
-                )));
+                return Err(Error::Input(format!("folder {p} has no .csv or .parquet files")));
             }
             out.extend(files.into_iter().map(|f| f.to_string_lossy().into_owned()));
         } else {
@@ -75,16 +73,13 @@ pub fn expand(paths: &[String]) -> Result<Vec<String>> {
         }
     }
     if out.iter().filter(|p| *p == "-").count() > 1 {
-        return Err(Error::Usage(
-            "standard input (-) can be read only once".into(),
-        ));
+        return Err(Error::Usage("standard input (-) can be read only once".into()));
     }
     Ok(out)
 }
 
 fn ext(path: &Path) -> Option<String> {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
 impl Dataset {
@@ -113,12 +108,7 @@ impl Dataset {
     /// Index of a column, or an error that lists the columns there are.
     pub fn column(&self, name: &str, flag: &str) -> Result<usize> {
         self.schema.index_of(name).map_err(|_| {
-            let have: Vec<&str> = self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
+            let have: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
             Error::Input(format!(
                 "{}: no column '{name}' (columns: {}); name it with {flag}",
                 self.first_name,
@@ -142,9 +132,7 @@ impl Iterator for Dataset {
                     .next()
                     .map(|b| b.map_err(|e| csv_error(&part.name, part.rows, e))),
                 Reader::Parquet(r) => r.next().map(|b| {
-                    b.map_err(|e| {
-                        Error::Input(format!("{}: cannot read Parquet data: {e}", part.name))
-                    })
+                    b.map_err(|e| Error::Input(format!("{}: cannot read Parquet data: {e}", part.name)))
                 }),
             };
             match next {
@@ -171,10 +159,7 @@ impl Iterator for Dataset {
 fn csv_error(name: &str, rows_before: u64, e: arrow::error::ArrowError) -> Error {
     let msg = e.to_string();
     let msg = msg.strip_prefix("Csv error: ").unwrap_or(&msg).to_string();
-    let msg = msg
-        .strip_prefix("Parser error: ")
-        .unwrap_or(&msg)
-        .to_string();
+    let msg = msg.strip_prefix("Parser error: ").unwrap_or(&msg).to_string();
     Error::Input(format!(
         "{name}: {msg} (in the batch after data row {rows_before}); expected well-formed UTF-8 CSV"
     ))
@@ -205,7 +190,9 @@ fn open_part(name: &str) -> Result<(Part, SchemaRef)> {
     match ext(path).as_deref() {
         Some("csv") => open_csv(name, Box::new(file)),
         Some("parquet") => open_parquet(name, file),
-        _ => Err(Error::Input(format!("{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"))),
+        _ => Err(Error::Input(format!(
+            "{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"
+        ))),
     }
 }
 
@@ -249,7 +236,7 @@ fn open_csv(name: &str, raw: Box<dyn Read + Send>) -> Result<(Part, SchemaRef)> 
     Ok((
         Part {
             name: name.into(),
-            reader: Reader::Csv(csv),
+            reader: Reader::Csv(Box::new(csv)),
             rows: 0,
         },
         schema,
@@ -262,9 +249,7 @@ fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
             "{name}: the file is empty; expected a header row of column names"
         )));
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(line);
     let rec = rdr.records().next().and_then(|r| r.ok()).ok_or_else(|| {
         Error::Input(format!(
             "{name}: row 0 (header): not valid UTF-8 CSV; expected a header row of column names"
@@ -279,9 +264,7 @@ fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
             )));
         }
         if cols[..i].contains(c) {
-            return Err(Error::Input(format!(
-                "{name}: header names column '{c}' twice"
-            )));
+            return Err(Error::Input(format!("{name}: header names column '{c}' twice")));
         }
     }
     Ok(cols)

@@ -89,10 +89,7 @@ impl Output {
     }
 
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::Input(format!(
-            "cannot write {}: {e}",
-            self.pending.path().display()
-        ))
+        Error::Input(format!("cannot write {}: {e}", self.pending.path().display()))
     }
 
     /// Append rows.

@@ -133,10 +133,7 @@ impl Scrubber {
         let mut accounts = HashMap::new();
         let mut by_account: HashMap<String, Vec<(String, RoaringTreemap)>> = HashMap::new();
         for s in snapshot.scopes {
-            by_account
-                .entry(s.account)
-                .or_default()
-                .push((s.scope, s.bitmap));
+            by_account.entry(s.account).or_default().push((s.scope, s.bitmap));
         }
         for (pos, a) in config.accounts.iter().enumerate() {
             let mut view = AccountView {

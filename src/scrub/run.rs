@@ -154,9 +154,7 @@ fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
     };
     let sender = match data.schema.index_of(&plan.sender_column) {
         Ok(i) => Some(i),
-        Err(_) if plan.sender_column_given => {
-            Some(data.column(&plan.sender_column, "--sender-column")?)
-        }
+        Err(_) if plan.sender_column_given => Some(data.column(&plan.sender_column, "--sender-column")?),
         Err(_) => None,
     };
     Ok(Columns {

@@ -89,8 +89,8 @@ impl Store {
         let config_bytes = read_verified(dir, &manifest.config, FIX_RESTORE)?;
         let text = std::str::from_utf8(&config_bytes)
             .map_err(|_| corrupt(dir, &manifest.config.file, "not UTF-8", FIX_RESTORE))?;
-        let config = Config::parse(text)
-            .map_err(|why| corrupt(dir, &manifest.config.file, &why, FIX_RESTORE))?;
+        let config =
+            Config::parse(text).map_err(|why| corrupt(dir, &manifest.config.file, &why, FIX_RESTORE))?;
         Ok(Store {
             dir: dir.to_path_buf(),
             manifest,
@@ -330,8 +330,7 @@ impl Store {
 fn read_config_text(path: &Path) -> Result<String> {
     let text = fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
-    Config::parse(&text)
-        .map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
+    Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
     Ok(text)
 }
 
@@ -381,8 +380,7 @@ fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef>
 /// Read a store file whole and check its size and checksum.
 fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
     let path = dir.join(&r.file);
-    let bytes =
-        fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
+    let bytes = fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
     if bytes.len() as u64 != r.bytes {
         return Err(corrupt(dir, &r.file, "wrong size", fix));
     }
@@ -410,8 +408,7 @@ fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let enc =
-        |e: parquet::errors::ParquetError| Error::Corrupt(format!("cannot encode events: {e}"));
+    let enc = |e: parquet::errors::ParquetError| Error::Corrupt(format!("cannot encode events: {e}"));
     let mut w = ArrowWriter::try_new(Vec::new(), event::schema(), Some(props)).map_err(enc)?;
     for chunk in events.chunks(1 << 16) {
         w.write(&event::to_batch(chunk)).map_err(enc)?;

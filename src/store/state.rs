@@ -21,10 +21,7 @@ pub struct State {
 
 impl State {
     fn scope_id(&mut self, account: &str, scope: &str) -> u32 {
-        if let Some(&id) = self
-            .scope_ids
-            .get(&(account.to_string(), scope.to_string()))
-        {
+        if let Some(&id) = self.scope_ids.get(&(account.to_string(), scope.to_string())) {
             return id;
         }
         let id = self.scopes.len() as u32;
@@ -48,9 +45,7 @@ impl State {
 
     /// The last event of a key.
     pub fn get(&self, account: &str, scope: &str, contact: u64) -> Option<&Event> {
-        let id = *self
-            .scope_ids
-            .get(&(account.to_string(), scope.to_string()))?;
+        let id = *self.scope_ids.get(&(account.to_string(), scope.to_string()))?;
         self.last.get(&(id, contact))
     }
 
@@ -73,9 +68,7 @@ impl State {
     /// Every key's last event, sorted by (account, scope, contact).
     pub fn events_sorted(&self) -> Vec<&Event> {
         let mut v: Vec<&Event> = self.last.values().collect();
-        v.sort_unstable_by(|a, b| {
-            (&a.account, &a.scope, a.contact).cmp(&(&b.account, &b.scope, b.contact))
-        });
+        v.sort_unstable_by(|a, b| (&a.account, &a.scope, a.contact).cmp(&(&b.account, &b.scope, b.contact)));
         v
     }
 
@@ -129,17 +122,14 @@ pub struct IdSet {
 impl IdSet {
     /// From the file bytes (little-endian u64s); `None` if malformed.
     pub fn decode(bytes: &[u8]) -> Option<IdSet> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return None;
         }
         let sorted: Vec<u64> = bytes
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect();
-        sorted
-            .windows(2)
-            .all(|w| w[0] < w[1])
-            .then_some(IdSet { sorted })
+        sorted.windows(2).all(|w| w[0] < w[1]).then_some(IdSet { sorted })
     }
 
     /// To the file bytes.
