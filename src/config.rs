@@ -132,11 +132,16 @@ impl Config {
     /// Parse and check config text; the error is a one-line reason.
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            msg.lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
+            let msg = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: {msg}")
+                }
+                None => msg,
+            }
         })?;
         resolve(raw)
     }

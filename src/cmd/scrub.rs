@@ -76,6 +76,7 @@ pub fn run(a: Args) -> Result<()> {
         account_column: a.account_column,
         sender_column_given: a.sender_column.is_some(),
         sender_column: a.sender_column.unwrap_or_else(|| "sender".into()),
+        batch_rows: crate::io::input::BATCH_ROWS,
     };
     let store = Store::open(&a.store.store)?;
     let stats = run::run(&store, &plan)?;

@@ -85,11 +85,17 @@ fn ext(path: &Path) -> Option<String> {
 impl Dataset {
     /// Open every part and check that they share one schema.
     pub fn open(paths: &[String]) -> Result<Dataset> {
+        Dataset::open_with(paths, BATCH_ROWS)
+    }
+
+    /// [`Dataset::open`] with batches of `batch_rows` rows.
+    pub fn open_with(paths: &[String], batch_rows: usize) -> Result<Dataset> {
         let files = expand(paths)?;
         let mut parts = Vec::with_capacity(files.len());
         let mut schema: Option<SchemaRef> = None;
+        let batch_rows = batch_rows.max(1);
         for f in &files {
-            let (part, s) = open_part(f)?;
+            let (part, s) = open_part(f, batch_rows)?;
             match &schema {
                 None => schema = Some(s),
                 Some(first) => check_same(first, &s, &files[0], f)?,
@@ -128,9 +134,7 @@ impl Iterator for Dataset {
             }
             let part = self.current.as_mut()?;
             let next = match &mut part.reader {
-                Reader::Csv(r) => r
-                    .next()
-                    .map(|b| b.map_err(|e| csv_error(&part.name, part.rows, e))),
+                Reader::Csv(r) => r.next().map(|b| b.map_err(|e| csv_error(&part.name, e))),
                 Reader::Parquet(r) => r.next().map(|b| {
                     b.map_err(|e| Error::Input(format!("{}: cannot read Parquet data: {e}", part.name)))
                 }),
@@ -156,12 +160,12 @@ impl Iterator for Dataset {
     }
 }
 
-fn csv_error(name: &str, rows_before: u64, e: arrow::error::ArrowError) -> Error {
+fn csv_error(name: &str, e: arrow::error::ArrowError) -> Error {
     let msg = e.to_string();
-    let msg = msg.strip_prefix("Csv error: ").unwrap_or(&msg).to_string();
-    let msg = msg.strip_prefix("Parser error: ").unwrap_or(&msg).to_string();
+    let msg = msg.strip_prefix("Csv error: ").unwrap_or(&msg);
+    let msg = msg.strip_prefix("Parser error: ").unwrap_or(msg);
     Error::Input(format!(
-        "{name}: {msg} (in the batch after data row {rows_before}); expected well-formed UTF-8 CSV"
+        "{name}: {msg}; expected UTF-8 CSV with as many fields as the header"
     ))
 }
 
@@ -180,28 +184,28 @@ fn check_same(first: &Schema, other: &Schema, first_name: &str, other_name: &str
     Ok(())
 }
 
-fn open_part(name: &str) -> Result<(Part, SchemaRef)> {
+fn open_part(name: &str, batch_rows: usize) -> Result<(Part, SchemaRef)> {
     if name == "-" {
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-        return open_csv("-", stdin);
+        return open_csv("-", stdin, batch_rows);
     }
     let path = Path::new(name);
     let file = File::open(path).map_err(|e| Error::Input(format!("cannot open {name}: {e}")))?;
     match ext(path).as_deref() {
-        Some("csv") => open_csv(name, Box::new(file)),
-        Some("parquet") => open_parquet(name, file),
+        Some("csv") => open_csv(name, Box::new(file), batch_rows),
+        Some("parquet") => open_parquet(name, file, batch_rows),
         _ => Err(Error::Input(format!(
             "{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"
         ))),
     }
 }
 
-fn open_parquet(name: &str, file: File) -> Result<(Part, SchemaRef)> {
+fn open_parquet(name: &str, file: File, batch_rows: usize) -> Result<(Part, SchemaRef)> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
     let schema = builder.schema().clone();
     let reader = builder
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows)
         .build()
         .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
     let part = Part {
@@ -212,7 +216,7 @@ fn open_parquet(name: &str, file: File) -> Result<(Part, SchemaRef)> {
     Ok((part, schema))
 }
 
-fn open_csv(name: &str, raw: Box<dyn Read + Send>) -> Result<(Part, SchemaRef)> {
+fn open_csv(name: &str, raw: Box<dyn Read + Send>, batch_rows: usize) -> Result<(Part, SchemaRef)> {
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let mut header = Vec::new();
     reader
@@ -230,7 +234,7 @@ fn open_csv(name: &str, raw: Box<dyn Read + Send>) -> Result<(Part, SchemaRef)> 
     let chained: Box<dyn BufRead + Send> = Box::new(Cursor::new(header).chain(reader));
     let csv = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_header(true)
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows)
         .build_buffered(chained)
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     Ok((

@@ -39,6 +39,8 @@ pub struct Plan {
     pub sender_column: String,
     /// Was the sender column named by a flag (then it must exist)?
     pub sender_column_given: bool,
+    /// Rows per batch read ([`crate::io::input::BATCH_ROWS`] by default).
+    pub batch_rows: usize,
 }
 
 /// What a scrub did.
@@ -83,7 +85,7 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
         }
     }
     let scrubber = Scrubber::new(&store.config, store.snapshot()?);
-    let data = Dataset::open(&plan.inputs)?;
+    let data = Dataset::open_with(&plan.inputs, plan.batch_rows)?;
     let cols = resolve_columns(&data, plan)?;
     let sup_schema = suppressed_schema(&data.schema);
     if plan.suppressed.is_some() {
