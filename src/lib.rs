@@ -12,6 +12,8 @@ pub mod columns;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod fasthash;
+pub mod gen;
 pub mod ingest;
 pub mod io;
 pub mod keywords;

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod config;
 pub mod export;
+pub mod gen;
 pub mod ingest_import;
 pub mod ingest_webform;
 pub mod init;
@@ -46,6 +47,8 @@ pub enum Command {
     Stats(stats::Args),
     /// Recompile the snapshot from the ledger.
     Rebuild(rebuild::Args),
+    /// Write deterministic synthetic data (config, opt-out imports, campaigns).
+    Gen(gen::Args),
 }
 
 /// `ingest` subcommands.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
+        Command::Gen(a) => gen::run(a),
     }
 }
 

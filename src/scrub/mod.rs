@@ -19,6 +19,7 @@ use roaring::RoaringTreemap;
 use crate::columns::{as_text, cell};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
+use crate::fasthash::FastMap;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::snapshot::Snapshot;
 
@@ -79,22 +80,31 @@ pub struct RowDecision {
     pub contact: u64,
 }
 
-struct SenderScope {
-    id: String,
-    bitmap: RoaringTreemap,
-    scope: u32,
+/// One account's scope ids: `base` is its account scope, `base + 1 ..
+/// end` its sender scopes in sender-id order.
+struct AccountView {
+    pos: u32,
+    base: u32,
+    end: u32,
+    /// Configured senders by normalized id → their scope id (a sender with
+    /// no opt-outs gets one too, so that every configured sender resolves).
+    senders: FastMap<String, u32>,
 }
 
-struct AccountView {
-    account_scope: u32,
-    bitmap: RoaringTreemap,
-    /// Configured senders by normalized id → index into `scopes`, or
-    /// `None` for a configured sender with no opt-outs.
-    senders: HashMap<String, Option<usize>>,
-    /// Every sender scope with opt-outs, sorted by sender id.
-    scopes: Vec<SenderScope>,
-    /// Union of all sender scopes, for rows that name no sender.
-    any_sender: RoaringTreemap,
+/// Contact → the sorted scope ids it is opted out in. One probe per row;
+/// built from the snapshot's bitmaps when the scrubber is made.
+struct Probe {
+    index: FastMap<u64, (u32, u32)>,
+    scopes: Vec<u32>,
+}
+
+impl Probe {
+    fn hits(&self, contact: u64) -> &[u32] {
+        match self.index.get(&contact) {
+            Some(&(start, len)) => &self.scopes[start as usize..(start + len) as usize],
+            None => &[],
+        }
+    }
 }
 
 /// How to find the inputs of the decision in a batch.
@@ -116,58 +126,82 @@ pub struct Columns {
 
 /// The config and snapshot, arranged for per-row lookups.
 pub struct Scrubber {
-    accounts: HashMap<String, (u32, AccountView)>,
+    accounts: FastMap<String, AccountView>,
     scope_names: Vec<String>,
+    probe: Probe,
 }
 
 enum SenderRes {
     None,
     Unknown,
-    Known(Option<usize>),
+    Known(u32),
 }
 
 impl Scrubber {
     /// Arrange a config and snapshot for scrubbing.
     pub fn new(config: &Config, snapshot: Snapshot) -> Scrubber {
-        let mut scope_names = vec![ACCOUNT_SCOPE.to_string()];
-        let mut accounts = HashMap::new();
         let mut by_account: HashMap<String, Vec<(String, RoaringTreemap)>> = HashMap::new();
         for s in snapshot.scopes {
             by_account.entry(s.account).or_default().push((s.scope, s.bitmap));
         }
+        let mut scope_names = Vec::new();
+        let mut accounts = FastMap::default();
+        let mut pairs: Vec<(u64, u32)> = Vec::new();
         for (pos, a) in config.accounts.iter().enumerate() {
-            let mut view = AccountView {
-                account_scope: 0,
-                bitmap: RoaringTreemap::new(),
-                senders: HashMap::new(),
-                scopes: Vec::new(),
-                any_sender: RoaringTreemap::new(),
-            };
             let mut scopes = by_account.remove(&a.id).unwrap_or_default();
-            scopes.sort_by(|x, y| x.0.cmp(&y.0));
-            for (scope, bitmap) in scopes {
-                if scope == ACCOUNT_SCOPE {
-                    view.bitmap = bitmap;
-                } else {
-                    view.any_sender |= &bitmap;
-                    scope_names.push(scope.clone());
-                    let idx = (scope_names.len() - 1) as u32;
-                    view.scopes.push(SenderScope {
-                        id: scope,
-                        bitmap,
-                        scope: idx,
-                    });
+            let wide = scopes
+                .iter()
+                .position(|s| s.0 == ACCOUNT_SCOPE)
+                .map(|i| scopes.swap_remove(i));
+            for s in &a.senders {
+                if !scopes.iter().any(|x| x.0 == s.id) {
+                    scopes.push((s.id.clone(), RoaringTreemap::new()));
                 }
             }
-            for s in &a.senders {
-                let slot = view.scopes.iter().position(|x| x.id == s.id);
-                view.senders.insert(s.id.clone(), slot);
+            scopes.sort_by(|x, y| x.0.cmp(&y.0));
+            let base = scope_names.len() as u32;
+            scope_names.push(ACCOUNT_SCOPE.to_string());
+            if let Some((_, bm)) = wide {
+                pairs.extend(bm.iter().map(|c| (c, base)));
             }
-            accounts.insert(a.id.clone(), (pos as u32, view));
+            let mut senders = FastMap::default();
+            for (scope, bm) in scopes {
+                let id = scope_names.len() as u32;
+                pairs.extend(bm.iter().map(|c| (c, id)));
+                senders.insert(scope.clone(), id);
+                scope_names.push(scope);
+            }
+            // only configured senders resolve; removed ones still count for
+            // rows that name no sender
+            senders.retain(|id, _| a.sender(id).is_some());
+            let end = scope_names.len() as u32;
+            accounts.insert(
+                a.id.clone(),
+                AccountView {
+                    pos: pos as u32,
+                    base,
+                    end,
+                    senders,
+                },
+            );
+        }
+        pairs.sort_unstable();
+        let mut index = FastMap::with_capacity_and_hasher(pairs.len(), Default::default());
+        let mut scopes = Vec::with_capacity(pairs.len());
+        let mut i = 0;
+        while i < pairs.len() {
+            let c = pairs[i].0;
+            let start = scopes.len() as u32;
+            while i < pairs.len() && pairs[i].0 == c {
+                scopes.push(pairs[i].1);
+                i += 1;
+            }
+            index.insert(c, (start, scopes.len() as u32 - start));
         }
         Scrubber {
             accounts,
             scope_names,
+            probe: Probe { index, scopes },
         }
     }
 
@@ -187,7 +221,7 @@ impl Scrubber {
         let contact = phone.and_then(|p| normalize(p, country));
         let account = account.and_then(|a| self.accounts.get(a.trim()));
         let sender = match (account, sender) {
-            (Some((_, view)), Some(s)) => resolve_sender(view, s),
+            (Some(view), Some(s)) => resolve_sender(view, s),
             _ => SenderRes::None,
         };
         self.verdict(contact, account, &sender)
@@ -196,7 +230,7 @@ impl Scrubber {
     fn verdict(
         &self,
         contact: Option<u64>,
-        account: Option<&(u32, AccountView)>,
+        account: Option<&AccountView>,
         sender: &SenderRes,
     ) -> RowDecision {
         let mut d = RowDecision {
@@ -210,35 +244,32 @@ impl Scrubber {
             return d;
         };
         d.contact = contact;
-        let Some((pos, view)) = account else {
+        let Some(view) = account else {
             d.reason = Some(Reason::UnknownAccount);
             return d;
         };
-        d.account = *pos;
+        d.account = view.pos;
         if matches!(sender, SenderRes::Unknown) {
             d.reason = Some(Reason::UnknownSender);
             return d;
         }
-        if view.bitmap.contains(contact) {
-            d.reason = Some(Reason::AccountOptOut);
-            d.scope = view.account_scope;
+        let hits = self.probe.hits(contact);
+        if hits.is_empty() {
             return d;
         }
-        match sender {
-            SenderRes::Known(Some(i)) => {
-                let s = &view.scopes[*i];
-                if s.bitmap.contains(contact) {
-                    d.reason = Some(Reason::SenderOptOut);
-                    d.scope = s.scope;
-                }
-            }
-            SenderRes::None if view.any_sender.contains(contact) => {
-                if let Some(s) = view.scopes.iter().find(|s| s.bitmap.contains(contact)) {
-                    d.reason = Some(Reason::SenderOptOut);
-                    d.scope = s.scope;
-                }
-            }
-            _ => {}
+        // hits are sorted: the account scope (base) comes before its senders
+        let in_account = hits.iter().copied().filter(|&s| s >= view.base && s < view.end);
+        let hit = match sender {
+            SenderRes::Known(id) => in_account.filter(|&s| s == view.base || s == *id).next(),
+            _ => in_account.into_iter().next(),
+        };
+        if let Some(s) = hit {
+            d.reason = Some(if s == view.base {
+                Reason::AccountOptOut
+            } else {
+                Reason::SenderOptOut
+            });
+            d.scope = s;
         }
         d
     }
@@ -252,8 +283,8 @@ impl Scrubber {
         let phones = text(cols.phone, "phone")?;
         let accounts = cols.account.map(|i| text(i, "account")).transpose()?;
         let senders = cols.sender.map(|i| text(i, "sender")).transpose()?;
-        let mut account_cache: HashMap<&str, Option<&(u32, AccountView)>> = HashMap::new();
-        let mut sender_cache: HashMap<(u32, &str), SenderRes> = HashMap::new();
+        let mut account_cache: FastMap<&str, Option<&AccountView>> = FastMap::default();
+        let mut sender_cache: FastMap<(u32, &str), SenderRes> = FastMap::default();
         let mut out = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let contact = cell(&phones, i).and_then(|p| normalize(p, cols.country));
@@ -273,8 +304,8 @@ impl Scrubber {
                 .or(cols.default_sender.as_deref());
             let none = SenderRes::None;
             let sender = match (account, sender_name) {
-                (Some((pos, view)), Some(name)) => &*sender_cache
-                    .entry((*pos, name))
+                (Some(view), Some(name)) => &*sender_cache
+                    .entry((view.pos, name))
                     .or_insert_with(|| resolve_sender(view, name)),
                 _ => &none,
             };
@@ -289,7 +320,7 @@ fn resolve_sender(view: &AccountView, raw: &str) -> SenderRes {
         return SenderRes::None;
     }
     match normalize_sender(raw).and_then(|id| view.senders.get(&id).copied()) {
-        Some(slot) => SenderRes::Known(slot),
+        Some(id) => SenderRes::Known(id),
         None => SenderRes::Unknown,
     }
 }
@@ -297,7 +328,7 @@ fn resolve_sender(view: &AccountView, raw: &str) -> SenderRes {
 /// Marks rows whose (account, contact) an earlier kept row already has.
 #[derive(Default)]
 pub struct Deduper {
-    seen: HashMap<u32, RoaringTreemap>,
+    seen: FastMap<u32, RoaringTreemap>,
 }
 
 impl Deduper {

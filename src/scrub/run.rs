@@ -5,6 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -98,13 +102,43 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
             }
         }
     }
-    let mut kept_out = Output::create(&plan.output, data.schema.clone())?;
-    let mut sup_out = plan
+    let kept_out = Output::create(&plan.output, data.schema.clone())?;
+    let sup_out = plan
         .suppressed
         .as_ref()
         .map(|p| Output::create(p, sup_schema.clone()))
         .transpose()?;
-    let mut dedupe = (!plan.keep_duplicates).then(Deduper::default);
+    // Encoding and compressing the outputs runs on its own thread, fed in
+    // input order through a bounded channel, so it overlaps reading and
+    // deciding while memory stays bounded.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, RecordBatch)>(WRITE_QUEUE);
+    let writer = std::thread::spawn(move || write_all(rx, kept_out, sup_out));
+    let produced = produce(data, &scrubber, &cols, &sup_schema, plan.keep_duplicates, &tx);
+    drop(tx);
+    let written = writer
+        .join()
+        .map_err(|_| Error::Input("the output writer stopped unexpectedly".into()))?;
+    // A write error explains a closed channel, so it goes first; outputs
+    // dropped unfinished leave no file under the final name.
+    let (kept_out, sup_out) = written?;
+    let stats = produced?;
+    finish(kept_out, sup_out)?;
+    Ok(stats)
+}
+
+/// Batches waiting for the writer thread; with the window this bounds
+/// memory to a few batches whatever the number of rows.
+const WRITE_QUEUE: usize = 4;
+
+fn produce(
+    data: Dataset,
+    scrubber: &Scrubber,
+    cols: &Columns,
+    sup_schema: &SchemaRef,
+    keep_duplicates: bool,
+    tx: &SyncSender<(RecordBatch, RecordBatch)>,
+) -> Result<Stats> {
+    let mut dedupe = (!keep_duplicates).then(Deduper::default);
     let mut stats = Stats::default();
     let mut data = data.peekable();
     while data.peek().is_some() {
@@ -113,7 +147,7 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
             .par_iter()
             .map(|b| {
                 scrubber
-                    .decide(&b.batch, &cols)
+                    .decide(&b.batch, cols)
                     .map_err(|e| Error::Input(format!("{}: {e}", b.file)))
             })
             .collect::<Result<_>>()?;
@@ -121,24 +155,40 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
             if let Some(d) = &mut dedupe {
                 d.mark(&mut rows);
             }
-            let (kept, gone) = split(&b.batch, &rows, &scrubber, &sup_schema)
+            let (kept, gone) = split(&b.batch, &rows, scrubber, sup_schema)
                 .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
             stats.rows_in += b.batch.num_rows() as u64;
             stats.kept += kept.num_rows() as u64;
             for r in rows.iter().filter_map(|d| d.reason) {
                 *stats.reasons.entry(r).or_default() += 1;
             }
-            kept_out.write(&kept)?;
-            if let Some(o) = &mut sup_out {
-                o.write(&gone)?;
+            if tx.send((kept, gone)).is_err() {
+                // the writer failed; its error is reported by the caller
+                return Ok(stats);
             }
         }
     }
-    kept_out.finish()?;
-    if let Some(o) = sup_out {
-        o.finish()?;
-    }
     Ok(stats)
+}
+
+fn write_all(
+    rx: Receiver<(RecordBatch, RecordBatch)>,
+    mut kept_out: Output,
+    mut sup_out: Option<Output>,
+) -> Result<(Output, Option<Output>)> {
+    for (kept, gone) in rx {
+        kept_out.write(&kept)?;
+        if let Some(o) = &mut sup_out {
+            o.write(&gone)?;
+        }
+    }
+    Ok((kept_out, sup_out))
+}
+
+/// Finish both outputs (only after every batch was written and decided).
+fn finish(kept_out: Output, sup_out: Option<Output>) -> Result<()> {
+    kept_out.finish()?;
+    sup_out.map(Output::finish).transpose().map(|_| ())
 }
 
 fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
