@@ -258,10 +258,10 @@ impl Scrubber {
             return d;
         }
         // hits are sorted: the account scope (base) comes before its senders
-        let in_account = hits.iter().copied().filter(|&s| s >= view.base && s < view.end);
+        let mut in_account = hits.iter().copied().filter(|&s| s >= view.base && s < view.end);
         let hit = match sender {
-            SenderRes::Known(id) => in_account.filter(|&s| s == view.base || s == *id).next(),
-            _ => in_account.into_iter().next(),
+            SenderRes::Known(id) => in_account.find(|&s| s == view.base || s == *id),
+            _ => in_account.next(),
         };
         if let Some(s) = hit {
             d.reason = Some(if s == view.base {
