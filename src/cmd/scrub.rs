@@ -44,7 +44,7 @@ pub struct Args {
     /// Name of the account column.
     #[arg(long, value_name = "C", default_value = "account_id")]
     account_column: String,
-    /// Name of the sender column.
+    /// Name of the sender column [default: sender; optional unless named here]
     #[arg(long, value_name = "C")]
     sender_column: Option<String>,
 }

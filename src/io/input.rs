@@ -40,6 +40,7 @@ struct Part {
     name: Arc<str>,
     reader: Reader,
     rows: u64,
+    total: Option<u64>,
 }
 
 /// An opened dataset: every part checked to have one schema.
@@ -48,6 +49,8 @@ pub struct Dataset {
     pub schema: SchemaRef,
     /// The name of the first part, for messages.
     pub first_name: String,
+    /// Rows in all parts, when every part says (Parquet does, CSV not).
+    pub total_rows: Option<u64>,
     parts: std::vec::IntoIter<Part>,
     current: Option<Part>,
 }
@@ -103,9 +106,11 @@ impl Dataset {
             parts.push(part);
         }
         let schema = schema.ok_or_else(|| Error::Usage("no input given".into()))?;
+        let total_rows = parts.iter().map(|p| p.total).sum();
         Ok(Dataset {
             schema,
             first_name: files[0].clone(),
+            total_rows,
             parts: parts.into_iter(),
             current: None,
         })
@@ -204,6 +209,7 @@ fn open_parquet(name: &str, file: File, batch_rows: usize) -> Result<(Part, Sche
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
     let schema = builder.schema().clone();
+    let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
     let reader = builder
         .with_batch_size(batch_rows)
         .build()
@@ -212,6 +218,7 @@ fn open_parquet(name: &str, file: File, batch_rows: usize) -> Result<(Part, Sche
         name: name.into(),
         reader: Reader::Parquet(reader),
         rows: 0,
+        total,
     };
     Ok((part, schema))
 }
@@ -242,6 +249,7 @@ fn open_csv(name: &str, raw: Box<dyn Read + Send>, batch_rows: usize) -> Result<
             name: name.into(),
             reader: Reader::Csv(Box::new(csv)),
             rows: 0,
+            total: None,
         },
         schema,
     ))

@@ -140,6 +140,7 @@ fn produce(
 ) -> Result<Stats> {
     let mut dedupe = (!keep_duplicates).then(Deduper::default);
     let mut stats = Stats::default();
+    let bar = crate::progress::rows("scrub", data.total_rows);
     let mut data = data.peekable();
     while data.peek().is_some() {
         let window: Vec<Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
@@ -159,6 +160,9 @@ fn produce(
                 .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
             stats.rows_in += b.batch.num_rows() as u64;
             stats.kept += kept.num_rows() as u64;
+            if let Some(bar) = &bar {
+                bar.inc(b.batch.num_rows() as u64);
+            }
             for r in rows.iter().filter_map(|d| d.reason) {
                 *stats.reasons.entry(r).or_default() += 1;
             }
@@ -167,6 +171,9 @@ fn produce(
                 return Ok(stats);
             }
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     Ok(stats)
 }
