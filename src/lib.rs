@@ -17,6 +17,7 @@ pub mod gen;
 pub mod ingest;
 pub mod io;
 pub mod keywords;
+pub mod matcher;
 pub mod phone;
 pub mod progress;
 pub mod scrub;

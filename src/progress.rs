@@ -13,14 +13,11 @@ pub fn rows(label: &str, total: Option<u64>) -> Option<ProgressBar> {
     }
     let bar = match total {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template(
-                "{prefix} {bar:30} {human_pos}/{human_len} rows, {eta} left",
-            )
-            .ok()?,
+            ProgressStyle::with_template("{prefix} {bar:30} {human_pos}/{human_len} rows, {eta} left")
+                .ok()?,
         ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{prefix} {spinner} {human_pos} rows").ok()?,
-        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{prefix} {spinner} {human_pos} rows").ok()?),
     };
     bar.set_prefix(label.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
