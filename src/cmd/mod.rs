@@ -5,6 +5,7 @@ pub mod config;
 pub mod export;
 pub mod gen;
 pub mod ingest_import;
+pub mod ingest_replies;
 pub mod ingest_webform;
 pub mod init;
 pub mod rebuild;
@@ -54,6 +55,8 @@ pub enum Command {
 /// `ingest` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Ingest {
+    /// Inbound reply logs: STOP and other keywords, confirmations, review.
+    Replies(ingest_replies::Args),
     /// Webform submissions: account-wide opt-outs.
     Webform(ingest_webform::Args),
     /// A manual import of opt-outs, mapped to senders or the whole account.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init(a) => init::run(a),
         Command::Config(a) => config::run(a),
+        Command::Ingest(Ingest::Replies(a)) => ingest_replies::run(a),
         Command::Ingest(Ingest::Webform(a)) => ingest_webform::run(a),
         Command::Ingest(Ingest::Import(a)) => ingest_import::run(a),
         Command::Scrub(a) => scrub::run(a),

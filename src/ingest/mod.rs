@@ -2,6 +2,7 @@
 //! used into `--rejects` rows (SPEC §7).
 
 pub mod import;
+pub mod replies;
 pub mod webform;
 
 use std::path::Path;

@@ -61,6 +61,15 @@ pub struct WriteLock {
     _file: File,
 }
 
+/// An ingest worked out but not yet written.
+pub struct Prepared {
+    /// What it will change.
+    pub committed: Committed,
+    /// Per other id: new to the store?
+    pub other_new: Vec<bool>,
+    change: Option<(State, IdSet)>,
+}
+
 /// What an ingest changed.
 #[derive(Debug, Default)]
 pub struct Committed {
@@ -70,6 +79,9 @@ pub struct Committed {
     pub latest: Vec<bool>,
     /// Events skipped because the store already had their id.
     pub already_known: usize,
+    /// Per input event, in input order: new to the store and now the last
+    /// event of its key (what a confirmation may be sent for).
+    pub fresh: Vec<bool>,
 }
 
 fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
@@ -211,21 +223,57 @@ impl Store {
     /// Add events (the caller holds the lock): skip ids already present,
     /// append the rest as one ledger file, update state and snapshot.
     pub fn ingest(&mut self, events: Vec<Event>) -> Result<Committed> {
+        self.ingest_with(events, &[]).map(|(c, _)| c)
+    }
+
+    /// [`Store::ingest`], also recording `other_ids` (messages that made no
+    /// event, such as help requests) so that they are not answered twice.
+    /// Returns, per other id, whether it was new.
+    pub fn ingest_with(
+        &mut self,
+        events: Vec<Event>,
+        other_ids: &[String],
+    ) -> Result<(Committed, Vec<bool>)> {
+        let prepared = self.prepare_ingest(events, other_ids)?;
+        self.commit_ingest(prepared)
+    }
+
+    /// Work out what an ingest would change, without writing anything:
+    /// outputs that depend on it (the outbox) can then be written before
+    /// the store commits.
+    pub fn prepare_ingest(&self, events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
         let mut ids = self.ids()?;
         let mut seen = std::collections::HashSet::new();
         let mut out = Committed::default();
         let mut hashes = Vec::new();
-        for e in events {
+        let mut new_at = Vec::new();
+        let inputs = events.len();
+        for (i, e) in events.into_iter().enumerate() {
             let h = e.id_hash();
             if ids.contains(h) || !seen.insert(h) {
                 out.already_known += 1;
                 continue;
             }
             hashes.push(h);
+            new_at.push(i);
             out.new_events.push(e);
         }
-        if out.new_events.is_empty() {
-            return Ok(out);
+        out.fresh = vec![false; inputs];
+        let mut other_new = Vec::with_capacity(other_ids.len());
+        for id in other_ids {
+            let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+            let new = !ids.contains(h) && seen.insert(h);
+            if new {
+                hashes.push(h);
+            }
+            other_new.push(new);
+        }
+        if hashes.is_empty() {
+            return Ok(Prepared {
+                committed: out,
+                other_new,
+                change: None,
+            });
         }
         let mut state = self.state()?;
         for e in &out.new_events {
@@ -241,9 +289,24 @@ impl Store {
                     == Some(true)
             })
             .collect();
+        for (&i, &latest) in new_at.iter().zip(&out.latest) {
+            out.fresh[i] = latest;
+        }
         ids.extend(hashes);
-        self.commit(Some(&out.new_events), &state, &ids)?;
-        Ok(out)
+        Ok(Prepared {
+            committed: out,
+            other_new,
+            change: Some((state, ids)),
+        })
+    }
+
+    /// Commit a prepared ingest (the caller holds the lock).
+    pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
+        if let Some((state, ids)) = &p.change {
+            let ledger = (!p.committed.new_events.is_empty()).then_some(&p.committed.new_events[..]);
+            self.commit(ledger, state, ids)?;
+        }
+        Ok((p.committed, p.other_new))
     }
 
     /// Recompile state, ids and snapshot from the ledger (the caller holds
@@ -251,7 +314,9 @@ impl Store {
     pub fn rebuild(&mut self) -> Result<()> {
         let events = self.ledger()?;
         let mut state = State::default();
-        let mut ids = IdSet::default();
+        // Ids of messages that made no event (help requests) live only in
+        // the id set: keep them when it is still sound.
+        let mut ids = self.ids().unwrap_or_default();
         ids.extend(events.iter().map(Event::id_hash).collect());
         for e in events {
             state.apply(e);

@@ -1,0 +1,543 @@
+//! Inbound reply logs → opt-out and opt-in events, confirmations, the
+//! review queue and rejects (SPEC §3.1–§3.3, §7).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::columns::{as_text, cell};
+use crate::config::{Account, Config, MatchMode};
+use crate::error::{Error, Result};
+use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
+use crate::fasthash::FastMap;
+use crate::ingest::{BadTime, Rejects, TimeColumn};
+use crate::io::input::Dataset;
+use crate::io::output::Output;
+use crate::matcher::{Class, Keyword, Matcher, Words};
+use crate::phone::{format_e164, normalize, normalize_sender};
+
+/// Column names of a reply log.
+#[derive(Clone, Debug)]
+pub struct ReplyColumns {
+    /// Message id.
+    pub id: String,
+    /// Receive time.
+    pub time: String,
+    /// The contact.
+    pub from: String,
+    /// The sender or shared number written to.
+    pub to: String,
+    /// The text.
+    pub body: String,
+    /// Optional `sms` / `whatsapp`.
+    pub channel: String,
+}
+
+impl Default for ReplyColumns {
+    fn default() -> Self {
+        ReplyColumns {
+            id: "message_id".into(),
+            time: "received_at".into(),
+            from: "from".into(),
+            to: "to".into(),
+            body: "body".into(),
+            channel: "channel".into(),
+        }
+    }
+}
+
+/// Kinds of outbox rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Confirms an opt-out.
+    OptOutConfirmation,
+    /// Confirms an opt-in.
+    OptInConfirmation,
+    /// Answers HELP.
+    Help,
+}
+
+impl Kind {
+    /// Its name in the outbox.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::OptOutConfirmation => "opt_out_confirmation",
+            Kind::OptInConfirmation => "opt_in_confirmation",
+            Kind::Help => "help",
+        }
+    }
+}
+
+/// An outbox row that may be sent once the ingest has committed.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// Contact, E.164 digits.
+    pub to: u64,
+    /// Sender id or shared number it goes from.
+    pub from: String,
+    /// Text.
+    pub body: String,
+    /// What it answers.
+    pub kind: Kind,
+    /// The inbound message id.
+    pub in_reply_to: String,
+    /// Index of its event in [`Outcome::events`], or of its id in
+    /// [`Outcome::other_ids`] for help.
+    pub source: usize,
+}
+
+/// What a reply log gave.
+#[derive(Default, Debug)]
+pub struct Outcome {
+    /// Opt-out and opt-in events, in input order.
+    pub events: Vec<Event>,
+    /// Ids of help requests (not events), in input order.
+    pub other_ids: Vec<String>,
+    /// Candidate outbox rows, in input order.
+    pub replies: Vec<Reply>,
+    /// Messages read.
+    pub messages: u64,
+    /// Rows written to review.
+    pub reviewed: u64,
+}
+
+enum Dest {
+    Sender(usize, usize),
+    Shared(String),
+}
+
+/// The review output.
+pub struct Review {
+    out: Option<Output>,
+    schema: SchemaRef,
+    rows: Vec<[String; 5]>,
+}
+
+impl Review {
+    /// Review rows go to `path`, if given.
+    pub fn new(path: Option<&std::path::Path>) -> Result<Review> {
+        let schema = Arc::new(Schema::new(
+            ["message_id", "from", "to", "body", "why"]
+                .iter()
+                .map(|n| Field::new(*n, DataType::Utf8, false))
+                .collect::<Vec<_>>(),
+        ));
+        let out = path.map(|p| Output::create(p, schema.clone())).transpose()?;
+        Ok(Review {
+            out,
+            schema,
+            rows: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, row: [String; 5]) {
+        self.rows.push(row);
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let Some(out) = &mut self.out else {
+            self.rows.clear();
+            return Ok(());
+        };
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<ArrayRef> = (0..5)
+            .map(|c| {
+                Arc::new(StringArray::from_iter_values(
+                    self.rows.iter().map(|r| r[c].as_str()),
+                )) as ArrayRef
+            })
+            .collect();
+        self.rows.clear();
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
+        out.write(&batch)
+    }
+
+    /// Finish the review file.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.out.map(Output::finish).transpose().map(|_| ())
+    }
+}
+
+struct Ctx<'a> {
+    config: &'a Config,
+    matcher: Matcher,
+    dests: FastMap<String, Dest>,
+}
+
+fn mode_name(m: MatchMode) -> &'static str {
+    match m {
+        MatchMode::Exact => "exact",
+        MatchMode::Leading => "leading",
+        MatchMode::Contains => "contains",
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(config: &'a Config) -> Ctx<'a> {
+        let mut dests = FastMap::default();
+        for (ai, a) in config.accounts.iter().enumerate() {
+            for (si, s) in a.senders.iter().enumerate() {
+                dests.insert(s.id.clone(), Dest::Sender(ai, si));
+            }
+        }
+        for n in &config.shared_numbers {
+            dests.insert(n.clone(), Dest::Shared(n.clone()));
+        }
+        Ctx {
+            config,
+            matcher: Matcher::new(config),
+            dests,
+        }
+    }
+
+    fn dest(&self, raw: &str, channel: Option<&str>) -> Option<&Dest> {
+        let id = match normalize_sender(raw) {
+            Some(id) => id,
+            // a WhatsApp reply may name its profile without the prefix
+            None if channel == Some("whatsapp") => format!("wa:{}", raw.trim()),
+            None => return None,
+        };
+        self.dests.get(&id)
+    }
+}
+
+/// What one message asks for.
+struct Msg<'m> {
+    id: &'m str,
+    at: i64,
+    contact: u64,
+    to: &'m str,
+    body: &'m str,
+}
+
+fn event(m: &Msg<'_>, account: &Account, scope: String, action: Action, k: &Keyword, via: &str) -> Event {
+    Event {
+        event_id: format!("reply:{}", m.id),
+        account: account.id.clone(),
+        scope,
+        contact: m.contact,
+        at: m.at,
+        action,
+        source: if k.free {
+            Source::FreeKeyword
+        } else {
+            Source::Keyword
+        },
+        keyword: Some(k.text.to_string()),
+        via: Some(via.to_string()),
+    }
+}
+
+impl Outcome {
+    fn reply(&mut self, m: &Msg<'_>, from: &str, text: Option<&String>, kind: Kind, source: usize) {
+        if let Some(body) = text {
+            self.replies.push(Reply {
+                to: m.contact,
+                from: from.to_string(),
+                body: body.clone(),
+                kind,
+                in_reply_to: m.id.to_string(),
+                source,
+            });
+        }
+    }
+}
+
+fn review_row(m: &Msg<'_>, why: String) -> [String; 5] {
+    [
+        m.id.to_string(),
+        format_e164(m.contact),
+        m.to.to_string(),
+        m.body.to_string(),
+        why,
+    ]
+}
+
+fn at_sender(
+    ctx: &Ctx<'_>,
+    m: &Msg<'_>,
+    ai: usize,
+    si: usize,
+    words: &mut Words,
+    out: &mut Outcome,
+    review: &mut Review,
+) {
+    let account = &ctx.config.accounts[ai];
+    let sender = &account.senders[si];
+    let table = &ctx.matcher.senders[ai][si];
+    let scope = if sender.account_level {
+        ACCOUNT_SCOPE.to_string()
+    } else {
+        sender.id.clone()
+    };
+    let best = words.best(table, account.match_mode);
+    match best {
+        Some(k) if k.class == Class::OptOut => {
+            out.events
+                .push(event(m, account, scope, Action::OptOut, k, &sender.id));
+            out.reply(
+                m,
+                &sender.id,
+                sender.reply.as_ref(),
+                Kind::OptOutConfirmation,
+                out.events.len() - 1,
+            );
+        }
+        Some(k) if k.class == Class::OptIn => {
+            out.events
+                .push(event(m, account, scope, Action::OptIn, k, &sender.id));
+            out.reply(
+                m,
+                &sender.id,
+                sender.resubscribe_reply.as_ref(),
+                Kind::OptInConfirmation,
+                out.events.len() - 1,
+            );
+        }
+        Some(_) => {
+            out.other_ids.push(format!("reply:{}", m.id));
+            out.reply(
+                m,
+                &sender.id,
+                account.help_reply.as_ref(),
+                Kind::Help,
+                out.other_ids.len() - 1,
+            );
+        }
+        None => {}
+    }
+    if best.is_none_or(|k| k.class != Class::OptOut) {
+        if let Some(k) = words.any_opt_out(table) {
+            let why = match best {
+                Some(b) => format!(
+                    "{} keyword '{}' matched, but the body also has opt-out keyword '{}' (match = {})",
+                    if b.class == Class::OptIn { "opt-in" } else { "help" },
+                    b.text,
+                    k.text,
+                    mode_name(account.match_mode)
+                ),
+                None => format!(
+                    "opt-out keyword '{}' in the body did not trigger under match = {}",
+                    k.text,
+                    mode_name(account.match_mode)
+                ),
+            };
+            review.push(review_row(m, why));
+            out.reviewed += 1;
+        }
+    }
+}
+
+fn at_shared(
+    ctx: &Ctx<'_>,
+    m: &Msg<'_>,
+    number: &str,
+    words: &mut Words,
+    out: &mut Outcome,
+    review: &mut Review,
+) {
+    // a free keyword counts under its own account's mode
+    let mut hit: Option<(&Keyword, usize)> = None;
+    let mut miss: Option<(&Keyword, usize)> = None;
+    for mode in [MatchMode::Exact, MatchMode::Leading, MatchMode::Contains] {
+        if let Some(k) = words.best(&ctx.matcher.shared, mode) {
+            let Some(&ai) = ctx.matcher.free_owner.get(&crate::keywords::keyword_key(&k.text)) else {
+                continue;
+            };
+            let own = ctx.config.accounts[ai].match_mode;
+            let allowed = match own {
+                MatchMode::Exact => mode == MatchMode::Exact,
+                MatchMode::Leading => mode != MatchMode::Contains,
+                MatchMode::Contains => true,
+            };
+            if allowed {
+                hit = Some((k, ai));
+                break;
+            }
+            miss = miss.or(Some((k, ai)));
+        }
+    }
+    if let Some((k, ai)) = hit {
+        let account = &ctx.config.accounts[ai];
+        out.events.push(event(
+            m,
+            account,
+            ACCOUNT_SCOPE.to_string(),
+            Action::OptOut,
+            k,
+            number,
+        ));
+        out.reply(
+            m,
+            number,
+            account.reply.as_ref(),
+            Kind::OptOutConfirmation,
+            out.events.len() - 1,
+        );
+        return;
+    }
+    let why = if let Some((k, ai)) = miss {
+        let a = &ctx.config.accounts[ai];
+        Some(format!(
+            "free keyword '{}' of account '{}' did not trigger under match = {}",
+            k.text,
+            a.id,
+            mode_name(a.match_mode)
+        ))
+    } else {
+        words.any_opt_out(&ctx.matcher.plain).map(|k| {
+            format!(
+                "opt-out keyword '{}' at a shared number names no account (expected a free keyword)",
+                k.text
+            )
+        })
+    };
+    if let Some(why) = why {
+        review.push(review_row(m, why));
+        out.reviewed += 1;
+    }
+}
+
+/// Read a reply log: events and outbox candidates come back; review and
+/// reject rows go to their writers.
+pub fn read(
+    config: &Config,
+    mut data: Dataset,
+    cols: &ReplyColumns,
+    review: &mut Review,
+    rejects: &mut Rejects,
+) -> Result<Outcome> {
+    let ctx = Ctx::new(config);
+    let id_i = data.column(&cols.id, "--id-column")?;
+    let time_i = data.column(&cols.time, "--time-column")?;
+    let from_i = data.column(&cols.from, "--from-column")?;
+    let to_i = data.column(&cols.to, "--to-column")?;
+    let body_i = data.column(&cols.body, "--body-column")?;
+    let channel_i = data.schema.index_of(&cols.channel).ok();
+    let mut out = Outcome::default();
+    let mut words = Words::default();
+    let mut row = 0u64;
+    for batch in &mut data {
+        let b = batch?;
+        let file = &*b.file;
+        let text = |i: usize| {
+            as_text(b.batch.column(i)).map_err(|e| {
+                Error::Input(format!(
+                    "{file}: column '{}': {e}",
+                    b.batch.schema().field(i).name()
+                ))
+            })
+        };
+        let (ids, froms, tos, bodies) = (text(id_i)?, text(from_i)?, text(to_i)?, text(body_i)?);
+        let channels = channel_i.map(text).transpose()?;
+        let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i))?;
+        let mut bad = Vec::new();
+        for i in 0..b.batch.num_rows() {
+            row += 1;
+            out.messages += 1;
+            let mut reject = |why: String| bad.push((i as u32, row, why));
+            let Some(id) = cell(&ids, i).map(str::trim) else {
+                reject(format!("missing {}", cols.id));
+                continue;
+            };
+            let at = match times.get(i) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    reject(format!("missing {}", cols.time));
+                    continue;
+                }
+                Err(BadTime) => {
+                    reject(format!("{} is not an RFC 3339 time", cols.time));
+                    continue;
+                }
+            };
+            let Some(contact) = cell(&froms, i).and_then(|p| normalize(p, None)) else {
+                reject(format!("{} is not a possible phone number", cols.from));
+                continue;
+            };
+            let channel = channels
+                .as_ref()
+                .and_then(|c| cell(c, i))
+                .map(|c| c.trim().to_ascii_lowercase());
+            if channel.as_deref().is_some_and(|c| c != "sms" && c != "whatsapp") {
+                reject(format!("{} must be sms or whatsapp", cols.channel));
+                continue;
+            }
+            let to = cell(&tos, i).unwrap_or("");
+            let Some(dest) = ctx.dest(to, channel.as_deref()) else {
+                reject("unknown destination".to_string());
+                continue;
+            };
+            let body = if bodies.is_null(i) { "" } else { bodies.value(i) };
+            let m = Msg {
+                id,
+                at,
+                contact,
+                to,
+                body,
+            };
+            words.cut(body);
+            match dest {
+                Dest::Sender(ai, si) => at_sender(&ctx, &m, *ai, *si, &mut words, &mut out, review),
+                Dest::Shared(number) => at_shared(&ctx, &m, number, &mut words, &mut out, review),
+            }
+        }
+        rejects.add(&b.batch, &bad)?;
+        review.flush()?;
+    }
+    Ok(out)
+}
+
+/// The outbox rows to send after the commit: only for events that were new
+/// and are now the last of their key (a late STOP older than a START sends
+/// nothing), help requests not seen before, one per (contact, sender, kind).
+pub fn outbox<'o>(out: &'o Outcome, fresh: &[bool], new_other: &[bool]) -> Vec<&'o Reply> {
+    let mut seen = HashSet::new();
+    out.replies
+        .iter()
+        .filter(|r| match r.kind {
+            Kind::Help => new_other.get(r.source).copied().unwrap_or(false),
+            _ => fresh.get(r.source).copied().unwrap_or(false),
+        })
+        .filter(|r| seen.insert((r.to, r.from.clone(), r.kind)))
+        .collect()
+}
+
+/// Write outbox rows under a temporary name; `finish` moves them in place.
+pub fn write_outbox(path: &std::path::Path, rows: &[&Reply]) -> Result<Output> {
+    let schema = Arc::new(Schema::new(
+        ["to", "from", "body", "kind", "in_reply_to"]
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let mut o = Output::create(path, schema.clone())?;
+    for chunk in rows.chunks(1 << 16) {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| format_e164(r.to)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| r.from.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| r.body.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| r.kind.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| r.in_reply_to.as_str()),
+            )),
+        ];
+        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
+        o.write(&b)?;
+    }
+    Ok(o)
+}
