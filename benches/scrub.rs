@@ -29,6 +29,7 @@ fn spec() -> Spec {
         accounts: 10,
         senders_per_account: 10,
         campaigns: 1,
+        replies: 0,
     }
 }
 

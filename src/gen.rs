@@ -44,6 +44,8 @@ pub struct Spec {
     pub senders_per_account: u32,
     /// Campaign files the recipients are split into.
     pub campaigns: u32,
+    /// Inbound replies in all.
+    pub replies: u64,
 }
 
 /// SplitMix64: tiny, fast, and the same on every platform and version.
@@ -130,14 +132,153 @@ fn gen_err(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Write everything under `out`.
 pub fn generate(spec: &Spec, out: &Path) -> Result<()> {
-    for sub in ["imports", "campaigns"] {
+    for sub in ["imports", "campaigns", "replies"] {
         let p = out.join(sub);
         fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
     }
     crate::io::atomic::write_atomic(&out.join("config.toml"), config(spec).as_bytes())?;
     let pool = spec.recipients.max(1) * POOL_PER_RECIPIENT;
     write_imports(spec, out, pool)?;
-    write_campaigns(spec, out, pool)
+    write_campaigns(spec, out, pool)?;
+    write_replies(spec, out, pool)
+}
+
+/// Bodies people send, by weight: keywords in every case, with punctuation
+/// and emoji, opt-ins, help, near misses and ordinary chatter.
+const BODIES: &[(&str, u32)] = &[
+    ("STOP", 20),
+    ("stop", 12),
+    ("Stop!!", 5),
+    ("STOP 🙏", 2),
+    ("ＳＴＯＰ", 1),
+    ("\"stop\".", 1),
+    ("Stop. Thank you", 3),
+    ("unsubscribe", 4),
+    ("END", 3),
+    ("cancel", 2),
+    ("opt-out", 1),
+    ("ARRÊT", 1),
+    ("START", 5),
+    ("unstop", 1),
+    ("HELP", 3),
+    ("info", 1),
+    ("please stop texting me", 3),
+    ("Stopping by later", 2),
+    ("ok thanks", 12),
+    ("Yes", 8),
+    ("what is this?", 5),
+    ("See you at 5", 5),
+];
+/// Rows per 1000 that are unusable (bad time, missing id, bad phone,
+/// unknown destination), for the rejects path.
+const BAD_PER_MILLE: u64 = 4;
+/// Rows per 100 sent to the shared number.
+const SHARED_PCT: u64 = 10;
+
+/// Replies: `replies/replies-NN.parquet` (one file per million rows), with
+/// `received_at` as a Parquet timestamp.
+fn write_replies(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::datatypes::TimeUnit;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("message_id", DataType::Utf8, true),
+        Field::new(
+            "received_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
+        Field::new("from", DataType::Utf8, false),
+        Field::new("to", DataType::Utf8, false),
+        Field::new("body", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, false),
+    ]));
+    let total_weight: u32 = BODIES.iter().map(|b| b.1).sum();
+    let mut rng = Rng::new(spec.seed.wrapping_mul(17).wrapping_add(3));
+    // replies come from contacts who got campaigns: the same pool
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .map(|t| t.timestamp_micros())
+        .unwrap_or(0);
+    let files = spec.replies.div_ceil(1_000_000).max(1);
+    let mut n_done = 0u64;
+    for f in 0..files {
+        let rows = (spec.replies - n_done).min(1_000_000);
+        let path = out.join(format!("replies/replies-{f:02}.parquet"));
+        let (pending, mut w) = parquet_writer(&path, schema.clone())?;
+        let mut left = rows;
+        while left > 0 {
+            let n = left.min(GEN_BATCH as u64) as usize;
+            left -= n as u64;
+            let mut id = StringBuilder::with_capacity(n, n * 12);
+            let mut at = Vec::with_capacity(n);
+            let mut from = StringBuilder::with_capacity(n, n * 13);
+            let mut to = StringBuilder::with_capacity(n, n * 13);
+            let mut body = StringBuilder::with_capacity(n, n * 8);
+            let mut channel = StringBuilder::with_capacity(n, n * 4);
+            for _ in 0..n {
+                let i = n_done;
+                n_done += 1;
+                let bad = rng.below(1000) < BAD_PER_MILLE;
+                let kind = rng.below(4);
+                if bad && kind == 0 {
+                    id.append_null();
+                } else {
+                    id.append_value(format!("r{}-{i}", spec.seed));
+                }
+                if bad && kind == 1 {
+                    at.push(None);
+                } else {
+                    at.push(Some(base + (rng.below(86_400) as i64) * 1_000_000));
+                }
+                if bad && kind == 2 {
+                    from.append_value("12345");
+                } else {
+                    from.append_value(format!("+{}", contact(pool, &mut rng)));
+                }
+                let a = rng.below(u64::from(spec.accounts.max(1))) as u32;
+                let shared = rng.below(100) < SHARED_PCT;
+                let text: String;
+                if bad && kind == 3 {
+                    to.append_value("+15550000000");
+                    text = "STOP".into();
+                } else if shared {
+                    to.append_value("+447850000000");
+                    text = if rng.below(10) < 8 {
+                        format!("stop{a:02}x")
+                    } else {
+                        "STOP".into()
+                    };
+                } else {
+                    let s = rng.below(u64::from(spec.senders_per_account.max(1))) as u32;
+                    to.append_value(sender_id(spec, a, s));
+                    let mut pick = rng.below(u64::from(total_weight)) as u32;
+                    let mut chosen = BODIES[0].0;
+                    for (b, wgt) in BODIES {
+                        if pick < *wgt {
+                            chosen = b;
+                            break;
+                        }
+                        pick -= wgt;
+                    }
+                    text = chosen.to_string();
+                }
+                body.append_value(&text);
+                channel.append_value("sms");
+            }
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(id.finish()),
+                Arc::new(TimestampMicrosecondArray::from(at).with_timezone("+00:00")),
+                Arc::new(from.finish()),
+                Arc::new(to.finish()),
+                Arc::new(body.finish()),
+                Arc::new(channel.finish()),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| gen_err(&path, e))?;
+            w.write(&batch).map_err(|e| gen_err(&path, e))?;
+        }
+        let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
+        pending.commit(file)?;
+    }
+    Ok(())
 }
 
 /// Opt-outs as one import file per account (`imports/<account>.parquet`,

@@ -24,6 +24,9 @@ pub struct Args {
     /// Opt-outs in the imports.
     #[arg(long, default_value_t = 10_000)]
     opt_outs: u64,
+    /// Inbound replies.
+    #[arg(long, default_value_t = 10_000)]
+    replies: u64,
     /// Accounts.
     #[arg(long, default_value_t = 10)]
     accounts: u32,
@@ -53,6 +56,7 @@ pub fn run(a: Args) -> Result<()> {
         accounts: a.accounts,
         senders_per_account: a.senders_per_account,
         campaigns: a.campaigns,
+        replies: a.replies,
     };
     generate(&spec, &a.out)?;
     let secs = start.elapsed().as_secs_f64();

@@ -404,94 +404,169 @@ fn at_shared(
     }
 }
 
+/// What one batch gave, before it is merged in input order.
+#[derive(Default)]
+struct Part {
+    out: Outcome,
+    review: Vec<[String; 5]>,
+    bad: Vec<(u32, u64, String)>,
+}
+
+impl Outcome {
+    fn merge(&mut self, part: Outcome) {
+        let (events, others) = (self.events.len(), self.other_ids.len());
+        self.replies.extend(part.replies.into_iter().map(|mut r| {
+            r.source += if r.kind == Kind::Help { others } else { events };
+            r
+        }));
+        self.events.extend(part.events);
+        self.other_ids.extend(part.other_ids);
+        self.messages += part.messages;
+        self.reviewed += part.reviewed;
+    }
+}
+
+/// Batches classified together: enough to keep every core busy.
+fn window_len() -> usize {
+    rayon::current_num_threads() * 2
+}
+
 /// Read a reply log: events and outbox candidates come back; review and
-/// reject rows go to their writers.
+/// reject rows go to their writers. Batches are classified in parallel and
+/// merged in input order.
 pub fn read(
     config: &Config,
-    mut data: Dataset,
+    data: Dataset,
     cols: &ReplyColumns,
     review: &mut Review,
     rejects: &mut Rejects,
 ) -> Result<Outcome> {
+    use rayon::prelude::*;
     let ctx = Ctx::new(config);
-    let id_i = data.column(&cols.id, "--id-column")?;
-    let time_i = data.column(&cols.time, "--time-column")?;
-    let from_i = data.column(&cols.from, "--from-column")?;
-    let to_i = data.column(&cols.to, "--to-column")?;
-    let body_i = data.column(&cols.body, "--body-column")?;
-    let channel_i = data.schema.index_of(&cols.channel).ok();
+    let idx = Indexes {
+        id: data.column(&cols.id, "--id-column")?,
+        time: data.column(&cols.time, "--time-column")?,
+        from: data.column(&cols.from, "--from-column")?,
+        to: data.column(&cols.to, "--to-column")?,
+        body: data.column(&cols.body, "--body-column")?,
+        channel: data.schema.index_of(&cols.channel).ok(),
+    };
     let mut out = Outcome::default();
-    let mut words = Words::default();
-    let mut row = 0u64;
-    for batch in &mut data {
-        let b = batch?;
-        let file = &*b.file;
-        let text = |i: usize| {
-            as_text(b.batch.column(i)).map_err(|e| {
-                Error::Input(format!(
-                    "{file}: column '{}': {e}",
-                    b.batch.schema().field(i).name()
-                ))
-            })
-        };
-        let (ids, froms, tos, bodies) = (text(id_i)?, text(from_i)?, text(to_i)?, text(body_i)?);
-        let channels = channel_i.map(text).transpose()?;
-        let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i))?;
-        let mut bad = Vec::new();
-        for i in 0..b.batch.num_rows() {
-            row += 1;
-            out.messages += 1;
-            let mut reject = |why: String| bad.push((i as u32, row, why));
-            let Some(id) = cell(&ids, i).map(str::trim) else {
-                reject(format!("missing {}", cols.id));
-                continue;
-            };
-            let at = match times.get(i) {
-                Ok(Some(t)) => t,
-                Ok(None) => {
-                    reject(format!("missing {}", cols.time));
-                    continue;
-                }
-                Err(BadTime) => {
-                    reject(format!("{} is not an RFC 3339 time", cols.time));
-                    continue;
-                }
-            };
-            let Some(contact) = cell(&froms, i).and_then(|p| normalize(p, None)) else {
-                reject(format!("{} is not a possible phone number", cols.from));
-                continue;
-            };
-            let channel = channels
-                .as_ref()
-                .and_then(|c| cell(c, i))
-                .map(|c| c.trim().to_ascii_lowercase());
-            if channel.as_deref().is_some_and(|c| c != "sms" && c != "whatsapp") {
-                reject(format!("{} must be sms or whatsapp", cols.channel));
-                continue;
-            }
-            let to = cell(&tos, i).unwrap_or("");
-            let Some(dest) = ctx.dest(to, channel.as_deref()) else {
-                reject("unknown destination".to_string());
-                continue;
-            };
-            let body = if bodies.is_null(i) { "" } else { bodies.value(i) };
-            let m = Msg {
-                id,
-                at,
-                contact,
-                to,
-                body,
-            };
-            words.cut(body);
-            match dest {
-                Dest::Sender(ai, si) => at_sender(&ctx, &m, *ai, *si, &mut words, &mut out, review),
-                Dest::Shared(number) => at_shared(&ctx, &m, number, &mut words, &mut out, review),
-            }
+    let mut rows_before = 0u64;
+    let mut data = data.peekable();
+    while data.peek().is_some() {
+        let window: Vec<crate::io::input::Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
+        let mut starts = Vec::with_capacity(window.len());
+        for b in &window {
+            starts.push(rows_before);
+            rows_before += b.batch.num_rows() as u64;
         }
-        rejects.add(&b.batch, &bad)?;
-        review.flush()?;
+        let parts: Vec<Part> = window
+            .par_iter()
+            .zip(starts)
+            .map_init(Words::default, |words, (b, start)| {
+                classify_batch(&ctx, cols, &idx, b, start, words)
+            })
+            .collect::<Result<_>>()?;
+        for (b, part) in window.iter().zip(parts) {
+            rejects.add(&b.batch, &part.bad)?;
+            for r in part.review {
+                review.push(r);
+            }
+            review.flush()?;
+            out.merge(part.out);
+        }
     }
     Ok(out)
+}
+
+struct Indexes {
+    id: usize,
+    time: usize,
+    from: usize,
+    to: usize,
+    body: usize,
+    channel: Option<usize>,
+}
+
+fn classify_batch(
+    ctx: &Ctx<'_>,
+    cols: &ReplyColumns,
+    idx: &Indexes,
+    b: &crate::io::input::Batch,
+    rows_before: u64,
+    words: &mut Words,
+) -> Result<Part> {
+    let file = &*b.file;
+    let text = |i: usize| {
+        as_text(b.batch.column(i)).map_err(|e| {
+            Error::Input(format!(
+                "{file}: column '{}': {e}",
+                b.batch.schema().field(i).name()
+            ))
+        })
+    };
+    let (ids, froms, tos, bodies) = (text(idx.id)?, text(idx.from)?, text(idx.to)?, text(idx.body)?);
+    let channels = idx.channel.map(text).transpose()?;
+    let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time))?;
+    let mut part = Part::default();
+    let mut review = Review {
+        out: None,
+        schema: Arc::new(Schema::empty()),
+        rows: Vec::new(),
+    };
+    for i in 0..b.batch.num_rows() {
+        let row = rows_before + i as u64 + 1;
+        part.out.messages += 1;
+        let mut reject = |why: String| part.bad.push((i as u32, row, why));
+        let Some(id) = cell(&ids, i).map(str::trim) else {
+            reject(format!("missing {}", cols.id));
+            continue;
+        };
+        let at = match times.get(i) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                reject(format!("missing {}", cols.time));
+                continue;
+            }
+            Err(BadTime) => {
+                reject(format!("{} is not an RFC 3339 time", cols.time));
+                continue;
+            }
+        };
+        let Some(contact) = cell(&froms, i).and_then(|p| normalize(p, None)) else {
+            reject(format!("{} is not a possible phone number", cols.from));
+            continue;
+        };
+        let channel = channels
+            .as_ref()
+            .and_then(|c| cell(c, i))
+            .map(|c| c.trim().to_ascii_lowercase());
+        if channel.as_deref().is_some_and(|c| c != "sms" && c != "whatsapp") {
+            reject(format!("{} must be sms or whatsapp", cols.channel));
+            continue;
+        }
+        let to = cell(&tos, i).unwrap_or("");
+        let Some(dest) = ctx.dest(to, channel.as_deref()) else {
+            reject("unknown destination".to_string());
+            continue;
+        };
+        let body = if bodies.is_null(i) { "" } else { bodies.value(i) };
+        let m = Msg {
+            id,
+            at,
+            contact,
+            to,
+            body,
+        };
+        words.cut(body);
+        match dest {
+            Dest::Sender(ai, si) => at_sender(ctx, &m, *ai, *si, words, &mut part.out, &mut review),
+            Dest::Shared(number) => at_shared(ctx, &m, number, words, &mut part.out, &mut review),
+        }
+    }
+    part.review = review.rows;
+    Ok(part)
 }
 
 /// The outbox rows to send after the commit: only for events that were new

@@ -4,7 +4,7 @@
 //! Applying events in any order gives the same state, because each key
 //! keeps the greatest event by (event time, event id).
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 use roaring::RoaringTreemap;
 
@@ -14,20 +14,27 @@ use crate::store::snapshot::{ScopeBitmap, Snapshot};
 /// Last event per key.
 #[derive(Default, Debug)]
 pub struct State {
-    scope_ids: HashMap<(String, String), u32>,
+    /// account → scope → scope id; looked up with `&str`, no allocation.
+    scope_ids: FastMap<String, FastMap<String, u32>>,
     scopes: Vec<(String, String)>,
-    last: HashMap<(u32, u64), Event>,
+    last: FastMap<(u32, u64), Event>,
 }
 
 impl State {
+    fn find_scope(&self, account: &str, scope: &str) -> Option<u32> {
+        self.scope_ids.get(account)?.get(scope).copied()
+    }
+
     fn scope_id(&mut self, account: &str, scope: &str) -> u32 {
-        if let Some(&id) = self.scope_ids.get(&(account.to_string(), scope.to_string())) {
+        if let Some(id) = self.find_scope(account, scope) {
             return id;
         }
         let id = self.scopes.len() as u32;
         self.scopes.push((account.to_string(), scope.to_string()));
         self.scope_ids
-            .insert((account.to_string(), scope.to_string()), id);
+            .entry(account.to_string())
+            .or_default()
+            .insert(scope.to_string(), id);
         id
     }
 
@@ -45,7 +52,7 @@ impl State {
 
     /// The last event of a key.
     pub fn get(&self, account: &str, scope: &str, contact: u64) -> Option<&Event> {
-        let id = *self.scope_ids.get(&(account.to_string(), scope.to_string()))?;
+        let id = self.find_scope(account, scope)?;
         self.last.get(&(id, contact))
     }
 
