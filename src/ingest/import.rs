@@ -1,7 +1,7 @@
 //! Manual imports → opt-outs mapped to the listed senders or the whole
 //! account (SPEC §3.2). A row's own `sender` cell overrides the mapping.
 
-use crate::columns::{as_text, cell};
+use crate::columns::cell;
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
@@ -90,16 +90,8 @@ pub fn read(
     for batch in &mut data {
         let b = batch?;
         let file = &*b.file;
-        let text = |i: usize| {
-            as_text(b.batch.column(i)).map_err(|e| {
-                Error::Input(format!(
-                    "{file}: column '{}': {e}",
-                    b.batch.schema().field(i).name()
-                ))
-            })
-        };
-        let phones = text(phone_i)?;
-        let senders = sender_i.map(text).transpose()?;
+        let phones = b.text(phone_i)?;
+        let senders = sender_i.map(|i| b.text(i)).transpose()?;
         let times = time_i
             .map(|i| TimeColumn::new(file, &cols.time, b.batch.column(i)))
             .transpose()?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::columns::{as_text, cell};
+use crate::columns::cell;
 use crate::config::{Account, Config, MatchMode};
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
@@ -498,16 +498,13 @@ fn classify_batch(
     words: &mut Words,
 ) -> Result<Part> {
     let file = &*b.file;
-    let text = |i: usize| {
-        as_text(b.batch.column(i)).map_err(|e| {
-            Error::Input(format!(
-                "{file}: column '{}': {e}",
-                b.batch.schema().field(i).name()
-            ))
-        })
-    };
-    let (ids, froms, tos, bodies) = (text(idx.id)?, text(idx.from)?, text(idx.to)?, text(idx.body)?);
-    let channels = idx.channel.map(text).transpose()?;
+    let (ids, froms, tos, bodies) = (
+        b.text(idx.id)?,
+        b.text(idx.from)?,
+        b.text(idx.to)?,
+        b.text(idx.body)?,
+    );
+    let channels = idx.channel.map(|i| b.text(i)).transpose()?;
     let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time))?;
     let mut part = Part::default();
     let mut review = Review {

@@ -1,9 +1,9 @@
 //! Webform submissions → account-wide opt-outs (SPEC §3.2: a webform
 //! opt-out applies to the whole account, whatever the senders' settings).
 
-use crate::columns::{as_text, cell};
+use crate::columns::cell;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejects, TimeColumn};
 use crate::io::input::Dataset;
@@ -49,17 +49,9 @@ pub fn read(
     for batch in &mut data {
         let b = batch?;
         let file = &*b.file;
-        let text = |i: usize| {
-            as_text(b.batch.column(i)).map_err(|e| {
-                Error::Input(format!(
-                    "{file}: column '{}': {e}",
-                    b.batch.schema().field(i).name()
-                ))
-            })
-        };
-        let accounts = text(account_i)?;
-        let phones = text(phone_i)?;
-        let ids = id_i.map(text).transpose()?;
+        let accounts = b.text(account_i)?;
+        let phones = b.text(phone_i)?;
+        let ids = id_i.map(|i| b.text(i)).transpose()?;
         let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i))?;
         let mut bad = Vec::new();
         for i in 0..b.batch.num_rows() {

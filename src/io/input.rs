@@ -129,6 +129,19 @@ impl Dataset {
     }
 }
 
+impl Batch {
+    /// Column `i` as text, with the file and column named in the error.
+    pub fn text(&self, i: usize) -> Result<std::borrow::Cow<'_, arrow::array::StringArray>> {
+        crate::columns::as_text(self.batch.column(i)).map_err(|e| {
+            Error::Input(format!(
+                "{}: column '{}': {e}",
+                self.file,
+                self.batch.schema().field(i).name()
+            ))
+        })
+    }
+}
+
 impl Iterator for Dataset {
     type Item = Result<Batch>;
 
