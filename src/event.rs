@@ -82,9 +82,9 @@ pub struct Event {
     /// Stable id: the message id, the submission id, or a hash of the row.
     pub event_id: String,
     /// The account.
-    pub account: String,
+    pub account: Arc<str>,
     /// `account` or a normalized sender id.
-    pub scope: String,
+    pub scope: Arc<str>,
     /// E.164 digits of the contact.
     pub contact: u64,
     /// Event time, microseconds since the Unix epoch, UTC.
@@ -94,9 +94,9 @@ pub struct Event {
     /// How it arrived.
     pub source: Source,
     /// The keyword matched, for keyword events.
-    pub keyword: Option<String>,
+    pub keyword: Option<Arc<str>>,
     /// Where it arrived (the reply's destination or the input file name).
-    pub via: Option<String>,
+    pub via: Option<Arc<str>>,
 }
 
 impl Event {
@@ -175,18 +175,27 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
     let source = col::<StringArray>(batch, "source")?;
     let keyword = col::<StringArray>(batch, "keyword")?;
     let via = col::<StringArray>(batch, "via")?;
-    let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    // account, scope, keyword and via repeat: share one allocation each
+    let mut interned: std::collections::HashMap<String, Arc<str>> = std::collections::HashMap::new();
+    let mut intern = |v: &str| -> Arc<str> {
+        if let Some(a) = interned.get(v) {
+            return a.clone();
+        }
+        let a: Arc<str> = v.into();
+        interned.insert(v.to_string(), a.clone());
+        a
+    };
     for i in 0..batch.num_rows() {
         out.push(Event {
             event_id: id.value(i).to_string(),
-            account: account.value(i).to_string(),
-            scope: scope.value(i).to_string(),
+            account: intern(account.value(i)),
+            scope: intern(scope.value(i)),
             contact: contact.value(i),
             at: at.value(i),
             action: Action::parse(action.value(i)).ok_or("bad action value")?,
             source: Source::parse(source.value(i)).ok_or("bad source value")?,
-            keyword: opt(keyword, i),
-            via: opt(via, i),
+            keyword: (!keyword.is_null(i)).then(|| intern(keyword.value(i))),
+            via: (!via.is_null(i)).then(|| intern(via.value(i))),
         });
     }
     Ok(())

@@ -97,10 +97,10 @@ fn row() -> impl Strategy<Value = Row> {
 fn to_event(i: usize, e: &Ev) -> Event {
     Event {
         event_id: format!("e{i:03}"),
-        account: ACCOUNTS[e.account].to_string(),
+        account: ACCOUNTS[e.account].into(),
         scope: e
             .scope
-            .map_or(ACCOUNT_SCOPE.to_string(), |s| SENDERS[e.account][s].to_string()),
+            .map_or(ACCOUNT_SCOPE.into(), |s| SENDERS[e.account][s].into()),
         contact: contact(e.contact),
         at: e.at,
         action: if e.opt_in { Action::OptIn } else { Action::OptOut },
@@ -114,7 +114,7 @@ fn to_event(i: usize, e: &Ev) -> Event {
 fn model_opt_outs(events: &[Event]) -> HashSet<(String, String, u64)> {
     let mut last: HashMap<(String, String, u64), &Event> = HashMap::new();
     for e in events {
-        let k = (e.account.clone(), e.scope.clone(), e.contact);
+        let k = (e.account.to_string(), e.scope.to_string(), e.contact);
         let newer = last
             .get(&k)
             .is_none_or(|cur| (e.at, &e.event_id) > (cur.at, &cur.event_id));
@@ -306,7 +306,7 @@ proptest! {
         let state = store.state().unwrap();
         for e in &events {
             let opted = state.get(&e.account, &e.scope, e.contact).map(|l| l.action == Action::OptOut);
-            prop_assert_eq!(opted, Some(out.contains(&(e.account.clone(), e.scope.clone(), e.contact))));
+            prop_assert_eq!(opted, Some(out.contains(&(e.account.to_string(), e.scope.to_string(), e.contact))));
         }
 
         let input = dir.path().join("in.csv");

@@ -85,7 +85,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
     let rows: Vec<&Event> = state
         .events_sorted()
         .into_iter()
-        .filter(|e| e.action == Action::OptOut && account.is_none_or(|a| e.account == a))
+        .filter(|e| e.action == Action::OptOut && account.is_none_or(|a| &*e.account == a))
         .collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("account_id", DataType::Utf8, false),
@@ -102,12 +102,8 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
     let mut out = Output::create(output, schema.clone())?;
     for chunk in rows.chunks(1 << 16) {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|e| e.account.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|e| e.scope.as_str()),
-            )),
+            Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.account))),
+            Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.scope))),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|e| format_e164(e.contact)),
             )),

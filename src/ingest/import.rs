@@ -87,9 +87,11 @@ pub fn read(
     };
     let mut events = Vec::new();
     let mut row = 0u64;
+    let account_id: std::sync::Arc<str> = account.id.as_str().into();
     for batch in &mut data {
         let b = batch?;
         let file = &*b.file;
+        let via: std::sync::Arc<str> = b.file.clone();
         let phones = b.text(phone_i)?;
         let senders = sender_i.map(|i| b.text(i)).transpose()?;
         let times = time_i
@@ -132,14 +134,14 @@ pub fn read(
                 );
                 events.push(Event {
                     event_id: format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes())),
-                    account: account.id.clone(),
-                    scope,
+                    account: account_id.clone(),
+                    scope: scope.as_str().into(),
                     contact,
                     at,
                     action: Action::OptOut,
                     source: Source::Import,
                     keyword: None,
-                    via: Some(file.to_string()),
+                    via: Some(via.clone()),
                 });
             }
         }

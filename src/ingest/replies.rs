@@ -8,7 +8,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::columns::cell;
-use crate::config::{Account, Config, MatchMode};
+use crate::config::{Config, MatchMode};
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::fasthash::FastMap;
@@ -105,7 +105,7 @@ pub struct Outcome {
 
 enum Dest {
     Sender(usize, usize),
-    Shared(String),
+    Shared(Arc<str>),
 }
 
 /// The review output.
@@ -168,6 +168,9 @@ struct Ctx<'a> {
     config: &'a Config,
     matcher: Matcher,
     dests: FastMap<String, Dest>,
+    /// Per account: its id and its senders' ids, shared by every event.
+    names: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    account_scope: Arc<str>,
 }
 
 fn mode_name(m: MatchMode) -> &'static str {
@@ -187,12 +190,24 @@ impl<'a> Ctx<'a> {
             }
         }
         for n in &config.shared_numbers {
-            dests.insert(n.clone(), Dest::Shared(n.clone()));
+            dests.insert(n.clone(), Dest::Shared(n.as_str().into()));
         }
+        let names = config
+            .accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.id.as_str().into(),
+                    a.senders.iter().map(|s| s.id.as_str().into()).collect(),
+                )
+            })
+            .collect();
         Ctx {
             config,
             matcher: Matcher::new(config),
             dests,
+            names,
+            account_scope: ACCOUNT_SCOPE.into(),
         }
     }
 
@@ -216,10 +231,17 @@ struct Msg<'m> {
     body: &'m str,
 }
 
-fn event(m: &Msg<'_>, account: &Account, scope: String, action: Action, k: &Keyword, via: &str) -> Event {
+fn event(
+    m: &Msg<'_>,
+    account: &Arc<str>,
+    scope: Arc<str>,
+    action: Action,
+    k: &Keyword,
+    via: &Arc<str>,
+) -> Event {
     Event {
         event_id: format!("reply:{}", m.id),
-        account: account.id.clone(),
+        account: account.clone(),
         scope,
         contact: m.contact,
         at: m.at,
@@ -229,8 +251,8 @@ fn event(m: &Msg<'_>, account: &Account, scope: String, action: Action, k: &Keyw
         } else {
             Source::Keyword
         },
-        keyword: Some(k.text.to_string()),
-        via: Some(via.to_string()),
+        keyword: Some(k.text.clone()),
+        via: Some(via.clone()),
     }
 }
 
@@ -271,16 +293,18 @@ fn at_sender(
     let account = &ctx.config.accounts[ai];
     let sender = &account.senders[si];
     let table = &ctx.matcher.senders[ai][si];
+    let (account_id, sender_ids) = &ctx.names[ai];
+    let sender_id = &sender_ids[si];
     let scope = if sender.account_level {
-        ACCOUNT_SCOPE.to_string()
+        ctx.account_scope.clone()
     } else {
-        sender.id.clone()
+        sender_id.clone()
     };
     let best = words.best(table, account.match_mode);
     match best {
         Some(k) if k.class == Class::OptOut => {
             out.events
-                .push(event(m, account, scope, Action::OptOut, k, &sender.id));
+                .push(event(m, account_id, scope, Action::OptOut, k, sender_id));
             out.reply(
                 m,
                 &sender.id,
@@ -291,7 +315,7 @@ fn at_sender(
         }
         Some(k) if k.class == Class::OptIn => {
             out.events
-                .push(event(m, account, scope, Action::OptIn, k, &sender.id));
+                .push(event(m, account_id, scope, Action::OptIn, k, sender_id));
             out.reply(
                 m,
                 &sender.id,
@@ -337,7 +361,7 @@ fn at_sender(
 fn at_shared(
     ctx: &Ctx<'_>,
     m: &Msg<'_>,
-    number: &str,
+    number: &Arc<str>,
     words: &mut Words,
     out: &mut Outcome,
     review: &mut Review,
@@ -367,8 +391,8 @@ fn at_shared(
         let account = &ctx.config.accounts[ai];
         out.events.push(event(
             m,
-            account,
-            ACCOUNT_SCOPE.to_string(),
+            &ctx.names[ai].0,
+            ctx.account_scope.clone(),
             Action::OptOut,
             k,
             number,

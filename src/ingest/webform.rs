@@ -46,6 +46,7 @@ pub fn read(
     let id_i = data.schema.index_of(&cols.id).ok();
     let mut events = Vec::new();
     let mut row = 0u64;
+    let scope: std::sync::Arc<str> = ACCOUNT_SCOPE.into();
     for batch in &mut data {
         let b = batch?;
         let file = &*b.file;
@@ -92,14 +93,14 @@ pub fn read(
             };
             events.push(Event {
                 event_id,
-                account: account.to_string(),
-                scope: ACCOUNT_SCOPE.to_string(),
+                account: account.into(),
+                scope: scope.clone(),
                 contact,
                 at,
                 action: Action::OptOut,
                 source: Source::Webform,
                 keyword: None,
-                via: Some(file.to_string()),
+                via: Some(b.file.clone()),
             });
         }
         rejects.add(&b.batch, &bad)?;
