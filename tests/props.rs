@@ -218,7 +218,8 @@ fn engine(
         .num_threads(threads)
         .build()
         .unwrap();
-    pool.install(|| run(store, &plan)).unwrap();
+    pool.install(|| run(store, store.snapshot().unwrap(), &plan))
+        .unwrap();
     let (kept_ids, sup) = if ext == "csv" {
         let k = common::read_csv(&plan.output);
         let s = common::read_csv(plan.suppressed.as_ref().unwrap());

@@ -27,6 +27,11 @@ fn init_refuses_an_existing_store_and_bad_configs() {
         "{e}"
     );
     assert!(!w.path("s2/MANIFEST").exists());
+    // a folder with other things in it is not taken over
+    w.write("busy/notes.txt", "mine");
+    let e = w.fails(&["init", "--store", &w.p("busy"), "--config", &config], 1);
+    assert!(e.contains("exists and is not empty"), "{e}");
+    assert!(!w.path("busy/ledger").exists());
 }
 
 #[test]

@@ -45,8 +45,8 @@ fn event_json(e: &Event) -> serde_json::Value {
 /// Answer whether the contact may be messaged.
 pub fn run(a: Args) -> Result<()> {
     let country = parse_country(a.default_country.as_deref())?;
-    let store = Store::open(&a.store.store)?;
-    let scrubber = Scrubber::new(&store.config, store.snapshot()?);
+    let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
+    let scrubber = Scrubber::new(&store.config, snapshot);
     let d = scrubber.decide_one(Some(&a.phone), Some(&a.account), a.sender.as_deref(), country);
     let state = store.state()?;
     let contact = normalize(&a.phone, country);

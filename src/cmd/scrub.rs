@@ -78,8 +78,8 @@ pub fn run(a: Args) -> Result<()> {
         sender_column: a.sender_column.unwrap_or_else(|| "sender".into()),
         batch_rows: crate::io::input::BATCH_ROWS,
     };
-    let store = Store::open(&a.store.store)?;
-    let stats = run::run(&store, &plan)?;
+    let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
+    let stats = run::run(&store, snapshot, &plan)?;
     let secs = start.elapsed().as_secs_f64();
     let reasons: Vec<String> = Reason::ALL
         .iter()

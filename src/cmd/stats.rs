@@ -17,8 +17,7 @@ pub struct Args {
 
 /// Print counts per account and scope, and bytes on disk.
 pub fn run(a: Args) -> Result<()> {
-    let store = Store::open(&a.store.store)?;
-    let snap = store.snapshot()?;
+    let (store, snap) = Store::open_with_snapshot(&a.store.store)?;
     let m = &store.manifest;
     let events: u64 = m.ledger.iter().map(|f| f.rows).sum();
     let ledger_bytes: u64 = m.ledger.iter().map(|f| f.bytes).sum();

@@ -16,6 +16,7 @@ use crate::io::input::{Batch, Dataset};
 use crate::io::output::{Format, Output};
 use crate::phone::DefaultCountry;
 use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, Scrubber};
+use crate::store::snapshot::Snapshot;
 use crate::store::Store;
 
 /// A validated scrub job.
@@ -70,8 +71,8 @@ fn window_len() -> usize {
     rayon::current_num_threads() * 2
 }
 
-/// Run a scrub job against a store.
-pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
+/// Run a scrub job against a store and the snapshot opened with it.
+pub fn run(store: &Store, snapshot: Snapshot, plan: &Plan) -> Result<Stats> {
     Format::for_path(&plan.output)?;
     if let Some(s) = &plan.suppressed {
         Format::for_path(s)?;
@@ -88,7 +89,7 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Stats> {
             )));
         }
     }
-    let scrubber = Scrubber::new(&store.config, store.snapshot()?);
+    let scrubber = Scrubber::new(&store.config, snapshot);
     let data = Dataset::open_with(&plan.inputs, plan.batch_rows)?;
     let cols = resolve_columns(&data, plan)?;
     let sup_schema = suppressed_schema(&data.schema);

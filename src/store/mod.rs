@@ -44,6 +44,9 @@ use state::{IdSet, State};
 const LOCK_WAIT_SECS: u64 = 30;
 /// How often a waiting writer retries the lock.
 const LOCK_POLL: Duration = Duration::from_millis(100);
+/// How often a reader re-reads the manifest when writers keep replacing
+/// the generation under it.
+const READER_RETRIES: u32 = 3;
 const SUBDIRS: [&str; 5] = ["config", "ledger", "state", "ids", "snapshot"];
 
 /// An opened store: its manifest and config, read at one moment.
@@ -116,6 +119,26 @@ impl Store {
         Ok((Store::open(dir)?, lock))
     }
 
+    /// Open a store and its snapshot for reading. Readers take no lock: if
+    /// a writer replaced the generation in between (and removed its files),
+    /// the manifest is read again.
+    pub fn open_with_snapshot(dir: &Path) -> Result<(Store, Snapshot)> {
+        let mut tries = READER_RETRIES;
+        loop {
+            let store = Store::open(dir)?;
+            match store.snapshot() {
+                Ok(snap) => return Ok((store, snap)),
+                Err(e) => {
+                    let moved = Manifest::read(dir).map(|m| m.generation != store.manifest.generation);
+                    if tries == 0 || !matches!(moved, Ok(true)) {
+                        return Err(e);
+                    }
+                    tries -= 1;
+                }
+            }
+        }
+    }
+
     /// Open and verify the compiled snapshot.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let r = &self.manifest.snapshot;
@@ -160,6 +183,13 @@ impl Store {
         if dir.join(manifest::MANIFEST).exists() {
             return Err(Error::Usage(format!(
                 "{} is already an optscrub store; use `optscrub config` to replace its config",
+                dir.display()
+            )));
+        }
+        let occupied = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if occupied {
+            return Err(Error::Usage(format!(
+                "{} exists and is not empty; give a new or empty folder for the store",
                 dir.display()
             )));
         }
