@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod io;
 pub mod keywords;
 pub mod matcher;
+pub mod nightly;
 pub mod phone;
 pub mod progress;
 pub mod scrub;

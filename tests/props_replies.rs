@@ -95,7 +95,7 @@ fn state_of(store: &Store) -> Vec<String> {
 }
 
 fn new_store(dir: &Path, name: &str) -> Store {
-    let config = common::repo().join("datasets/example/config.toml");
+    let config = common::repo().join("datasets/demo/config.toml");
     Store::init(&dir.join(name), &config).unwrap()
 }
 

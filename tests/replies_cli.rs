@@ -226,7 +226,7 @@ fn stdin_and_renamed_columns() {
             "replies",
             "--store",
             &store,
-            "datasets/example/webform.csv",
+            "datasets/demo/webform.csv",
         ],
         1,
     );

@@ -36,7 +36,7 @@ fn lines(w: &Work, rel: &str) -> Vec<String> {
 fn example_gives_every_reason_in_order() {
     let w = Work::new();
     let store = w.loaded_store();
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     let r = w.run(&[
         "scrub",
         "--store",
@@ -73,7 +73,7 @@ fn example_gives_every_reason_in_order() {
 fn keep_duplicates_keeps_the_second_row() {
     let w = Work::new();
     let store = w.loaded_store();
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     w.ok(&[
         "scrub",
         "--store",
@@ -93,7 +93,7 @@ fn keep_duplicates_keeps_the_second_row() {
 fn default_country_reads_national_numbers() {
     let w = Work::new();
     let store = w.loaded_store();
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     w.ok(&[
         "scrub",
         "--store",
@@ -377,7 +377,7 @@ fn phone_forms_of_spec_3_5() {
 fn bad_output_names_and_failed_runs_write_nothing() {
     let w = Work::new();
     let store = w.loaded_store();
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     let e = w.fails(
         &[
             "scrub",

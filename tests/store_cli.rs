@@ -375,7 +375,7 @@ fn snapshot_file(w: &Work) -> std::path::PathBuf {
 fn damaged_snapshot_stops_scrub_until_rebuild() {
     let w = Work::new();
     let store = w.loaded_store();
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     let snap = snapshot_file(&w);
     let mut bytes = fs::read(&snap).unwrap();
     let mid = bytes.len() / 2;
@@ -456,7 +456,7 @@ fn a_second_writer_fails_clearly_while_readers_go_on() {
     let wf = w.p("webform.csv");
     let e = w.fails(&["ingest", "webform", "--store", &store, &wf], 2);
     assert!(e.contains("is locked by another optscrub command"), "{e}");
-    let input = w.copy_example("recipients.csv");
+    let input = w.copy_example("campaigns/spring-sale.csv");
     w.ok(&[
         "scrub",
         "--store",

@@ -2,12 +2,14 @@
 
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod gen;
 pub mod ingest_import;
 pub mod ingest_replies;
 pub mod ingest_webform;
 pub mod init;
+pub mod nightly;
 pub mod rebuild;
 pub mod scrub;
 pub mod stats;
@@ -48,6 +50,10 @@ pub enum Command {
     Stats(stats::Args),
     /// Recompile the snapshot from the ledger.
     Rebuild(rebuild::Args),
+    /// The whole nightly job: ingest, then scrub every campaign of a folder.
+    Nightly(nightly::Args),
+    /// Run the nightly job on the bundled demo data, with nothing to prepare.
+    Demo(demo::Args),
     /// Write deterministic synthetic data (config, opt-out imports, campaigns).
     Gen(gen::Args),
 }
@@ -77,6 +83,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Nightly(a) => nightly::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

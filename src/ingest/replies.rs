@@ -637,3 +637,67 @@ pub fn write_outbox(path: &std::path::Path, rows: &[&Reply]) -> Result<Output> {
     }
     Ok(o)
 }
+
+/// Where `ingest replies` writes its outputs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outputs<'p> {
+    /// Confirmations and help replies.
+    pub outbox: Option<&'p std::path::Path>,
+    /// Near misses.
+    pub review: Option<&'p std::path::Path>,
+    /// Unusable rows.
+    pub rejects: Option<&'p std::path::Path>,
+}
+
+/// Ingest reply logs into a store (the caller holds the lock): every
+/// output is complete under its temporary name before the store commits,
+/// and renamed after. Prints the summary on stderr and returns its figures.
+pub fn ingest(
+    store: &mut crate::store::Store,
+    files: &[String],
+    cols: &ReplyColumns,
+    outputs: &Outputs<'_>,
+) -> Result<serde_json::Value> {
+    for p in [outputs.outbox, outputs.review, outputs.rejects]
+        .into_iter()
+        .flatten()
+    {
+        crate::io::output::Format::for_path(p)?;
+    }
+    let data = Dataset::open(files)?;
+    let mut rejects = Rejects::new(outputs.rejects, &data.schema)?;
+    let mut review = Review::new(outputs.review)?;
+    let mut outcome = read(&store.config, data, cols, &mut review, &mut rejects)?;
+    let events = std::mem::take(&mut outcome.events);
+    let prepared = store.prepare_ingest(events, &outcome.other_ids)?;
+    let rows = outbox(&outcome, &prepared.committed.fresh, &prepared.other_new);
+    let pending = outputs.outbox.map(|p| write_outbox(p, &rows)).transpose()?;
+    let (done, _) = store.commit_ingest(prepared)?;
+    if let Some(o) = pending {
+        o.finish()?;
+    }
+    review.finish()?;
+    let count = |action| done.new_events.iter().filter(|e| e.action == action).count();
+    let (opt_outs, opt_ins) = (count(Action::OptOut), count(Action::OptIn));
+    let kind = |k| rows.iter().filter(|r| r.kind == k).count();
+    eprintln!(
+        "replies: {} messages; {opt_outs} new opt-outs, {opt_ins} new opt-ins, {} already in the store; {} to review; outbox {} rows{}",
+        outcome.messages,
+        done.already_known,
+        outcome.reviewed,
+        rows.len(),
+        if outputs.outbox.is_none() && !rows.is_empty() { " (not written: give --outbox F)" } else { "" }
+    );
+    if let Some(line) = rejects.summary(outputs.rejects.is_some()) {
+        eprintln!("replies: {line}");
+    }
+    let rejected = rejects.count;
+    rejects.finish()?;
+    Ok(
+        serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
+        "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
+        "outbox": rows.len(),
+        "outbox_by_kind": {"opt_out_confirmation": kind(Kind::OptOutConfirmation),
+                           "opt_in_confirmation": kind(Kind::OptInConfirmation), "help": kind(Kind::Help)}}),
+    )
+}

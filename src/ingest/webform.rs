@@ -107,3 +107,32 @@ pub fn read(
     }
     Ok(events)
 }
+
+/// Ingest webform files into a store (the caller holds the lock): print
+/// the summary line on stderr and return its figures.
+pub fn ingest(
+    store: &mut crate::store::Store,
+    files: &[String],
+    cols: &WebformColumns,
+    rejects_path: Option<&std::path::Path>,
+) -> Result<serde_json::Value> {
+    let data = Dataset::open(files)?;
+    let mut rejects = Rejects::new(rejects_path, &data.schema)?;
+    let events = read(&store.config, data, cols, &mut rejects)?;
+    let read = events.len();
+    let done = store.ingest(events)?;
+    eprintln!(
+        "webform: {read} opt-outs read, {} new, {} already in the store",
+        done.new_events.len(),
+        done.already_known
+    );
+    if let Some(line) = rejects.summary(rejects_path.is_some()) {
+        eprintln!("webform: {line}");
+    }
+    let rejected = rejects.count;
+    rejects.finish()?;
+    Ok(
+        serde_json::json!({"events_read": read, "new_events": done.new_events.len(),
+        "already_known": done.already_known, "rejected": rejected}),
+    )
+}

@@ -52,9 +52,13 @@ impl Work {
         p.to_string_lossy().into_owned()
     }
 
+    /// Copy `datasets/demo/<name>` into the work folder (by file name).
     pub fn copy_example(&self, name: &str) -> String {
-        let src = repo().join("datasets/example").join(name);
-        let dst = self.path(name);
+        let src = repo().join("datasets/demo").join(name);
+        let dst = self
+            .dir
+            .path()
+            .join(Path::new(name).file_name().expect("file name"));
         fs::copy(&src, &dst).expect("copy fixture");
         dst.to_string_lossy().into_owned()
     }

@@ -1,0 +1,40 @@
+//! `optscrub nightly --store DIR [--replies P…] [--webform P…] --campaigns DIR --out DIR`
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::nightly::{self, Nightly};
+
+/// Arguments of `nightly`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The store folder.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Reply logs to ingest first (files or folders).
+    #[arg(long, num_args = 1.., value_name = "P")]
+    replies: Vec<String>,
+    /// Webform submissions to ingest first (files or folders).
+    #[arg(long, num_args = 1.., value_name = "P")]
+    webform: Vec<String>,
+    /// Folder of campaign files (.csv, .parquet, or folders of parts).
+    #[arg(long, value_name = "DIR")]
+    campaigns: PathBuf,
+    /// Where the scrubbed campaigns, outbox, review, rejects and summary.json go.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Run the nightly job.
+pub fn run(a: Args) -> Result<()> {
+    let n = Nightly {
+        store: a.store,
+        replies: a.replies,
+        webform: a.webform,
+        campaigns: a.campaigns,
+        out: a.out,
+    };
+    nightly::run(&n)?;
+    eprintln!("nightly: outputs and summary.json in {}", n.out.display());
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The nightly job (SPEC §7 `nightly`): ingest the day's replies and
+//! webforms, then scrub every campaign of a folder into
+//! `out/<name>.parquet` and `out/<name>.suppressed.parquet`, with the
+//! outbox, review, rejects and one `summary.json` for the run.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::ingest::replies::{self, Outputs, ReplyColumns};
+use crate::ingest::webform::{self, WebformColumns};
+use crate::io::atomic::write_atomic;
+use crate::io::input::BATCH_ROWS;
+use crate::scrub::run::{self, Plan};
+use crate::scrub::Reason;
+use crate::store::Store;
+
+/// A nightly run.
+#[derive(Clone, Debug)]
+pub struct Nightly {
+    /// The store.
+    pub store: PathBuf,
+    /// Reply logs (files or folders).
+    pub replies: Vec<String>,
+    /// Webform files (files or folders).
+    pub webform: Vec<String>,
+    /// The folder of campaign files.
+    pub campaigns: PathBuf,
+    /// Where everything is written.
+    pub out: PathBuf,
+}
+
+/// One campaign: a `.csv`/`.parquet` file, or a folder of parts.
+pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::Input(format!("cannot read campaigns folder {}: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let is_data = matches!(ext.as_deref(), Some("csv" | "parquet"));
+        if path.is_dir() || is_data {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((stem, path.to_string_lossy().into_owned()));
+        }
+    }
+    out.sort();
+    for w in out.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(Error::Input(format!(
+                "{}: two campaigns are named '{}' (a .csv and a .parquet, or a folder); rename one",
+                dir.display(),
+                w[0].0
+            )));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no campaign files (.csv or .parquet)",
+            dir.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Run the nightly job; returns the summary that is also written to
+/// `out/summary.json`.
+pub fn run(n: &Nightly) -> Result<Value> {
+    let start = Instant::now();
+    let list = campaigns(&n.campaigns)?;
+    std::fs::create_dir_all(&n.out).map_err(|e| Error::io("cannot create", &n.out, e))?;
+    let (mut store, _lock) = Store::open_for_write(&n.store)?;
+    let p = |name: &str| n.out.join(name);
+    let replies = if n.replies.is_empty() {
+        Value::Null
+    } else {
+        let (outbox, review, rejects) = (
+            p("outbox.parquet"),
+            p("review.parquet"),
+            p("replies.rejects.parquet"),
+        );
+        let outputs = Outputs {
+            outbox: Some(&outbox),
+            review: Some(&review),
+            rejects: Some(&rejects),
+        };
+        replies::ingest(&mut store, &n.replies, &ReplyColumns::default(), &outputs)?
+    };
+    let webform = if n.webform.is_empty() {
+        Value::Null
+    } else {
+        let rejects = p("webform.rejects.parquet");
+        webform::ingest(&mut store, &n.webform, &WebformColumns::default(), Some(&rejects))?
+    };
+    let ingested = start.elapsed().as_secs_f64();
+    let snapshot = store.snapshot()?;
+    let mut results = Vec::new();
+    for (name, path) in &list {
+        let t = Instant::now();
+        let plan = Plan {
+            inputs: vec![path.clone()],
+            output: p(&format!("{name}.parquet")),
+            suppressed: Some(p(&format!("{name}.suppressed.parquet"))),
+            account: None,
+            sender: None,
+            country: None,
+            keep_duplicates: false,
+            phone_column: "phone".into(),
+            account_column: "account_id".into(),
+            sender_column: "sender".into(),
+            sender_column_given: false,
+            batch_rows: BATCH_ROWS,
+        };
+        let stats = run::run(&store, snapshot.clone(), &plan)?;
+        let reasons: serde_json::Map<String, Value> = Reason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_string(),
+                    json!(stats.reasons.get(r).copied().unwrap_or(0)),
+                )
+            })
+            .collect();
+        eprintln!(
+            "campaign {name}: {} rows in, {} kept, {} suppressed",
+            stats.rows_in,
+            stats.kept,
+            stats.suppressed()
+        );
+        results.push(json!({"name": name, "rows_in": stats.rows_in, "kept": stats.kept,
+            "suppressed": stats.suppressed(), "reasons": reasons, "seconds": t.elapsed().as_secs_f64()}));
+    }
+    let summary = json!({
+        "command": "nightly",
+        "store_generation": store.manifest.generation,
+        "opt_outs_in_store": snapshot.opt_outs(),
+        "replies": replies,
+        "webform": webform,
+        "campaigns": results,
+        "seconds": {"ingest": ingested, "total": start.elapsed().as_secs_f64()},
+    });
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
+    write_atomic(&p("summary.json"), format!("{text}\n").as_bytes())?;
+    Ok(summary)
+}
