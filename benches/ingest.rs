@@ -43,6 +43,8 @@ fn bench_match(c: &mut Criterion) {
         senders_per_account: 10,
         campaigns: 1,
         replies: 0,
+        webforms: 0,
+        mixed_phones: false,
     };
     let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
     let matcher = Matcher::new(&config);

@@ -30,6 +30,8 @@ fn spec() -> Spec {
         senders_per_account: 10,
         campaigns: 1,
         replies: 0,
+        webforms: 0,
+        mixed_phones: false,
     }
 }
 

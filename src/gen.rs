@@ -46,6 +46,11 @@ pub struct Spec {
     pub campaigns: u32,
     /// Inbound replies in all.
     pub replies: u64,
+    /// Webform submissions in all.
+    pub webforms: u64,
+    /// Write campaign phones in the mixed formats real lists use (with a
+    /// few invalid ones), not only E.164.
+    pub mixed_phones: bool,
 }
 
 /// SplitMix64: tiny, fast, and the same on every platform and version.
@@ -132,7 +137,7 @@ fn gen_err(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Write everything under `out`.
 pub fn generate(spec: &Spec, out: &Path) -> Result<()> {
-    for sub in ["imports", "campaigns", "replies"] {
+    for sub in ["imports", "campaigns", "replies", "webform"] {
         let p = out.join(sub);
         fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
     }
@@ -140,7 +145,61 @@ pub fn generate(spec: &Spec, out: &Path) -> Result<()> {
     let pool = spec.recipients.max(1) * POOL_PER_RECIPIENT;
     write_imports(spec, out, pool)?;
     write_campaigns(spec, out, pool)?;
-    write_replies(spec, out, pool)
+    write_replies(spec, out, pool)?;
+    write_webform(spec, out, pool)
+}
+
+/// A phone as real lists write it: E.164, without `+`, with spaces, the
+/// `00` prefix, `tel:`; about 1 in 200 is not a possible number.
+fn messy_phone(c: u64, rng: &mut Rng, buf: &mut String) {
+    buf.clear();
+    let d = c.to_string();
+    match rng.below(200) {
+        0 => buf.push_str(&d[..6]),
+        1..=60 => {
+            buf.push('+');
+            buf.push_str(&d);
+        }
+        61..=100 => buf.push_str(&d),
+        101..=140 => {
+            let _ = write!(buf, "+{} {} {}", &d[..2], &d[2..6], &d[6..]);
+        }
+        141..=170 => {
+            let _ = write!(buf, "00{}", d);
+        }
+        _ => {
+            let _ = write!(buf, "tel:+{d}");
+        }
+    }
+}
+
+/// Webform submissions: `webform/webform.csv` (RFC 3339 text times, a
+/// submission id, a few unusable rows).
+fn write_webform(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
+    let mut rng = Rng::new(spec.seed.wrapping_mul(13).wrapping_add(5));
+    let mut text = String::from("account_id,phone,submitted_at,submission_id\n");
+    for i in 0..spec.webforms {
+        let a = rng.below(u64::from(spec.accounts.max(1))) as u32;
+        let bad = rng.below(1000) < BAD_PER_MILLE;
+        let account = if bad && i % 2 == 0 {
+            "nobody".to_string()
+        } else {
+            account_id(a)
+        };
+        let phone = if bad && i % 2 == 1 {
+            "123".to_string()
+        } else {
+            format!("+{}", contact(pool, &mut rng))
+        };
+        let _ = writeln!(
+            text,
+            "{account},{phone},2026-11-20T{:02}:{:02}:00Z,wf{}-{i}",
+            rng.below(24),
+            rng.below(60),
+            spec.seed
+        );
+    }
+    crate::io::atomic::write_atomic(&out.join("webform/webform.csv"), text.as_bytes())
 }
 
 /// Bodies people send, by weight: keywords in every case, with punctuation
@@ -381,8 +440,13 @@ fn write_campaigns(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
             for _ in 0..n {
                 ids.push(id);
                 id += 1;
-                buf.clear();
-                let _ = write!(buf, "+{}", contact(pool, &mut rng));
+                let c = contact(pool, &mut rng);
+                if spec.mixed_phones {
+                    messy_phone(c, &mut rng, &mut buf);
+                } else {
+                    buf.clear();
+                    let _ = write!(buf, "+{c}");
+                }
                 phone.append_value(&buf);
                 let a = rng.below(u64::from(spec.accounts.max(1))) as usize;
                 account.append_value(&accounts[a]);

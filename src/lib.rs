@@ -21,6 +21,7 @@ pub mod matcher;
 pub mod nightly;
 pub mod phone;
 pub mod progress;
+pub mod report;
 pub mod scrub;
 pub mod store;
 

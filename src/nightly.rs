@@ -1,7 +1,8 @@
 //! The nightly job (SPEC §7 `nightly`): ingest the day's replies and
 //! webforms, then scrub every campaign of a folder into
 //! `out/<name>.parquet` and `out/<name>.suppressed.parquet`, with the
-//! outbox, review, rejects and one `summary.json` for the run.
+//! outbox, review, rejects, one `summary.json` for the run and a
+//! self-contained `report.html`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -146,5 +147,8 @@ pub fn run(n: &Nightly) -> Result<Value> {
     });
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(&p("summary.json"), format!("{text}\n").as_bytes())?;
+    let state = store.state()?;
+    let page = crate::report::render(&summary, &state.events_sorted());
+    write_atomic(&p("report.html"), page.as_bytes())?;
     Ok(summary)
 }

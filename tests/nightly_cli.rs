@@ -141,3 +141,63 @@ fn gen_is_deterministic() {
         );
     }
 }
+
+#[test]
+fn report_is_self_contained_and_renders() {
+    let w = Work::new();
+    w.ok(&["demo", "--out", &w.p("d")]);
+    let html = std::fs::read_to_string(w.path("d/out/report.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    for needle in [
+        "spring-sale",
+        "renewals",
+        "sender_opt_out",
+        "<svg",
+        "3 replies wait in",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    // nothing fetched: no scripts, no external links or images
+    for banned in ["<script", "http://", "https://", "src="] {
+        assert!(!html.contains(banned), "report has {banned}");
+    }
+    // render it in a real headless browser when one is installed (.ci/run installs Debian's chromium)
+    let Ok(chromium) = which("chromium") else {
+        eprintln!("chromium not installed: render check skipped");
+        return;
+    };
+    let png = w.path("report.png");
+    let status = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", w.p("chr")),
+            "--window-size=1000,1000",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", w.p("d/out/report.html")),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "no real screenshot"
+    );
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

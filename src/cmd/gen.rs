@@ -9,6 +9,15 @@ use crate::cmd::write_summary;
 use crate::error::{Error, Result};
 use crate::gen::{generate, Spec};
 
+/// How campaign phones are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneFormats {
+    /// The formats real lists use, a few invalid.
+    Mixed,
+    /// E.164 only.
+    E164,
+}
+
 /// Arguments of `gen`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,6 +36,13 @@ pub struct Args {
     /// Inbound replies.
     #[arg(long, default_value_t = 10_000)]
     replies: u64,
+    /// Webform submissions.
+    #[arg(long, default_value_t = 1_000)]
+    webforms: u64,
+    /// Campaign phones: `mixed` (the formats real lists use, a few invalid)
+    /// or `e164` (all `+digits`, as the performance benchmark asks).
+    #[arg(long, value_enum, default_value_t = PhoneFormats::Mixed)]
+    phones: PhoneFormats,
     /// Accounts.
     #[arg(long, default_value_t = 10)]
     accounts: u32,
@@ -57,6 +73,8 @@ pub fn run(a: Args) -> Result<()> {
         senders_per_account: a.senders_per_account,
         campaigns: a.campaigns,
         replies: a.replies,
+        webforms: a.webforms,
+        mixed_phones: a.phones == PhoneFormats::Mixed,
     };
     generate(&spec, &a.out)?;
     let secs = start.elapsed().as_secs_f64();

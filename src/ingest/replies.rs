@@ -477,6 +477,7 @@ pub fn read(
     };
     let mut out = Outcome::default();
     let mut rows_before = 0u64;
+    let bar = crate::progress::rows("replies", data.total_rows);
     let mut data = data.peekable();
     while data.peek().is_some() {
         let window: Vec<crate::io::input::Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
@@ -499,7 +500,13 @@ pub fn read(
             }
             review.flush()?;
             out.merge(part.out);
+            if let Some(bar) = &bar {
+                bar.inc(b.batch.num_rows() as u64);
+            }
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     Ok(out)
 }
