@@ -200,3 +200,26 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
     }
     Ok(())
 }
+
+/// New events counted by action, source and kind of scope (`account` or
+/// `sender`), as `{"opt_out": {"keyword": {"sender": 3}}}`, for summaries.
+pub fn breakdown(events: &[Event]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for e in events {
+        let kind = if &*e.scope == ACCOUNT_SCOPE {
+            "account"
+        } else {
+            "sender"
+        };
+        let by_source = map
+            .entry(e.action.as_str())
+            .or_insert_with(|| serde_json::json!({}));
+        let by_scope = &mut by_source[e.source.as_str()];
+        if by_scope.is_null() {
+            *by_scope = serde_json::json!({});
+        }
+        let n = by_scope[kind].as_u64().unwrap_or(0) + 1;
+        by_scope[kind] = serde_json::json!(n);
+    }
+    serde_json::Value::Object(map)
+}

@@ -28,6 +28,16 @@ fn demo_runs_with_nothing_to_prepare() {
     ] {
         assert!(w.path("d/out").join(f).exists(), "{f} missing");
     }
+    let s = summary(&w, "d/out/summary.json");
+    let by = &s["replies"]["new_by_source_and_scope"];
+    assert_eq!(by["opt_out"]["keyword"]["sender"], 6);
+    assert_eq!(by["opt_out"]["keyword"]["account"], 1);
+    assert_eq!(by["opt_out"]["free_keyword"]["account"], 1);
+    assert_eq!(by["opt_in"]["keyword"]["sender"], 2);
+    assert_eq!(
+        s["webform"]["new_by_source_and_scope"]["opt_out"]["webform"]["account"],
+        2
+    );
     let kept = common::read_parquet(&w.path("d/out/renewals.parquet"));
     assert_eq!(common::strings(&kept, "customer_id"), ["r1", "r5", "r6", "r8"]);
     let e = w.fails(&["demo", "--out", &w.p("d")], 1);

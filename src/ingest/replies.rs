@@ -702,6 +702,7 @@ pub fn ingest(
     rejects.finish()?;
     Ok(
         serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
+        "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
         "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
         "outbox": rows.len(),
         "outbox_by_kind": {"opt_out_confirmation": kind(Kind::OptOutConfirmation),

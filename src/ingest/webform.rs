@@ -133,6 +133,7 @@ pub fn ingest(
     rejects.finish()?;
     Ok(
         serde_json::json!({"events_read": read, "new_events": done.new_events.len(),
+        "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
         "already_known": done.already_known, "rejected": rejected}),
     )
 }
