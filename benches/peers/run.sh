@@ -20,7 +20,7 @@ data="bench-data/peers-$rows-$optouts"
 if [ ! -f "$data/optouts.parquet" ]; then
   rm -rf "$data"
   "$bin" gen --out "$data/gen" --seed 42 --recipients "$rows" --opt-outs "$optouts" --replies 0 --webforms 0 \
-    --accounts 10 --senders-per-account 10 --phones e164
+    --accounts 10 --senders-per-account 10 --campaigns 1 --phones e164
   "$bin" init --store "$data/store" --config "$data/gen/config.toml"
   for f in "$data"/gen/imports/*.parquet; do
     "$bin" ingest import --store "$data/store" "$f" --account "$(basename "$f" .parquet)" --account-wide 2>/dev/null

@@ -49,8 +49,8 @@ pub struct Args {
     /// Senders per account.
     #[arg(long, default_value_t = 10)]
     senders_per_account: u32,
-    /// Campaign files.
-    #[arg(long, default_value_t = 1)]
+    /// Campaign files the recipients are split into.
+    #[arg(long, default_value_t = 3)]
     campaigns: u32,
     /// Also write the summary figures as JSON to this file.
     #[arg(long, value_name = "FILE.json")]
