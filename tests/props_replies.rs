@@ -7,7 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use optscrub::ingest::replies::{self, ReplyColumns, Review};
+use optscrub::ingest::outbox::Review;
+use optscrub::ingest::replies::{self, ReplyColumns};
 use optscrub::ingest::Rejects;
 use optscrub::io::input::Dataset;
 use optscrub::store::Store;

@@ -2,6 +2,7 @@
 //! used into `--rejects` rows (SPEC §7).
 
 pub mod import;
+pub mod outbox;
 pub mod replies;
 pub mod webform;
 
