@@ -68,6 +68,28 @@ fn config_replacement_keeps_the_old_one() {
 }
 
 #[test]
+fn leftovers_of_a_killed_writer_are_removed() {
+    let w = Work::new();
+    let store = w.example_store();
+    w.write("store/.MANIFEST.tmp-99999", "half a manifest");
+    w.write(
+        "store/ledger/0000000099.parquet",
+        "an ingest that never committed",
+    );
+    w.write("store/snapshot/.0000000099.snap.tmp-99999", "half a snapshot");
+    let wf = w.copy_example("webform.csv");
+    w.ok(&["ingest", "webform", "--store", &store, &wf]);
+    assert!(!w.path("store/.MANIFEST.tmp-99999").exists());
+    assert!(!w.path("store/ledger/0000000099.parquet").exists());
+    assert!(!w.path("store/snapshot/.0000000099.snap.tmp-99999").exists());
+    let out = w.ok(&["stats", "--store", &store]);
+    assert!(
+        out.contains("total: 2 opt-outs; 2 events in 1 ledger files"),
+        "{out}"
+    );
+}
+
+#[test]
 fn ingesting_twice_changes_nothing() {
     let w = Work::new();
     let store = w.loaded_store();

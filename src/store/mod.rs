@@ -408,6 +408,15 @@ impl Store {
             .chain(self.manifest.files())
             .map(|f| f.file.as_str())
             .collect();
+        // a manifest half-written by a killed writer (we hold the lock, so
+        // no other writer is writing one now)
+        if let Ok(rd) = fs::read_dir(&self.dir) {
+            for entry in rd.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".MANIFEST.tmp-") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         for sub in ["ledger", "state", "ids", "snapshot"] {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
