@@ -78,8 +78,6 @@ pub struct Prepared {
 pub struct Committed {
     /// Events that were not in the store before, in input order.
     pub new_events: Vec<Event>,
-    /// For each new event: is it now the last event of its key?
-    pub latest: Vec<bool>,
     /// Events skipped because the store already had their id.
     pub already_known: usize,
     /// Per input event, in input order: new to the store and now the last
@@ -309,18 +307,9 @@ impl Store {
         for e in &out.new_events {
             state.apply(e.clone());
         }
-        out.latest = out
-            .new_events
-            .iter()
-            .map(|e| {
-                state
-                    .get(&e.account, &e.scope, e.contact)
-                    .map(|l| l.event_id == e.event_id)
-                    == Some(true)
-            })
-            .collect();
-        for (&i, &latest) in new_at.iter().zip(&out.latest) {
-            out.fresh[i] = latest;
+        for (&i, e) in new_at.iter().zip(&out.new_events) {
+            let last = state.get(&e.account, &e.scope, e.contact);
+            out.fresh[i] = last.is_some_and(|l| l.event_id == e.event_id);
         }
         ids.extend(hashes);
         Ok(Prepared {
