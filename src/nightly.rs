@@ -13,9 +13,8 @@ use crate::error::{Error, Result};
 use crate::ingest::replies::{self, Outputs, ReplyColumns};
 use crate::ingest::webform::{self, WebformColumns};
 use crate::io::atomic::write_atomic;
-use crate::io::input::BATCH_ROWS;
 use crate::scrub::run::{self, Plan};
-use crate::scrub::Reason;
+use crate::scrub::Scrubber;
 use crate::store::Store;
 
 /// A nightly run.
@@ -100,33 +99,14 @@ pub fn run(n: &Nightly) -> Result<Value> {
     };
     let ingested = start.elapsed().as_secs_f64();
     let snapshot = store.snapshot()?;
+    let opt_outs = snapshot.opt_outs();
+    let scrubber = Scrubber::new(&store.config, snapshot);
     let mut results = Vec::new();
     for (name, path) in &list {
         let t = Instant::now();
-        let plan = Plan {
-            inputs: vec![path.clone()],
-            output: p(&format!("{name}.parquet")),
-            suppressed: Some(p(&format!("{name}.suppressed.parquet"))),
-            account: None,
-            sender: None,
-            country: None,
-            keep_duplicates: false,
-            phone_column: "phone".into(),
-            account_column: "account_id".into(),
-            sender_column: "sender".into(),
-            sender_column_given: false,
-            batch_rows: BATCH_ROWS,
-        };
-        let stats = run::run(&store, snapshot.clone(), &plan)?;
-        let reasons: serde_json::Map<String, Value> = Reason::ALL
-            .iter()
-            .map(|r| {
-                (
-                    r.as_str().to_string(),
-                    json!(stats.reasons.get(r).copied().unwrap_or(0)),
-                )
-            })
-            .collect();
+        let mut plan = Plan::new(vec![path.clone()], p(&format!("{name}.parquet")));
+        plan.suppressed = Some(p(&format!("{name}.suppressed.parquet")));
+        let stats = run::run(&store, &scrubber, &plan)?;
         eprintln!(
             "campaign {name}: {} rows in, {} kept, {} suppressed",
             stats.rows_in,
@@ -134,12 +114,12 @@ pub fn run(n: &Nightly) -> Result<Value> {
             stats.suppressed()
         );
         results.push(json!({"name": name, "rows_in": stats.rows_in, "kept": stats.kept,
-            "suppressed": stats.suppressed(), "reasons": reasons, "seconds": t.elapsed().as_secs_f64()}));
+            "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": t.elapsed().as_secs_f64()}));
     }
     let summary = json!({
         "command": "nightly",
         "store_generation": store.manifest.generation,
-        "opt_outs_in_store": snapshot.opt_outs(),
+        "opt_outs_in_store": opt_outs,
         "replies": replies,
         "webform": webform,
         "campaigns": results,

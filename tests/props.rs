@@ -15,6 +15,7 @@ use std::path::Path;
 
 use optscrub::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use optscrub::scrub::run::{run, Plan};
+use optscrub::scrub::Scrubber;
 use optscrub::store::Store;
 use proptest::prelude::*;
 
@@ -200,26 +201,19 @@ fn engine(
     threads: usize,
     dedupe: bool,
 ) -> Vec<(String, String)> {
-    let plan = Plan {
-        inputs: vec![input.to_string_lossy().into_owned()],
-        output: dir.join(format!("kept.{ext}")),
-        suppressed: Some(dir.join(format!("sup.{ext}"))),
-        account: None,
-        sender: None,
-        country: None,
-        keep_duplicates: !dedupe,
-        phone_column: "phone".into(),
-        account_column: "account_id".into(),
-        sender_column: "sender".into(),
-        sender_column_given: false,
-        batch_rows: 3,
-    };
+    let mut plan = Plan::new(
+        vec![input.to_string_lossy().into_owned()],
+        dir.join(format!("kept.{ext}")),
+    );
+    plan.suppressed = Some(dir.join(format!("sup.{ext}")));
+    plan.keep_duplicates = !dedupe;
+    plan.batch_rows = 3;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
-    pool.install(|| run(store, store.snapshot().unwrap(), &plan))
-        .unwrap();
+    let scrubber = Scrubber::new(&store.config, store.snapshot().unwrap());
+    pool.install(|| run(store, &scrubber, &plan)).unwrap();
     let (kept_ids, sup) = if ext == "csv" {
         let k = common::read_csv(&plan.output);
         let s = common::read_csv(plan.suppressed.as_ref().unwrap());

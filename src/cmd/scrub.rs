@@ -9,7 +9,7 @@ use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::phone::DefaultCountry;
 use crate::scrub::run::{self, Plan};
-use crate::scrub::Reason;
+use crate::scrub::{Reason, Scrubber};
 use crate::store::Store;
 
 /// Arguments of `scrub`.
@@ -64,22 +64,21 @@ pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
 /// Scrub recipient lists.
 pub fn run(a: Args) -> Result<()> {
     let start = Instant::now();
-    let plan = Plan {
-        country: parse_country(a.default_country.as_deref())?,
-        inputs: a.input,
-        output: a.output,
-        suppressed: a.suppressed,
-        account: a.account,
-        sender: a.sender,
-        keep_duplicates: a.keep_duplicates,
-        phone_column: a.phone_column,
-        account_column: a.account_column,
-        sender_column_given: a.sender_column.is_some(),
-        sender_column: a.sender_column.unwrap_or_else(|| "sender".into()),
-        batch_rows: crate::io::input::BATCH_ROWS,
-    };
+    let mut plan = Plan::new(a.input, a.output);
+    plan.country = parse_country(a.default_country.as_deref())?;
+    plan.suppressed = a.suppressed;
+    plan.account = a.account;
+    plan.sender = a.sender;
+    plan.keep_duplicates = a.keep_duplicates;
+    plan.phone_column = a.phone_column;
+    plan.account_column = a.account_column;
+    if let Some(c) = a.sender_column {
+        plan.sender_column = c;
+        plan.sender_column_given = true;
+    }
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
-    let stats = run::run(&store, snapshot, &plan)?;
+    let scrubber = Scrubber::new(&store.config, snapshot);
+    let stats = run::run(&store, &scrubber, &plan)?;
     let secs = start.elapsed().as_secs_f64();
     let reasons: Vec<String> = Reason::ALL
         .iter()
@@ -96,19 +95,10 @@ pub fn run(a: Args) -> Result<()> {
             format!(" ({})", reasons.join(", "))
         }
     );
-    let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
-        .iter()
-        .map(|r| {
-            (
-                r.as_str().to_string(),
-                json!(stats.reasons.get(r).copied().unwrap_or(0)),
-            )
-        })
-        .collect();
     write_summary(
         a.store.summary.as_deref(),
         &json!({"command": "scrub", "rows_in": stats.rows_in, "kept": stats.kept,
-                "suppressed": stats.suppressed(), "reasons": by_reason, "seconds": secs,
+                "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": secs,
                 "output": plan.output, "suppressed_output": plan.suppressed}),
     )
 }

@@ -16,7 +16,6 @@ use crate::io::input::{Batch, Dataset};
 use crate::io::output::{Format, Output};
 use crate::phone::DefaultCountry;
 use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, Scrubber};
-use crate::store::snapshot::Snapshot;
 use crate::store::Store;
 
 /// A validated scrub job.
@@ -48,6 +47,27 @@ pub struct Plan {
     pub batch_rows: usize,
 }
 
+impl Plan {
+    /// A job with SPEC's defaults: the default column names, no
+    /// `--suppressed`, duplicates removed, whole-size batches.
+    pub fn new(inputs: Vec<String>, output: PathBuf) -> Plan {
+        Plan {
+            inputs,
+            output,
+            suppressed: None,
+            account: None,
+            sender: None,
+            country: None,
+            keep_duplicates: false,
+            phone_column: "phone".into(),
+            account_column: "account_id".into(),
+            sender_column: "sender".into(),
+            sender_column_given: false,
+            batch_rows: crate::io::input::BATCH_ROWS,
+        }
+    }
+}
+
 /// What a scrub did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -64,6 +84,20 @@ impl Stats {
     pub fn suppressed(&self) -> u64 {
         self.reasons.values().sum()
     }
+
+    /// Suppressed rows per reason, every reason named, for summaries.
+    pub fn reasons_json(&self) -> serde_json::Value {
+        Reason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_string(),
+                    serde_json::json!(self.reasons.get(r).copied().unwrap_or(0)),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
 /// Batches decided together; enough to keep every core busy.
@@ -71,8 +105,9 @@ fn window_len() -> usize {
     rayon::current_num_threads() * 2
 }
 
-/// Run a scrub job against a store and the snapshot opened with it.
-pub fn run(store: &Store, snapshot: Snapshot, plan: &Plan) -> Result<Stats> {
+/// Run a scrub job against a store, with the scrubber made from its
+/// config and snapshot (made once, however many jobs use it).
+pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
     Format::for_path(&plan.output)?;
     if let Some(s) = &plan.suppressed {
         Format::for_path(s)?;
@@ -89,7 +124,6 @@ pub fn run(store: &Store, snapshot: Snapshot, plan: &Plan) -> Result<Stats> {
             )));
         }
     }
-    let scrubber = Scrubber::new(&store.config, snapshot);
     let data = Dataset::open_with(&plan.inputs, plan.batch_rows)?;
     let cols = resolve_columns(&data, plan)?;
     let sup_schema = suppressed_schema(&data.schema);
@@ -114,7 +148,7 @@ pub fn run(store: &Store, snapshot: Snapshot, plan: &Plan) -> Result<Stats> {
     // deciding while memory stays bounded.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, RecordBatch)>(WRITE_QUEUE);
     let writer = std::thread::spawn(move || write_all(rx, kept_out, sup_out));
-    let produced = produce(data, &scrubber, &cols, &sup_schema, plan.keep_duplicates, &tx);
+    let produced = produce(data, scrubber, &cols, &sup_schema, plan.keep_duplicates, &tx);
     drop(tx);
     let written = writer
         .join()
