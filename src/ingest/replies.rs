@@ -204,27 +204,18 @@ fn at_sender(
     };
     let best = words.best(table, account.match_mode);
     match best {
-        Some(k) if k.class == Class::OptOut => {
-            out.events
-                .push(event(m, account_id, scope, Action::OptOut, k, sender_id));
-            out.reply(
-                m,
-                &sender.id,
-                sender.reply.as_ref(),
-                Kind::OptOutConfirmation,
-                out.events.len() - 1,
-            );
-        }
-        Some(k) if k.class == Class::OptIn => {
-            out.events
-                .push(event(m, account_id, scope, Action::OptIn, k, sender_id));
-            out.reply(
-                m,
-                &sender.id,
-                sender.resubscribe_reply.as_ref(),
-                Kind::OptInConfirmation,
-                out.events.len() - 1,
-            );
+        Some(k) if k.class != Class::Help => {
+            let (action, text, kind) = if k.class == Class::OptOut {
+                (Action::OptOut, sender.reply.as_ref(), Kind::OptOutConfirmation)
+            } else {
+                (
+                    Action::OptIn,
+                    sender.resubscribe_reply.as_ref(),
+                    Kind::OptInConfirmation,
+                )
+            };
+            out.events.push(event(m, account_id, scope, action, k, sender_id));
+            out.reply(m, &sender.id, text, kind, out.events.len() - 1);
         }
         Some(_) => {
             out.other_ids.push(format!("reply:{}", m.id));
