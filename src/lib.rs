@@ -13,6 +13,8 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod fasthash;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gen;
 pub mod ingest;
 pub mod io;

@@ -18,6 +18,7 @@ pub struct Args {
 /// Print counts per account and scope, and bytes on disk.
 pub fn run(a: Args) -> Result<()> {
     let (store, snap) = Store::open_with_snapshot(&a.store.store)?;
+    let verified = store.verify()?;
     let m = &store.manifest;
     let events: u64 = m.ledger.iter().map(|f| f.rows).sum();
     let ledger_bytes: u64 = m.ledger.iter().map(|f| f.bytes).sum();
@@ -47,7 +48,7 @@ pub fn run(a: Args) -> Result<()> {
         0.0
     };
     println!(
-        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); state {} bytes; generation {}",
+        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); state {} bytes; generation {}; all {verified} files verified",
         m.ledger.len(),
         m.snapshot.bytes,
         m.state.bytes,
@@ -62,6 +63,6 @@ pub fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
-                "state_bytes": m.state.bytes, "ids_bytes": m.ids.bytes, "generation": m.generation, "scopes": scopes}),
+                "state_bytes": m.state.bytes, "ids_bytes": m.ids.bytes, "generation": m.generation, "verified_files": verified, "scopes": scopes}),
     )
 }

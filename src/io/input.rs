@@ -116,6 +116,24 @@ impl Dataset {
         })
     }
 
+    /// A dataset of one CSV or Parquet file held in memory (`name` is used
+    /// in messages only).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>, parquet: bool, batch_rows: usize) -> Result<Dataset> {
+        let batch_rows = batch_rows.max(1);
+        let (part, schema) = if parquet {
+            open_parquet(name, bytes::Bytes::from(bytes), batch_rows)?
+        } else {
+            open_csv(name, Box::new(Cursor::new(bytes)), batch_rows)?
+        };
+        Ok(Dataset {
+            schema,
+            first_name: name.to_string(),
+            total_rows: part.total,
+            parts: vec![part].into_iter(),
+            current: None,
+        })
+    }
+
     /// Index of a column, or an error that lists the columns there are.
     pub fn column(&self, name: &str, flag: &str) -> Result<usize> {
         self.schema.index_of(name).map_err(|_| {
@@ -218,7 +236,11 @@ fn open_part(name: &str, batch_rows: usize) -> Result<(Part, SchemaRef)> {
     }
 }
 
-fn open_parquet(name: &str, file: File, batch_rows: usize) -> Result<(Part, SchemaRef)> {
+fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    name: &str,
+    file: R,
+    batch_rows: usize,
+) -> Result<(Part, SchemaRef)> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
     let schema = builder.schema().clone();

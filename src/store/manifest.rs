@@ -70,14 +70,12 @@ impl Manifest {
         };
         let text = std::str::from_utf8(&text).map_err(|_| damaged("not UTF-8"))?;
         let (body, tail) = text
-            .trim_end()
-            .rsplit_once('\n')
+            .strip_suffix('\n')
+            .and_then(|t| t.rsplit_once('\n'))
             .ok_or_else(|| damaged("no checksum line"))?;
-        let want = tail
-            .strip_prefix("crc32 ")
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .ok_or_else(|| damaged("no checksum line"))?;
-        if crc32fast::hash(body.as_bytes()) != want {
+        // exactly as written: any changed byte, even one that would still
+        // parse, is damage
+        if tail != format!("crc32 {:08x}", crc32fast::hash(body.as_bytes())) {
             return Err(damaged("checksum mismatch"));
         }
         let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;

@@ -166,6 +166,23 @@ impl Store {
         IdSet::decode(&bytes).ok_or_else(|| corrupt(&self.dir, &r.file, "malformed", FIX_REBUILD))
     }
 
+    /// Check the size and checksum of every file the manifest names;
+    /// returns how many there are. The first damaged one stops it, named,
+    /// with what to do.
+    pub fn verify(&self) -> Result<usize> {
+        let m = &self.manifest;
+        let mut n = 0;
+        for r in std::iter::once(&m.config).chain(&m.ledger) {
+            read_verified(&self.dir, r, FIX_RESTORE)?;
+            n += 1;
+        }
+        for r in [&m.state, &m.ids, &m.snapshot] {
+            read_verified(&self.dir, r, FIX_REBUILD)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Every event in the ledger, file by file, each file verified.
     pub fn ledger(&self) -> Result<Vec<Event>> {
         let mut all = Vec::new();

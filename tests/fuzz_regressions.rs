@@ -1,0 +1,64 @@
+//! Replays, through every fuzz target's check, each input the fuzzers ever
+//! crashed on (`tests/fuzz/regressions/<target>/`) and every file under
+//! `datasets/` (the fuzzers' seed corpus).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use optscrub::fuzzing::TARGETS;
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn saved_crashes_no_longer_crash() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut replayed = 0;
+    for (name, check) in TARGETS {
+        for f in files(&root.join("tests/fuzz/regressions").join(name)) {
+            let data = std::fs::read(&f).unwrap();
+            let r = std::panic::catch_unwind(|| check(&data));
+            assert!(r.is_ok(), "fuzz target {name} panics on {}", f.display());
+            replayed += 1;
+        }
+    }
+    eprintln!("replayed {replayed} saved inputs");
+}
+
+#[test]
+fn seed_corpus_passes_every_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds = files(&root.join("datasets"));
+    assert!(seeds.len() > 10, "datasets/ went missing");
+    for (name, check) in TARGETS {
+        for f in &seeds {
+            let data = std::fs::read(f).unwrap();
+            let r = std::panic::catch_unwind(|| check(&data));
+            assert!(r.is_ok(), "fuzz target {name} panics on {}", f.display());
+            // and line by line, the unit the phone and keyword targets see
+            for line in data.split(|&b| b == b'\n') {
+                let r = std::panic::catch_unwind(|| check(line));
+                assert!(
+                    r.is_ok(),
+                    "fuzz target {name} panics on a line of {}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
