@@ -13,7 +13,10 @@ use crate::store::snapshot::Snapshot;
 
 /// The fuzz targets, by name (the file names of `tests/fuzz/fuzz_targets/`
 /// and the folders of `tests/fuzz/regressions/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// One fuzz check: arbitrary bytes in, a panic on a broken invariant.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] = &[
     ("phone", phone),
     ("keywords", keywords),
     ("config", config),
