@@ -124,9 +124,22 @@ pub struct Config {
 impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        let text = Config::read_text(path)?;
         Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))
+    }
+
+    /// Read a config file as text: UTF-8, or an error with where it is not.
+    pub fn read_text(path: &Path) -> Result<String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        String::from_utf8(bytes).map_err(|e| {
+            let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            Error::Config(format!(
+                "config {}: line {line}: bytes that are not UTF-8; expected UTF-8 TOML text",
+                path.display()
+            ))
+        })
     }
 
     /// Parse and check config text; the error is a one-line reason.
@@ -158,6 +171,11 @@ impl Config {
 }
 
 fn resolve(raw: RawConfig) -> std::result::Result<Config, String> {
+    if raw.accounts.is_empty() {
+        return Err(
+            "no accounts; expected at least one [[accounts]] table with an id and its senders".into(),
+        );
+    }
     let mut shared_numbers = Vec::new();
     for s in &raw.shared_numbers {
         let n = normalize_sender(&s.number)

@@ -362,6 +362,26 @@ impl Store {
 
     /// Write a new generation and switch the manifest to it.
     fn commit(&mut self, new_ledger: Option<&[Event]>, state: &State, ids: &IdSet) -> Result<()> {
+        let before = self.manifest.clone();
+        let res = self.write_generation(new_ledger, state, ids);
+        if res.is_err() {
+            // a failed commit (a full disk, say) takes back the files it
+            // wrote: the old manifest names none of them
+            let keep: std::collections::HashSet<&str> = before.files().map(|f| f.file.as_str()).collect();
+            let generation = before.generation + 1;
+            for sub in ["ledger", "state", "ids", "snapshot"] {
+                for ext in ["parquet", "bin", "snap"] {
+                    let rel = format!("{sub}/{generation:010}.{ext}");
+                    if !keep.contains(rel.as_str()) {
+                        let _ = fs::remove_file(self.dir.join(rel));
+                    }
+                }
+            }
+        }
+        res
+    }
+
+    fn write_generation(&mut self, new_ledger: Option<&[Event]>, state: &State, ids: &IdSet) -> Result<()> {
         let generation = self.manifest.generation + 1;
         let mut m = self.manifest.clone();
         m.generation = generation;
@@ -438,8 +458,7 @@ impl Store {
 }
 
 fn read_config_text(path: &Path) -> Result<String> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+    let text = Config::read_text(path)?;
     Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
     Ok(text)
 }
