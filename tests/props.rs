@@ -315,5 +315,17 @@ proptest! {
         common::csv_to_parquet(&input, &pq, &[]);
         let from_parquet = engine(&store, &pq, dir.path(), "csv", 2, dedupe);
         prop_assert_eq!(&from_parquet, &want);
+
+        // the incremental key runs and snapshot equal a rebuild from the ledger
+        let bitmaps = |s: &Store| -> Vec<(String, String, Vec<u64>)> {
+            s.snapshot().unwrap().scopes.into_iter().map(|b| (b.account, b.scope, b.bitmap.iter().collect())).collect()
+        };
+        let lasts = |s: &Store| -> Vec<String> {
+            s.state().unwrap().events_sorted().iter().map(|e| format!("{} {} {} {}", e.account, e.scope, e.contact, e.event_id)).collect()
+        };
+        let (inc_bitmaps, inc_lasts) = (bitmaps(&store), lasts(&store));
+        store.rebuild().unwrap();
+        prop_assert_eq!(bitmaps(&store), inc_bitmaps);
+        prop_assert_eq!(lasts(&store), inc_lasts);
     }
 }

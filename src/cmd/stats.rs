@@ -48,10 +48,13 @@ pub fn run(a: Args) -> Result<()> {
         0.0
     };
     println!(
-        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); state {} bytes; generation {}; all {verified} files verified",
+        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); index {} bytes in {} runs; ids {} bytes in {} runs; generation {}; all {verified} files verified",
         m.ledger.len(),
         m.snapshot.bytes,
-        m.state.bytes,
+        m.keys.iter().map(|r| r.bytes).sum::<u64>(),
+        m.keys.len(),
+        m.ids.iter().map(|r| r.bytes).sum::<u64>(),
+        m.ids.len(),
         m.generation
     );
     let scopes: Vec<_> = snap
@@ -63,6 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
-                "state_bytes": m.state.bytes, "ids_bytes": m.ids.bytes, "generation": m.generation, "verified_files": verified, "scopes": scopes}),
+                "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
+                "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "scopes": scopes}),
     )
 }

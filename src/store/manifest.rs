@@ -12,7 +12,7 @@ use crate::io::atomic::write_atomic;
 /// The manifest's file name inside the store.
 pub const MANIFEST: &str = "MANIFEST";
 /// Format version written by this build.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// One file of the store, with what it must be.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -39,10 +39,12 @@ pub struct Manifest {
     pub config: FileRef,
     /// Every ledger file, oldest first.
     pub ledger: Vec<FileRef>,
-    /// The last event per (account, scope, contact).
-    pub state: FileRef,
-    /// Sorted hashes of every event id in the ledger.
-    pub ids: FileRef,
+    /// Key runs (oldest first): where the last event per (account, scope,
+    /// contact) lies in the ledger.
+    pub keys: Vec<FileRef>,
+    /// Id runs (oldest first): sorted hashes of every event id in the
+    /// ledger, and of messages that made no event.
+    pub ids: Vec<FileRef>,
     /// The compiled roaring bitmaps.
     pub snapshot: FileRef,
 }
@@ -99,9 +101,11 @@ impl Manifest {
 
     /// Every file this manifest names.
     pub fn files(&self) -> impl Iterator<Item = &FileRef> {
-        [&self.config, &self.state, &self.ids, &self.snapshot]
+        [&self.config, &self.snapshot]
             .into_iter()
             .chain(self.ledger.iter())
+            .chain(self.keys.iter())
+            .chain(self.ids.iter())
     }
 
     /// A digest of the ledger list; the snapshot records the one it was

@@ -7,8 +7,8 @@
 //! DIR/LOCK                     the writer lock (an OS file lock)
 //! DIR/config/<gen>.toml        every config ever given (old ones kept)
 //! DIR/ledger/<gen>.parquet     one file per ingest, never rewritten
-//! DIR/state/<gen>.parquet      last event per (account, scope, contact)
-//! DIR/ids/<gen>.bin            sorted hashes of every event id
+//! DIR/index/<gen>.idx         key runs: where each key's last event lies
+//! DIR/ids/<gen>.bin            id runs: sorted hashes of every event id
 //! DIR/snapshot/<gen>.snap      roaring bitmaps per (account, scope)
 //! ```
 //!
@@ -16,7 +16,12 @@
 //! them, then replaces the manifest: a crash at any moment leaves the old
 //! manifest (and the old files) or the new one. Files no manifest names are
 //! leftovers of a crash and are removed by the next writer.
+//!
+//! An ingest writes its ledger file, one small key run and one small id
+//! run, and updates the snapshot from the keys it changed; runs are merged
+//! size-tiered ([`index`]), so its cost follows the batch, not the store.
 
+pub mod index;
 pub mod manifest;
 pub mod snapshot;
 pub mod state;
@@ -33,11 +38,13 @@ use parquet::file::properties::WriterProperties;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::{self, Event};
+use crate::event::{self, Action, Event};
+use crate::fasthash::FastMap;
 use crate::io::atomic::{sync_dir, write_atomic};
+use index::{Entry, IdRun, KeyRun, ScopeName};
 use manifest::{FileRef, Manifest};
-use snapshot::Snapshot;
-use state::{IdSet, State};
+use snapshot::{ScopeBitmap, Snapshot};
+use state::State;
 
 /// How long a writer waits for another writer before giving up (seconds);
 /// `OPTSCRUB_LOCK_WAIT` overrides it.
@@ -47,7 +54,7 @@ const LOCK_POLL: Duration = Duration::from_millis(100);
 /// How often a reader re-reads the manifest when writers keep replacing
 /// the generation under it.
 const READER_RETRIES: u32 = 3;
-const SUBDIRS: [&str; 5] = ["config", "ledger", "state", "ids", "snapshot"];
+const SUBDIRS: [&str; 5] = ["config", "ledger", "index", "ids", "snapshot"];
 
 /// An opened store: its manifest and config, read at one moment.
 pub struct Store {
@@ -70,7 +77,21 @@ pub struct Prepared {
     pub committed: Committed,
     /// Per other id: new to the store?
     pub other_new: Vec<bool>,
-    change: Option<(State, IdSet)>,
+    change: Option<Change>,
+}
+
+/// What a commit adds besides the ledger file.
+struct Change {
+    /// Changed keys, sorted, each once.
+    keys: Vec<Entry>,
+    /// Names of the scopes they use.
+    scopes: Vec<ScopeName>,
+    /// New id hashes, sorted and distinct.
+    ids: Vec<u64>,
+    /// The snapshot after the change (its digest is set at commit).
+    snapshot: Snapshot,
+    /// Replace every run (rebuild) rather than add to them.
+    replace: bool,
 }
 
 /// What an ingest changed.
@@ -151,19 +172,72 @@ impl Store {
         Ok(snap)
     }
 
-    /// Load the state (last event per key).
-    pub fn state(&self) -> Result<State> {
-        let mut state = State::default();
-        for e in read_events(&self.dir, &self.manifest.state, FIX_REBUILD)? {
-            state.apply(e);
-        }
-        Ok(state)
+    /// The key runs, newest first.
+    fn key_runs(&self) -> Result<Vec<KeyRun>> {
+        self.manifest
+            .keys
+            .iter()
+            .rev()
+            .map(|r| {
+                KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                    .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+            })
+            .collect()
     }
 
-    fn ids(&self) -> Result<IdSet> {
-        let r = &self.manifest.ids;
-        let bytes = read_verified(&self.dir, r, FIX_REBUILD)?;
-        IdSet::decode(&bytes).ok_or_else(|| corrupt(&self.dir, &r.file, "malformed", FIX_REBUILD))
+    /// The id runs.
+    fn id_runs(&self) -> Result<Vec<IdRun>> {
+        self.manifest
+            .ids
+            .iter()
+            .map(|r| {
+                IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                    .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+            })
+            .collect()
+    }
+
+    /// The ledger file of a generation.
+    fn ledger_file(&self, generation: u32) -> Result<&FileRef> {
+        let name = format!("ledger/{generation:010}.parquet");
+        self.manifest
+            .ledger
+            .iter()
+            .find(|r| r.file == name)
+            .ok_or_else(|| {
+                corrupt(
+                    &self.dir,
+                    "index",
+                    &format!("it names {name}, which the manifest does not list"),
+                    FIX_REBUILD,
+                )
+            })
+    }
+
+    /// Load the state (last event per key): the key runs merged, each
+    /// key's event read from the ledger.
+    pub fn state(&self) -> Result<State> {
+        let runs = self.key_runs()?;
+        let (_, entries) = index::merge_keys(&runs.iter().collect::<Vec<_>>());
+        let mut by_file: std::collections::BTreeMap<u32, Vec<Entry>> = Default::default();
+        for e in entries {
+            by_file.entry(e.ledger).or_default().push(e);
+        }
+        let mut state = State::default();
+        for (generation, wanted) in by_file {
+            let r = self.ledger_file(generation)?;
+            let events = read_events(&self.dir, r, FIX_RESTORE)?;
+            for w in wanted {
+                let e = events
+                    .get(w.row as usize)
+                    .filter(|e| e.contact == w.contact && e.at == w.at)
+                    .ok_or_else(|| {
+                        corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
+                    })?;
+                state.apply(e.clone());
+            }
+        }
+        Ok(state)
     }
 
     /// Check the size and checksum of every file the manifest names;
@@ -176,7 +250,7 @@ impl Store {
             read_verified(&self.dir, r, FIX_RESTORE)?;
             n += 1;
         }
-        for r in [&m.state, &m.ids, &m.snapshot] {
+        for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]) {
             read_verified(&self.dir, r, FIX_REBUILD)?;
             n += 1;
         }
@@ -220,18 +294,8 @@ impl Store {
             generation: 0,
             config: config.clone(),
             ledger: Vec::new(),
-            state: FileRef {
-                file: String::new(),
-                bytes: 0,
-                crc32: 0,
-                rows: 0,
-            },
-            ids: FileRef {
-                file: String::new(),
-                bytes: 0,
-                crc32: 0,
-                rows: 0,
-            },
+            keys: Vec::new(),
+            ids: Vec::new(),
             snapshot: FileRef {
                 file: String::new(),
                 bytes: 0,
@@ -244,7 +308,16 @@ impl Store {
             manifest: empty,
             config: Config::parse(&text).map_err(Error::Config)?,
         };
-        store.commit(None, &State::default(), &IdSet::default())?;
+        store.commit(
+            None,
+            Change {
+                keys: Vec::new(),
+                scopes: Vec::new(),
+                ids: Vec::new(),
+                snapshot: Snapshot::default(),
+                replace: true,
+            },
+        )?;
         Ok(store)
     }
 
@@ -287,7 +360,8 @@ impl Store {
     /// outputs that depend on it (the outbox) can then be written before
     /// the store commits.
     pub fn prepare_ingest(&self, events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
-        let mut ids = self.ids()?;
+        let ids = self.id_runs()?;
+        let known = |h: u64| ids.iter().any(|r| r.contains(h));
         let mut seen = std::collections::HashSet::new();
         let mut out = Committed::default();
         let mut hashes = Vec::new();
@@ -295,7 +369,7 @@ impl Store {
         let inputs = events.len();
         for (i, e) in events.into_iter().enumerate() {
             let h = e.id_hash();
-            if ids.contains(h) || !seen.insert(h) {
+            if !seen.insert(h) || known(h) {
                 out.already_known += 1;
                 continue;
             }
@@ -307,7 +381,7 @@ impl Store {
         let mut other_new = Vec::with_capacity(other_ids.len());
         for id in other_ids {
             let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
-            let new = !ids.contains(h) && seen.insert(h);
+            let new = seen.insert(h) && !known(h);
             if new {
                 hashes.push(h);
             }
@@ -320,68 +394,181 @@ impl Store {
                 change: None,
             });
         }
-        let mut state = self.state()?;
-        for e in &out.new_events {
-            state.apply(e.clone());
+        hashes.sort_unstable();
+        // the winner within this batch, per key
+        let mut best: FastMap<(u64, u64), usize> = FastMap::default();
+        let mut scope_hashes: FastMap<(&str, &str), u64> = FastMap::default();
+        for (i, e) in out.new_events.iter().enumerate() {
+            let sh = *scope_hashes
+                .entry((&e.account, &e.scope))
+                .or_insert_with(|| index::scope_hash(&e.account, &e.scope));
+            best.entry((sh, e.contact))
+                .and_modify(|b| {
+                    if e.order(&out.new_events[*b]).is_gt() {
+                        *b = i;
+                    }
+                })
+                .or_insert(i);
         }
-        for (&i, e) in new_at.iter().zip(&out.new_events) {
-            let last = state.get(&e.account, &e.scope, e.contact);
-            out.fresh[i] = last.is_some_and(|l| l.event_id == e.event_id);
+        // does it beat the key's last event in the store?
+        let runs = self.key_runs()?;
+        let generation = u32::try_from(self.manifest.generation + 1)
+            .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
+        let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
+        let mut keys = Vec::new();
+        for (&(sh, contact), &i) in &best {
+            let e = &out.new_events[i];
+            let wins = match runs.iter().find_map(|r| r.get(sh, contact)) {
+                None => true,
+                Some(cur) if cur.at != e.at => e.at > cur.at,
+                Some(cur) => {
+                    // same microsecond: the event id decides (rare)
+                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(cur.ledger) {
+                        let r = self.ledger_file(cur.ledger)?;
+                        v.insert(read_events(&self.dir, r, FIX_RESTORE)?);
+                    }
+                    let cur_id = tie_files
+                        .get(&cur.ledger)
+                        .and_then(|f| f.get(cur.row as usize))
+                        .map(|c| c.event_id.as_str())
+                        .ok_or_else(|| {
+                            corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
+                        })?;
+                    e.event_id.as_str() > cur_id
+                }
+            };
+            if wins {
+                out.fresh[new_at[i]] = true;
+                keys.push(Entry {
+                    scope: sh,
+                    contact,
+                    at: e.at,
+                    ledger: generation,
+                    row: i as u32,
+                    opt_out: e.action == Action::OptOut,
+                });
+            }
         }
-        ids.extend(hashes);
+        keys.sort_unstable_by_key(Entry::key);
+        let mut scopes: Vec<ScopeName> = scope_hashes
+            .iter()
+            .map(|(&(account, scope), &hash)| ScopeName {
+                hash,
+                account: account.to_string(),
+                scope: scope.to_string(),
+            })
+            .collect();
+        scopes.sort();
+        let mut snapshot = self.snapshot()?;
+        apply_to_snapshot(&mut snapshot, &scopes, &keys);
         Ok(Prepared {
             committed: out,
             other_new,
-            change: Some((state, ids)),
+            change: Some(Change {
+                keys,
+                scopes,
+                ids: hashes,
+                snapshot,
+                replace: false,
+            }),
         })
     }
 
     /// Commit a prepared ingest (the caller holds the lock).
     pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
-        if let Some((state, ids)) = &p.change {
+        if let Some(change) = p.change {
             let ledger = (!p.committed.new_events.is_empty()).then_some(&p.committed.new_events[..]);
-            self.commit(ledger, state, ids)?;
+            self.commit(ledger, change)?;
         }
         Ok((p.committed, p.other_new))
     }
 
-    /// Recompile state, ids and snapshot from the ledger (the caller holds
+    /// Recompile keys, ids and snapshot from the ledger (the caller holds
     /// the lock). A damaged ledger file stops it with that file named.
     pub fn rebuild(&mut self) -> Result<()> {
-        let events = self.ledger()?;
-        let mut state = State::default();
         // Ids of messages that made no event (help requests) live only in
-        // the id set: keep them when it is still sound.
-        let mut ids = self.ids().unwrap_or_default();
-        ids.extend(events.iter().map(Event::id_hash).collect());
-        for e in events {
-            state.apply(e);
+        // the id runs: keep them when they are still sound.
+        let mut ids: Vec<u64> = match self.id_runs() {
+            Ok(runs) => index::merge_ids(&runs.iter().collect::<Vec<_>>(), &[]),
+            Err(_) => Vec::new(),
+        };
+        let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
+        let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
+        for r in &self.manifest.ledger {
+            let generation = r
+                .file
+                .strip_prefix("ledger/")
+                .and_then(|f| f.strip_suffix(".parquet"))
+                .and_then(|g| g.parse::<u32>().ok())
+                .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
+            for (row, e) in read_events(&self.dir, r, FIX_RESTORE)?.into_iter().enumerate() {
+                ids.push(e.id_hash());
+                let sh = index::scope_hash(&e.account, &e.scope);
+                scopes.entry(sh).or_insert_with(|| ScopeName {
+                    hash: sh,
+                    account: e.account.to_string(),
+                    scope: e.scope.to_string(),
+                });
+                let entry = Entry {
+                    scope: sh,
+                    contact: e.contact,
+                    at: e.at,
+                    ledger: generation,
+                    row: row as u32,
+                    opt_out: e.action == Action::OptOut,
+                };
+                match last.get(&(sh, e.contact)) {
+                    Some((cur, _)) if e.order(cur).is_le() => {}
+                    _ => {
+                        last.insert((sh, e.contact), (e, entry));
+                    }
+                }
+            }
         }
-        self.commit(None, &state, &ids)
+        ids.sort_unstable();
+        ids.dedup();
+        let mut keys: Vec<Entry> = last.into_values().map(|(_, k)| k).collect();
+        keys.sort_unstable_by_key(Entry::key);
+        let mut scopes: Vec<ScopeName> = scopes.into_values().collect();
+        scopes.sort();
+        let mut snapshot = Snapshot::default();
+        apply_to_snapshot(&mut snapshot, &scopes, &keys);
+        self.commit(
+            None,
+            Change {
+                keys,
+                scopes,
+                ids,
+                snapshot,
+                replace: true,
+            },
+        )
     }
 
     /// Write a new generation and switch the manifest to it.
-    fn commit(&mut self, new_ledger: Option<&[Event]>, state: &State, ids: &IdSet) -> Result<()> {
+    fn commit(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
         let before = self.manifest.clone();
-        let res = self.write_generation(new_ledger, state, ids);
+        let res = self.write_generation(new_ledger, change);
         if res.is_err() {
             // a failed commit (a full disk, say) takes back the files it
             // wrote: the old manifest names none of them
             let keep: std::collections::HashSet<&str> = before.files().map(|f| f.file.as_str()).collect();
             let generation = before.generation + 1;
-            for sub in ["ledger", "state", "ids", "snapshot"] {
-                for ext in ["parquet", "bin", "snap"] {
-                    let rel = format!("{sub}/{generation:010}.{ext}");
-                    if !keep.contains(rel.as_str()) {
-                        let _ = fs::remove_file(self.dir.join(rel));
-                    }
+            for rel in [
+                format!("ledger/{generation:010}.parquet"),
+                format!("index/{generation:010}.idx"),
+                format!("ids/{generation:010}.bin"),
+                format!("snapshot/{generation:010}.snap"),
+            ] {
+                if !keep.contains(rel.as_str()) {
+                    let _ = fs::remove_file(self.dir.join(rel));
                 }
             }
         }
         res
     }
 
-    fn write_generation(&mut self, new_ledger: Option<&[Event]>, state: &State, ids: &IdSet) -> Result<()> {
+    fn write_generation(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
         let generation = self.manifest.generation + 1;
         let mut m = self.manifest.clone();
         m.generation = generation;
@@ -395,21 +582,75 @@ impl Store {
             )?;
             m.ledger.push(r);
         }
-        let last: Vec<Event> = state.events_sorted().into_iter().cloned().collect();
-        let bytes = events_to_parquet(&last)?;
-        m.state = write_file(
-            &self.dir,
-            &format!("state/{generation:010}.parquet"),
-            &bytes,
-            last.len() as u64,
-        )?;
-        m.ids = write_file(
-            &self.dir,
-            &format!("ids/{generation:010}.bin"),
-            &ids.encode(),
-            ids.len() as u64,
-        )?;
-        let snap = state.snapshot(m.ledger_digest());
+        // key runs: add this one, then merge size-tiered
+        let (mut key_refs, mut key_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
+            (Vec::new(), Vec::new())
+        } else {
+            (m.keys.clone(), m.keys.iter().map(|r| r.rows).collect())
+        };
+        if !change.keys.is_empty() || change.replace {
+            key_rows.push(change.keys.len() as u64);
+            let from = index::merge_from(&key_rows);
+            let bytes = if from + 1 < key_rows.len() {
+                let mut runs = vec![
+                    KeyRun::from_bytes(index::encode_keys(&change.scopes, &change.keys))
+                        .map_err(|e| Error::Corrupt(format!("cannot encode a key run: {e}")))?,
+                ];
+                for r in key_refs[from..].iter().rev() {
+                    runs.push(
+                        KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                            .map_err(|why| index::damaged(&self.dir, &r.file, &why))?,
+                    );
+                }
+                let (scopes, keys) = index::merge_keys(&runs.iter().collect::<Vec<_>>());
+                key_refs.truncate(from);
+                (index::encode_keys(&scopes, &keys), keys.len() as u64)
+            } else {
+                (
+                    index::encode_keys(&change.scopes, &change.keys),
+                    change.keys.len() as u64,
+                )
+            };
+            key_refs.push(write_file(
+                &self.dir,
+                &format!("index/{generation:010}.idx"),
+                &bytes.0,
+                bytes.1,
+            )?);
+        }
+        m.keys = key_refs;
+        // id runs, the same way
+        let (mut id_refs, mut id_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
+            (Vec::new(), Vec::new())
+        } else {
+            (m.ids.clone(), m.ids.iter().map(|r| r.rows).collect())
+        };
+        if !change.ids.is_empty() || change.replace {
+            id_rows.push(change.ids.len() as u64);
+            let from = index::merge_from(&id_rows);
+            let ids = if from + 1 < id_rows.len() {
+                let runs = id_refs[from..]
+                    .iter()
+                    .map(|r| {
+                        IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                            .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                id_refs.truncate(from);
+                index::merge_ids(&runs.iter().collect::<Vec<_>>(), &change.ids)
+            } else {
+                change.ids
+            };
+            id_refs.push(write_file(
+                &self.dir,
+                &format!("ids/{generation:010}.bin"),
+                &index::encode_ids(&ids),
+                ids.len() as u64,
+            )?);
+        }
+        m.ids = id_refs;
+        let mut snap = change.snapshot;
+        snap.ledger_digest = m.ledger_digest();
         let rows = snap.opt_outs();
         m.snapshot = write_file(
             &self.dir,
@@ -443,7 +684,7 @@ impl Store {
                 }
             }
         }
-        for sub in ["ledger", "state", "ids", "snapshot"] {
+        for sub in ["ledger", "index", "ids", "snapshot", "state"] {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
@@ -543,4 +784,42 @@ fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
         w.write(&event::to_batch(chunk)).map_err(enc)?;
     }
     w.into_inner().map_err(enc)
+}
+
+/// Apply changed keys to a snapshot: an opt-out adds the contact to its
+/// scope's bitmap, an opt-in takes it out; empty bitmaps are dropped.
+fn apply_to_snapshot(snap: &mut Snapshot, scopes: &[ScopeName], keys: &[Entry]) {
+    let mut at: FastMap<u64, usize> = snap
+        .scopes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (index::scope_hash(&s.account, &s.scope), i))
+        .collect();
+    let names: FastMap<u64, &ScopeName> = scopes.iter().map(|s| (s.hash, s)).collect();
+    for k in keys {
+        let slot = match at.get(&k.scope) {
+            Some(&i) => Some(i),
+            None if k.opt_out => names.get(&k.scope).map(|n| {
+                snap.scopes.push(ScopeBitmap {
+                    account: n.account.clone(),
+                    scope: n.scope.clone(),
+                    bitmap: roaring::RoaringTreemap::new(),
+                });
+                at.insert(k.scope, snap.scopes.len() - 1);
+                snap.scopes.len() - 1
+            }),
+            None => None,
+        };
+        if let Some(i) = slot {
+            let b = &mut snap.scopes[i].bitmap;
+            if k.opt_out {
+                b.insert(k.contact);
+            } else {
+                b.remove(k.contact);
+            }
+        }
+    }
+    snap.scopes.retain(|s| !s.bitmap.is_empty());
+    snap.scopes
+        .sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
 }

@@ -1,5 +1,5 @@
 //! The state: the last event per (account, scope, contact), per SPEC §3.3,
-//! and the set of every event id already in the ledger.
+//! held in memory (for `check`, `export` and the report).
 //!
 //! Applying events in any order gives the same state, because each key
 //! keeps the greatest event by (event time, event id).
@@ -117,69 +117,5 @@ impl State {
             ledger_digest,
             scopes,
         }
-    }
-}
-
-/// The sorted set of event-id hashes.
-#[derive(Default, Debug, Clone)]
-pub struct IdSet {
-    sorted: Vec<u64>,
-}
-
-impl IdSet {
-    /// From the file bytes (little-endian u64s); `None` if malformed.
-    pub fn decode(bytes: &[u8]) -> Option<IdSet> {
-        if !bytes.len().is_multiple_of(8) {
-            return None;
-        }
-        let sorted: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
-        sorted.windows(2).all(|w| w[0] < w[1]).then_some(IdSet { sorted })
-    }
-
-    /// To the file bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        self.sorted.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
-
-    /// Is this hash present?
-    pub fn contains(&self, h: u64) -> bool {
-        self.sorted.binary_search(&h).is_ok()
-    }
-
-    /// Add hashes (any order, duplicates ignored).
-    pub fn extend(&mut self, mut more: Vec<u64>) {
-        more.sort_unstable();
-        more.dedup();
-        let mut merged = Vec::with_capacity(self.sorted.len() + more.len());
-        let (mut i, mut j) = (0, 0);
-        while i < self.sorted.len() && j < more.len() {
-            let (a, b) = (self.sorted[i], more[j]);
-            if a < b {
-                merged.push(a);
-                i += 1;
-            } else {
-                if a == b {
-                    i += 1;
-                }
-                merged.push(b);
-                j += 1;
-            }
-        }
-        merged.extend_from_slice(&self.sorted[i..]);
-        merged.extend_from_slice(&more[j..]);
-        self.sorted = merged;
-    }
-
-    /// Number of ids.
-    pub fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.sorted.is_empty()
     }
 }

@@ -1,0 +1,396 @@
+//! The incremental state: sorted runs of fixed-width records, one run per
+//! ingest, merged size-tiered so that there are few of them (SPEC §8:
+//! "ingestion is incremental and never recompiles the whole history").
+//!
+//! - A **key run** (`index/<gen>.idx`) holds, for each (account, scope,
+//!   contact) key whose last event an ingest changed, where that event lies
+//!   in the ledger, its time and its action. For a key, the newest run that
+//!   has it is right: a run only holds events that beat the key's last.
+//!   Layout: `OPTIDX01`, u32 header length, a JSON header (the scopes by
+//!   hash), then 32-byte records sorted by (scope hash, contact), then a
+//!   CRC-32 of all that precedes.
+//! - An **id run** (`ids/<gen>.bin`) is a sorted list of little-endian
+//!   64-bit event-id hashes.
+//!
+//! Both are read through memmap2 and searched in place: an ingest of ten
+//! thousand events into a store of ten million touches a few pages per
+//! event, not the whole history.
+
+use std::fs::File;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+const MAGIC: &[u8; 8] = b"OPTIDX01";
+const RECORD: usize = 32;
+const OPT_OUT_BIT: u32 = 1 << 31;
+
+/// A stable 64-bit name of an (account, scope) pair.
+pub fn scope_hash(account: &str, scope: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(account.as_bytes());
+    h.update(&[0]);
+    h.update(scope.as_bytes());
+    h.digest()
+}
+
+/// One key's last event: where it is and what it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// [`scope_hash`] of its (account, scope).
+    pub scope: u64,
+    /// E.164 digits of the contact.
+    pub contact: u64,
+    /// Event time (µs, UTC).
+    pub at: i64,
+    /// Generation number of the ledger file that holds the event.
+    pub ledger: u32,
+    /// Row of the event in that file.
+    pub row: u32,
+    /// Opt-out (true) or opt-in.
+    pub opt_out: bool,
+}
+
+impl Entry {
+    /// The sort key.
+    pub fn key(&self) -> (u64, u64) {
+        (self.scope, self.contact)
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.scope.to_le_bytes());
+        out.extend_from_slice(&self.contact.to_le_bytes());
+        out.extend_from_slice(&self.at.to_le_bytes());
+        out.extend_from_slice(&self.ledger.to_le_bytes());
+        let row = self.row | if self.opt_out { OPT_OUT_BIT } else { 0 };
+        out.extend_from_slice(&row.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Entry {
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        let u32_at = |i: usize| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&b[i..i + 4]);
+            u32::from_le_bytes(a)
+        };
+        let row = u32_at(28);
+        Entry {
+            scope: u64_at(0),
+            contact: u64_at(8),
+            at: u64_at(16) as i64,
+            ledger: u32_at(24),
+            row: row & !OPT_OUT_BIT,
+            opt_out: row & OPT_OUT_BIT != 0,
+        }
+    }
+}
+
+/// The (account, scope) behind a scope hash.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScopeName {
+    /// [`scope_hash`] of the pair.
+    pub hash: u64,
+    /// The account.
+    pub account: String,
+    /// `account` or a sender id.
+    pub scope: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    scopes: Vec<ScopeName>,
+}
+
+/// Bytes of a store file, mapped or owned.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Map a store file and check its size and CRC-32 against the manifest's.
+fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes, String> {
+    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    if len != bytes {
+        return Err("wrong size".into());
+    }
+    let data = if len == 0 {
+        Bytes::Owned(Vec::new())
+    } else {
+        // SAFETY: store files are written once under a fresh name and never
+        // modified in place (the store replaces, never rewrites), so the
+        // mapped bytes do not change while we hold the map.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
+        Bytes::Mapped(map)
+    };
+    if crc32fast::hash(&data) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok(data)
+}
+
+/// One key run, mapped and verified.
+pub struct KeyRun {
+    data: Bytes,
+    start: usize,
+    len: usize,
+    /// The scopes its records name.
+    pub scopes: Vec<ScopeName>,
+}
+
+impl KeyRun {
+    /// Open a key run, checking it against the manifest's size and CRC.
+    pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<KeyRun, String> {
+        KeyRun::parse(map_verified(path, bytes, crc)?)
+    }
+
+    /// Decode a key run held in memory (checked with its own CRC only).
+    pub fn from_bytes(bytes: Vec<u8>) -> std::result::Result<KeyRun, String> {
+        KeyRun::parse(Bytes::Owned(bytes))
+    }
+
+    fn parse(data: Bytes) -> std::result::Result<KeyRun, String> {
+        if data.len() < 16 || &data[..8] != MAGIC {
+            return Err("not a key run".into());
+        }
+        let (body, tail) = data.split_at(data.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) {
+            return Err("checksum mismatch".into());
+        }
+        let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
+        let header = body.get(12..12 + hlen).ok_or("header cut short")?;
+        let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
+        let start = 12 + hlen;
+        let records = body.len() - start;
+        if !records.is_multiple_of(RECORD) {
+            return Err("records cut short".into());
+        }
+        let run = KeyRun {
+            start,
+            len: records / RECORD,
+            scopes: header.scopes,
+            data,
+        };
+        for i in 1..run.len {
+            if run.entry(i - 1).key() >= run.entry(i).key() {
+                return Err("records out of order".into());
+            }
+        }
+        Ok(run)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it has no record.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Record `i`.
+    pub fn entry(&self, i: usize) -> Entry {
+        let at = self.start + i * RECORD;
+        Entry::decode(&self.data[at..at + RECORD])
+    }
+
+    /// The record of a key, if this run has it.
+    pub fn get(&self, scope: u64, contact: u64) -> Option<Entry> {
+        let (mut lo, mut hi) = (0usize, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let e = self.entry(mid);
+            match e.key().cmp(&(scope, contact)) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(e),
+            }
+        }
+        None
+    }
+
+    /// Every record, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        (0..self.len).map(|i| self.entry(i))
+    }
+}
+
+/// Encode a key run from records sorted by key, each key once.
+pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
+    let header = serde_json::to_vec(&Header {
+        scopes: scopes.to_vec(),
+    })
+    .unwrap_or_default();
+    let mut out = Vec::with_capacity(16 + header.len() + entries.len() * RECORD);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    for e in entries {
+        e.encode(&mut out);
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Merge key runs, newest first: for a key in several, the newest wins.
+pub fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
+    let mut scopes: Vec<ScopeName> = newest_first
+        .iter()
+        .flat_map(|r| r.scopes.iter().cloned())
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let mut all: Vec<(u64, u64, usize, Entry)> =
+        Vec::with_capacity(newest_first.iter().map(|r| r.len()).sum());
+    for (age, r) in newest_first.iter().enumerate() {
+        all.extend(r.iter().map(|e| (e.scope, e.contact, age, e)));
+    }
+    all.sort_unstable_by_key(|x| (x.0, x.1, x.2));
+    all.dedup_by_key(|x| (x.0, x.1));
+    (scopes, all.into_iter().map(|x| x.3).collect())
+}
+
+/// One id run, mapped and verified.
+pub struct IdRun {
+    data: Bytes,
+}
+
+impl IdRun {
+    /// Open an id run, checking it against the manifest's size and CRC.
+    pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<IdRun, String> {
+        let data = map_verified(path, bytes, crc)?;
+        if !data.len().is_multiple_of(8) {
+            return Err("malformed".into());
+        }
+        Ok(IdRun { data })
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.data.len() / 8
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn at(&self, i: usize) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&self.data[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(a)
+    }
+
+    /// Is this hash in the run?
+    pub fn contains(&self, h: u64) -> bool {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.at(mid).cmp(&h) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    /// Every id, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len()).map(|i| self.at(i))
+    }
+}
+
+/// Encode sorted, distinct ids.
+pub fn encode_ids(sorted: &[u64]) -> Vec<u8> {
+    sorted.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Merge id runs into one sorted, distinct list.
+pub fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
+    let mut all: Vec<u64> = runs
+        .iter()
+        .flat_map(|r| r.iter())
+        .chain(more.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Which runs (a suffix of the list, oldest first) to merge after a new
+/// one was added: size-tiered, so that each record is rewritten O(log n)
+/// times and there are O(log n) runs.
+pub fn merge_from(rows: &[u64]) -> usize {
+    let mut from = rows.len().saturating_sub(1);
+    let mut merged = rows.last().copied().unwrap_or(0);
+    while from > 0 && rows[from - 1] <= 4 * merged.max(1) {
+        from -= 1;
+        merged += rows[from];
+    }
+    from
+}
+
+/// An error for a damaged run.
+pub fn damaged(dir: &Path, file: &str, why: &str) -> Error {
+    Error::Corrupt(format!(
+        "store {}: {file} is damaged ({why}); run `optscrub rebuild` to recompile it from the ledger",
+        dir.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_round_trip_and_merge_newest_wins() {
+        let e = |scope, contact, at| Entry {
+            scope,
+            contact,
+            at,
+            ledger: 3,
+            row: 7,
+            opt_out: at % 2 == 0,
+        };
+        let old = KeyRun::from_bytes(encode_keys(&[], &[e(1, 5, 10), e(1, 6, 10), e(2, 5, 10)])).unwrap();
+        let new = KeyRun::from_bytes(encode_keys(&[], &[e(1, 6, 11), e(3, 1, 12)])).unwrap();
+        assert_eq!(old.get(1, 6), Some(e(1, 6, 10)));
+        assert_eq!(old.get(1, 7), None);
+        let (_, merged) = merge_keys(&[&new, &old]);
+        assert_eq!(merged, [e(1, 5, 10), e(1, 6, 11), e(2, 5, 10), e(3, 1, 12)]);
+        let mut bytes = encode_keys(&[], &merged);
+        bytes[20] ^= 1;
+        assert!(KeyRun::from_bytes(bytes).is_err());
+    }
+
+    #[test]
+    fn size_tiered_merging() {
+        assert_eq!(merge_from(&[]), 0);
+        assert_eq!(merge_from(&[100]), 0);
+        // a small run after a big one stays apart
+        assert_eq!(merge_from(&[10_000_000, 10_000]), 1);
+        // similar sizes merge, and the merge cascades
+        assert_eq!(merge_from(&[1000, 300, 100]), 0);
+        assert_eq!(merge_from(&[100_000, 300, 100]), 1);
+    }
+}
