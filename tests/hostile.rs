@@ -16,7 +16,6 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use common::Work;
 
-const LINE_ERR: &str = "; expected UTF-8 CSV with as many fields as the header";
 
 /// (file in datasets/invalid, exit status, what stderr says)
 const CASES: &[(&str, i32, &str)] = &[
