@@ -65,10 +65,10 @@ pub fn keywords(data: &[u8]) {
     let Ok(body) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(config) = Config::parse(KEYWORD_CONFIG) else {
+    static MATCHER: std::sync::OnceLock<Option<Matcher>> = std::sync::OnceLock::new();
+    let Some(m) = MATCHER.get_or_init(|| Config::parse(KEYWORD_CONFIG).ok().map(|c| Matcher::new(&c))) else {
         panic!("the fuzz config does not parse");
     };
-    let m = Matcher::new(&config);
     let table = &m.senders[0][0];
     let mut w = Words::default();
     w.cut(body);

@@ -16,7 +16,6 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use common::Work;
 
-
 /// (file in datasets/invalid, exit status, what stderr says)
 const CASES: &[(&str, i32, &str)] = &[
     ("recipients_empty.csv", 1, "recipients_empty.csv: the file is empty; expected a header row of column names"),

@@ -211,3 +211,47 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn plan_measures_fits_and_projects() {
+    let w = Work::new();
+    let out = w.ok(&[
+        "plan",
+        "--recipients",
+        "1000000",
+        "--opt-outs",
+        "50000",
+        "--senders",
+        "20",
+        "--max-rows",
+        "8000",
+        "--max-opt-outs",
+        "2000",
+        "--work",
+        &w.p("work"),
+        "--summary",
+        &w.p("plan.json"),
+    ]);
+    assert!(
+        out.starts_with("projected scrub of 1000000 rows against 50000 opt-outs over 20 senders: "),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("plan.json")).unwrap()).unwrap();
+    let points = v["points"].as_array().unwrap();
+    let rows: Vec<u64> = points.iter().map(|p| p["rows"].as_u64().unwrap()).collect();
+    let opts: Vec<u64> = points.iter().map(|p| p["opt_outs"].as_u64().unwrap()).collect();
+    assert_eq!(rows, [2000, 4000, 8000, 8000, 8000]);
+    assert_eq!(opts, [2000, 2000, 2000, 500, 1000]);
+    for p in points {
+        assert!(p["seconds"].as_f64().unwrap() > 0.0);
+        assert!(p["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    }
+    assert!(v["projected"]["seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["projected"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(v["fit"]["seconds"]["per_row"].is_f64());
+    // the scaled-down data is cleaned up as it goes
+    assert_eq!(std::fs::read_dir(w.path("work")).unwrap().count(), 0);
+    // and nonsense is refused
+    w.fails(&["plan", "--recipients", "0", "--opt-outs", "1"], 1);
+}

@@ -10,6 +10,7 @@ pub mod ingest_replies;
 pub mod ingest_webform;
 pub mod init;
 pub mod nightly;
+pub mod plan;
 pub mod rebuild;
 pub mod scrub;
 pub mod stats;
@@ -56,6 +57,8 @@ pub enum Command {
     Demo(demo::Args),
     /// Write deterministic synthetic data (config, opt-out imports, campaigns).
     Gen(gen::Args),
+    /// Capacity planning: project scrub time and peak memory for a target.
+    Plan(plan::Args),
 }
 
 /// `ingest` subcommands.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Nightly(a) => nightly::run(a),
         Command::Demo(a) => demo::run(a),
     }
@@ -93,6 +97,14 @@ pub fn write_summary(path: Option<&Path>, value: &serde_json::Value) -> Result<(
     let Some(path) = path else { return Ok(()) };
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(path, format!("{text}\n").as_bytes())
+}
+
+/// This process's peak resident memory (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Options every store command shares.

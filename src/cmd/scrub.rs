@@ -99,6 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "scrub", "rows_in": stats.rows_in, "kept": stats.kept,
                 "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": secs,
-                "output": plan.output, "suppressed_output": plan.suppressed}),
+                "output": plan.output, "suppressed_output": plan.suppressed,
+                "peak_rss_bytes": crate::cmd::peak_rss_bytes()}),
     )
 }
