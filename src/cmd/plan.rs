@@ -81,14 +81,15 @@ impl Fit {
             if d.abs() < 1e-12 {
                 continue;
             }
-            for k in col..4 {
-                m[col][k] /= d;
+            for v in &mut m[col][col..] {
+                *v /= d;
             }
-            for r in 0..3 {
+            let pivot_row = m[col];
+            for (r, row) in m.iter_mut().enumerate() {
                 if r != col {
-                    let f = m[r][col];
-                    for k in col..4 {
-                        m[r][k] -= f * m[col][k];
+                    let f = row[col];
+                    for (v, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                        *v -= f * p;
                     }
                 }
             }
