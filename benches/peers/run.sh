@@ -17,10 +17,14 @@ venv="$HOME/.cache/optscrub-venv"
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/optscrub"
 data="bench-data/peers-$rows-$optouts"
-if [ ! -f "$data/optouts.parquet" ]; then
+if [ ! -f "$data/gen/config.toml" ]; then
   rm -rf "$data"
   "$bin" gen --out "$data/gen" --seed 42 --recipients "$rows" --opt-outs "$optouts" --replies 0 --webforms 0 \
     --accounts 10 --senders-per-account 10 --campaigns 1 --phones e164
+fi
+# (re)build the store when missing or written by another store format
+if ! "$bin" stats --store "$data/store" >/dev/null 2>&1; then
+  rm -rf "$data/store" "$data/optouts.parquet"
   "$bin" init --store "$data/store" --config "$data/gen/config.toml"
   for f in "$data"/gen/imports/*.parquet; do
     "$bin" ingest import --store "$data/store" "$f" --account "$(basename "$f" .parquet)" --account-wide 2>/dev/null

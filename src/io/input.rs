@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 
 use crate::error::{Error, Result};
 
@@ -93,12 +95,20 @@ impl Dataset {
 
     /// [`Dataset::open`] with batches of `batch_rows` rows.
     pub fn open_with(paths: &[String], batch_rows: usize) -> Result<Dataset> {
+        Dataset::open_dict(paths, batch_rows, &[])
+    }
+
+    /// [`Dataset::open_with`], reading the named text columns of Parquet
+    /// parts as dictionary arrays (their pages usually are), so that a
+    /// caller can work once per distinct value. [`Dataset::schema`] still
+    /// gives the file's own types; [`conform`] turns a batch back to them.
+    pub fn open_dict(paths: &[String], batch_rows: usize, dict_columns: &[&str]) -> Result<Dataset> {
         let files = expand(paths)?;
         let mut parts = Vec::with_capacity(files.len());
         let mut schema: Option<SchemaRef> = None;
         let batch_rows = batch_rows.max(1);
         for f in &files {
-            let (part, s) = open_part(f, batch_rows)?;
+            let (part, s) = open_part(f, batch_rows, dict_columns)?;
             match &schema {
                 None => schema = Some(s),
                 Some(first) => check_same(first, &s, &files[0], f)?,
@@ -121,7 +131,7 @@ impl Dataset {
     pub fn from_bytes(name: &str, bytes: Vec<u8>, parquet: bool, batch_rows: usize) -> Result<Dataset> {
         let batch_rows = batch_rows.max(1);
         let (part, schema) = if parquet {
-            open_parquet(name, bytes::Bytes::from(bytes), batch_rows)?
+            open_parquet(name, bytes::Bytes::from(bytes), batch_rows, &[])?
         } else {
             open_csv(name, Box::new(Cursor::new(bytes)), batch_rows)?
         };
@@ -220,7 +230,7 @@ fn check_same(first: &Schema, other: &Schema, first_name: &str, other_name: &str
     Ok(())
 }
 
-fn open_part(name: &str, batch_rows: usize) -> Result<(Part, SchemaRef)> {
+fn open_part(name: &str, batch_rows: usize, dict_columns: &[&str]) -> Result<(Part, SchemaRef)> {
     if name == "-" {
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
         return open_csv("-", stdin, batch_rows);
@@ -229,7 +239,7 @@ fn open_part(name: &str, batch_rows: usize) -> Result<(Part, SchemaRef)> {
     let file = File::open(path).map_err(|e| Error::Input(format!("cannot open {name}: {e}")))?;
     match ext(path).as_deref() {
         Some("csv") => open_csv(name, Box::new(file), batch_rows),
-        Some("parquet") => open_parquet(name, file, batch_rows),
+        Some("parquet") => open_parquet(name, file, batch_rows, dict_columns),
         _ => Err(Error::Input(format!(
             "{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"
         ))),
@@ -240,10 +250,38 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
     name: &str,
     file: R,
     batch_rows: usize,
+    dict_columns: &[&str],
 ) -> Result<(Part, SchemaRef)> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
-    let schema = builder.schema().clone();
+    let unreadable =
+        |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)?;
+    let schema = meta.schema().clone();
+    let wants_dict =
+        |f: &Field| dict_columns.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8;
+    let meta = if schema.fields().iter().any(|f| wants_dict(f)) {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let f = f.as_ref().clone();
+                if wants_dict(&f) {
+                    let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    f.with_data_type(t)
+                } else {
+                    f
+                }
+            })
+            .collect();
+        let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hint),
+        )
+        .map_err(unreadable)?
+    } else {
+        meta
+    };
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
     let reader = builder
         .with_batch_size(batch_rows)
@@ -315,4 +353,28 @@ fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
         }
     }
     Ok(cols)
+}
+
+/// A batch with its columns cast to `schema`'s types (dictionary columns
+/// read by [`Dataset::open_dict`] back to text); unchanged when they match.
+pub fn conform(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), cols)
 }

@@ -11,15 +11,16 @@ pub mod run;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringBuilder};
+use arrow::array::{Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringBuilder};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use roaring::RoaringTreemap;
 
 use crate::columns::{as_text, cell};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::fasthash::FastMap;
+use crate::io::input::conform;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::snapshot::Snapshot;
 
@@ -131,7 +132,9 @@ pub struct Scrubber {
     probe: Probe,
 }
 
+#[derive(Clone, Copy, Default)]
 enum SenderRes {
+    #[default]
     None,
     Unknown,
     Known(u32),
@@ -275,43 +278,141 @@ impl Scrubber {
     }
 
     /// Decide every row of a batch (duplicates not yet marked).
+    ///
+    /// Accounts and senders are resolved once per distinct value: once per
+    /// dictionary value when the column is dictionary-encoded (Parquet
+    /// read with [`crate::io::input::Dataset::open_dict`]), else through a
+    /// small per-batch cache.
     pub fn decide(&self, batch: &RecordBatch, cols: &Columns) -> Result<Vec<RowDecision>, String> {
-        let text = |i: usize, what: &str| {
-            as_text(batch.column(i))
-                .map_err(|e| format!("column '{}' ({what}): {e}", batch.schema().field(i).name()))
+        let named = |i: usize, what: &str, e: String| {
+            format!("column '{}' ({what}): {e}", batch.schema().field(i).name())
         };
-        let phones = text(cols.phone, "phone")?;
-        let accounts = cols.account.map(|i| text(i, "account")).transpose()?;
-        let senders = cols.sender.map(|i| text(i, "sender")).transpose()?;
-        let mut account_cache: FastMap<&str, Option<&AccountView>> = FastMap::default();
-        let mut sender_cache: FastMap<(u32, &str), SenderRes> = FastMap::default();
-        let mut out = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
+        let phones = as_text(batch.column(cols.phone)).map_err(|e| named(cols.phone, "phone", e))?;
+        let n = batch.num_rows();
+        let accounts: Vec<Option<&AccountView>> = match cols.account {
+            Some(i) => self
+                .per_row(batch.column(i), n, cols.default_account.as_deref(), |name| {
+                    self.accounts.get(name.trim())
+                })
+                .map_err(|e| named(i, "account", e))?,
+            None => {
+                let v = cols
+                    .default_account
+                    .as_deref()
+                    .and_then(|a| self.accounts.get(a.trim()));
+                vec![v; n]
+            }
+        };
+        let senders: Vec<SenderRes> = match cols.sender {
+            Some(i) => self
+                .senders_per_row(batch.column(i), &accounts, cols.default_sender.as_deref())
+                .map_err(|e| named(i, "sender", e))?,
+            None => accounts
+                .iter()
+                .map(|a| match (a, cols.default_sender.as_deref()) {
+                    (Some(view), Some(name)) => resolve_sender(view, name),
+                    _ => SenderRes::None,
+                })
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
             let contact = cell(&phones, i).and_then(|p| normalize(p, cols.country));
-            let account_name = accounts
-                .as_ref()
-                .and_then(|a| cell(a, i))
-                .or(cols.default_account.as_deref());
-            let account = match account_name {
-                None => None,
-                Some(name) => *account_cache
-                    .entry(name)
-                    .or_insert_with(|| self.accounts.get(name.trim())),
-            };
-            let sender_name = senders
-                .as_ref()
-                .and_then(|s| cell(s, i))
-                .or(cols.default_sender.as_deref());
-            let none = SenderRes::None;
-            let sender = match (account, sender_name) {
-                (Some(view), Some(name)) => &*sender_cache
-                    .entry((view.pos, name))
-                    .or_insert_with(|| resolve_sender(view, name)),
-                _ => &none,
-            };
-            out.push(self.verdict(contact, account, sender));
+            out.push(self.verdict(contact, accounts[i], &senders[i]));
         }
         Ok(out)
+    }
+
+    /// A column's value per row, resolved once per distinct text (empty
+    /// cells take `default`).
+    fn per_row<'s, T: Copy + Default>(
+        &'s self,
+        col: &ArrayRef,
+        n: usize,
+        default: Option<&str>,
+        resolve: impl Fn(&str) -> T,
+    ) -> Result<Vec<T>, String> {
+        let fallback = default.map(&resolve).unwrap_or_default();
+        if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = as_text(d.values())?;
+            let table: Vec<T> = (0..values.len())
+                .map(|v| cell(&values, v).map(&resolve).unwrap_or(fallback))
+                .collect();
+            return Ok(d
+                .keys()
+                .iter()
+                .map(|k| k.and_then(|k| table.get(k as usize).copied()).unwrap_or(fallback))
+                .collect());
+        }
+        let text = as_text(col)?;
+        let mut cache: FastMap<&str, T> = FastMap::default();
+        Ok((0..n)
+            .map(|i| match cell(&text, i) {
+                Some(v) => *cache.entry(v).or_insert_with(|| resolve(v)),
+                None => fallback,
+            })
+            .collect())
+    }
+
+    /// The sender of every row, resolved in its row's account once per
+    /// distinct (account, sender text).
+    fn senders_per_row(
+        &self,
+        col: &ArrayRef,
+        accounts: &[Option<&AccountView>],
+        default: Option<&str>,
+    ) -> Result<Vec<SenderRes>, String> {
+        let resolve = |a: Option<&AccountView>, name: Option<&str>| match (a, name.or(default)) {
+            (Some(view), Some(name)) => resolve_sender(view, name),
+            _ => SenderRes::None,
+        };
+        if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = as_text(d.values())?;
+            let width = values.len() + 1;
+            // (account position, dictionary value) → resolution, filled lazily
+            let mut table: FastMap<(u32, usize), SenderRes> = FastMap::default();
+            let mut last: Option<((u32, usize), SenderRes)> = None;
+            return Ok(d
+                .keys()
+                .iter()
+                .zip(accounts)
+                .map(|(k, a)| {
+                    let slot = k.map_or(width - 1, |k| (k as usize).min(width - 1));
+                    let Some(view) = a else {
+                        return SenderRes::None;
+                    };
+                    let key = (view.pos, slot);
+                    if let Some((lk, r)) = last {
+                        if lk == key {
+                            return r;
+                        }
+                    }
+                    let r = *table.entry(key).or_insert_with(|| {
+                        let name = if slot < values.len() {
+                            cell(&values, slot)
+                        } else {
+                            None
+                        };
+                        resolve(Some(view), name)
+                    });
+                    last = Some((key, r));
+                    r
+                })
+                .collect());
+        }
+        let text = as_text(col)?;
+        let mut cache: FastMap<(u32, &str), SenderRes> = FastMap::default();
+        Ok(accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match (a, cell(&text, i)) {
+                (Some(view), Some(name)) => *cache
+                    .entry((view.pos, name))
+                    .or_insert_with(|| resolve_sender(view, name)),
+                (a, None) => resolve(*a, None),
+                (None, Some(_)) => SenderRes::None,
+            })
+            .collect())
     }
 }
 
@@ -350,17 +451,19 @@ pub fn suppressed_schema(input: &Schema) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
 }
 
-/// Split a batch into kept rows and suppressed rows (with reason, scope).
+/// Split a batch into kept rows and suppressed rows (with reason, scope),
+/// both with the input's own column types (`input_schema`).
 pub fn split(
     batch: &RecordBatch,
     rows: &[RowDecision],
     scrubber: &Scrubber,
+    input_schema: &SchemaRef,
     suppressed_schema: &SchemaRef,
 ) -> Result<(RecordBatch, RecordBatch), arrow::error::ArrowError> {
     let keep: BooleanArray = rows.iter().map(|d| Some(d.reason.is_none())).collect();
     let drop: BooleanArray = rows.iter().map(|d| Some(d.reason.is_some())).collect();
-    let kept = filter_record_batch(batch, &keep)?;
-    let gone = filter_record_batch(batch, &drop)?;
+    let kept = conform(filter_record_batch(batch, &keep)?, input_schema)?;
+    let gone = conform(filter_record_batch(batch, &drop)?, input_schema)?;
     let n = gone.num_rows();
     let mut reason = StringBuilder::with_capacity(n, n * 14);
     let mut scope = StringBuilder::with_capacity(n, n * 8);

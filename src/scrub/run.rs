@@ -124,7 +124,8 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
             )));
         }
     }
-    let data = Dataset::open_with(&plan.inputs, plan.batch_rows)?;
+    let dict_columns = [plan.account_column.as_str(), plan.sender_column.as_str()];
+    let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, &dict_columns)?;
     let cols = resolve_columns(&data, plan)?;
     let sup_schema = suppressed_schema(&data.schema);
     if plan.suppressed.is_some() {
@@ -148,7 +149,15 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
     // deciding while memory stays bounded.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, RecordBatch)>(WRITE_QUEUE);
     let writer = std::thread::spawn(move || write_all(rx, kept_out, sup_out));
-    let produced = produce(data, scrubber, &cols, &sup_schema, plan.keep_duplicates, &tx);
+    let input_schema = data.schema.clone();
+    let produced = produce(
+        data,
+        scrubber,
+        &cols,
+        (&input_schema, &sup_schema),
+        plan.keep_duplicates,
+        &tx,
+    );
     drop(tx);
     let written = writer
         .join()
@@ -169,7 +178,7 @@ fn produce(
     data: Dataset,
     scrubber: &Scrubber,
     cols: &Columns,
-    sup_schema: &SchemaRef,
+    (input_schema, sup_schema): (&SchemaRef, &SchemaRef),
     keep_duplicates: bool,
     tx: &SyncSender<(RecordBatch, RecordBatch)>,
 ) -> Result<Stats> {
@@ -191,7 +200,7 @@ fn produce(
             if let Some(d) = &mut dedupe {
                 d.mark(&mut rows);
             }
-            let (kept, gone) = split(&b.batch, &rows, scrubber, sup_schema)
+            let (kept, gone) = split(&b.batch, &rows, scrubber, input_schema, sup_schema)
                 .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
             stats.rows_in += b.batch.num_rows() as u64;
             stats.kept += kept.num_rows() as u64;
