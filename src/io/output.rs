@@ -57,13 +57,26 @@ pub struct Output {
 impl Output {
     /// Start writing `path` with this schema.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Output> {
+        Output::create_with(path, schema, &[])
+    }
+
+    /// [`Output::create`], writing the named columns without a dictionary
+    /// in Parquet: for columns of (nearly) distinct values, such as phone
+    /// numbers, a dictionary is work that the writer throws away.
+    pub fn create_with(path: &Path, schema: SchemaRef, plain_columns: &[&str]) -> Result<Output> {
         let format = Format::for_path(path)?;
         let (pending, file) = PendingFile::create(path)?;
         let writer = match format {
             Format::Parquet => {
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                    .build();
+                let mut props =
+                    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+                for c in plain_columns.iter().filter(|c| schema.index_of(c).is_ok()) {
+                    props = props.set_column_dictionary_enabled(
+                        parquet::schema::types::ColumnPath::from(c.to_string()),
+                        false,
+                    );
+                }
+                let props = props.build();
                 let w = ArrowWriter::try_new(file, schema.clone(), Some(props))
                     .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
                 Writer::Parquet(w)

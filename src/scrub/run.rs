@@ -138,11 +138,12 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
             }
         }
     }
-    let kept_out = Output::create(&plan.output, data.schema.clone())?;
+    let plain = [plan.phone_column.as_str()];
+    let kept_out = Output::create_with(&plan.output, data.schema.clone(), &plain)?;
     let sup_out = plan
         .suppressed
         .as_ref()
-        .map(|p| Output::create(p, sup_schema.clone()))
+        .map(|p| Output::create_with(p, sup_schema.clone(), &plain))
         .transpose()?;
     // Encoding and compressing the outputs runs on its own thread, fed in
     // input order through a bounded channel, so it overlaps reading and
