@@ -369,8 +369,8 @@ impl Scrubber {
 
     /// A column's value per row, resolved once per distinct text (empty
     /// cells take `default`).
-    fn per_row<'s, T: Copy + Default>(
-        &'s self,
+    fn per_row<T: Copy + Default>(
+        &self,
         col: &ArrayRef,
         n: usize,
         default: Option<&str>,
