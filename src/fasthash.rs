@@ -40,3 +40,6 @@ impl Hasher for FastHasher {
 pub type FastBuild = BuildHasherDefault<FastHasher>;
 /// A HashMap with [`FastHasher`].
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
+
+/// `HashSet<K, FastBuild>`.
+pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;

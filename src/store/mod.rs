@@ -362,7 +362,7 @@ impl Store {
     pub fn prepare_ingest(&self, events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
         let ids = self.id_runs()?;
         let known = |h: u64| ids.iter().any(|r| r.contains(h));
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::fasthash::FastSet::with_capacity_and_hasher(events.len(), Default::default());
         let mut out = Committed::default();
         let mut hashes = Vec::new();
         let mut new_at = Vec::new();
@@ -397,11 +397,15 @@ impl Store {
         hashes.sort_unstable();
         // the winner within this batch, per key
         let mut best: FastMap<(u64, u64), usize> = FastMap::default();
-        let mut scope_hashes: FastMap<(&str, &str), u64> = FastMap::default();
+        // events share their account and scope strings: key by address,
+        // hash the text once per distinct string
+        let mut scope_hashes: FastMap<(usize, usize), (u64, &str, &str)> = FastMap::default();
         for (i, e) in out.new_events.iter().enumerate() {
-            let sh = *scope_hashes
-                .entry((&e.account, &e.scope))
-                .or_insert_with(|| index::scope_hash(&e.account, &e.scope));
+            let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
+            let sh = scope_hashes
+                .entry(addr)
+                .or_insert_with(|| (index::scope_hash(&e.account, &e.scope), &e.account, &e.scope))
+                .0;
             best.entry((sh, e.contact))
                 .and_modify(|b| {
                     if e.order(&out.new_events[*b]).is_gt() {
@@ -451,14 +455,15 @@ impl Store {
         }
         keys.sort_unstable_by_key(Entry::key);
         let mut scopes: Vec<ScopeName> = scope_hashes
-            .iter()
-            .map(|(&(account, scope), &hash)| ScopeName {
+            .values()
+            .map(|&(hash, account, scope)| ScopeName {
                 hash,
                 account: account.to_string(),
                 scope: scope.to_string(),
             })
             .collect();
         scopes.sort();
+        scopes.dedup();
         let mut snapshot = self.snapshot()?;
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
         Ok(Prepared {
