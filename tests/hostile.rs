@@ -24,6 +24,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("recipients_extra_columns.csv", 0, "scrub: 1 rows in, 1 kept"),
     ("recipients_invalid_utf8.csv", 1, "recipients_invalid_utf8.csv: Encountered invalid UTF-8 data for line 3 and field 2"),
     ("recipients_nul_bytes.csv", 0, "scrub: 2 rows in, 1 kept, 1 suppressed (invalid_phone 1)"),
+    ("recipients_cr_in_character.csv", 1, "recipients_cr_in_character.csv: row 3, column 'customer_id': bytes that are not UTF-8; expected UTF-8 CSV"),
     ("recipients_ragged.csv", 1, "recipients_ragged.csv: incorrect number of fields for line 3, expected 4 got 5"),
     ("recipients_quoted_newline.csv", 0, "scrub: 2 rows in"),
     ("recipients_unclosed_quote.csv", 1, "recipients_unclosed_quote.csv: incorrect number of fields for line 3, expected 4 got 5"),
@@ -38,6 +39,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("replies_extra_columns.csv", 0, "replies: 1 messages"),
     ("replies_invalid_utf8.csv", 1, "replies_invalid_utf8.csv: Encountered invalid UTF-8 data for line 3 and field 3"),
     ("replies_nul_bytes.csv", 0, "replies: 1 rows rejected; first: row 2: from is not a possible phone number"),
+    ("replies_cr_in_character.csv", 1, "replies_cr_in_character.csv: row 3, column 'message_id': bytes that are not UTF-8; expected UTF-8 CSV"),
     ("replies_ragged.csv", 1, "replies_ragged.csv: incorrect number of fields for line 3, expected 5 got 6"),
     ("replies_quoted_newline.csv", 0, "replies: 2 messages"),
     ("replies_unclosed_quote.csv", 1, "replies_unclosed_quote.csv: incorrect number of fields for line 3, expected 5 got 6"),
@@ -53,6 +55,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("webform_extra_columns.csv", 0, "webform: 1 opt-outs read"),
     ("webform_invalid_utf8.csv", 1, "webform_invalid_utf8.csv: Encountered invalid UTF-8 data for line 3 and field 2"),
     ("webform_nul_bytes.csv", 0, "webform: 1 rows rejected; first: row 2: phone is not a possible number"),
+    ("webform_cr_in_character.csv", 1, "webform_cr_in_character.csv: row 3, column 'account_id': bytes that are not UTF-8; expected UTF-8 CSV"),
     ("webform_ragged.csv", 1, "webform_ragged.csv: incorrect number of fields for line 3, expected 3 got 4"),
     ("webform_quoted_newline.csv", 0, "webform: 2 opt-outs read"),
     ("webform_unclosed_quote.csv", 1, "webform_unclosed_quote.csv: incorrect number of fields for line 3, expected 3 got 4"),
@@ -68,6 +71,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("import_extra_columns.csv", 0, "import: 1 opt-outs read"),
     ("import_invalid_utf8.csv", 1, "import_invalid_utf8.csv: Encountered invalid UTF-8 data for line 3 and field 1"),
     ("import_nul_bytes.csv", 0, "import: 1 rows rejected; first: row 2: phone is not a possible number"),
+    ("import_cr_in_character.csv", 1, "import_cr_in_character.csv: row 3, column 'phone': bytes that are not UTF-8; expected UTF-8 CSV"),
     ("import_ragged.csv", 1, "import_ragged.csv: incorrect number of fields for line 3, expected 3 got 4"),
     ("import_quoted_newline.csv", 0, "import: 2 opt-outs read"),
     ("import_unclosed_quote.csv", 1, "import_unclosed_quote.csv: incorrect number of fields for line 3, expected 3 got 4"),
@@ -192,7 +196,7 @@ fn every_kind_times_every_case() {
     assert_eq!(fixtures, listed);
     assert_eq!(
         kinds.values().copied().collect::<Vec<_>>(),
-        [15, 14, 15, 15],
+        [16, 15, 16, 16],
         "{kinds:?}"
     );
 }

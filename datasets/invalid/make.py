@@ -56,6 +56,11 @@ for kind, (header, row, missing, time_col, phone_col) in KINDS.items():
     nul = list(second)
     nul[header.index(phone_col)] = "+4477009\x0000099"
     write(f"{kind}_nul_bytes.csv", (h + good + csv_line(nul) + "\n").encode())
+    # a lone carriage return inside a two-byte character (found by the csv fuzzer)
+    # split so that both halves have as many fields as the header
+    half1 = (csv_line(second[:-1]) + "," + second[-1]).encode() + b"\xd5"
+    half2 = b"\x8d" + csv_line(second).encode()
+    write(f"{kind}_cr_in_character.csv", (h + good).encode() + half1 + b"\r" + half2 + b"\n")
     write(f"{kind}_ragged.csv", (h + good + good2.rstrip("\n") + ",extra\n").encode())
     ql = list(second)
     if kind == "replies":

@@ -180,7 +180,11 @@ impl Iterator for Dataset {
             }
             let part = self.current.as_mut()?;
             let next = match &mut part.reader {
-                Reader::Csv(r) => r.next().map(|b| b.map_err(|e| csv_error(&part.name, e))),
+                Reader::Csv(r) => r.next().map(|b| {
+                    let b = b.map_err(|e| csv_error(&part.name, e))?;
+                    check_utf8(&part.name, part.rows, &b)?;
+                    Ok(b)
+                }),
                 Reader::Parquet(r) => r.next().map(|b| {
                     b.map_err(|e| Error::Input(format!("{}: cannot read Parquet data: {e}", part.name)))
                 }),
@@ -204,6 +208,36 @@ impl Iterator for Dataset {
             }
         }
     }
+}
+
+/// The CSV reader validates UTF-8 per record, but not every byte it can
+/// be handed (a lone `\r` ends a record mid-character): check the text
+/// columns of each batch, so that no invalid text goes further.
+fn check_utf8(name: &str, rows_before: u64, batch: &RecordBatch) -> Result<()> {
+    for (col, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        if let Some(s) = col.as_any().downcast_ref::<arrow::array::StringArray>() {
+            let offsets = s.value_offsets();
+            let values = s.values();
+            // fast: the whole buffer is text and every value starts on a
+            // character boundary
+            if let Ok(all) = std::str::from_utf8(values) {
+                if offsets.iter().all(|&o| all.is_char_boundary(o as usize)) {
+                    continue;
+                }
+            }
+            for i in 0..offsets.len() - 1 {
+                let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
+                if std::str::from_utf8(&values[a..b]).is_err() {
+                    return Err(Error::Input(format!(
+                        "{name}: row {}, column '{}': bytes that are not UTF-8; expected UTF-8 CSV",
+                        rows_before + i as u64 + 1,
+                        field.name()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn csv_error(name: &str, e: arrow::error::ArrowError) -> Error {
