@@ -65,3 +65,27 @@ pub fn redact(value: &str) -> String {
     let tail: String = chars[chars.len() - 2..].iter().collect();
     format!("{}{}", "*".repeat(chars.len() - 2), tail)
 }
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with the panic message of this thread silenced (for third-party
+/// code run under `catch_unwind`, whose panic becomes an error message).
+pub fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    let before = QUIET.with(|q| q.replace(true));
+    let out = f();
+    QUIET.with(|q| q.set(before));
+    out
+}
+
+/// Install a panic hook that stays silent inside [`quiet_panics`] and
+/// otherwise reports as usual.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.with(|q| q.get()) {
+            default(info);
+        }
+    }));
+}

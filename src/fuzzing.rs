@@ -25,6 +25,13 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("snapshot", snapshot),
 ];
 
+/// Under libFuzzer every panic aborts; route panics through optscrub's hook
+/// so that those its own code catches (around the Parquet reader) do not.
+fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(crate::error::install_panic_hook);
+}
+
 /// Phone normalization: a number that normalizes prints as `+digits` that
 /// normalize to the same number, with or without a default country.
 pub fn phone(data: &[u8]) {
@@ -103,6 +110,7 @@ pub fn config(data: &[u8]) {
 }
 
 fn read_all(data: &[u8], parquet: bool) {
+    init();
     let Ok(ds) = Dataset::from_bytes("fuzz", data.to_vec(), parquet, 7) else {
         return;
     };

@@ -5,6 +5,7 @@
 use clap::Parser;
 
 fn main() {
+    optscrub::error::install_panic_hook();
     let cli = match optscrub::cmd::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

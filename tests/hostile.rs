@@ -31,6 +31,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("recipients_bom_crlf.csv", 0, "scrub: 2 rows in"),
     ("recipients_duplicate_header.csv", 1, "recipients_duplicate_header.csv: header names column 'sender' twice"),
     ("recipients_fake.parquet", 1, "recipients_fake.parquet: not a readable Parquet file (Parquet error: Invalid Parquet file. Corrupt footer)"),
+    ("recipients_chunk_outside.parquet", 1, "recipients_chunk_outside.parquet: not a readable Parquet file (column 3 of row group 1 lies outside the file)"),
     ("recipients_truncated.parquet", 1, "recipients_truncated.parquet: not a readable Parquet file"),
     ("recipients_int_phone.parquet", 0, "scrub: 2 rows in"),
     ("replies_empty.csv", 1, "replies_empty.csv: the file is empty; expected a header row of column names"),
@@ -46,6 +47,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("replies_bom_crlf.csv", 0, "replies: 2 messages"),
     ("replies_duplicate_header.csv", 1, "replies_duplicate_header.csv: header names column 'body' twice"),
     ("replies_fake.parquet", 1, "replies_fake.parquet: not a readable Parquet file"),
+    ("replies_chunk_outside.parquet", 1, "replies_chunk_outside.parquet: not a readable Parquet file (column 3 of row group 1 lies outside the file)"),
     ("replies_truncated.parquet", 1, "replies_truncated.parquet: not a readable Parquet file"),
     ("replies_int_phone.parquet", 0, "replies: 2 messages"),
     ("replies_int_time.parquet", 1, "replies_int_time.parquet: column 'received_at' has type Int64; expected RFC 3339 text (2026-11-22T18:00:00Z) or a Parquet timestamp"),
@@ -62,6 +64,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("webform_bom_crlf.csv", 0, "webform: 2 opt-outs read"),
     ("webform_duplicate_header.csv", 1, "webform_duplicate_header.csv: header names column 'submitted_at' twice"),
     ("webform_fake.parquet", 1, "webform_fake.parquet: not a readable Parquet file"),
+    ("webform_chunk_outside.parquet", 1, "webform_chunk_outside.parquet: not a readable Parquet file (column 3 of row group 1 lies outside the file)"),
     ("webform_truncated.parquet", 1, "webform_truncated.parquet: not a readable Parquet file"),
     ("webform_int_phone.parquet", 0, "webform: 2 opt-outs read"),
     ("webform_int_time.parquet", 1, "webform_int_time.parquet: column 'submitted_at' has type Int64; expected RFC 3339 text"),
@@ -78,6 +81,7 @@ const CASES: &[(&str, i32, &str)] = &[
     ("import_bom_crlf.csv", 0, "import: 2 opt-outs read"),
     ("import_duplicate_header.csv", 1, "import_duplicate_header.csv: header names column 'occurred_at' twice"),
     ("import_fake.parquet", 1, "import_fake.parquet: not a readable Parquet file"),
+    ("import_chunk_outside.parquet", 1, "import_chunk_outside.parquet: not a readable Parquet file (column 3 of row group 1 lies outside the file)"),
     ("import_truncated.parquet", 1, "import_truncated.parquet: not a readable Parquet file"),
     ("import_int_phone.parquet", 0, "import: 2 opt-outs read"),
     ("import_int_time.parquet", 1, "import_int_time.parquet: column 'occurred_at' has type Int64; expected RFC 3339 text"),
@@ -196,7 +200,7 @@ fn every_kind_times_every_case() {
     assert_eq!(fixtures, listed);
     assert_eq!(
         kinds.values().copied().collect::<Vec<_>>(),
-        [16, 15, 16, 16],
+        [17, 16, 17, 17],
         "{kinds:?}"
     );
 }

@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
+use parquet::file::reader::ChunkReader;
 
 use crate::error::{Error, Result};
 
@@ -185,9 +186,15 @@ impl Iterator for Dataset {
                     check_utf8(&part.name, part.rows, &b)?;
                     Ok(b)
                 }),
-                Reader::Parquet(r) => r.next().map(|b| {
-                    b.map_err(|e| Error::Input(format!("{}: cannot read Parquet data: {e}", part.name)))
-                }),
+                Reader::Parquet(r) => {
+                    let name = part.name.clone();
+                    match guarded(&name, || Ok(r.next())) {
+                        Err(e) => Some(Err(e)),
+                        Ok(next) => next.map(|b| {
+                            b.map_err(|e| Error::Input(format!("{name}: cannot read Parquet data: {e}")))
+                        }),
+                    }
+                }
             };
             match next {
                 None => self.current = None,
@@ -208,6 +215,42 @@ impl Iterator for Dataset {
             }
         }
     }
+}
+
+/// Every column chunk of a Parquet file must lie inside the file: the
+/// reader asserts this deep inside and would panic on a hostile file.
+fn check_chunks(name: &str, meta: &parquet::file::metadata::ParquetMetaData, file_len: u64) -> Result<()> {
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let start = col.dictionary_page_offset().unwrap_or(col.data_page_offset());
+            let inside = start >= 0
+                && col.data_page_offset() >= 0
+                && col.compressed_size() >= 0
+                && (start as u64)
+                    .checked_add(col.compressed_size() as u64)
+                    .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(Error::Input(format!(
+                    "{name}: not a readable Parquet file (column {} of row group {} lies outside the file)",
+                    c + 1,
+                    g + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a step of the Parquet reader so that a panic inside it, on a file
+/// crafted to provoke one, becomes an error naming the file.
+fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::error::quiet_panics(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))).unwrap_or_else(
+        |_| {
+            Err(Error::Input(format!(
+                "{name}: not a readable Parquet file (its metadata or pages are inconsistent)"
+            )))
+        },
+    )
 }
 
 /// The CSV reader validates UTF-8 per record, but not every byte it can
@@ -280,7 +323,7 @@ fn open_part(name: &str, batch_rows: usize, dict_columns: &[&str]) -> Result<(Pa
     }
 }
 
-fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+fn open_parquet<R: ChunkReader + 'static>(
     name: &str,
     file: R,
     batch_rows: usize,
@@ -288,7 +331,10 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
 ) -> Result<(Part, SchemaRef)> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)?;
+    let meta = guarded(name, || {
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
+    })?;
+    check_chunks(name, meta.metadata(), file.len())?;
     let schema = meta.schema().clone();
     let wants_dict =
         |f: &Field| dict_columns.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8;
