@@ -323,6 +323,16 @@ proptest! {
         let lasts = |s: &Store| -> Vec<String> {
             s.state().unwrap().events_sorted().iter().map(|e| format!("{} {} {} {}", e.account, e.scope, e.contact, e.event_id)).collect()
         };
+        // `check`'s in-place search agrees with the whole state
+        let state = store.state().unwrap();
+        for e in &events {
+            for sender in [None, Some(&*e.scope)] {
+                let ids = |v: Vec<&Event>| v.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
+                let want = ids(state.deciding(&e.account, sender, e.contact));
+                let got: Vec<String> = store.deciding(&e.account, sender, e.contact).unwrap().into_iter().map(|e| e.event_id).collect();
+                prop_assert_eq!(got, want);
+            }
+        }
         let (inc_bitmaps, inc_lasts) = (bitmaps(&store), lasts(&store));
         store.rebuild().unwrap();
         prop_assert_eq!(bitmaps(&store), inc_bitmaps);

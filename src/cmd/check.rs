@@ -48,12 +48,12 @@ pub fn run(a: Args) -> Result<()> {
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
     let scrubber = Scrubber::new(&store.config, snapshot);
     let d = scrubber.decide_one(Some(&a.phone), Some(&a.account), a.sender.as_deref(), country);
-    let state = store.state()?;
     let contact = normalize(&a.phone, country);
     let sender = a.sender.as_deref().and_then(normalize_sender);
-    let events = contact
-        .map(|c| state.deciding(&a.account, sender.as_deref(), c))
-        .unwrap_or_default();
+    let events = match contact {
+        Some(c) => store.deciding(&a.account, sender.as_deref(), c)?,
+        None => Vec::new(),
+    };
     let reason = d.reason.map(|r| r.as_str());
     let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
     let out = json!({

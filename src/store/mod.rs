@@ -214,6 +214,45 @@ impl Store {
             })
     }
 
+    /// The last events of a contact in an account (SPEC §3.4's deciding
+    /// events): the account scope and the given sender's, or every sender
+    /// scope when `sender` is `None`; oldest first. Searches the key runs
+    /// in place and reads only the ledger files that hold the answers.
+    pub fn deciding(&self, account: &str, sender: Option<&str>, contact: u64) -> Result<Vec<Event>> {
+        let runs = self.key_runs()?;
+        let mut scopes: Vec<&ScopeName> = runs
+            .iter()
+            .flat_map(|r| r.scopes.iter())
+            .filter(|s| {
+                s.account == account
+                    && (s.scope == event::ACCOUNT_SCOPE || sender.is_none_or(|x| x == s.scope))
+            })
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        let mut found: Vec<Entry> = scopes
+            .iter()
+            .filter_map(|s| runs.iter().find_map(|r| r.get(s.hash, contact)))
+            .collect();
+        found.sort_by_key(|e| e.ledger);
+        let mut out = Vec::new();
+        let mut file: Option<(u32, Vec<Event>)> = None;
+        for w in found {
+            if file.as_ref().is_none_or(|(g, _)| *g != w.ledger) {
+                let r = self.ledger_file(w.ledger)?;
+                file = Some((w.ledger, read_events(&self.dir, r, FIX_RESTORE)?));
+            }
+            let e = file
+                .as_ref()
+                .and_then(|(_, events)| events.get(w.row as usize))
+                .filter(|e| e.contact == w.contact && e.at == w.at)
+                .ok_or_else(|| corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD))?;
+            out.push(e.clone());
+        }
+        out.sort_by(|a, b| a.order(b));
+        Ok(out)
+    }
+
     /// Load the state (last event per key): the key runs merged, each
     /// key's event read from the ledger.
     pub fn state(&self) -> Result<State> {
