@@ -59,7 +59,7 @@ pub fn run(a: Args) -> Result<()> {
     let out = json!({
         "phone": contact.map(format_e164), "account": a.account, "sender": sender,
         "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
-        "events": events.iter().map(|e| event_json(e)).collect::<Vec<_>>(),
+        "events": events.iter().map(event_json).collect::<Vec<_>>(),
     });
     if a.json {
         println!("{out}");
