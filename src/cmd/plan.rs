@@ -49,7 +49,10 @@ struct Point {
     peak_bytes: f64,
 }
 
-/// y = a + b·rows + c·opt_outs, by least squares.
+/// y = a + b·rows + c·opt_outs, by least squares with b, c ≥ 0: neither
+/// time nor memory falls as rows or opt-outs grow, so a negative slope is
+/// noise (a shared machine, runs of a few milliseconds) and would project
+/// a big job as nearly free.
 #[derive(Debug, Clone, Copy)]
 struct Fit {
     a: f64,
@@ -59,15 +62,43 @@ struct Fit {
 
 impl Fit {
     fn of(points: &[Point], y: impl Fn(&Point) -> f64) -> Fit {
-        // normal equations of the 3-parameter linear model
+        // the non-negative least-squares solution is the best of the
+        // unconstrained fits over each subset of the slopes that are feasible
+        [(true, true), (true, false), (false, true), (false, false)]
+            .into_iter()
+            .map(|(rows, opts)| Fit::solve(points, &y, rows, opts))
+            .filter(|f| f.b >= 0.0 && f.c >= 0.0)
+            .min_by(|f, g| f.sse(points, &y).total_cmp(&g.sse(points, &y)))
+            .unwrap_or(Fit {
+                a: 0.0,
+                b: 0.0,
+                c: 0.0,
+            })
+    }
+
+    /// Ordinary least squares over the intercept and the chosen slopes
+    /// (the others held at zero).
+    fn solve(points: &[Point], y: &impl Fn(&Point) -> f64, rows: bool, opts: bool) -> Fit {
+        // normal equations of the 3-parameter linear model; an unused slope
+        // keeps a unit row so that it solves to zero
         let mut m = [[0.0f64; 4]; 3];
         for p in points {
-            let x = [1.0, p.rows, p.opt_outs];
+            let x = [
+                1.0,
+                if rows { p.rows } else { 0.0 },
+                if opts { p.opt_outs } else { 0.0 },
+            ];
             for i in 0..3 {
                 for j in 0..3 {
                     m[i][j] += x[i] * x[j];
                 }
                 m[i][3] += x[i] * y(p);
+            }
+        }
+        for (i, used) in [(1, rows), (2, opts)] {
+            if !used {
+                m[i] = [0.0; 4];
+                m[i][i] = 1.0;
             }
         }
         // Gauss–Jordan with partial pivoting; a singular system (too few
@@ -101,8 +132,23 @@ impl Fit {
         }
     }
 
-    fn at(&self, rows: f64, opt_outs: f64) -> f64 {
-        (self.a + self.b * rows + self.c * opt_outs).max(0.0)
+    /// Sum of squared residuals.
+    fn sse(&self, points: &[Point], y: &impl Fn(&Point) -> f64) -> f64 {
+        points
+            .iter()
+            .map(|p| (y(p) - self.a - self.b * p.rows - self.c * p.opt_outs).powi(2))
+            .sum()
+    }
+
+    /// The fitted value at a target, never below what a measured point no
+    /// larger in either dimension actually cost.
+    fn project(&self, points: &[Point], y: impl Fn(&Point) -> f64, rows: f64, opt_outs: f64) -> f64 {
+        let floor = points
+            .iter()
+            .filter(|p| p.rows <= rows && p.opt_outs <= opt_outs)
+            .map(&y)
+            .fold(0.0, f64::max);
+        (self.a + self.b * rows + self.c * opt_outs).max(floor)
     }
 }
 
@@ -271,7 +317,8 @@ pub fn run(a: Args) -> Result<()> {
     let time = Fit::of(&points, |p| p.seconds);
     let mem = Fit::of(&points, |p| p.peak_bytes);
     let (n, m) = (a.recipients as f64, a.opt_outs as f64);
-    let (secs, peak) = (time.at(n, m), mem.at(n, m));
+    let secs = time.project(&points, |p| p.seconds, n, m);
+    let peak = mem.project(&points, |p| p.peak_bytes, n, m);
     eprintln!(
         "plan: time ≈ {:.2} s {:+.3} s per million rows {:+.3} s per million opt-outs",
         time.a,
@@ -326,6 +373,28 @@ mod tests {
             "{f:?}"
         );
         let m = Fit::of(&points, |p| p.peak_bytes);
-        assert!((m.at(1e7, 1e6) - 1e7).abs() < 1.0, "{m:?}");
+        assert!(
+            (m.project(&points, |p| p.peak_bytes, 1e7, 1e6) - 1e7).abs() < 1.0,
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn noise_never_projects_a_falling_cost() {
+        // time that happens to shrink with rows (a noisy machine): the fit
+        // holds the slope at zero and the projection at what was measured
+        let points: Vec<Point> = [(2e3, 0.30), (4e3, 0.25), (8e3, 0.20)]
+            .iter()
+            .map(|&(r, s)| Point {
+                rows: r,
+                opt_outs: 2e3,
+                seconds: s,
+                peak_bytes: 1e7,
+            })
+            .collect();
+        let f = Fit::of(&points, |p| p.seconds);
+        assert!(f.b >= 0.0 && f.c >= 0.0, "{f:?}");
+        let s = f.project(&points, |p| p.seconds, 1e6, 5e4);
+        assert!(s >= 0.30 - 1e-9, "{s} {f:?}");
     }
 }
