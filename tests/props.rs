@@ -200,6 +200,7 @@ fn engine(
     ext: &str,
     threads: usize,
     dedupe: bool,
+    unit_rows: u64,
 ) -> Vec<(String, String)> {
     let mut plan = Plan::new(
         vec![input.to_string_lossy().into_owned()],
@@ -208,6 +209,7 @@ fn engine(
     plan.suppressed = Some(dir.join(format!("sup.{ext}")));
     plan.keep_duplicates = !dedupe;
     plan.batch_rows = 3;
+    plan.unit_rows = unit_rows;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -307,14 +309,21 @@ proptest! {
         let input = dir.path().join("in.csv");
         write_rows(&input, &rows);
         let want = model_scrub(&rows, &out, dedupe);
-        let serial = engine(&store, &input, dir.path(), "csv", 1, dedupe);
+        let serial = engine(&store, &input, dir.path(), "csv", 1, dedupe, 1 << 20);
         prop_assert_eq!(&serial, &want);
-        let parallel = engine(&store, &input, dir.path(), "parquet", 2, dedupe);
+        let parallel = engine(&store, &input, dir.path(), "parquet", 2, dedupe, 4);
         prop_assert_eq!(&parallel, &want);
         let pq = dir.path().join("in.parquet");
         common::csv_to_parquet(&input, &pq, &[]);
-        let from_parquet = engine(&store, &pq, dir.path(), "csv", 2, dedupe);
+        let from_parquet = engine(&store, &pq, dir.path(), "csv", 2, dedupe, 1 << 20);
         prop_assert_eq!(&from_parquet, &want);
+        // row groups of 4 rows: units of one or two whole row groups (9),
+        // and row groups larger than a unit read in batches (3)
+        common::csv_to_parquet_grouped(&input, &pq, &[], Some(4));
+        for unit_rows in [9, 3] {
+            let grouped = engine(&store, &pq, dir.path(), "parquet", 2, dedupe, unit_rows);
+            prop_assert_eq!(&grouped, &want);
+        }
 
         // the incremental key runs and snapshot equal a rebuild from the ledger
         let bitmaps = |s: &Store| -> Vec<(String, String, Vec<u64>)> {

@@ -15,7 +15,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
-use parquet::file::reader::ChunkReader;
+use parquet::file::reader::Length;
+
+use crate::io::source::Source;
 
 use crate::error::{Error, Result};
 
@@ -35,7 +37,138 @@ pub struct Batch {
 
 enum Reader {
     Csv(Box<arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>>),
-    Parquet(ParquetRecordBatchReader),
+    Parquet(Box<ParquetPart>),
+}
+
+/// A Parquet file read row group by row group: in order by one reader, or
+/// as [`Unit`]s that decode on other threads.
+struct ParquetPart {
+    source: Source,
+    meta: ArrowReaderMetadata,
+    batch_rows: usize,
+    /// The first row group not yet handed to a reader.
+    next_group: usize,
+    /// The reader of the row groups being read in order.
+    current: Option<ParquetRecordBatchReader>,
+}
+
+impl ParquetPart {
+    fn groups(&self) -> usize {
+        self.meta.metadata().num_row_groups()
+    }
+
+    fn group_rows(&self, g: usize) -> u64 {
+        u64::try_from(self.meta.metadata().row_group(g).num_rows()).unwrap_or(0)
+    }
+
+    /// The next batch, in file order.
+    fn next_batch(&mut self, name: &str) -> Option<Result<RecordBatch>> {
+        loop {
+            if self.current.is_none() {
+                if self.next_group >= self.groups() {
+                    return None;
+                }
+                let groups = (self.next_group..self.groups()).collect();
+                self.next_group = self.groups();
+                match read_groups(name, &self.source, &self.meta, groups, self.batch_rows) {
+                    Ok(r) => self.current = Some(r),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let r = self.current.as_mut()?;
+            match guarded(name, || Ok(r.next())) {
+                Err(e) => return Some(Err(e)),
+                Ok(None) => self.current = None,
+                Ok(Some(b)) => {
+                    return Some(
+                        b.map_err(|e| Error::Input(format!("{name}: cannot read Parquet data: {e}"))),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// A reader of some row groups of a Parquet file.
+fn read_groups(
+    name: &str,
+    source: &Source,
+    meta: &ArrowReaderMetadata,
+    groups: Vec<usize>,
+    batch_rows: usize,
+) -> Result<ParquetRecordBatchReader> {
+    guarded(name, || {
+        ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+            .with_row_groups(groups)
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
+    })
+}
+
+/// Consecutive rows of one file, to be read (decoded) on any thread: a
+/// run of whole Parquet row groups, or batches already read (CSV, or a
+/// row group too large to be one unit).
+pub struct Unit {
+    file: Arc<str>,
+    first_row: u64,
+    /// Rows in the unit.
+    pub rows: u64,
+    source: UnitSource,
+}
+
+enum UnitSource {
+    Batches(Vec<RecordBatch>),
+    Groups {
+        source: Source,
+        meta: ArrowReaderMetadata,
+        groups: Vec<usize>,
+        batch_rows: usize,
+    },
+}
+
+impl Unit {
+    /// Decode the unit's rows, in order.
+    pub fn read(self) -> Result<Vec<Batch>> {
+        let mut out = Vec::new();
+        self.for_each(|b| {
+            out.push(b);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Decode the unit's rows and hand them over one batch at a time, so
+    /// that only one decoded batch need be held.
+    pub fn for_each(self, mut f: impl FnMut(Batch) -> Result<()>) -> Result<()> {
+        let mut first_row = self.first_row;
+        let file = self.file;
+        let mut give = |batch: RecordBatch| {
+            let rows = batch.num_rows() as u64;
+            f(Batch {
+                file: file.clone(),
+                first_row,
+                batch,
+            })?;
+            first_row += rows;
+            Ok::<(), Error>(())
+        };
+        match self.source {
+            UnitSource::Batches(batches) => batches.into_iter().try_for_each(give),
+            UnitSource::Groups {
+                source,
+                meta,
+                groups,
+                batch_rows,
+            } => {
+                let mut reader = read_groups(&file, &source, &meta, groups, batch_rows)?;
+                while let Some(b) = guarded(&file, || Ok(reader.next()))? {
+                    give(b.map_err(|e| Error::Input(format!("{file}: cannot read Parquet data: {e}")))?)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One opened file of a dataset.
@@ -44,6 +177,20 @@ struct Part {
     reader: Reader,
     rows: u64,
     total: Option<u64>,
+}
+
+impl Part {
+    /// The next batch of this part, in order (its rows not yet counted).
+    fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        match &mut self.reader {
+            Reader::Csv(r) => r.next().map(|b| {
+                let b = b.map_err(|e| csv_error(&self.name, e))?;
+                check_utf8(&self.name, self.rows, &b)?;
+                Ok(b)
+            }),
+            Reader::Parquet(p) => p.next_batch(&self.name),
+        }
+    }
 }
 
 /// An opened dataset: every part checked to have one schema.
@@ -132,7 +279,7 @@ impl Dataset {
     pub fn from_bytes(name: &str, bytes: Vec<u8>, parquet: bool, batch_rows: usize) -> Result<Dataset> {
         let batch_rows = batch_rows.max(1);
         let (part, schema) = if parquet {
-            open_parquet(name, bytes::Bytes::from(bytes), batch_rows, &[])?
+            open_parquet(name, Source::Bytes(bytes::Bytes::from(bytes)), batch_rows, &[])?
         } else {
             open_csv(name, Box::new(Cursor::new(bytes)), batch_rows)?
         };
@@ -143,6 +290,99 @@ impl Dataset {
             parts: vec![part].into_iter(),
             current: None,
         })
+    }
+
+    /// The next [`Unit`] of about `target_rows` rows (at least one batch),
+    /// in input order; `None` at the end. Whole Parquet row groups that fit
+    /// are left to decode wherever the unit is read; a larger row group,
+    /// and CSV, are read here in batches up to `target_rows`.
+    pub fn next_unit(&mut self, target_rows: u64) -> Option<Result<Unit>> {
+        loop {
+            if self.current.is_none() {
+                self.current = Some(self.parts.next()?);
+            }
+            let part = self.current.as_mut()?;
+            if let Reader::Parquet(p) = &mut part.reader {
+                if p.current.is_none() && p.next_group < p.groups() {
+                    let mut groups = vec![p.next_group];
+                    let mut rows = p.group_rows(p.next_group);
+                    if rows <= target_rows {
+                        p.next_group += 1;
+                        while p.next_group < p.groups() && rows + p.group_rows(p.next_group) <= target_rows {
+                            rows += p.group_rows(p.next_group);
+                            groups.push(p.next_group);
+                            p.next_group += 1;
+                        }
+                        let unit = Unit {
+                            file: part.name.clone(),
+                            first_row: part.rows + 1,
+                            rows,
+                            source: UnitSource::Groups {
+                                source: p.source.clone(),
+                                meta: p.meta.clone(),
+                                groups,
+                                batch_rows: p.batch_rows,
+                            },
+                        };
+                        part.rows += rows;
+                        return Some(Ok(unit));
+                    }
+                    // too large for one unit: read it here, in batches
+                    match read_groups(&part.name, &p.source, &p.meta, groups, p.batch_rows) {
+                        Ok(r) => p.current = Some(r),
+                        Err(e) => return Some(Err(e)),
+                    }
+                    p.next_group += 1;
+                }
+            }
+            let (file, first_row) = (part.name.clone(), part.rows + 1);
+            let mut batches = Vec::new();
+            let mut rows = 0;
+            while rows < target_rows {
+                let next = match &mut part.reader {
+                    Reader::Parquet(p) => match p.current.as_mut() {
+                        Some(r) => match guarded(&part.name, || Ok(r.next())) {
+                            Err(e) => Some(Err(e)),
+                            Ok(None) => {
+                                p.current = None;
+                                None
+                            }
+                            Ok(Some(b)) => Some(b.map_err(|e| {
+                                Error::Input(format!("{}: cannot read Parquet data: {e}", part.name))
+                            })),
+                        },
+                        None => None,
+                    },
+                    Reader::Csv(_) => part.next_batch(),
+                };
+                match next {
+                    None => break,
+                    Some(Err(e)) => {
+                        self.current = None;
+                        self.parts = Vec::new().into_iter();
+                        return Some(Err(e));
+                    }
+                    Some(Ok(b)) => {
+                        rows += b.num_rows() as u64;
+                        part.rows += b.num_rows() as u64;
+                        batches.push(b);
+                    }
+                }
+            }
+            if batches.is_empty() {
+                // this part (or its large row group) is done
+                if !matches!(&part.reader, Reader::Parquet(p) if p.next_group < p.groups()) {
+                    self.current = None;
+                }
+                continue;
+            }
+            return Some(Ok(Unit {
+                file,
+                first_row,
+                rows,
+                source: UnitSource::Batches(batches),
+            }));
+        }
     }
 
     /// Index of a column, or an error that lists the columns there are.
@@ -180,22 +420,7 @@ impl Iterator for Dataset {
                 self.current = Some(self.parts.next()?);
             }
             let part = self.current.as_mut()?;
-            let next = match &mut part.reader {
-                Reader::Csv(r) => r.next().map(|b| {
-                    let b = b.map_err(|e| csv_error(&part.name, e))?;
-                    check_utf8(&part.name, part.rows, &b)?;
-                    Ok(b)
-                }),
-                Reader::Parquet(r) => {
-                    let name = part.name.clone();
-                    match guarded(&name, || Ok(r.next())) {
-                        Err(e) => Some(Err(e)),
-                        Ok(next) => next.map(|b| {
-                            b.map_err(|e| Error::Input(format!("{name}: cannot read Parquet data: {e}")))
-                        }),
-                    }
-                }
-            };
+            let next = part.next_batch();
             match next {
                 None => self.current = None,
                 Some(Err(e)) => {
@@ -316,16 +541,19 @@ fn open_part(name: &str, batch_rows: usize, dict_columns: &[&str]) -> Result<(Pa
     let file = File::open(path).map_err(|e| Error::Input(format!("cannot open {name}: {e}")))?;
     match ext(path).as_deref() {
         Some("csv") => open_csv(name, Box::new(file), batch_rows),
-        Some("parquet") => open_parquet(name, file, batch_rows, dict_columns),
+        Some("parquet") => {
+            let source = Source::file(file).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
+            open_parquet(name, source, batch_rows, dict_columns)
+        }
         _ => Err(Error::Input(format!(
             "{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"
         ))),
     }
 }
 
-fn open_parquet<R: ChunkReader + 'static>(
+fn open_parquet(
     name: &str,
-    file: R,
+    file: Source,
     batch_rows: usize,
     dict_columns: &[&str],
 ) -> Result<(Part, SchemaRef)> {
@@ -361,15 +589,16 @@ fn open_parquet<R: ChunkReader + 'static>(
     } else {
         meta
     };
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
-    let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
-    let reader = builder
-        .with_batch_size(batch_rows)
-        .build()
-        .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))?;
+    let total = u64::try_from(meta.metadata().file_metadata().num_rows()).ok();
     let part = Part {
         name: name.into(),
-        reader: Reader::Parquet(reader),
+        reader: Reader::Parquet(Box::new(ParquetPart {
+            source: file,
+            meta,
+            batch_rows,
+            next_group: 0,
+            current: None,
+        })),
         rows: 0,
         total,
     };

@@ -4,3 +4,4 @@
 pub mod atomic;
 pub mod input;
 pub mod output;
+pub mod source;

@@ -1,21 +1,20 @@
-//! The scrub pipeline: read batches, decide them in parallel with rayon,
-//! mark duplicates and write in input order. Memory holds one window of
-//! batches at a time, whatever the number of rows.
+//! The scrub pipeline, in units of about one Parquet row group: rayon
+//! tasks decode and decide units in parallel, duplicates are marked in
+//! input order, then tasks encode each unit's kept and suppressed rows into
+//! row groups of the outputs, appended in input order. Memory holds one
+//! window of units (one per thread), whatever the number of rows.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use std::sync::mpsc::{Receiver, SyncSender};
-
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::input::{Batch, Dataset};
-use crate::io::output::{Format, Output};
+use crate::io::input::{Batch, Dataset, Unit};
+use crate::io::output::{Format, Output, Part, PartEncoder, Parts};
 use crate::phone::DefaultCountry;
-use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, Scrubber};
+use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, RowDecision, Scrubber};
 use crate::store::Store;
 
 /// A validated scrub job.
@@ -45,6 +44,8 @@ pub struct Plan {
     pub sender_column_given: bool,
     /// Rows per batch read ([`crate::io::input::BATCH_ROWS`] by default).
     pub batch_rows: usize,
+    /// Rows per unit of work at most ([`UNIT_ROWS`] by default).
+    pub unit_rows: u64,
 }
 
 impl Plan {
@@ -64,6 +65,7 @@ impl Plan {
             sender_column: "sender".into(),
             sender_column_given: false,
             batch_rows: crate::io::input::BATCH_ROWS,
+            unit_rows: UNIT_ROWS,
         }
     }
 }
@@ -100,11 +102,6 @@ impl Stats {
     }
 }
 
-/// Batches decided together; enough to keep every core busy.
-fn window_len() -> usize {
-    rayon::current_num_threads() * 2
-}
-
 /// Run a scrub job against a store, with the scrubber made from its
 /// config and snapshot (made once, however many jobs use it).
 pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
@@ -139,81 +136,120 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
         }
     }
     let plain = [plan.phone_column.as_str()];
-    let kept_out = Output::create_with(&plan.output, data.schema.clone(), &plain)?;
-    let sup_out = plan
+    let mut kept_out = Output::create_with(&plan.output, data.schema.clone(), &plain)?;
+    let mut sup_out = plan
         .suppressed
         .as_ref()
         .map(|p| Output::create_with(p, sup_schema.clone(), &plain))
         .transpose()?;
-    // Encoding and compressing the outputs runs on its own thread, fed in
-    // input order through a bounded channel, so it overlaps reading and
-    // deciding while memory stays bounded.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, RecordBatch)>(WRITE_QUEUE);
-    let writer = std::thread::spawn(move || write_all(rx, kept_out, sup_out));
     let input_schema = data.schema.clone();
-    let produced = produce(
+    let stats = produce(
         data,
         scrubber,
         &cols,
         (&input_schema, &sup_schema),
-        plan.keep_duplicates,
-        &tx,
-    );
-    drop(tx);
-    let written = writer
-        .join()
-        .map_err(|_| Error::Input("the output writer stopped unexpectedly".into()))?;
-    // A write error explains a closed channel, so it goes first; outputs
-    // dropped unfinished leave no file under the final name.
-    let (kept_out, sup_out) = written?;
-    let stats = produced?;
-    finish(kept_out, sup_out)?;
+        (plan.keep_duplicates, plan.unit_rows.max(1)),
+        (&mut kept_out, sup_out.as_mut()),
+    )?;
+    // only now, with every row decided and written, do the outputs appear
+    kept_out.finish()?;
+    sup_out.map(Output::finish).transpose()?;
     Ok(stats)
 }
 
-/// Batches waiting for the writer thread; with the window this bounds
-/// memory to a few batches whatever the number of rows.
-const WRITE_QUEUE: usize = 4;
+/// Rows a unit of work holds at most (decoded and decided by one task):
+/// one Parquet row group of the usual 1M rows, so that a file's row groups
+/// decode in parallel, each into a row group of the output.
+pub const UNIT_ROWS: u64 = 1 << 20;
 
+/// Units in flight: one per thread; memory is bounded by these whatever
+/// the number of rows.
+fn window_len() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// The scrub, a window of units at a time. With duplicates kept, each
+/// unit is one task from decoding to encoding, a batch at a time. Else
+/// each unit is decoded and decided by one task, duplicates are marked in
+/// input order, and then each unit's rows are encoded by one task. Either
+/// way a unit's kept and suppressed rows become a part (a Parquet row
+/// group) of each output, appended in input order.
 fn produce(
-    data: Dataset,
+    mut data: Dataset,
     scrubber: &Scrubber,
     cols: &Columns,
-    (input_schema, sup_schema): (&SchemaRef, &SchemaRef),
-    keep_duplicates: bool,
-    tx: &SyncSender<(RecordBatch, RecordBatch)>,
+    schemas: (&SchemaRef, &SchemaRef),
+    (keep_duplicates, unit_rows): (bool, u64),
+    (kept_out, mut sup_out): (&mut Output, Option<&mut Output>),
 ) -> Result<Stats> {
     let mut dedupe = (!keep_duplicates).then(Deduper::default);
     let mut stats = Stats::default();
     let bar = crate::progress::rows("scrub", data.total_rows);
-    let mut data = data.peekable();
-    while data.peek().is_some() {
-        let window: Vec<Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
-        let decided: Vec<_> = window
-            .par_iter()
-            .map(|b| {
-                scrubber
-                    .decide(&b.batch, cols)
-                    .map_err(|e| Error::Input(format!("{}: {e}", b.file)))
-            })
+    let parts = Outputs {
+        kept: kept_out.parts(),
+        suppressed: sup_out.as_ref().map(|o| o.parts()),
+        scrubber,
+        schemas,
+    };
+    loop {
+        let units: Vec<Unit> = std::iter::from_fn(|| data.next_unit(unit_rows))
+            .take(window_len())
             .collect::<Result<_>>()?;
-        for (b, mut rows) in window.iter().zip(decided) {
-            if let Some(d) = &mut dedupe {
-                d.mark(&mut rows);
+        if units.is_empty() {
+            break;
+        }
+        let done: Vec<UnitDone> = match &mut dedupe {
+            None => units
+                .into_par_iter()
+                .map(|u| {
+                    let mut out = parts.encoder()?;
+                    u.for_each(|b| out.add(&b, &decide(scrubber, &b, cols)?))?;
+                    out.finish()
+                })
+                .collect::<Result<_>>()?,
+            Some(dedupe) => {
+                let mut decided: Vec<Vec<(Batch, Vec<RowDecision>)>> = units
+                    .into_par_iter()
+                    .map(|u| {
+                        let mut out = Vec::new();
+                        u.for_each(|b| {
+                            let rows = decide(scrubber, &b, cols)?;
+                            out.push((b, rows));
+                            Ok(())
+                        })?;
+                        Ok(out)
+                    })
+                    .collect::<Result<_>>()?;
+                let mut window: Vec<&mut [RowDecision]> = decided
+                    .iter_mut()
+                    .flatten()
+                    .map(|(_, rows)| rows.as_mut_slice())
+                    .collect();
+                dedupe.mark_window(&mut window);
+                decided
+                    .into_par_iter()
+                    .map(|unit| {
+                        let mut out = parts.encoder()?;
+                        for (b, rows) in unit {
+                            out.add(&b, &rows)?;
+                        }
+                        out.finish()
+                    })
+                    .collect::<Result<_>>()?
             }
-            let (kept, gone) = split(&b.batch, &rows, scrubber, input_schema, sup_schema)
-                .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
-            stats.rows_in += b.batch.num_rows() as u64;
-            stats.kept += kept.num_rows() as u64;
+        };
+        for d in done {
             if let Some(bar) = &bar {
-                bar.inc(b.batch.num_rows() as u64);
+                bar.inc(d.stats.rows_in);
             }
-            for r in rows.iter().filter_map(|d| d.reason) {
-                *stats.reasons.entry(r).or_default() += 1;
+            stats.rows_in += d.stats.rows_in;
+            stats.kept += d.stats.kept;
+            for (r, n) in d.stats.reasons {
+                *stats.reasons.entry(r).or_default() += n;
             }
-            if tx.send((kept, gone)).is_err() {
-                // the writer failed; its error is reported by the caller
-                return Ok(stats);
+            kept_out.append(d.kept)?;
+            if let (Some(o), Some(p)) = (sup_out.as_deref_mut(), d.suppressed) {
+                o.append(p)?;
             }
         }
     }
@@ -223,24 +259,85 @@ fn produce(
     Ok(stats)
 }
 
-fn write_all(
-    rx: Receiver<(RecordBatch, RecordBatch)>,
-    mut kept_out: Output,
-    mut sup_out: Option<Output>,
-) -> Result<(Output, Option<Output>)> {
-    for (kept, gone) in rx {
-        kept_out.write(&kept)?;
-        if let Some(o) = &mut sup_out {
-            o.write(&gone)?;
-        }
-    }
-    Ok((kept_out, sup_out))
+/// Decide one batch (duplicates not yet marked).
+fn decide(scrubber: &Scrubber, b: &Batch, cols: &Columns) -> Result<Vec<RowDecision>> {
+    scrubber
+        .decide(&b.batch, cols)
+        .map_err(|e| Error::Input(format!("{}: {e}", b.file)))
 }
 
-/// Finish both outputs (only after every batch was written and decided).
-fn finish(kept_out: Output, sup_out: Option<Output>) -> Result<()> {
-    kept_out.finish()?;
-    sup_out.map(Output::finish).transpose().map(|_| ())
+/// What every unit's encoding needs; shared by the tasks.
+struct Outputs<'a> {
+    kept: Parts,
+    suppressed: Option<Parts>,
+    scrubber: &'a Scrubber,
+    schemas: (&'a SchemaRef, &'a SchemaRef),
+}
+
+fn write_error(what: &str, e: String) -> Error {
+    Error::Input(format!("cannot write {what}: {e}"))
+}
+
+impl<'a> Outputs<'a> {
+    fn encoder(&self) -> Result<UnitOut<'a, '_>> {
+        Ok(UnitOut {
+            kept: self.kept.encoder().map_err(|e| write_error("the output", e))?,
+            suppressed: self
+                .suppressed
+                .as_ref()
+                .map(Parts::encoder)
+                .transpose()
+                .map_err(|e| write_error("--suppressed", e))?,
+            outputs: self,
+            stats: Stats::default(),
+        })
+    }
+}
+
+/// One unit's rows being split and encoded.
+struct UnitOut<'a, 'o> {
+    kept: PartEncoder,
+    suppressed: Option<PartEncoder>,
+    outputs: &'o Outputs<'a>,
+    stats: Stats,
+}
+
+/// One unit's outputs, ready to append.
+struct UnitDone {
+    kept: Part,
+    suppressed: Option<Part>,
+    stats: Stats,
+}
+
+impl UnitOut<'_, '_> {
+    /// Split a decided batch and encode its kept and suppressed rows.
+    fn add(&mut self, b: &Batch, rows: &[RowDecision]) -> Result<()> {
+        let (input_schema, sup_schema) = self.outputs.schemas;
+        let (kept, gone) = split(&b.batch, rows, self.outputs.scrubber, input_schema, sup_schema)
+            .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
+        self.kept.write(&kept).map_err(|e| write_error("the output", e))?;
+        if let Some(s) = &mut self.suppressed {
+            s.write(&gone).map_err(|e| write_error("--suppressed", e))?;
+        }
+        self.stats.rows_in += b.batch.num_rows() as u64;
+        self.stats.kept += kept.num_rows() as u64;
+        for r in rows.iter().filter_map(|d| d.reason) {
+            *self.stats.reasons.entry(r).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<UnitDone> {
+        Ok(UnitDone {
+            kept: self.kept.finish().map_err(|e| write_error("the output", e))?,
+            suppressed: self
+                .suppressed
+                .map(PartEncoder::finish)
+                .transpose()
+                .map_err(|e| write_error("--suppressed", e))?,
+            stats: self.stats,
+        })
+    }
 }
 
 fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {

@@ -182,6 +182,12 @@ pub fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
 /// Write a CSV's rows as a Parquet file with text columns, except those in
 /// `int_columns`, written as int64.
 pub fn csv_to_parquet(csv_path: &Path, out: &Path, int_columns: &[&str]) {
+    csv_to_parquet_grouped(csv_path, out, int_columns, None);
+}
+
+/// [`csv_to_parquet`] with row groups of at most `group_rows` rows.
+#[allow(dead_code)]
+pub fn csv_to_parquet_grouped(csv_path: &Path, out: &Path, int_columns: &[&str], group_rows: Option<usize>) {
     let rows = read_csv(csv_path);
     let header = &rows[0];
     let mut fields = Vec::new();
@@ -203,7 +209,12 @@ pub fn csv_to_parquet(csv_path: &Path, out: &Path, int_columns: &[&str]) {
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), cols).expect("batch");
     let f = fs::File::create(out).expect("create");
-    let mut w = ArrowWriter::try_new(f, schema, None).expect("writer");
+    let props = group_rows.map(|n| {
+        parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(n))
+            .build()
+    });
+    let mut w = ArrowWriter::try_new(f, schema, props).expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
 }
