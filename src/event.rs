@@ -204,22 +204,76 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
 /// New events counted by action, source and kind of scope (`account` or
 /// `sender`), as `{"opt_out": {"keyword": {"sender": 3}}}`, for summaries.
 pub fn breakdown(events: &[Event]) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
+    const ACTIONS: [Action; 2] = [Action::OptOut, Action::OptIn];
+    const SOURCES: [Source; 4] = [
+        Source::Keyword,
+        Source::FreeKeyword,
+        Source::Webform,
+        Source::Import,
+    ];
+    // counted by index first: a JSON update per event was 3% of an ingest
+    let mut n = [[[0u64; 2]; 4]; 2];
     for e in events {
-        let kind = if &*e.scope == ACCOUNT_SCOPE {
-            "account"
-        } else {
-            "sender"
-        };
-        let by_source = map
-            .entry(e.action.as_str())
-            .or_insert_with(|| serde_json::json!({}));
-        let by_scope = &mut by_source[e.source.as_str()];
-        if by_scope.is_null() {
-            *by_scope = serde_json::json!({});
+        let action = ACTIONS.iter().position(|&a| a == e.action).unwrap_or(0);
+        let source = SOURCES.iter().position(|&s| s == e.source).unwrap_or(0);
+        let sender = usize::from(&*e.scope != ACCOUNT_SCOPE);
+        n[action][source][sender] += 1;
+    }
+    let mut map = serde_json::Map::new();
+    for (a, by_source) in ACTIONS.iter().zip(&n) {
+        let mut sources = serde_json::Map::new();
+        for (s, by_scope) in SOURCES.iter().zip(by_source) {
+            let mut scopes = serde_json::Map::new();
+            for (kind, &count) in ["account", "sender"].iter().zip(by_scope) {
+                if count > 0 {
+                    scopes.insert(kind.to_string(), count.into());
+                }
+            }
+            if !scopes.is_empty() {
+                sources.insert(s.as_str().to_string(), scopes.into());
+            }
         }
-        let n = by_scope[kind].as_u64().unwrap_or(0) + 1;
-        by_scope[kind] = serde_json::json!(n);
+        if !sources.is_empty() {
+            map.insert(a.as_str().to_string(), sources.into());
+        }
     }
     serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(action: Action, source: Source, scope: &str) -> Event {
+        Event {
+            event_id: String::new(),
+            account: "a".into(),
+            scope: scope.into(),
+            contact: 1,
+            at: 0,
+            action,
+            source,
+            keyword: None,
+            via: None,
+        }
+    }
+
+    #[test]
+    fn breakdown_counts_by_action_source_and_scope() {
+        let events = [
+            ev(Action::OptOut, Source::Keyword, "+15550001"),
+            ev(Action::OptOut, Source::Keyword, "+15550002"),
+            ev(Action::OptOut, Source::Keyword, ACCOUNT_SCOPE),
+            ev(Action::OptOut, Source::Import, ACCOUNT_SCOPE),
+            ev(Action::OptIn, Source::FreeKeyword, ACCOUNT_SCOPE),
+        ];
+        assert_eq!(
+            breakdown(&events),
+            serde_json::json!({
+                "opt_out": {"keyword": {"account": 1, "sender": 2}, "import": {"account": 1}},
+                "opt_in": {"free_keyword": {"account": 1}}
+            })
+        );
+        assert_eq!(breakdown(&[]), serde_json::json!({}));
+    }
 }

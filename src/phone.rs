@@ -223,6 +223,20 @@ pub fn format_e164(v: u64) -> String {
     format!("+{v}")
 }
 
+/// Contacts as a `+digits` text column, written straight into the array
+/// (no `String` per row).
+pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringArray {
+    use std::fmt::Write;
+    let (n, _) = contacts.size_hint();
+    let mut b = arrow::array::StringBuilder::with_capacity(n, n * 12);
+    for v in contacts {
+        // writing into the builder's buffer cannot fail
+        let _ = write!(b, "+{v}");
+        b.append_value("");
+    }
+    b.finish()
+}
+
 /// Normalize a sender id (SPEC §2): `wa:<profile>` and `name:<text>` are kept
 /// as written (prefix lower-cased); anything that looks like a phone number
 /// becomes `+digits`. Returns `None` for a value that is none of these.
@@ -254,6 +268,17 @@ mod tests {
 
     fn gb() -> Option<DefaultCountry> {
         DefaultCountry::parse("GB")
+    }
+
+    #[test]
+    fn e164_array_matches_format() {
+        use arrow::array::Array;
+        let v = [14155550123u64, 447700900123, 1];
+        let a = e164_array(v.iter().copied());
+        let got: Vec<&str> = (0..a.len()).map(|i| a.value(i)).collect();
+        let want: Vec<String> = v.iter().map(|&x| format_e164(x)).collect();
+        assert_eq!(got, want);
+        assert_eq!(e164_array(std::iter::empty()).len(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::event::{Action, Event};
 use crate::io::atomic::sync_dir;
 use crate::io::output::Output;
-use crate::phone::format_e164;
+use crate::phone::e164_array;
 use crate::store::Store;
 
 /// Output formats of `export`.
@@ -104,9 +104,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.account))),
             Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.scope))),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|e| format_e164(e.contact)),
-            )),
+            Arc::new(e164_array(chunk.iter().map(|e| e.contact))),
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|e| e.at))
                     .with_timezone(crate::event::UTC),

@@ -2,16 +2,17 @@
 //! and help replies, chosen after the store decided what is new) and the
 //! review queue.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::fasthash::FastSet;
 use crate::ingest::replies::Outcome;
 use crate::io::output::Output;
-use crate::phone::format_e164;
+use crate::phone::e164_array;
 
 /// Kinds of outbox rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,22 +36,36 @@ impl Kind {
     }
 }
 
-/// An outbox row that may be sent once the ingest has committed.
+/// An outbox row that may be sent once the ingest has committed. Its
+/// texts are shared with the config; the message it answers is named by
+/// its event (or help request) id.
 #[derive(Clone, Debug)]
 pub struct Reply {
     /// Contact, E.164 digits.
     pub to: u64,
     /// Sender id or shared number it goes from.
-    pub from: String,
+    pub from: Arc<str>,
     /// Text.
-    pub body: String,
+    pub body: Arc<str>,
     /// What it answers.
     pub kind: Kind,
-    /// The inbound message id.
-    pub in_reply_to: String,
     /// Index of its event in [`Outcome::events`], or of its id in
     /// [`Outcome::other_ids`] for help.
     pub source: usize,
+}
+
+/// An outbox row to send: the reply and the inbound message id.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'o> {
+    /// The reply.
+    pub reply: &'o Reply,
+    /// The inbound message id it answers.
+    pub in_reply_to: &'o str,
+}
+
+/// The message id in a reply event id (`reply:<message_id>`).
+fn message_id(event_id: &str) -> &str {
+    event_id.strip_prefix("reply:").unwrap_or(event_id)
 }
 
 /// The review output.
@@ -121,20 +136,38 @@ impl Review {
 /// The outbox rows to send after the commit: only for events that were new
 /// and are now the last of their key (a late STOP older than a START sends
 /// nothing), help requests not seen before, one per (contact, sender, kind).
-pub fn outbox<'o>(out: &'o Outcome, fresh: &[bool], new_other: &[bool]) -> Vec<&'o Reply> {
-    let mut seen = HashSet::new();
+/// `fresh` is per input event its index in `new_events` when it qualifies.
+pub fn outbox<'o>(
+    out: &'o Outcome,
+    new_events: &'o [Event],
+    fresh: &[Option<u32>],
+    new_other: &[bool],
+) -> Vec<Row<'o>> {
+    let mut seen: FastSet<(u64, &str, Kind)> = FastSet::default();
     out.replies
         .iter()
-        .filter(|r| match r.kind {
-            Kind::Help => new_other.get(r.source).copied().unwrap_or(false),
-            _ => fresh.get(r.source).copied().unwrap_or(false),
+        .filter_map(|r| {
+            let id = match r.kind {
+                Kind::Help => new_other
+                    .get(r.source)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| out.other_ids.get(r.source))??,
+                _ => {
+                    let i = fresh.get(r.source).copied().flatten()?;
+                    &new_events.get(i as usize)?.event_id
+                }
+            };
+            seen.insert((r.to, &*r.from, r.kind)).then(|| Row {
+                reply: r,
+                in_reply_to: message_id(id),
+            })
         })
-        .filter(|r| seen.insert((r.to, r.from.clone(), r.kind)))
         .collect()
 }
 
 /// Write outbox rows under a temporary name; `finish` moves them in place.
-pub fn write_outbox(path: &std::path::Path, rows: &[&Reply]) -> Result<Output> {
+pub fn write_outbox(path: &std::path::Path, rows: &[Row<'_>]) -> Result<Output> {
     let schema = Arc::new(Schema::new(
         ["to", "from", "body", "kind", "in_reply_to"]
             .iter()
@@ -144,21 +177,17 @@ pub fn write_outbox(path: &std::path::Path, rows: &[&Reply]) -> Result<Output> {
     let mut o = Output::create(path, schema.clone())?;
     for chunk in rows.chunks(1 << 16) {
         let cols: Vec<ArrayRef> = vec![
+            Arc::new(e164_array(chunk.iter().map(|r| r.reply.to))),
             Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| format_e164(r.to)),
+                chunk.iter().map(|r| &*r.reply.from),
             )),
             Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| r.from.as_str()),
+                chunk.iter().map(|r| &*r.reply.body),
             )),
             Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| r.body.as_str()),
+                chunk.iter().map(|r| r.reply.kind.as_str()),
             )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| r.kind.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| r.in_reply_to.as_str()),
-            )),
+            Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| r.in_reply_to))),
         ];
         let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
         o.write(&b)?;

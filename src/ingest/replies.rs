@@ -66,13 +66,31 @@ enum Dest {
     Shared(Arc<str>),
 }
 
+/// An account's names and texts, shared by every event and outbox row.
+struct AccountTexts {
+    id: Arc<str>,
+    /// Confirms its free keyword.
+    reply: Option<Arc<str>>,
+    help_reply: Option<Arc<str>>,
+    senders: Vec<SenderTexts>,
+}
+
+struct SenderTexts {
+    id: Arc<str>,
+    reply: Option<Arc<str>>,
+    resubscribe_reply: Option<Arc<str>>,
+}
+
 struct Ctx<'a> {
     config: &'a Config,
     matcher: Matcher,
     dests: FastMap<String, Dest>,
-    /// Per account: its id and its senders' ids, shared by every event.
-    names: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    texts: Vec<AccountTexts>,
     account_scope: Arc<str>,
+}
+
+fn shared_text(t: &Option<String>) -> Option<Arc<str>> {
+    t.as_deref().map(Arc::from)
 }
 
 fn mode_name(m: MatchMode) -> &'static str {
@@ -94,21 +112,29 @@ impl<'a> Ctx<'a> {
         for n in &config.shared_numbers {
             dests.insert(n.clone(), Dest::Shared(n.as_str().into()));
         }
-        let names = config
+        let texts = config
             .accounts
             .iter()
-            .map(|a| {
-                (
-                    a.id.as_str().into(),
-                    a.senders.iter().map(|s| s.id.as_str().into()).collect(),
-                )
+            .map(|a| AccountTexts {
+                id: a.id.as_str().into(),
+                reply: shared_text(&a.reply),
+                help_reply: shared_text(&a.help_reply),
+                senders: a
+                    .senders
+                    .iter()
+                    .map(|s| SenderTexts {
+                        id: s.id.as_str().into(),
+                        reply: shared_text(&s.reply),
+                        resubscribe_reply: shared_text(&s.resubscribe_reply),
+                    })
+                    .collect(),
             })
             .collect();
         Ctx {
             config,
             matcher: Matcher::new(config),
             dests,
-            names,
+            texts,
             account_scope: ACCOUNT_SCOPE.into(),
         }
     }
@@ -159,14 +185,13 @@ fn event(
 }
 
 impl Outcome {
-    fn reply(&mut self, m: &Msg<'_>, from: &str, text: Option<&String>, kind: Kind, source: usize) {
+    fn reply(&mut self, m: &Msg<'_>, from: &Arc<str>, text: Option<&Arc<str>>, kind: Kind, source: usize) {
         if let Some(body) = text {
             self.replies.push(Reply {
                 to: m.contact,
-                from: from.to_string(),
+                from: from.clone(),
                 body: body.clone(),
                 kind,
-                in_reply_to: m.id.to_string(),
                 source,
             });
         }
@@ -195,8 +220,9 @@ fn at_sender(
     let account = &ctx.config.accounts[ai];
     let sender = &account.senders[si];
     let table = &ctx.matcher.senders[ai][si];
-    let (account_id, sender_ids) = &ctx.names[ai];
-    let sender_id = &sender_ids[si];
+    let texts = &ctx.texts[ai];
+    let sender_texts = &texts.senders[si];
+    let sender_id = &sender_texts.id;
     let scope = if sender.account_level {
         ctx.account_scope.clone()
     } else {
@@ -206,23 +232,27 @@ fn at_sender(
     match best {
         Some(k) if k.class != Class::Help => {
             let (action, text, kind) = if k.class == Class::OptOut {
-                (Action::OptOut, sender.reply.as_ref(), Kind::OptOutConfirmation)
+                (
+                    Action::OptOut,
+                    sender_texts.reply.as_ref(),
+                    Kind::OptOutConfirmation,
+                )
             } else {
                 (
                     Action::OptIn,
-                    sender.resubscribe_reply.as_ref(),
+                    sender_texts.resubscribe_reply.as_ref(),
                     Kind::OptInConfirmation,
                 )
             };
-            out.events.push(event(m, account_id, scope, action, k, sender_id));
-            out.reply(m, &sender.id, text, kind, out.events.len() - 1);
+            out.events.push(event(m, &texts.id, scope, action, k, sender_id));
+            out.reply(m, sender_id, text, kind, out.events.len() - 1);
         }
         Some(_) => {
             out.other_ids.push(format!("reply:{}", m.id));
             out.reply(
                 m,
-                &sender.id,
-                account.help_reply.as_ref(),
+                sender_id,
+                texts.help_reply.as_ref(),
                 Kind::Help,
                 out.other_ids.len() - 1,
             );
@@ -281,10 +311,10 @@ fn at_shared(
         }
     }
     if let Some((k, ai)) = hit {
-        let account = &ctx.config.accounts[ai];
+        let texts = &ctx.texts[ai];
         out.events.push(event(
             m,
-            &ctx.names[ai].0,
+            &texts.id,
             ctx.account_scope.clone(),
             Action::OptOut,
             k,
@@ -293,7 +323,7 @@ fn at_shared(
         out.reply(
             m,
             number,
-            account.reply.as_ref(),
+            texts.reply.as_ref(),
             Kind::OptOutConfirmation,
             out.events.len() - 1,
         );
@@ -518,8 +548,21 @@ pub fn ingest(
     let mut outcome = read(&store.config, data, cols, &mut review, &mut rejects)?;
     let events = std::mem::take(&mut outcome.events);
     let prepared = store.prepare_ingest(events, &outcome.other_ids)?;
-    let rows = outbox(&outcome, &prepared.committed.fresh, &prepared.other_new);
+    let rows = outbox(
+        &outcome,
+        &prepared.committed.new_events,
+        &prepared.committed.fresh,
+        &prepared.other_new,
+    );
     let pending = outputs.outbox.map(|p| write_outbox(p, &rows)).transpose()?;
+    let kind = |k| rows.iter().filter(|r| r.reply.kind == k).count();
+    let by_kind = [
+        kind(Kind::OptOutConfirmation),
+        kind(Kind::OptInConfirmation),
+        kind(Kind::Help),
+    ];
+    let outbox_rows = rows.len();
+    drop(rows);
     let (done, _) = store.commit_ingest(prepared)?;
     if let Some(o) = pending {
         o.finish()?;
@@ -527,14 +570,13 @@ pub fn ingest(
     review.finish()?;
     let count = |action| done.new_events.iter().filter(|e| e.action == action).count();
     let (opt_outs, opt_ins) = (count(Action::OptOut), count(Action::OptIn));
-    let kind = |k| rows.iter().filter(|r| r.kind == k).count();
     eprintln!(
         "replies: {} messages; {opt_outs} new opt-outs, {opt_ins} new opt-ins, {} already in the store; {} to review; outbox {} rows{}",
         outcome.messages,
         done.already_known,
         outcome.reviewed,
-        rows.len(),
-        if outputs.outbox.is_none() && !rows.is_empty() { " (not written: give --outbox F)" } else { "" }
+        outbox_rows,
+        if outputs.outbox.is_none() && outbox_rows > 0 { " (not written: give --outbox F)" } else { "" }
     );
     if let Some(line) = rejects.summary(outputs.rejects.is_some()) {
         eprintln!("replies: {line}");
@@ -545,8 +587,8 @@ pub fn ingest(
         serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
         "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
         "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
-        "outbox": rows.len(),
-        "outbox_by_kind": {"opt_out_confirmation": kind(Kind::OptOutConfirmation),
-                           "opt_in_confirmation": kind(Kind::OptInConfirmation), "help": kind(Kind::Help)}}),
+        "outbox": outbox_rows,
+        "outbox_by_kind": {"opt_out_confirmation": by_kind[0],
+                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]}}),
     )
 }

@@ -101,9 +101,10 @@ pub struct Committed {
     pub new_events: Vec<Event>,
     /// Events skipped because the store already had their id.
     pub already_known: usize,
-    /// Per input event, in input order: new to the store and now the last
-    /// event of its key (what a confirmation may be sent for).
-    pub fresh: Vec<bool>,
+    /// Per input event, in input order: its index in `new_events` when it
+    /// is new to the store and now the last event of its key (what a
+    /// confirmation may be sent for).
+    pub fresh: Vec<Option<u32>>,
 }
 
 fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
@@ -416,7 +417,7 @@ impl Store {
             new_at.push(i);
             out.new_events.push(e);
         }
-        out.fresh = vec![false; inputs];
+        out.fresh = vec![None; inputs];
         let mut other_new = Vec::with_capacity(other_ids.len());
         for id in other_ids {
             let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
@@ -481,7 +482,7 @@ impl Store {
                 }
             };
             if wins {
-                out.fresh[new_at[i]] = true;
+                out.fresh[new_at[i]] = Some(i as u32);
                 keys.push(Entry {
                     scope: sh,
                     contact,
