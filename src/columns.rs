@@ -2,9 +2,11 @@
 
 use std::borrow::Cow;
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::array::{Array, ArrayRef, DictionaryArray, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Int32Type};
+
+use crate::fasthash::FastMap;
 
 /// A column as UTF-8 strings: zero-copy when it already is, else cast
 /// (integers become their digits, dictionaries their values).
@@ -35,5 +37,32 @@ pub fn cell(a: &StringArray, i: usize) -> Option<&str> {
         return None;
     }
     let v = a.value(i);
-    (!v.trim().is_empty()).then_some(v)
+    // a value that starts with a visible ASCII character is not blank
+    let visible = v.as_bytes().first().is_some_and(|b| b.is_ascii_graphic());
+    (visible || !v.trim().is_empty()).then_some(v)
+}
+
+/// A column's value per row, resolved once per distinct text: once per
+/// dictionary value when the column is dictionary-encoded, else through a
+/// small cache. Empty cells take `fallback`.
+pub fn per_row<T: Copy>(col: &ArrayRef, fallback: T, resolve: impl Fn(&str) -> T) -> Result<Vec<T>, String> {
+    if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+        let values = as_text(d.values())?;
+        let table: Vec<T> = (0..values.len())
+            .map(|v| cell(&values, v).map(&resolve).unwrap_or(fallback))
+            .collect();
+        return Ok(d
+            .keys()
+            .iter()
+            .map(|k| k.and_then(|k| table.get(k as usize).copied()).unwrap_or(fallback))
+            .collect());
+    }
+    let text = as_text(col)?;
+    let mut cache: FastMap<&str, T> = FastMap::default();
+    Ok((0..col.len())
+        .map(|i| match cell(&text, i) {
+            Some(v) => *cache.entry(v).or_insert_with(|| resolve(v)),
+            None => fallback,
+        })
+        .collect())
 }

@@ -36,8 +36,9 @@ pub struct Keyword {
     pub class: Class,
     /// As written in the config (or the default list).
     pub text: Arc<str>,
-    /// The account's free keyword.
-    pub free: bool,
+    /// For an account's free keyword: that account (its index in the
+    /// config).
+    pub free: Option<usize>,
 }
 
 /// Keywords by normal form, for one sender (or one shared number).
@@ -48,7 +49,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn add(&mut self, text: &str, class: Class, free: bool) {
+    fn add(&mut self, text: &str, class: Class, free: Option<usize>) {
         let key = keyword_key(text);
         self.longest = self.longest.max(key.len());
         // config validation rules out one key in two classes; keep the first
@@ -189,11 +190,9 @@ impl Words {
 pub struct Matcher {
     /// Per account, per sender (config order).
     pub senders: Vec<Vec<Table>>,
-    /// Free keywords of every account, for shared numbers: each entry's
-    /// account is in `free_owner`.
+    /// Free keywords of every account, for shared numbers (each names its
+    /// account).
     pub shared: Table,
-    /// Account index of each free keyword key.
-    pub free_owner: FastMap<String, usize>,
     /// The plain opt-out words (defaults and every pack), to spot an
     /// opt-out at a shared number that names no account.
     pub plain: Table,
@@ -204,44 +203,41 @@ impl Matcher {
     pub fn new(config: &Config) -> Matcher {
         let mut senders = Vec::new();
         let mut shared = Table::default();
-        let mut free_owner = FastMap::default();
         for (ai, a) in config.accounts.iter().enumerate() {
             let mut tables = Vec::new();
             for s in &a.senders {
                 let mut t = Table::default();
                 for k in &s.opt_out_keywords {
-                    t.add(k, Class::OptOut, false);
+                    t.add(k, Class::OptOut, None);
                 }
                 if let Some(f) = &a.free_keyword {
-                    t.add(f, Class::OptOut, true);
+                    t.add(f, Class::OptOut, Some(ai));
                 }
                 for k in &a.opt_in_keywords {
-                    t.add(k, Class::OptIn, false);
+                    t.add(k, Class::OptIn, None);
                 }
                 for k in &a.help_keywords {
-                    t.add(k, Class::Help, false);
+                    t.add(k, Class::Help, None);
                 }
                 tables.push(t);
             }
             senders.push(tables);
             if let Some(f) = &a.free_keyword {
-                shared.add(f, Class::OptOut, true);
-                free_owner.insert(keyword_key(f), ai);
+                shared.add(f, Class::OptOut, Some(ai));
             }
         }
         let mut plain = Table::default();
         for k in DEFAULT_OPT_OUT {
-            plain.add(k, Class::OptOut, false);
+            plain.add(k, Class::OptOut, None);
         }
         for p in [Pack::UsFcc, Pack::Ca, Pack::Es, Pack::Pt] {
             for k in p.keywords() {
-                plain.add(k, Class::OptOut, false);
+                plain.add(k, Class::OptOut, None);
             }
         }
         Matcher {
             senders,
             shared,
-            free_owner,
             plain,
         }
     }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::Array;
 
-use crate::columns::cell;
+use crate::columns::{cell, per_row};
 use crate::config::{Config, MatchMode};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::fasthash::FastMap;
 use crate::ingest::outbox::{outbox, write_outbox, Kind, Reply, Review};
@@ -139,14 +139,43 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn dest(&self, raw: &str, channel: Option<&str>) -> Option<&Dest> {
-        let id = match normalize_sender(raw) {
-            Some(id) => id,
+    /// What a `to` cell names.
+    fn to(&self, raw: &str) -> To<'_> {
+        match normalize_sender(raw) {
+            Some(id) => self.dests.get(&id).map_or(To::Unknown, To::Known),
             // a WhatsApp reply may name its profile without the prefix
-            None if channel == Some("whatsapp") => format!("wa:{}", raw.trim()),
-            None => return None,
-        };
-        self.dests.get(&id)
+            None => To::NotId(self.dests.get(&format!("wa:{}", raw.trim()))),
+        }
+    }
+}
+
+/// What a `to` cell names, worked out once per distinct value.
+#[derive(Clone, Copy)]
+enum To<'c> {
+    /// A sender or shared number of the config.
+    Known(&'c Dest),
+    /// A sender id that is not in the config.
+    Unknown,
+    /// Not a sender id; as a WhatsApp profile it would be this.
+    NotId(Option<&'c Dest>),
+}
+
+/// A `channel` cell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Unset,
+    Sms,
+    WhatsApp,
+    Bad,
+}
+
+impl Channel {
+    fn parse(raw: &str) -> Channel {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "sms" => Channel::Sms,
+            "whatsapp" => Channel::WhatsApp,
+            _ => Channel::Bad,
+        }
     }
 }
 
@@ -174,7 +203,7 @@ fn event(
         contact: m.contact,
         at: m.at,
         action,
-        source: if k.free {
+        source: if k.free.is_some() {
             Source::FreeKeyword
         } else {
             Source::Keyword
@@ -294,7 +323,7 @@ fn at_shared(
     let mut miss: Option<(&Keyword, usize)> = None;
     for mode in [MatchMode::Exact, MatchMode::Leading, MatchMode::Contains] {
         if let Some(k) = words.best(&ctx.matcher.shared, mode) {
-            let Some(&ai) = ctx.matcher.free_owner.get(&crate::keywords::keyword_key(&k.text)) else {
+            let Some(ai) = k.free else {
                 continue;
             };
             let own = ctx.config.accounts[ai].match_mode;
@@ -399,6 +428,10 @@ pub fn read(
         channel: data.schema.index_of(&cols.channel).ok(),
     };
     let mut out = Outcome::default();
+    // (capped: a huge log grows these as it goes)
+    let expected = data.total_rows.map_or(0, |n| n.min(1 << 24) as usize);
+    out.events.reserve(expected);
+    out.replies.reserve(expected);
     let mut rows_before = 0u64;
     let bar = crate::progress::rows("replies", data.total_rows);
     let mut data = data.peekable();
@@ -458,9 +491,23 @@ fn classify_batch(
         b.text(idx.to)?,
         b.text(idx.body)?,
     );
-    let channels = idx.channel.map(|i| b.text(i)).transpose()?;
+    let named = |i: usize, e: String| {
+        Error::Input(format!(
+            "{file}: column '{}': {e}",
+            b.batch.schema().field(i).name()
+        ))
+    };
+    let dests =
+        per_row(b.batch.column(idx.to), To::Unknown, |raw| ctx.to(raw)).map_err(|e| named(idx.to, e))?;
+    let channels = idx
+        .channel
+        .map(|i| per_row(b.batch.column(i), Channel::Unset, Channel::parse).map_err(|e| named(i, e)))
+        .transpose()?;
     let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time))?;
     let mut part = Part::default();
+    // most messages make an event and a reply: one allocation each per batch
+    part.out.events.reserve(b.batch.num_rows());
+    part.out.replies.reserve(b.batch.num_rows());
     let mut review = Review::buffer();
     for i in 0..b.batch.num_rows() {
         let row = rows_before + i as u64 + 1;
@@ -485,19 +532,21 @@ fn classify_batch(
             reject(format!("{} is not a possible phone number", cols.from));
             continue;
         };
-        let channel = channels
-            .as_ref()
-            .and_then(|c| cell(c, i))
-            .map(|c| c.trim().to_ascii_lowercase());
-        if channel.as_deref().is_some_and(|c| c != "sms" && c != "whatsapp") {
+        let channel = channels.as_ref().map_or(Channel::Unset, |c| c[i]);
+        if channel == Channel::Bad {
             reject(format!("{} must be sms or whatsapp", cols.channel));
             continue;
         }
-        let to = cell(&tos, i).unwrap_or("");
-        let Some(dest) = ctx.dest(to, channel.as_deref()) else {
+        let dest = match dests[i] {
+            To::Known(d) => Some(d),
+            To::NotId(wa) if channel == Channel::WhatsApp => wa,
+            To::Unknown | To::NotId(_) => None,
+        };
+        let Some(dest) = dest else {
             reject("unknown destination".to_string());
             continue;
         };
+        let to = cell(&tos, i).unwrap_or("");
         let body = if bodies.is_null(i) { "" } else { bodies.value(i) };
         let m = Msg {
             id,

@@ -221,6 +221,55 @@ impl ParquetSink {
     }
 }
 
+/// Encode batches of one flat schema as a Parquet file in memory: whole
+/// batches are gathered into row groups of about `group_rows` rows, and
+/// each row group's columns are encoded in parallel.
+pub fn parquet_bytes(
+    schema: SchemaRef,
+    props: WriterProperties,
+    batches: &[RecordBatch],
+    group_rows: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    use rayon::prelude::*;
+    let err = |e: parquet::errors::ParquetError| e.to_string();
+    let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(err)?;
+    let mut rest = batches;
+    while !rest.is_empty() {
+        let mut n = 0;
+        let mut rows = 0;
+        while n < rest.len() && (n == 0 || rows + rest[n].num_rows() <= group_rows) {
+            rows += rest[n].num_rows();
+            n += 1;
+        }
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        let writers = factory.create_column_writers(0).map_err(err)?;
+        if writers.len() != schema.fields().len() {
+            return Err("nested columns are not supported here".into());
+        }
+        let chunks: Vec<ArrowColumnChunk> = writers
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut w)| {
+                for b in group {
+                    for leaf in compute_leaves(schema.field(i), b.column(i)).map_err(err)? {
+                        w.write(&leaf).map_err(err)?;
+                    }
+                }
+                w.close().map_err(err)
+            })
+            .collect::<std::result::Result<_, String>>()?;
+        let mut rg = file.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut rg).map_err(err)?;
+        }
+        rg.close().map_err(err)?;
+    }
+    file.into_inner().map_err(err)
+}
+
 /// An output file being written.
 pub struct Output {
     pending: PendingFile,

@@ -16,7 +16,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use roaring::RoaringTreemap;
 
-use crate::columns::{as_text, cell};
+use crate::columns::{as_text, cell, per_row};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::fasthash::FastMap;
@@ -328,11 +328,11 @@ impl Scrubber {
         let phones = as_text(batch.column(cols.phone)).map_err(|e| named(cols.phone, "phone", e))?;
         let n = batch.num_rows();
         let accounts: Vec<Option<&AccountView>> = match cols.account {
-            Some(i) => self
-                .per_row(batch.column(i), n, cols.default_account.as_deref(), |name| {
-                    self.accounts.get(name.trim())
-                })
-                .map_err(|e| named(i, "account", e))?,
+            Some(i) => {
+                let resolve = |name: &str| self.accounts.get(name.trim());
+                let fallback = cols.default_account.as_deref().and_then(resolve);
+                per_row(batch.column(i), fallback, resolve).map_err(|e| named(i, "account", e))?
+            }
             None => {
                 let v = cols
                     .default_account
@@ -364,37 +364,6 @@ impl Scrubber {
             .collect();
         Ok((0..n)
             .map(|i| self.verdict(contacts[i], accounts[i], &senders[i], maybe[i]))
-            .collect())
-    }
-
-    /// A column's value per row, resolved once per distinct text (empty
-    /// cells take `default`).
-    fn per_row<T: Copy + Default>(
-        &self,
-        col: &ArrayRef,
-        n: usize,
-        default: Option<&str>,
-        resolve: impl Fn(&str) -> T,
-    ) -> Result<Vec<T>, String> {
-        let fallback = default.map(&resolve).unwrap_or_default();
-        if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-            let values = as_text(d.values())?;
-            let table: Vec<T> = (0..values.len())
-                .map(|v| cell(&values, v).map(&resolve).unwrap_or(fallback))
-                .collect();
-            return Ok(d
-                .keys()
-                .iter()
-                .map(|k| k.and_then(|k| table.get(k as usize).copied()).unwrap_or(fallback))
-                .collect());
-        }
-        let text = as_text(col)?;
-        let mut cache: FastMap<&str, T> = FastMap::default();
-        Ok((0..n)
-            .map(|i| match cell(&text, i) {
-                Some(v) => *cache.entry(v).or_insert_with(|| resolve(v)),
-                None => fallback,
-            })
             .collect())
     }
 

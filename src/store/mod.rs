@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -399,34 +398,45 @@ impl Store {
     /// Work out what an ingest would change, without writing anything:
     /// outputs that depend on it (the outbox) can then be written before
     /// the store commits.
-    pub fn prepare_ingest(&self, events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
+    pub fn prepare_ingest(&self, mut events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
+        use rayon::prelude::*;
         let ids = self.id_runs()?;
         let known = |h: u64| ids.iter().any(|r| r.contains(h));
-        let mut seen = crate::fasthash::FastSet::with_capacity_and_hasher(events.len(), Default::default());
-        let mut out = Committed::default();
-        let mut hashes = Vec::new();
-        let mut new_at = Vec::new();
         let inputs = events.len();
-        for (i, e) in events.into_iter().enumerate() {
-            let h = e.id_hash();
-            if !seen.insert(h) || known(h) {
-                out.already_known += 1;
-                continue;
-            }
+        // An id is new when no earlier input and nothing in the store has
+        // its hash. Sorting (hash, position) puts the first of each hash
+        // first; event ids and other ids share one space.
+        let mut by_hash: Vec<(u64, u32)> = events
+            .par_iter()
+            .map(Event::id_hash)
+            .chain(
+                other_ids
+                    .par_iter()
+                    .map(|id| xxhash_rust::xxh3::xxh3_64(id.as_bytes())),
+            )
+            .enumerate()
+            .map(|(i, h)| (h, i as u32))
+            .collect();
+        by_hash.par_sort_unstable();
+        let mut firsts = by_hash;
+        firsts.dedup_by_key(|x| x.0);
+        let fresh_hashes: Vec<bool> = firsts.par_iter().map(|&(h, _)| !known(h)).collect();
+        let mut new = vec![false; inputs + other_ids.len()];
+        let mut hashes = Vec::with_capacity(firsts.len());
+        for (&(h, i), _) in firsts.iter().zip(&fresh_hashes).filter(|(_, &f)| f) {
+            new[i as usize] = true;
             hashes.push(h);
-            new_at.push(i);
-            out.new_events.push(e);
         }
-        out.fresh = vec![None; inputs];
-        let mut other_new = Vec::with_capacity(other_ids.len());
-        for id in other_ids {
-            let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
-            let new = seen.insert(h) && !known(h);
-            if new {
-                hashes.push(h);
-            }
-            other_new.push(new);
-        }
+        let other_new = new[inputs..inputs + other_ids.len()].to_vec();
+        // keep the new events in place, in input order
+        let new_at: Vec<usize> = (0..inputs).filter(|&i| new[i]).collect();
+        let mut flags = new[..inputs].iter();
+        events.retain(|_| flags.next().copied().unwrap_or(false));
+        let mut out = Committed {
+            already_known: inputs - events.len(),
+            fresh: vec![None; inputs],
+            new_events: events,
+        };
         if hashes.is_empty() {
             return Ok(Prepared {
                 committed: out,
@@ -434,35 +444,54 @@ impl Store {
                 change: None,
             });
         }
-        hashes.sort_unstable();
-        // the winner within this batch, per key
-        let mut best: FastMap<(u64, u64), usize> = FastMap::default();
-        // events share their account and scope strings: key by address,
-        // hash the text once per distinct string
-        let mut scope_hashes: FastMap<(usize, usize), (u64, &str, &str)> = FastMap::default();
-        for (i, e) in out.new_events.iter().enumerate() {
-            let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
-            let sh = scope_hashes
-                .entry(addr)
-                .or_insert_with(|| (index::scope_hash(&e.account, &e.scope), &e.account, &e.scope))
-                .0;
-            best.entry((sh, e.contact))
-                .and_modify(|b| {
-                    if e.order(&out.new_events[*b]).is_gt() {
-                        *b = i;
-                    }
-                })
-                .or_insert(i);
+        // (scope hash, contact, event) sorted: each key's events together,
+        // keys in the order of the key runs. Events share their account and
+        // scope strings, so each thread hashes a distinct pair once.
+        let evs = &out.new_events;
+        let mut order: Vec<(u64, u64, u32)> = evs
+            .par_iter()
+            .enumerate()
+            .map_init(FastMap::<(usize, usize), u64>::default, |cache, (i, e)| {
+                let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
+                let sh = *cache
+                    .entry(addr)
+                    .or_insert_with(|| index::scope_hash(&e.account, &e.scope));
+                (sh, e.contact, i as u32)
+            })
+            .collect();
+        order.par_sort_unstable();
+        // the winner within this batch, per key, and the scopes named
+        let mut winners: Vec<(u64, u64, usize)> = Vec::new();
+        let mut scopes: Vec<ScopeName> = Vec::new();
+        for group in order.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (sh, contact) = (group[0].0, group[0].1);
+            let best = group
+                .iter()
+                .map(|g| g.2 as usize)
+                .reduce(|a, b| if evs[b].order(&evs[a]).is_gt() { b } else { a })
+                .unwrap_or(group[0].2 as usize);
+            if scopes.last().is_none_or(|s| s.hash != sh) {
+                scopes.push(ScopeName {
+                    hash: sh,
+                    account: evs[best].account.to_string(),
+                    scope: evs[best].scope.to_string(),
+                });
+            }
+            winners.push((sh, contact, best));
         }
         // does it beat the key's last event in the store?
         let runs = self.key_runs()?;
+        let current: Vec<Option<Entry>> = winners
+            .par_iter()
+            .map(|&(sh, contact, _)| runs.iter().find_map(|r| r.get(sh, contact)))
+            .collect();
         let generation = u32::try_from(self.manifest.generation + 1)
             .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
         let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
         let mut keys = Vec::new();
-        for (&(sh, contact), &i) in &best {
-            let e = &out.new_events[i];
-            let wins = match runs.iter().find_map(|r| r.get(sh, contact)) {
+        for (&(sh, contact, i), cur) in winners.iter().zip(current) {
+            let e = &evs[i];
+            let wins = match cur {
                 None => true,
                 Some(cur) if cur.at != e.at => e.at > cur.at,
                 Some(cur) => {
@@ -493,17 +522,6 @@ impl Store {
                 });
             }
         }
-        keys.sort_unstable_by_key(Entry::key);
-        let mut scopes: Vec<ScopeName> = scope_hashes
-            .values()
-            .map(|&(hash, account, scope)| ScopeName {
-                hash,
-                account: account.to_string(),
-                scope: scope.to_string(),
-            })
-            .collect();
-        scopes.sort();
-        scopes.dedup();
         let mut snapshot = self.snapshot()?;
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
         Ok(Prepared {
@@ -820,15 +838,13 @@ fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {
 }
 
 fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let enc = |e: parquet::errors::ParquetError| Error::Corrupt(format!("cannot encode events: {e}"));
-    let mut w = ArrowWriter::try_new(Vec::new(), event::schema(), Some(props)).map_err(enc)?;
-    for chunk in events.chunks(1 << 16) {
-        w.write(&event::to_batch(chunk)).map_err(enc)?;
-    }
-    w.into_inner().map_err(enc)
+    let batches: Vec<_> = events.par_chunks(1 << 16).map(event::to_batch).collect();
+    crate::io::output::parquet_bytes(event::schema(), props, &batches, 1 << 20)
+        .map_err(|e| Error::Corrupt(format!("cannot encode events: {e}")))
 }
 
 /// Apply changed keys to a snapshot: an opt-out adds the contact to its
