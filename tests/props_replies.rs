@@ -61,8 +61,14 @@ fn csv(rows: &[(usize, &Msg)]) -> String {
     s
 }
 
-fn ingest(store: &mut Store, path: &Path) {
-    let data = Dataset::open(&[path.to_string_lossy().into_owned()]).unwrap();
+fn ingest(store: &mut Store, path: &Path) -> Vec<String> {
+    ingest_in(store, path, 1 << 16)
+}
+
+/// Ingest reading `batch_rows` rows at a time; returns what the log gave
+/// (events, help ids and candidate replies, in input order).
+fn ingest_in(store: &mut Store, path: &Path, batch_rows: usize) -> Vec<String> {
+    let data = Dataset::open_with(&[path.to_string_lossy().into_owned()], batch_rows).unwrap();
     let mut rejects = Rejects::new(None, &data.schema).unwrap();
     let mut review = Review::new(None).unwrap();
     let mut out = replies::read(
@@ -73,8 +79,16 @@ fn ingest(store: &mut Store, path: &Path) {
         &mut rejects,
     )
     .unwrap();
+    let mut gave: Vec<String> = out.events.iter().map(|e| format!("{e:?}")).collect();
+    gave.extend(out.other_ids.iter().cloned());
+    gave.extend(
+        out.replies
+            .iter()
+            .map(|r| format!("{} {} {:?} {}", r.to, r.from, r.kind, r.source)),
+    );
     let events = std::mem::take(&mut out.events);
     store.ingest_with(events, &out.other_ids).unwrap();
+    gave
 }
 
 fn state_of(store: &Store) -> Vec<String> {
@@ -114,8 +128,12 @@ proptest! {
         let all = dir.path().join("all.csv");
         std::fs::write(&all, csv(&rows)).unwrap();
         let mut a = new_store(dir.path(), "a");
-        ingest(&mut a, &all);
+        let gave = ingest(&mut a, &all);
         let want = state_of(&a);
+        // read two rows at a time (many windows in flight): the same
+        let mut c = new_store(dir.path(), "c");
+        prop_assert_eq!(ingest_in(&mut c, &all, 2), gave);
+        prop_assert_eq!(state_of(&c), want.clone());
         // twice = once
         let generation = a.manifest.generation;
         ingest(&mut a, &all);

@@ -12,7 +12,7 @@ use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::fasthash::FastMap;
 use crate::ingest::outbox::{outbox, write_outbox, Kind, Reply, Review};
 use crate::ingest::{BadTime, Rejects, TimeColumn};
-use crate::io::input::Dataset;
+use crate::io::input::{Batch, Dataset};
 use crate::matcher::{Class, Keyword, Matcher, Words};
 use crate::phone::{format_e164, normalize, normalize_sender};
 
@@ -435,31 +435,48 @@ pub fn read(
     let mut rows_before = 0u64;
     let bar = crate::progress::rows("replies", data.total_rows);
     let mut data = data.peekable();
-    while data.peek().is_some() {
-        let window: Vec<crate::io::input::Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
+    // Three stages overlap: window k is classified in parallel while the
+    // parts of window k-1 are merged (review and rejects written) and
+    // window k+1 is decoded.
+    let mut window: Vec<Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
+    let mut done: Option<(Vec<Batch>, Vec<Part>)> = None;
+    loop {
         let mut starts = Vec::with_capacity(window.len());
         for b in &window {
             starts.push(rows_before);
             rows_before += b.batch.num_rows() as u64;
         }
-        let parts: Vec<Part> = window
-            .par_iter()
-            .zip(starts)
-            .map_init(Words::default, |words, (b, start)| {
-                classify_batch(&ctx, cols, &idx, b, start, words)
-            })
-            .collect::<Result<_>>()?;
-        for (b, part) in window.iter().zip(parts) {
-            rejects.add(&b.batch, &part.bad)?;
-            for r in part.review {
-                review.push(r);
+        let classify = || -> Result<Vec<Part>> {
+            window
+                .par_iter()
+                .zip(starts)
+                .map_init(Words::default, |words, (b, start)| {
+                    classify_batch(&ctx, cols, &idx, b, start, words)
+                })
+                .collect()
+        };
+        let merge_and_decode = || -> Result<Vec<Batch>> {
+            if let Some((batches, parts)) = done.take() {
+                for (b, part) in batches.iter().zip(parts) {
+                    rejects.add(&b.batch, &part.bad)?;
+                    for r in part.review {
+                        review.push(r);
+                    }
+                    review.flush()?;
+                    out.merge(part.out);
+                    if let Some(bar) = &bar {
+                        bar.inc(b.batch.num_rows() as u64);
+                    }
+                }
             }
-            review.flush()?;
-            out.merge(part.out);
-            if let Some(bar) = &bar {
-                bar.inc(b.batch.num_rows() as u64);
-            }
+            data.by_ref().take(window_len()).collect()
+        };
+        let (parts, next) = rayon::join(classify, merge_and_decode);
+        let (parts, next) = (parts?, next?);
+        if window.is_empty() {
+            break;
         }
+        done = Some((std::mem::replace(&mut window, next), parts));
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -480,7 +497,7 @@ fn classify_batch(
     ctx: &Ctx<'_>,
     cols: &ReplyColumns,
     idx: &Indexes,
-    b: &crate::io::input::Batch,
+    b: &Batch,
     rows_before: u64,
     words: &mut Words,
 ) -> Result<Part> {
@@ -632,12 +649,11 @@ pub fn ingest(
     }
     let rejected = rejects.count;
     rejects.finish()?;
-    Ok(
-        serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
+    let summary = serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
         "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
         "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
         "outbox": outbox_rows,
         "outbox_by_kind": {"opt_out_confirmation": by_kind[0],
-                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]}}),
-    )
+                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]}});
+    Ok(summary)
 }
