@@ -62,3 +62,22 @@ fn seed_corpus_passes_every_check() {
         }
     }
 }
+
+/// Found by the parquet target: a dictionary page header that claims two
+/// billion values made the parquet crate reserve 8 GB before reading them
+/// (an abort where the machine cannot give it). It is now refused first.
+#[test]
+fn dictionary_page_claiming_billions_of_values_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data =
+        std::fs::read(root.join("tests/fuzz/regressions/parquet/dictionary-page-8gb.parquet")).unwrap();
+    let mut ds = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024).unwrap();
+    let Some(Err(err)) = ds.next() else {
+        panic!("the crafted dictionary page was read");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("crafted.parquet: row group 0, column 'account_id': its dictionary page claims"),
+        "{err}"
+    );
+}

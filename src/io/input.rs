@@ -98,12 +98,68 @@ fn read_groups(
     batch_rows: usize,
 ) -> Result<ParquetRecordBatchReader> {
     guarded(name, || {
+        check_dictionaries(name, source, meta, &groups)?;
         ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
             .with_row_groups(groups)
             .with_batch_size(batch_rows)
             .build()
             .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
     })
+}
+
+/// The parquet crate reserves memory for a dictionary page's declared
+/// number of values before it reads them, so a crafted header that claims
+/// billions makes the process abort. Every page header of these row groups
+/// is read (data pages are skipped, not decompressed) and each dictionary
+/// page's count is checked against its size: every value takes at least
+/// one bit, and four bytes for byte arrays and 32-bit numbers.
+fn check_dictionaries(
+    name: &str,
+    source: &Source,
+    meta: &ArrowReaderMetadata,
+    groups: &[usize],
+) -> Result<()> {
+    use parquet::basic::Type;
+    use parquet::column::page::{Page, PageReader};
+    use parquet::file::serialized_reader::SerializedPageReader;
+    let bad =
+        |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
+    let file = meta.metadata();
+    let source = Arc::new(source.clone());
+    for &g in groups {
+        let Some(rg) = file.row_groups().get(g) else {
+            continue;
+        };
+        let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
+        for col in rg.columns() {
+            let min_bits: u64 = match col.column_type() {
+                Type::BOOLEAN => 1,
+                Type::INT32 | Type::FLOAT | Type::BYTE_ARRAY => 32,
+                Type::INT64 | Type::DOUBLE => 64,
+                Type::INT96 => 96,
+                Type::FIXED_LEN_BYTE_ARRAY => 8,
+            };
+            let mut pages = SerializedPageReader::new(source.clone(), col, rows, None).map_err(bad)?;
+            while let Some(page) = pages.peek_next_page().map_err(bad)? {
+                if !page.is_dict {
+                    pages.skip_next_page().map_err(bad)?;
+                    continue;
+                }
+                if let Some(Page::DictionaryPage { buf, num_values, .. }) =
+                    pages.get_next_page().map_err(bad)?
+                {
+                    if u64::from(num_values) * min_bits > buf.len() as u64 * 8 {
+                        return Err(Error::Input(format!(
+                            "{name}: row group {g}, column '{}': its dictionary page claims {num_values} values in {} bytes; the file is damaged",
+                            col.column_path().string(),
+                            buf.len()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Consecutive rows of one file, to be read (decoded) on any thread: a
