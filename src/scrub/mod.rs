@@ -481,28 +481,32 @@ impl Deduper {
             );
         }
         keys.par_sort_unstable();
-        let mut fresh: Vec<(u32, u64)> = Vec::new();
-        for group in keys.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
-            let (account, contact, _) = group[0];
-            let seen = self.seen.get(&account).is_some_and(|s| s.contains(contact));
-            let dups = if seen {
-                group
-            } else {
-                fresh.push((account, contact));
-                &group[1..]
-            };
-            for &(_, _, at) in dups {
-                let at = at as usize;
-                let run = starts.partition_point(|&s| s <= at) - 1;
-                window[run][at - starts[run]].reason = Some(Reason::Duplicate);
+        for run in keys.chunk_by(|x, y| x.0 == y.0) {
+            let account = run[0].0;
+            // the window's distinct contacts of this account, sorted
+            let distinct = run.chunk_by(|x, y| x.1 == y.1).map(|g| g[0].1);
+            let window_set =
+                RoaringTreemap::from_sorted_iter(distinct.clone()).unwrap_or_else(|_| distinct.collect());
+            let seen = self.seen.entry(account).or_default();
+            // contacts an earlier window kept: one bitmap intersection, then
+            // walked alongside the sorted keys (no lookup per key)
+            let before = &window_set & &*seen;
+            *seen |= window_set;
+            let mut before = before.iter().peekable();
+            for group in run.chunk_by(|x, y| x.1 == y.1) {
+                let contact = group[0].1;
+                while before.next_if(|&c| c < contact).is_some() {}
+                let dups = if before.next_if_eq(&contact).is_some() {
+                    group
+                } else {
+                    &group[1..]
+                };
+                for &(_, _, at) in dups {
+                    let at = at as usize;
+                    let run = starts.partition_point(|&s| s <= at) - 1;
+                    window[run][at - starts[run]].reason = Some(Reason::Duplicate);
+                }
             }
-        }
-        for group in fresh.chunk_by(|x, y| x.0 == y.0) {
-            let contacts = group.iter().map(|x| x.1);
-            // sorted and distinct by construction
-            let add =
-                RoaringTreemap::from_sorted_iter(contacts.clone()).unwrap_or_else(|_| contacts.collect());
-            *self.seen.entry(group[0].0).or_default() |= add;
         }
     }
 }
