@@ -382,9 +382,9 @@ impl Scrubber {
         if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             let values = as_text(d.values())?;
             let width = values.len() + 1;
-            // (account position, dictionary value) → resolution, filled lazily
-            let mut table: FastMap<(u32, usize), SenderRes> = FastMap::default();
-            let mut last: Option<((u32, usize), SenderRes)> = None;
+            // (account position, dictionary value) → resolution, filled
+            // lazily: a dense table, no hashing per row
+            let mut table: Vec<Option<SenderRes>> = vec![None; self.accounts.len().max(1) * width];
             return Ok(d
                 .keys()
                 .iter()
@@ -394,22 +394,20 @@ impl Scrubber {
                     let Some(view) = a else {
                         return SenderRes::None;
                     };
-                    let key = (view.pos, slot);
-                    if let Some((lk, r)) = last {
-                        if lk == key {
-                            return r;
-                        }
-                    }
-                    let r = *table.entry(key).or_insert_with(|| {
+                    let at = view.pos as usize * width + slot;
+                    let resolved = || {
                         let name = if slot < values.len() {
                             cell(&values, slot)
                         } else {
                             None
                         };
                         resolve(Some(view), name)
-                    });
-                    last = Some((key, r));
-                    r
+                    };
+                    match table.get_mut(at) {
+                        Some(Some(r)) => *r,
+                        Some(entry) => *entry.insert(resolved()),
+                        None => resolved(),
+                    }
                 })
                 .collect());
         }
