@@ -155,10 +155,23 @@ fn digits_value(digits: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// An international reading of these digits, if it is a possible number.
+/// An international reading of these digits, if it is a possible number:
+/// [`is_possible`] with the calling code read from the digits themselves
+/// (no division per row).
 fn international(digits: &[u8]) -> Option<u64> {
     let v = digits_value(digits)?;
-    is_possible(v, digits.len() as u32).then_some(v)
+    let mut cc = 0usize;
+    for (len, &d) in digits.iter().take(3).enumerate() {
+        cc = cc * 10 + usize::from(d - b'0');
+        let national = digits.len() - len - 1;
+        if national == 0 {
+            return None;
+        }
+        if let Some(Some(code)) = CODES.get(cc) {
+            return possible_length(code, national as u32).then_some(v);
+        }
+    }
+    None
 }
 
 /// Normalize a contact phone number to its E.164 digits (SPEC §3.5).
@@ -313,6 +326,31 @@ mod tests {
             include_str!("phone_lengths.rs") == text,
             "src/phone_lengths.rs is out of date: run OPTSCRUB_REGENERATE=1 cargo test lengths_match"
         );
+    }
+
+    #[test]
+    fn international_agrees_with_is_possible() {
+        let mut state = 11u64;
+        let mut possible = 0;
+        for _ in 0..200_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 1 + (state >> 60) as usize % 15;
+            let digits: Vec<u8> = (0..len)
+                .map(|i| b'0' + ((state >> (i * 4 % 56)) % 10) as u8)
+                .collect();
+            let want = digits_value(&digits).filter(|&v| is_possible(v, len as u32));
+            assert_eq!(
+                international(&digits),
+                want,
+                "{}",
+                String::from_utf8_lossy(&digits)
+            );
+            possible += usize::from(want.is_some());
+        }
+        // the draw reaches both answers
+        assert!(possible > 10_000, "{possible}");
     }
 
     #[test]
