@@ -81,3 +81,21 @@ fn dictionary_page_claiming_billions_of_values_is_refused() {
         "{err}"
     );
 }
+
+/// Found by the parquet target: a footer whose schema element claims five
+/// billion children made the parquet crate reserve 6 GB while decoding the
+/// footer. The footer's encoding is walked first and the lie refused.
+#[test]
+fn footer_claiming_billions_of_children_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data =
+        std::fs::read(root.join("tests/fuzz/regressions/parquet/footer-children-6gb.parquet")).unwrap();
+    let Err(err) = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024) else {
+        panic!("the crafted footer was read");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("crafted.parquet: not a readable Parquet file (its footer is damaged: a schema element claims 5084372989 children"),
+        "{err}"
+    );
+}

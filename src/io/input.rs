@@ -498,6 +498,32 @@ impl Iterator for Dataset {
     }
 }
 
+/// Walk the footer's encoding before the parquet crate decodes it (see
+/// [`crate::io::footer`]). A file too short to have a footer, or whose
+/// footer length points outside it, is left to the crate's own error.
+fn check_footer(name: &str, file: &Source) -> Result<()> {
+    use parquet::file::reader::ChunkReader;
+    let len = file.len();
+    let Ok(tail) = file.get_bytes(len.saturating_sub(8), 8) else {
+        return Ok(());
+    };
+    if len < 12 || tail.len() != 8 || &tail[4..] != b"PAR1" {
+        return Ok(());
+    }
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let Some(start) = len.checked_sub(8 + footer_len) else {
+        return Ok(());
+    };
+    let Ok(footer) = file.get_bytes(start, footer_len as usize) else {
+        return Ok(());
+    };
+    crate::io::footer::check(&footer).map_err(|why| {
+        Error::Input(format!(
+            "{name}: not a readable Parquet file (its footer is damaged: {why})"
+        ))
+    })
+}
+
 /// Every column chunk of a Parquet file must lie inside the file: the
 /// reader asserts this deep inside and would panic on a hostile file.
 fn check_chunks(name: &str, meta: &parquet::file::metadata::ParquetMetaData, file_len: u64) -> Result<()> {
@@ -615,6 +641,7 @@ fn open_parquet(
 ) -> Result<(Part, SchemaRef)> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
+    check_footer(name, &file)?;
     let meta = guarded(name, || {
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
     })?;

@@ -2,6 +2,7 @@
 //! of parts, standard input, and files that appear only when complete.
 
 pub mod atomic;
+pub mod footer;
 pub mod input;
 pub mod output;
 pub mod source;
