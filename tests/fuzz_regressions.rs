@@ -82,8 +82,8 @@ fn dictionary_page_claiming_billions_of_values_is_refused() {
     );
 }
 
-/// Found by the parquet target: a footer whose schema element claims five
-/// billion children made the parquet crate reserve 6 GB while decoding the
+/// Found by the parquet target: a footer whose schema element claims 789
+/// million children made the parquet crate reserve 6 GB while decoding the
 /// footer. The footer's encoding is walked first and the lie refused.
 #[test]
 fn footer_claiming_billions_of_children_is_refused() {
@@ -95,7 +95,28 @@ fn footer_claiming_billions_of_children_is_refused() {
     };
     let err = err.to_string();
     assert!(
-        err.contains("crafted.parquet: not a readable Parquet file (its footer is damaged: a schema element claims 5084372989 children"),
+        err.contains("crafted.parquet: not a readable Parquet file (its footer is damaged: a schema element claims 789405693 children"),
+        "{err}"
+    );
+}
+
+/// Found by the parquet target: a page header whose statistics claim a
+/// list of booleans far longer than the header kept the parquet crate's
+/// header reader looping for minutes. Page headers are walked first.
+#[test]
+fn page_header_claiming_an_endless_list_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data =
+        std::fs::read(root.join("tests/fuzz/regressions/parquet/page-header-endless-list.parquet")).unwrap();
+    let mut ds = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024).unwrap();
+    let Some(Err(err)) = ds.next() else {
+        panic!("the crafted page header was read");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains(
+            "crafted.parquet: row group 0, column 'account_id': a page header is damaged (a list claims"
+        ),
         "{err}"
     );
 }

@@ -107,53 +107,75 @@ fn read_groups(
     })
 }
 
-/// The parquet crate reserves memory for a dictionary page's declared
-/// number of values before it reads them, so a crafted header that claims
-/// billions makes the process abort. Every page header of these row groups
-/// is read (data pages are skipped, not decompressed) and each dictionary
-/// page's count is checked against its size: every value takes at least
-/// one bit, and four bytes for byte arrays and 32-bit numbers.
+/// Walk every page header of these row groups before the parquet crate
+/// does (see [`crate::io::footer::page_header`]): a header whose counts
+/// cannot be true is refused, and so is a dictionary page that claims more
+/// values than its size can hold (every value takes at least one bit, four
+/// bytes for byte arrays and 32-bit numbers). The crate reserves memory for
+/// a dictionary's claimed count before it reads it: fuzzing found a page
+/// claiming two billion values, which made it reserve 8 GB. Nothing is
+/// decompressed; a header this walk cannot follow is left to the crate.
 fn check_dictionaries(
     name: &str,
     source: &Source,
     meta: &ArrowReaderMetadata,
     groups: &[usize],
 ) -> Result<()> {
+    use crate::io::footer::{page_header, PageHeader};
     use parquet::basic::Type;
-    use parquet::column::page::{Page, PageReader};
-    use parquet::file::serialized_reader::SerializedPageReader;
-    let bad =
-        |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
+    use parquet::file::reader::ChunkReader;
+    /// Bytes read to find one header (statistics of long text make
+    /// headers of a few hundred bytes; a longer one is left to the crate).
+    const HEADER_READ: u64 = 16 << 10;
     let file = meta.metadata();
-    let source = Arc::new(source.clone());
     for &g in groups {
         let Some(rg) = file.row_groups().get(g) else {
             continue;
         };
-        let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
         for col in rg.columns() {
-            let min_bits: u64 = match col.column_type() {
+            let min_bits: i64 = match col.column_type() {
                 Type::BOOLEAN => 1,
                 Type::INT32 | Type::FLOAT | Type::BYTE_ARRAY => 32,
                 Type::INT64 | Type::DOUBLE => 64,
                 Type::INT96 => 96,
                 Type::FIXED_LEN_BYTE_ARRAY => 8,
             };
-            let mut pages = SerializedPageReader::new(source.clone(), col, rows, None).map_err(bad)?;
-            while let Some(page) = pages.peek_next_page().map_err(bad)? {
-                if !page.is_dict {
-                    pages.skip_next_page().map_err(bad)?;
-                    continue;
-                }
-                if let Some(Page::DictionaryPage { buf, num_values, .. }) =
-                    pages.get_next_page().map_err(bad)?
+            let damaged = |why: String| {
+                Error::Input(format!(
+                    "{name}: row group {g}, column '{}': {why}; the file is damaged",
+                    col.column_path().string()
+                ))
+            };
+            let (start, len) = col.byte_range();
+            let end = start.saturating_add(len).min(source.len());
+            let mut at = start;
+            while at < end {
+                let Ok(bytes) = source.get_bytes(at, (end - at).min(HEADER_READ) as usize) else {
+                    break;
+                };
+                match page_header(&bytes)
+                    .map_err(|why| damaged(format!("a page header is damaged ({why})")))?
                 {
-                    if u64::from(num_values) * min_bits > buf.len() as u64 * 8 {
-                        return Err(Error::Input(format!(
-                            "{name}: row group {g}, column '{}': its dictionary page claims {num_values} values in {} bytes; the file is damaged",
-                            col.column_path().string(),
-                            buf.len()
-                        )));
+                    PageHeader::Lost => break,
+                    PageHeader::Page {
+                        header_len,
+                        compressed,
+                        uncompressed,
+                        dict_values,
+                    } => {
+                        if compressed < 0 || uncompressed < 0 {
+                            return Err(damaged("a page claims a negative size".into()));
+                        }
+                        if let Some(n) = dict_values {
+                            if n < 0 || n.saturating_mul(min_bits) > uncompressed.saturating_mul(8) {
+                                return Err(damaged(format!(
+                                    "its dictionary page claims {n} values in {uncompressed} bytes"
+                                )));
+                            }
+                        }
+                        at = at
+                            .saturating_add(header_len as u64)
+                            .saturating_add(compressed as u64);
                     }
                 }
             }
