@@ -63,41 +63,39 @@ fn seed_corpus_passes_every_check() {
     }
 }
 
+/// The error reading a saved Parquet input gives (at open, or at its
+/// first batch), named as `crafted.parquet`.
+fn refusal(file: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::fs::read(root.join("tests/fuzz/regressions/parquet").join(file)).unwrap();
+    let err = match optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024) {
+        Err(e) => e,
+        Ok(mut ds) => match ds.next() {
+            Some(Err(e)) => e,
+            _ => panic!("{file} was read"),
+        },
+    };
+    err.to_string()
+}
+
 /// Found by the parquet target: a dictionary page header that claims two
 /// billion values made the parquet crate reserve 8 GB before reading them
 /// (an abort where the machine cannot give it). It is now refused first.
 #[test]
 fn dictionary_page_claiming_billions_of_values_is_refused() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data =
-        std::fs::read(root.join("tests/fuzz/regressions/parquet/dictionary-page-8gb.parquet")).unwrap();
-    let mut ds = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024).unwrap();
-    let Some(Err(err)) = ds.next() else {
-        panic!("the crafted dictionary page was read");
-    };
-    let err = err.to_string();
-    assert!(
-        err.contains("crafted.parquet: row group 0, column 'account_id': its dictionary page claims"),
-        "{err}"
-    );
+    let err = refusal("dictionary-page-8gb.parquet");
+    let want = "crafted.parquet: row group 0, column 'account_id': its dictionary page claims";
+    assert!(err.contains(want), "{err}");
 }
 
 /// Found by the parquet target: a footer whose schema element claims 789
 /// million children made the parquet crate reserve 6 GB while decoding the
 /// footer. The footer's encoding is walked first and the lie refused.
 #[test]
-fn footer_claiming_billions_of_children_is_refused() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data =
-        std::fs::read(root.join("tests/fuzz/regressions/parquet/footer-children-6gb.parquet")).unwrap();
-    let Err(err) = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024) else {
-        panic!("the crafted footer was read");
-    };
-    let err = err.to_string();
-    assert!(
-        err.contains("crafted.parquet: not a readable Parquet file (its footer is damaged: a schema element claims 789405693 children"),
-        "{err}"
-    );
+fn footer_claiming_millions_of_children_is_refused() {
+    let err = refusal("footer-children-6gb.parquet");
+    let want = "crafted.parquet: not a readable Parquet file (its footer is damaged: a schema element claims 789405693 children";
+    assert!(err.contains(want), "{err}");
 }
 
 /// Found by the parquet target: a page header whose statistics claim a
@@ -105,18 +103,7 @@ fn footer_claiming_billions_of_children_is_refused() {
 /// header reader looping for minutes. Page headers are walked first.
 #[test]
 fn page_header_claiming_an_endless_list_is_refused() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data =
-        std::fs::read(root.join("tests/fuzz/regressions/parquet/page-header-endless-list.parquet")).unwrap();
-    let mut ds = optscrub::io::input::Dataset::from_bytes("crafted.parquet", data, true, 1024).unwrap();
-    let Some(Err(err)) = ds.next() else {
-        panic!("the crafted page header was read");
-    };
-    let err = err.to_string();
-    assert!(
-        err.contains(
-            "crafted.parquet: row group 0, column 'account_id': a page header is damaged (a list claims"
-        ),
-        "{err}"
-    );
+    let err = refusal("page-header-endless-list.parquet");
+    let want = "crafted.parquet: row group 0, column 'account_id': a page header is damaged (a list claims";
+    assert!(err.contains(want), "{err}");
 }
