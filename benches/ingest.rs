@@ -1,4 +1,5 @@
-//! Keyword matching of reply bodies, on generated data with a fixed seed.
+//! Keyword matching of reply bodies, and reading a generated reply log
+//! (decode, classify, review and rejects), with fixed seeds.
 //!
 //! Run: `cargo bench --bench ingest`. Figures and machine in the README.
 #![allow(missing_docs)]
@@ -74,9 +75,43 @@ fn bench_match(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_read(c: &mut Criterion) {
+    use optscrub::ingest::outbox::Review;
+    use optscrub::ingest::replies::{read, ReplyColumns};
+    use optscrub::ingest::Rejects;
+    use optscrub::io::input::Dataset;
+    let spec = Spec {
+        seed: 5,
+        recipients: 1000,
+        opt_outs: 1000,
+        accounts: 10,
+        senders_per_account: 10,
+        campaigns: 1,
+        replies: N as u64,
+        webforms: 0,
+        mixed_phones: false,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    optscrub::gen::generate(&spec, dir.path()).expect("gen");
+    let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
+    let log = vec![dir.path().join("replies").to_string_lossy().into_owned()];
+    let mut g = c.benchmark_group("replies");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("read 64k replies (decode, classify, review, rejects)", |b| {
+        b.iter(|| {
+            let data = Dataset::open(&log).expect("open");
+            let mut rejects = Rejects::new(None, &data.schema).expect("rejects");
+            let mut review = Review::new(None).expect("review");
+            let out = read(&config, data, &ReplyColumns::default(), &mut review, &mut rejects).expect("read");
+            out.events.len()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench_match
+    targets = bench_match, bench_read
 }
 criterion_main!(benches);
