@@ -35,18 +35,23 @@ fn bodies(pool: &[&'static str]) -> Vec<&'static str> {
         .collect()
 }
 
-fn bench_match(c: &mut Criterion) {
-    let spec = Spec {
-        seed: 1,
-        recipients: 0,
-        opt_outs: 0,
+/// 10 accounts of 10 senders, with `replies` replies to them.
+fn spec(seed: u64, replies: u64) -> Spec {
+    Spec {
+        seed,
+        recipients: 1000,
+        opt_outs: 1000,
         accounts: 10,
         senders_per_account: 10,
         campaigns: 1,
-        replies: 0,
+        replies,
         webforms: 0,
         mixed_phones: false,
-    };
+    }
+}
+
+fn bench_match(c: &mut Criterion) {
+    let spec = spec(1, 0);
     let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
     let matcher = Matcher::new(&config);
     let table = &matcher.senders[0][0];
@@ -80,17 +85,7 @@ fn bench_read(c: &mut Criterion) {
     use optscrub::ingest::replies::{read, ReplyColumns};
     use optscrub::ingest::Rejects;
     use optscrub::io::input::Dataset;
-    let spec = Spec {
-        seed: 5,
-        recipients: 1000,
-        opt_outs: 1000,
-        accounts: 10,
-        senders_per_account: 10,
-        campaigns: 1,
-        replies: N as u64,
-        webforms: 0,
-        mixed_phones: false,
-    };
+    let spec = spec(5, N as u64);
     let dir = tempfile::tempdir().expect("temp dir");
     optscrub::gen::generate(&spec, dir.path()).expect("gen");
     let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");

@@ -148,11 +148,12 @@ pub fn outbox<'o>(
         .iter()
         .filter_map(|r| {
             let id = match r.kind {
-                Kind::Help => new_other
-                    .get(r.source)
-                    .copied()
-                    .unwrap_or(false)
-                    .then(|| out.other_ids.get(r.source))??,
+                Kind::Help => {
+                    if !new_other.get(r.source).copied().unwrap_or(false) {
+                        return None;
+                    }
+                    out.other_ids.get(r.source)?
+                }
                 _ => {
                     let i = fresh.get(r.source).copied().flatten()?;
                     &new_events.get(i as usize)?.event_id

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::Array;
 
-use crate::columns::{cell, per_row};
+use crate::columns::cell;
 use crate::config::{Config, MatchMode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::fasthash::FastMap;
 use crate::ingest::outbox::{outbox, write_outbox, Kind, Reply, Review};
@@ -508,17 +508,10 @@ fn classify_batch(
         b.text(idx.to)?,
         b.text(idx.body)?,
     );
-    let named = |i: usize, e: String| {
-        Error::Input(format!(
-            "{file}: column '{}': {e}",
-            b.batch.schema().field(i).name()
-        ))
-    };
-    let dests =
-        per_row(b.batch.column(idx.to), To::Unknown, |raw| ctx.to(raw)).map_err(|e| named(idx.to, e))?;
+    let dests = b.per_row(idx.to, To::Unknown, |raw| ctx.to(raw))?;
     let channels = idx
         .channel
-        .map(|i| per_row(b.batch.column(i), Channel::Unset, Channel::parse).map_err(|e| named(i, e)))
+        .map(|i| b.per_row(i, Channel::Unset, Channel::parse))
         .transpose()?;
     let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time))?;
     let mut part = Part::default();

@@ -98,7 +98,7 @@ fn read_groups(
     batch_rows: usize,
 ) -> Result<ParquetRecordBatchReader> {
     guarded(name, || {
-        check_dictionaries(name, source, meta, &groups)?;
+        check_pages(name, source, meta, &groups)?;
         ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
             .with_row_groups(groups)
             .with_batch_size(batch_rows)
@@ -115,12 +115,7 @@ fn read_groups(
 /// a dictionary's claimed count before it reads it: fuzzing found a page
 /// claiming two billion values, which made it reserve 8 GB. Nothing is
 /// decompressed; a header this walk cannot follow is left to the crate.
-fn check_dictionaries(
-    name: &str,
-    source: &Source,
-    meta: &ArrowReaderMetadata,
-    groups: &[usize],
-) -> Result<()> {
+fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, groups: &[usize]) -> Result<()> {
     use crate::io::footer::{page_header, PageHeader};
     use parquet::basic::Type;
     use parquet::file::reader::ChunkReader;
@@ -479,13 +474,21 @@ impl Dataset {
 impl Batch {
     /// Column `i` as text, with the file and column named in the error.
     pub fn text(&self, i: usize) -> Result<std::borrow::Cow<'_, arrow::array::StringArray>> {
-        crate::columns::as_text(self.batch.column(i)).map_err(|e| {
-            Error::Input(format!(
-                "{}: column '{}': {e}",
-                self.file,
-                self.batch.schema().field(i).name()
-            ))
-        })
+        crate::columns::as_text(self.batch.column(i)).map_err(|e| self.column_error(i, &e))
+    }
+
+    /// [`crate::columns::per_row`] over column `i`, with the file and
+    /// column named in the error.
+    pub fn per_row<T: Copy>(&self, i: usize, fallback: T, resolve: impl Fn(&str) -> T) -> Result<Vec<T>> {
+        crate::columns::per_row(self.batch.column(i), fallback, resolve).map_err(|e| self.column_error(i, &e))
+    }
+
+    fn column_error(&self, i: usize, e: &str) -> Error {
+        Error::Input(format!(
+            "{}: column '{}': {e}",
+            self.file,
+            self.batch.schema().field(i).name()
+        ))
     }
 }
 
