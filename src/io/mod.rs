@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod footer;
+pub mod guard;
 pub mod input;
 pub mod output;
 pub mod source;

@@ -1,0 +1,139 @@
+//! Checks of a Parquet file's metadata before the parquet crate trusts it.
+//!
+//! The crate (60.1) assumes its input is sound in places: it reserves
+//! memory for counts a file claims before reading what they count, and
+//! asserts that column chunks lie inside the file. A crafted file (every
+//! case here was found by fuzzing) could abort the process that way. Each
+//! check refuses such a file with an input error naming it.
+
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::file::reader::Length;
+
+use crate::error::{Error, Result};
+use crate::io::source::Source;
+
+/// Walk the footer's encoding before the parquet crate decodes it (see
+/// [`crate::io::footer`]). A file too short to have a footer, or whose
+/// footer length points outside it, is left to the crate's own error.
+pub fn check_footer(name: &str, file: &Source) -> Result<()> {
+    use parquet::file::reader::ChunkReader;
+    let len = file.len();
+    let Ok(tail) = file.get_bytes(len.saturating_sub(8), 8) else {
+        return Ok(());
+    };
+    if len < 12 || tail.len() != 8 || &tail[4..] != b"PAR1" {
+        return Ok(());
+    }
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let Some(start) = len.checked_sub(8 + footer_len) else {
+        return Ok(());
+    };
+    let Ok(footer) = file.get_bytes(start, footer_len as usize) else {
+        return Ok(());
+    };
+    crate::io::footer::check(&footer).map_err(|why| {
+        Error::Input(format!(
+            "{name}: not a readable Parquet file (its footer is damaged: {why})"
+        ))
+    })
+}
+
+/// Every column chunk of a Parquet file must lie inside the file: the
+/// reader asserts this deep inside and would panic on a hostile file.
+pub fn check_chunks(
+    name: &str,
+    meta: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+) -> Result<()> {
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let start = col.dictionary_page_offset().unwrap_or(col.data_page_offset());
+            let inside = start >= 0
+                && col.data_page_offset() >= 0
+                && col.compressed_size() >= 0
+                && (start as u64)
+                    .checked_add(col.compressed_size() as u64)
+                    .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(Error::Input(format!(
+                    "{name}: not a readable Parquet file (column {} of row group {} lies outside the file)",
+                    c + 1,
+                    g + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Walk every page header of these row groups before the parquet crate
+/// does (see [`crate::io::footer::page_header`]): a header whose counts
+/// cannot be true is refused, and so is a dictionary page that claims more
+/// values than its size can hold (every value takes at least one bit, four
+/// bytes for byte arrays and 32-bit numbers). The crate reserves memory for
+/// a dictionary's claimed count before it reads it: fuzzing found a page
+/// claiming two billion values, which made it reserve 8 GB. Nothing is
+/// decompressed; a header this walk cannot follow is left to the crate.
+pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, groups: &[usize]) -> Result<()> {
+    use crate::io::footer::{page_header, PageHeader};
+    use parquet::basic::Type;
+    use parquet::file::reader::ChunkReader;
+    /// Bytes read to find one header (statistics of long text make
+    /// headers of a few hundred bytes; a longer one is left to the crate).
+    const HEADER_READ: u64 = 16 << 10;
+    let file = meta.metadata();
+    for &g in groups {
+        let Some(rg) = file.row_groups().get(g) else {
+            continue;
+        };
+        for col in rg.columns() {
+            let min_bits: i64 = match col.column_type() {
+                Type::BOOLEAN => 1,
+                Type::INT32 | Type::FLOAT | Type::BYTE_ARRAY => 32,
+                Type::INT64 | Type::DOUBLE => 64,
+                Type::INT96 => 96,
+                Type::FIXED_LEN_BYTE_ARRAY => 8,
+            };
+            let damaged = |why: String| {
+                Error::Input(format!(
+                    "{name}: row group {g}, column '{}': {why}; the file is damaged",
+                    col.column_path().string()
+                ))
+            };
+            let (start, len) = col.byte_range();
+            let end = start.saturating_add(len).min(source.len());
+            let mut at = start;
+            while at < end {
+                let Ok(bytes) = source.get_bytes(at, (end - at).min(HEADER_READ) as usize) else {
+                    break;
+                };
+                match page_header(&bytes)
+                    .map_err(|why| damaged(format!("a page header is damaged ({why})")))?
+                {
+                    PageHeader::Lost => break,
+                    PageHeader::Page {
+                        header_len,
+                        compressed,
+                        uncompressed,
+                        dict_values,
+                    } => {
+                        if compressed < 0 || uncompressed < 0 {
+                            return Err(damaged("a page claims a negative size".into()));
+                        }
+                        if let Some(n) = dict_values {
+                            if n < 0 || n.saturating_mul(min_bits) > uncompressed.saturating_mul(8) {
+                                return Err(damaged(format!(
+                                    "its dictionary page claims {n} values in {uncompressed} bytes"
+                                )));
+                            }
+                        }
+                        at = at
+                            .saturating_add(header_len as u64)
+                            .saturating_add(compressed as u64);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
