@@ -1,6 +1,7 @@
 //! Ingestion: turning input rows into events, and the rows that cannot be
 //! used into `--rejects` rows (SPEC §7).
 
+mod classify;
 pub mod import;
 pub mod outbox;
 pub mod replies;
