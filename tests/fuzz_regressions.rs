@@ -107,3 +107,15 @@ fn page_header_claiming_an_endless_list_is_refused() {
     let want = "crafted.parquet: row group 0, column 'account_id': a page header is damaged (a list claims";
     assert!(err.contains(want), "{err}");
 }
+
+/// Found by the parquet target: a mangled footer makes a column chunk end
+/// inside a page header that claims a list of 205 million doubles. The
+/// parquet crate reads the header on past the chunk, skips each double past
+/// the end of the file without noticing, and took over a minute to fail.
+/// The walk now reads a header as far as the file goes, as the crate does.
+#[test]
+fn page_header_running_past_its_chunk_is_refused() {
+    let err = refusal("page-header-past-chunk.parquet");
+    let want = "crafted.parquet: row group 0, column 'customer_id': a page header is damaged (a list claims 205110761 items";
+    assert!(err.contains(want), "{err}");
+}

@@ -65,18 +65,22 @@ pub fn check(footer: &[u8]) -> Result<(), String> {
 }
 
 fn walk(footer: &[u8]) -> Result<(), Stop> {
-    let mut w = Walker { buf: footer, pos: 0 };
+    let mut w = Walker {
+        buf: footer,
+        pos: 0,
+        left: footer.len() as u64,
+    };
     let mut schema_len: Option<usize> = None;
-    w.fields(0, &mut |w, id, ty| {
-        if id == FILE_SCHEMA && ty == LIST {
-            let (n, elem) = w.list_header()?;
-            if n > 0 && elem != STRUCT {
-                return Err(Stop::Lost);
-            }
+    // the crate reads known fields by their expected types, whatever
+    // types the bytes claim: the schema as a list of structs, a child
+    // count as an i32
+    w.fields(0, true, &mut |w, id, _| {
+        if id == FILE_SCHEMA {
+            let (n, _) = w.list_header()?;
             schema_len = Some(n);
             for _ in 0..n {
-                w.fields(1, &mut |w, id, ty| {
-                    if id == SCHEMA_NUM_CHILDREN && ty == I32 {
+                w.fields(1, true, &mut |w, id, _| {
+                    if id == SCHEMA_NUM_CHILDREN {
                         let c = w.i32()?;
                         if c < 0 || c as u64 > n as u64 {
                             return Err(Stop::Lie(format!(
@@ -116,33 +120,34 @@ pub enum PageHeader {
     Lost,
 }
 
-/// Read the Thrift-encoded page header at the start of `buf` (which may go
-/// on past it); `Err` says what cannot be true. The crate's own header
-/// reader loops over a claimed list even when its items take no bytes
-/// (fuzzing found a header that kept it busy for minutes).
-pub fn page_header(buf: &[u8]) -> Result<PageHeader, String> {
-    let mut w = Walker { buf, pos: 0 };
+/// Read the Thrift-encoded page header at the start of `buf`, where the
+/// file has `left` bytes from the start of `buf` on (`buf` may stop short
+/// of them, or go on past the header); `Err` says what cannot be true.
+/// The crate's own header reader reads on past the column chunk to the
+/// end of the file, skips strings and doubles past the end of the file
+/// without noticing, and loops over a claimed list even when its items
+/// take no bytes: fuzzing found headers that kept it busy for minutes.
+pub fn page_header(buf: &[u8], left: u64) -> Result<PageHeader, String> {
+    let mut w = Walker {
+        buf,
+        pos: 0,
+        left: left.max(buf.len() as u64),
+    };
     let (mut compressed, mut uncompressed, mut dict_values) = (None, None, None);
-    let walked = w.fields(0, &mut |w, id, ty| match (id, ty) {
-        (2, I32) => {
-            uncompressed = Some(w.i32()?);
-            Ok(true)
+    // `PageHeader` and its parts as the crate reads them (without page
+    // statistics, which it skips): known fields by their expected types.
+    let walked = w.fields(0, true, &mut |w, id, _| {
+        match id {
+            1 | 4 => drop(w.i32()?),
+            2 => uncompressed = Some(w.i32()?),
+            3 => compressed = Some(w.i32()?),
+            5 => drop(w.layout(1, 4, None)?),
+            6 => drop(w.layout(1, 0, None)?),
+            7 => dict_values = w.layout(1, 2, Some(3))?,
+            8 => drop(w.layout(1, 6, Some(7))?),
+            _ => return Ok(false),
         }
-        (3, I32) => {
-            compressed = Some(w.i32()?);
-            Ok(true)
-        }
-        (7, STRUCT) => {
-            w.fields(1, &mut |w, id, ty| {
-                if (id, ty) == (1, I32) {
-                    dict_values = Some(w.i32()?);
-                    return Ok(true);
-                }
-                Ok(false)
-            })?;
-            Ok(true)
-        }
-        _ => Ok(false),
+        Ok(true)
     });
     match (walked, compressed, uncompressed) {
         (Err(Stop::Lie(why)), _, _) => Err(why),
@@ -159,11 +164,23 @@ pub fn page_header(buf: &[u8]) -> Result<PageHeader, String> {
 struct Walker<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Bytes of the file from the start of `buf` on (at least its length).
+    left: u64,
 }
 
 impl Walker<'_> {
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+    /// Bytes of the file left after `pos`.
+    fn remaining(&self) -> u64 {
+        self.left - self.pos as u64
+    }
+
+    /// `n` bytes are left in the file: are they in `buf`? If not, the walk
+    /// cannot follow (a longer header is left to the crate).
+    fn within(&self, n: u64) -> Result<(), Stop> {
+        if n > (self.buf.len() - self.pos) as u64 {
+            return Err(Stop::Lost);
+        }
+        Ok(())
     }
 
     fn byte(&mut self) -> Result<u8, Stop> {
@@ -173,12 +190,13 @@ impl Walker<'_> {
     }
 
     fn skip(&mut self, n: u64) -> Result<(), Stop> {
-        if n > self.remaining() as u64 {
+        if n > self.remaining() {
             return Err(Stop::Lie(format!(
                 "a value claims {n} bytes where {} are left",
                 self.remaining()
             )));
         }
+        self.within(n)?;
         self.pos += n as usize;
         Ok(())
     }
@@ -208,14 +226,17 @@ impl Walker<'_> {
         Ok(i64::from(self.zigzag()? as i32))
     }
 
-    /// A count of items that each take at least one byte.
-    fn count(&mut self, n: u64) -> Result<usize, Stop> {
-        if n > self.remaining() as u64 {
+    /// A count of items that each take at least `each` bytes (by the
+    /// protocol: a boolean in a list takes one, though the crate skips it
+    /// as if it took none).
+    fn count(&mut self, n: u64, each: u64) -> Result<usize, Stop> {
+        if n.saturating_mul(each) > self.remaining() {
             return Err(Stop::Lie(format!(
                 "a list claims {n} items where {} bytes are left",
                 self.remaining()
             )));
         }
+        self.within(n.saturating_mul(each))?;
         Ok(n as usize)
     }
 
@@ -225,7 +246,13 @@ impl Walker<'_> {
             15 => self.varint()?,
             n => u64::from(n),
         };
-        Ok((self.count(n)?, b & 0x0f))
+        let elem = b & 0x0f;
+        let each = match elem {
+            DOUBLE => 8,
+            UUID => 16,
+            _ => 1,
+        };
+        Ok((self.count(n, each)?, elem))
     }
 
     /// The fields of a struct up to its stop byte; `visit` may read a
@@ -233,6 +260,7 @@ impl Walker<'_> {
     fn fields(
         &mut self,
         depth: usize,
+        track_ids: bool,
         visit: &mut dyn FnMut(&mut Self, i16, u8) -> Result<bool, Stop>,
     ) -> Result<(), Stop> {
         if depth > MAX_DEPTH {
@@ -240,29 +268,66 @@ impl Walker<'_> {
         }
         let mut last: i16 = 0;
         loop {
+            // as the crate's `read_field_begin`: a type of 0 ends the
+            // struct whatever the high bits say, a delta is added to the
+            // last id (the crate's skip always passes 0) and may not
+            // overflow, a full id is an i16 truncated
             let h = self.byte()?;
-            if h == 0 {
+            let ty = h & 0x0f;
+            if ty == 0 {
                 return Ok(());
             }
-            let ty = h & 0x0f;
+            if ty > UUID {
+                return Err(Stop::Lost);
+            }
             let id = match h >> 4 {
-                0 => i16::try_from(self.zigzag()?).map_err(|_| "a field id is out of range")?,
-                d => last.wrapping_add(i16::from(d)),
+                0 => self.zigzag()? as i16,
+                d => last.checked_add(i16::from(d)).ok_or(Stop::Lost)?,
             };
-            last = id;
+            if track_ids {
+                last = id;
+            }
             if !visit(self, id, ty)? {
-                self.value(ty, depth + 1, false)?;
+                self.value(ty, depth + 1)?;
             }
         }
     }
 
-    /// Skip one value of type `ty` (`in_list`: a boolean takes a byte).
-    fn value(&mut self, ty: u8, depth: usize, in_list: bool) -> Result<(), Stop> {
+    /// A struct the crate reads by its layout: fields `1..=i32s` as i32s
+    /// and field `flag` as a boolean, whatever types the bytes claim (a
+    /// boolean field of another type is refused by the crate at once);
+    /// other fields are skipped by their claimed types. Returns field 1.
+    fn layout(&mut self, depth: usize, i32s: i16, flag: Option<i16>) -> Result<Option<i64>, Stop> {
+        let mut first = None;
+        self.fields(depth, true, &mut |w, id, ty| {
+            if (1..=i32s).contains(&id) {
+                let v = w.i32()?;
+                if id == 1 {
+                    first = Some(v);
+                }
+                Ok(true)
+            } else if Some(id) == flag {
+                match ty {
+                    BOOL_TRUE | BOOL_FALSE => Ok(true),
+                    _ => Err(Stop::Lost),
+                }
+            } else {
+                Ok(false)
+            }
+        })?;
+        Ok(first)
+    }
+
+    /// Skip one value of type `ty`, as the crate skips it. The Thrift
+    /// compact protocol gives a boolean in a list or map a byte; the crate
+    /// skips it as if it took none (as in a struct's field header), so the
+    /// walk does too: it must end where the crate's reader ends. A count of
+    /// items is still held to a byte each (`count`).
+    fn value(&mut self, ty: u8, depth: usize) -> Result<(), Stop> {
         if depth > MAX_DEPTH {
             return Err(Stop::Lie("it nests too deeply".into()));
         }
         match ty {
-            BOOL_TRUE | BOOL_FALSE if in_list => self.skip(1),
             BOOL_TRUE | BOOL_FALSE => Ok(()),
             BYTE => self.skip(1),
             I16 | I32 | I64 => self.varint().map(|_| ()),
@@ -275,23 +340,23 @@ impl Walker<'_> {
             LIST | SET => {
                 let (n, elem) = self.list_header()?;
                 for _ in 0..n {
-                    self.value(elem, depth + 1, true)?;
+                    self.value(elem, depth + 1)?;
                 }
                 Ok(())
             }
             MAP => {
                 let n = self.varint()?;
-                let n = self.count(n)?;
+                let n = self.count(n, 1)?;
                 if n > 0 {
                     let kv = self.byte()?;
                     for _ in 0..n {
-                        self.value(kv >> 4, depth + 1, true)?;
-                        self.value(kv & 0x0f, depth + 1, true)?;
+                        self.value(kv >> 4, depth + 1)?;
+                        self.value(kv & 0x0f, depth + 1)?;
                     }
                 }
                 Ok(())
             }
-            STRUCT => self.fields(depth + 1, &mut |_, _, _| Ok(false)),
+            STRUCT => self.fields(depth + 1, false, &mut |_, _, _| Ok(false)),
             _ => Err(Stop::Lost),
         }
     }
@@ -309,6 +374,10 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
+        sample_with(None)
+    }
+
+    fn sample_with(props: Option<parquet::file::properties::WriterProperties>) -> Vec<u8> {
         use arrow::array::{Int64Array, StringArray};
         use arrow::datatypes::{DataType, Field, Schema};
         use std::sync::Arc;
@@ -324,9 +393,49 @@ mod tests {
             ],
         )
         .unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, None).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, props).unwrap();
         w.write(&batch).unwrap();
         w.into_inner().unwrap()
+    }
+
+    /// Every page header of files the crate writes (dictionary pages, data
+    /// pages of both versions, page statistics) is followed to its end,
+    /// and the pages of a chunk end where the chunk does.
+    #[test]
+    fn real_page_headers_are_followed() {
+        use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
+            let props = WriterProperties::builder()
+                .set_writer_version(version)
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_data_page_row_count_limit(1)
+                .set_write_batch_size(1)
+                .build();
+            let file = sample_with(Some(props));
+            let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap();
+            let mut pages = 0;
+            for col in reader.metadata().row_group(0).columns() {
+                let (start, len) = col.byte_range();
+                let (mut at, end) = (start as usize, (start + len) as usize);
+                while at < end {
+                    match page_header(&file[at..], (file.len() - at) as u64) {
+                        Ok(PageHeader::Page {
+                            header_len,
+                            compressed,
+                            ..
+                        }) => {
+                            at += header_len + compressed as usize;
+                            pages += 1;
+                        }
+                        other => panic!("{version:?}: header at {at}: {other:?}"),
+                    }
+                }
+                assert_eq!(at, end, "{version:?}");
+            }
+            // a dictionary and a page per row for each column
+            assert!(pages >= 6, "{version:?}: {pages} pages");
+        }
     }
 
     #[test]
@@ -358,7 +467,7 @@ mod tests {
             0x15, 0x04, 0x15, 0x10, 0x15, 0x10, 0x4c, 0x15, 0x04, 0x15, 0x00, 0x00, 0x00, 0xff,
         ];
         assert_eq!(
-            page_header(&dict),
+            page_header(&dict, dict.len() as u64),
             Ok(PageHeader::Page {
                 header_len: 13,
                 compressed: 8,
@@ -366,13 +475,39 @@ mod tests {
                 dict_values: Some(2),
             })
         );
-        // the same with statistics (field 5) holding a list of two billion
-        // booleans in a few bytes
+        // the same with a field unknown to the crate (9) holding a list of
+        // two billion booleans in a few bytes
         let lie = [
-            0x15, 0x04, 0x15, 0x10, 0x15, 0x10, 0x29, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00,
+            0x15, 0x04, 0x15, 0x10, 0x15, 0x10, 0x69, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00,
         ];
-        assert!(page_header(&lie).unwrap_err().contains("claims"));
-        assert_eq!(page_header(&dict[..5]), Ok(PageHeader::Lost));
+        assert!(page_header(&lie, lie.len() as u64)
+            .unwrap_err()
+            .contains("claims"));
+        assert_eq!(page_header(&dict[..5], dict.len() as u64), Ok(PageHeader::Lost));
+    }
+
+    #[test]
+    fn page_headers_are_judged_by_the_bytes_left_in_the_file() {
+        // a data page (type 0, sizes 8) whose data page header (field 5:
+        // 2 values, encodings 0) has statistics (field 5) whose max (field
+        // 1) is a 300-byte string
+        let mut long = vec![
+            0x15, 0x00, 0x15, 0x10, 0x15, 0x10, 0x2c, 0x15, 0x04, 0x15, 0x00, 0x15, 0x00, 0x15, 0x00, 0x1c,
+            0x18, 0xac, 0x02,
+        ];
+        long.extend([b'x'; 300]);
+        long.extend([0x00, 0x00, 0x00]);
+        let whole = page_header(&long, long.len() as u64);
+        assert!(
+            matches!(whole, Ok(PageHeader::Page { header_len: 322, .. })),
+            "{whole:?}"
+        );
+        // read only in part: more to come in the file, so not a lie
+        assert_eq!(page_header(&long[..100], long.len() as u64), Ok(PageHeader::Lost));
+        // but the file ends before the string does: the crate would skip
+        // past the end of the file without noticing
+        let err = page_header(&long[..100], 100).unwrap_err();
+        assert!(err.contains("300 bytes where 81 are left"), "{err}");
     }
 
     #[test]
