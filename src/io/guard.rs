@@ -109,11 +109,6 @@ pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, grou
                 let Ok(bytes) = source.get_bytes(at, left.min(HEADER_READ) as usize) else {
                     break;
                 };
-                eprintln!(
-                    "DBG {g} {} {start}+{len} at {at}: {:?}",
-                    col.column_path().string(),
-                    page_header(&bytes, left)
-                );
                 match page_header(&bytes, left)
                     .map_err(|why| damaged(format!("a page header is damaged ({why})")))?
                 {

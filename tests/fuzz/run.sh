@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every target for SECONDS each (default 300), seeded from datasets/.
 # Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
+# An input that takes over 30 s counts as a crash (a timeout).
 # A crash leaves its input in tests/fuzz/artifacts/<target>/: fix the bug,
 # then copy the input to tests/fuzz/regressions/<target>/ so that
 # `cargo test --test fuzz_regressions` replays it forever.
@@ -23,5 +24,5 @@ for t in "${targets[@]}"; do
   esac
   echo "== $t: ${secs}s"
   cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" "$corpus" -- \
-    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 2>&1 | tail -25
+    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 2>&1 | tail -25
 done
