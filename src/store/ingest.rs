@@ -1,0 +1,304 @@
+//! Changes to the compiled keys: an ingest works out what a batch of
+//! events changes (new ids, the winning event per key, the snapshot after
+//! it) and commits it; a rebuild recompiles everything from the ledger.
+
+use crate::error::{Error, Result};
+use crate::event::{Action, Event};
+use crate::fasthash::FastMap;
+
+use super::index::{self, Entry, ScopeName};
+use super::snapshot::{ScopeBitmap, Snapshot};
+use super::{corrupt, read_events, Change, Store, FIX_REBUILD, FIX_RESTORE};
+
+/// An ingest worked out but not yet written.
+pub struct Prepared {
+    /// What it will change.
+    pub committed: Committed,
+    /// Per other id: new to the store?
+    pub other_new: Vec<bool>,
+    change: Option<Change>,
+}
+
+/// What an ingest changed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Events that were not in the store before, in input order.
+    pub new_events: Vec<Event>,
+    /// Events skipped because the store already had their id.
+    pub already_known: usize,
+    /// Per input event, in input order: its index in `new_events` when it
+    /// is new to the store and now the last event of its key (what a
+    /// confirmation may be sent for).
+    pub fresh: Vec<Option<u32>>,
+}
+
+impl Store {
+    /// Add events (the caller holds the lock): skip ids already present,
+    /// append the rest as one ledger file, update state and snapshot.
+    pub fn ingest(&mut self, events: Vec<Event>) -> Result<Committed> {
+        self.ingest_with(events, &[]).map(|(c, _)| c)
+    }
+
+    /// [`Store::ingest`], also recording `other_ids` (messages that made no
+    /// event, such as help requests) so that they are not answered twice.
+    /// Returns, per other id, whether it was new.
+    pub fn ingest_with(
+        &mut self,
+        events: Vec<Event>,
+        other_ids: &[String],
+    ) -> Result<(Committed, Vec<bool>)> {
+        let prepared = self.prepare_ingest(events, other_ids)?;
+        self.commit_ingest(prepared)
+    }
+
+    /// Work out what an ingest would change, without writing anything:
+    /// outputs that depend on it (the outbox) can then be written before
+    /// the store commits.
+    pub fn prepare_ingest(&self, mut events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
+        use rayon::prelude::*;
+        let ids = self.id_runs()?;
+        let known = |h: u64| ids.iter().any(|r| r.contains(h));
+        let inputs = events.len();
+        // An id is new when no earlier input and nothing in the store has
+        // its hash. Sorting (hash, position) puts the first of each hash
+        // first; event ids and other ids share one space.
+        let mut by_hash: Vec<(u64, u32)> = events
+            .par_iter()
+            .map(Event::id_hash)
+            .chain(
+                other_ids
+                    .par_iter()
+                    .map(|id| xxhash_rust::xxh3::xxh3_64(id.as_bytes())),
+            )
+            .enumerate()
+            .map(|(i, h)| (h, i as u32))
+            .collect();
+        by_hash.par_sort_unstable();
+        let mut firsts = by_hash;
+        firsts.dedup_by_key(|x| x.0);
+        let fresh_hashes: Vec<bool> = firsts.par_iter().map(|&(h, _)| !known(h)).collect();
+        let mut new = vec![false; inputs + other_ids.len()];
+        let mut hashes = Vec::with_capacity(firsts.len());
+        for (&(h, i), _) in firsts.iter().zip(&fresh_hashes).filter(|(_, &f)| f) {
+            new[i as usize] = true;
+            hashes.push(h);
+        }
+        let other_new = new[inputs..inputs + other_ids.len()].to_vec();
+        // keep the new events in place, in input order
+        let new_at: Vec<usize> = (0..inputs).filter(|&i| new[i]).collect();
+        let mut flags = new[..inputs].iter();
+        events.retain(|_| flags.next().copied().unwrap_or(false));
+        let mut out = Committed {
+            already_known: inputs - events.len(),
+            fresh: vec![None; inputs],
+            new_events: events,
+        };
+        if hashes.is_empty() {
+            return Ok(Prepared {
+                committed: out,
+                other_new,
+                change: None,
+            });
+        }
+        // (scope hash, contact, event) sorted: each key's events together,
+        // keys in the order of the key runs. Events share their account and
+        // scope strings, so each thread hashes a distinct pair once.
+        let evs = &out.new_events;
+        let mut order: Vec<(u64, u64, u32)> = evs
+            .par_iter()
+            .enumerate()
+            .map_init(FastMap::<(usize, usize), u64>::default, |cache, (i, e)| {
+                let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
+                let sh = *cache
+                    .entry(addr)
+                    .or_insert_with(|| index::scope_hash(&e.account, &e.scope));
+                (sh, e.contact, i as u32)
+            })
+            .collect();
+        order.par_sort_unstable();
+        // the winner within this batch, per key, and the scopes named
+        let mut winners: Vec<(u64, u64, usize)> = Vec::new();
+        let mut scopes: Vec<ScopeName> = Vec::new();
+        for group in order.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (sh, contact) = (group[0].0, group[0].1);
+            let best = group
+                .iter()
+                .map(|g| g.2 as usize)
+                .reduce(|a, b| if evs[b].order(&evs[a]).is_gt() { b } else { a })
+                .unwrap_or(group[0].2 as usize);
+            if scopes.last().is_none_or(|s| s.hash != sh) {
+                scopes.push(ScopeName {
+                    hash: sh,
+                    account: evs[best].account.to_string(),
+                    scope: evs[best].scope.to_string(),
+                });
+            }
+            winners.push((sh, contact, best));
+        }
+        // does it beat the key's last event in the store?
+        let runs = self.key_runs()?;
+        let current: Vec<Option<Entry>> = winners
+            .par_iter()
+            .map(|&(sh, contact, _)| runs.iter().find_map(|r| r.get(sh, contact)))
+            .collect();
+        let generation = u32::try_from(self.manifest.generation + 1)
+            .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
+        let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
+        let mut keys = Vec::new();
+        for (&(sh, contact, i), cur) in winners.iter().zip(current) {
+            let e = &evs[i];
+            let wins = match cur {
+                None => true,
+                Some(cur) if cur.at != e.at => e.at > cur.at,
+                Some(cur) => {
+                    // same microsecond: the event id decides (rare)
+                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(cur.ledger) {
+                        let r = self.ledger_file(cur.ledger)?;
+                        v.insert(read_events(&self.dir, r, FIX_RESTORE)?);
+                    }
+                    let cur_id = tie_files
+                        .get(&cur.ledger)
+                        .and_then(|f| f.get(cur.row as usize))
+                        .map(|c| c.event_id.as_str())
+                        .ok_or_else(|| {
+                            corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
+                        })?;
+                    e.event_id.as_str() > cur_id
+                }
+            };
+            if wins {
+                out.fresh[new_at[i]] = Some(i as u32);
+                keys.push(Entry {
+                    scope: sh,
+                    contact,
+                    at: e.at,
+                    ledger: generation,
+                    row: i as u32,
+                    opt_out: e.action == Action::OptOut,
+                });
+            }
+        }
+        let mut snapshot = self.snapshot()?;
+        apply_to_snapshot(&mut snapshot, &scopes, &keys);
+        Ok(Prepared {
+            committed: out,
+            other_new,
+            change: Some(Change {
+                keys,
+                scopes,
+                ids: hashes,
+                snapshot,
+                replace: false,
+            }),
+        })
+    }
+
+    /// Commit a prepared ingest (the caller holds the lock).
+    pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
+        if let Some(change) = p.change {
+            let ledger = (!p.committed.new_events.is_empty()).then_some(&p.committed.new_events[..]);
+            self.commit(ledger, change)?;
+        }
+        Ok((p.committed, p.other_new))
+    }
+
+    /// Recompile keys, ids and snapshot from the ledger (the caller holds
+    /// the lock). A damaged ledger file stops it with that file named.
+    pub fn rebuild(&mut self) -> Result<()> {
+        // Ids of messages that made no event (help requests) live only in
+        // the id runs: keep them when they are still sound.
+        let mut ids: Vec<u64> = match self.id_runs() {
+            Ok(runs) => index::merge_ids(&runs.iter().collect::<Vec<_>>(), &[]),
+            Err(_) => Vec::new(),
+        };
+        let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
+        let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
+        for r in &self.manifest.ledger {
+            let generation = r
+                .file
+                .strip_prefix("ledger/")
+                .and_then(|f| f.strip_suffix(".parquet"))
+                .and_then(|g| g.parse::<u32>().ok())
+                .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
+            for (row, e) in read_events(&self.dir, r, FIX_RESTORE)?.into_iter().enumerate() {
+                ids.push(e.id_hash());
+                let sh = index::scope_hash(&e.account, &e.scope);
+                scopes.entry(sh).or_insert_with(|| ScopeName {
+                    hash: sh,
+                    account: e.account.to_string(),
+                    scope: e.scope.to_string(),
+                });
+                let entry = Entry {
+                    scope: sh,
+                    contact: e.contact,
+                    at: e.at,
+                    ledger: generation,
+                    row: row as u32,
+                    opt_out: e.action == Action::OptOut,
+                };
+                match last.get(&(sh, e.contact)) {
+                    Some((cur, _)) if e.order(cur).is_le() => {}
+                    _ => {
+                        last.insert((sh, e.contact), (e, entry));
+                    }
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut keys: Vec<Entry> = last.into_values().map(|(_, k)| k).collect();
+        keys.sort_unstable_by_key(Entry::key);
+        let mut scopes: Vec<ScopeName> = scopes.into_values().collect();
+        scopes.sort();
+        let mut snapshot = Snapshot::default();
+        apply_to_snapshot(&mut snapshot, &scopes, &keys);
+        self.commit(
+            None,
+            Change {
+                keys,
+                scopes,
+                ids,
+                snapshot,
+                replace: true,
+            },
+        )
+    }
+}
+
+/// Apply changed keys to a snapshot: an opt-out adds the contact to its
+/// scope's bitmap, an opt-in takes it out; empty bitmaps are dropped.
+fn apply_to_snapshot(snap: &mut Snapshot, scopes: &[ScopeName], keys: &[Entry]) {
+    let mut at: FastMap<u64, usize> = snap
+        .scopes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (index::scope_hash(&s.account, &s.scope), i))
+        .collect();
+    let names: FastMap<u64, &ScopeName> = scopes.iter().map(|s| (s.hash, s)).collect();
+    for k in keys {
+        let slot = match at.get(&k.scope) {
+            Some(&i) => Some(i),
+            None if k.opt_out => names.get(&k.scope).map(|n| {
+                snap.scopes.push(ScopeBitmap {
+                    account: n.account.clone(),
+                    scope: n.scope.clone(),
+                    bitmap: roaring::RoaringTreemap::new(),
+                });
+                at.insert(k.scope, snap.scopes.len() - 1);
+                snap.scopes.len() - 1
+            }),
+            None => None,
+        };
+        if let Some(i) = slot {
+            let b = &mut snap.scopes[i].bitmap;
+            if k.opt_out {
+                b.insert(k.contact);
+            } else {
+                b.remove(k.contact);
+            }
+        }
+    }
+    snap.scopes.retain(|s| !s.bitmap.is_empty());
+    snap.scopes
+        .sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
+}
