@@ -119,3 +119,51 @@ fn page_header_running_past_its_chunk_is_refused() {
     let want = "crafted.parquet: row group 0, column 'customer_id': a page header is damaged (a list claims 205110761 items";
     assert!(err.contains(want), "{err}");
 }
+
+/// Found by the parquet target (a 30 s timeout): a page header over 16 KB
+/// long (a map of nested structs) that ends in a list of 218 million
+/// UUIDs, skipped one by one past the end of the file by the crate. The
+/// walk read the first 16 KB of a header and left a longer one to the
+/// crate; it now reads on (up to 64 MiB).
+#[test]
+fn page_header_longer_than_the_first_read_is_walked_to_its_end() {
+    let err = refusal("page-header-past-16k.parquet");
+    let want = "crafted.parquet: row group 0, column 'account_id': a page header is damaged (a list claims 218365287 items";
+    assert!(err.contains(want), "{err}");
+}
+
+/// A sound file whose page headers are longer than the walk's first read
+/// (page statistics holding a 40 KB value, untruncated) is read whole.
+#[test]
+fn a_sound_page_header_of_40_kb_is_read() {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![Field::new("phone", DataType::Utf8, false)]));
+    let long = "7".repeat(40_000);
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec!["+447700900123", long.as_str()]))],
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_write_page_header_statistics(true)
+        .set_statistics_truncate_length(None)
+        .set_dictionary_enabled(false)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    let data = w.into_inner().unwrap();
+    // the column chunk holds one page: its header, with the value as max
+    // (in the old and the new field), and 40 KB of values
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes::Bytes::from(data.clone()))
+        .unwrap();
+    let chunk = meta.row_group(0).column(0).compressed_size();
+    assert!(chunk > 40_000 + 16_384 * 2, "{chunk}");
+    let ds = optscrub::io::input::Dataset::from_bytes("long.parquet", data, true, 1024).unwrap();
+    let rows: usize = ds.map(|b| b.unwrap().batch.num_rows()).sum();
+    assert_eq!(rows, 2);
+}

@@ -47,6 +47,8 @@ enum Stop {
     Lie(String),
     /// Not an encoding this walk follows.
     Lost,
+    /// The bytes given end before the file does: more are needed.
+    Short,
 }
 
 impl From<&str> for Stop {
@@ -60,7 +62,7 @@ impl From<&str> for Stop {
 pub fn check(footer: &[u8]) -> Result<(), String> {
     match walk(footer) {
         Err(Stop::Lie(why)) => Err(why),
-        Ok(()) | Err(Stop::Lost) => Ok(()),
+        Ok(()) | Err(Stop::Lost | Stop::Short) => Ok(()),
     }
 }
 
@@ -118,6 +120,9 @@ pub enum PageHeader {
     },
     /// Not a header this walk can follow (left to the crate).
     Lost,
+    /// The header goes on past the bytes given (and the file goes on):
+    /// walk it again with more.
+    Short,
 }
 
 /// Read the Thrift-encoded page header at the start of `buf`, where the
@@ -151,6 +156,7 @@ pub fn page_header(buf: &[u8], left: u64) -> Result<PageHeader, String> {
     });
     match (walked, compressed, uncompressed) {
         (Err(Stop::Lie(why)), _, _) => Err(why),
+        (Err(Stop::Short), _, _) => Ok(PageHeader::Short),
         (Ok(()), Some(c), Some(u)) => Ok(PageHeader::Page {
             header_len: w.pos,
             compressed: c,
@@ -175,16 +181,20 @@ impl Walker<'_> {
     }
 
     /// `n` bytes are left in the file: are they in `buf`? If not, the walk
-    /// cannot follow (a longer header is left to the crate).
+    /// needs more of the file.
     fn within(&self, n: u64) -> Result<(), Stop> {
         if n > (self.buf.len() - self.pos) as u64 {
-            return Err(Stop::Lost);
+            return Err(Stop::Short);
         }
         Ok(())
     }
 
     fn byte(&mut self) -> Result<u8, Stop> {
-        let b = *self.buf.get(self.pos).ok_or("it ends early")?;
+        let b = *self.buf.get(self.pos).ok_or(if self.remaining() > 0 {
+            Stop::Short
+        } else {
+            Stop::Lost
+        })?;
         self.pos += 1;
         Ok(b)
     }
@@ -453,6 +463,7 @@ mod tests {
             // already claims more than there is
             match walk(&footer[..n]) {
                 Err(Stop::Lost) => {}
+                Err(Stop::Short) => panic!("cut at {n}: more asked for than the footer"),
                 Err(Stop::Lie(why)) => assert!(why.contains("claims"), "cut at {n}: {why}"),
                 Ok(()) => panic!("cut at {n} passed as whole"),
             }
@@ -483,7 +494,8 @@ mod tests {
         assert!(page_header(&lie, lie.len() as u64)
             .unwrap_err()
             .contains("claims"));
-        assert_eq!(page_header(&dict[..5], dict.len() as u64), Ok(PageHeader::Lost));
+        assert_eq!(page_header(&dict[..5], dict.len() as u64), Ok(PageHeader::Short));
+        assert_eq!(page_header(&dict[..5], 5), Ok(PageHeader::Lost));
     }
 
     #[test]
@@ -503,7 +515,10 @@ mod tests {
             "{whole:?}"
         );
         // read only in part: more to come in the file, so not a lie
-        assert_eq!(page_header(&long[..100], long.len() as u64), Ok(PageHeader::Lost));
+        assert_eq!(
+            page_header(&long[..100], long.len() as u64),
+            Ok(PageHeader::Short)
+        );
         // but the file ends before the string does: the crate would skip
         // past the end of the file without noticing
         let err = page_header(&long[..100], 100).unwrap_err();

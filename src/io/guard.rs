@@ -78,9 +78,12 @@ pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, grou
     use crate::io::footer::{page_header, PageHeader};
     use parquet::basic::Type;
     use parquet::file::reader::ChunkReader;
-    /// Bytes read to find one header (statistics of long text make
-    /// headers of a few hundred bytes; a longer one is left to the crate).
+    /// Bytes read first to find one header (statistics of long text make
+    /// headers of a few hundred bytes); a header that goes on is read again
+    /// with 16 times more, up to `HEADER_MAX`, and one longer than that is
+    /// refused (no writer makes one; the crate would follow it).
     const HEADER_READ: u64 = 16 << 10;
+    const HEADER_MAX: u64 = 64 << 20;
     let file = meta.metadata();
     for &g in groups {
         let Some(rg) = file.row_groups().get(g) else {
@@ -106,13 +109,26 @@ pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, grou
             while at < end {
                 // The crate reads a header on past the end of its chunk.
                 let left = source.len() - at;
-                let Ok(bytes) = source.get_bytes(at, left.min(HEADER_READ) as usize) else {
-                    break;
+                let mut read = HEADER_READ;
+                let header = loop {
+                    let Ok(bytes) = source.get_bytes(at, left.min(read) as usize) else {
+                        break PageHeader::Lost;
+                    };
+                    match page_header(&bytes, left)
+                        .map_err(|why| damaged(format!("a page header is damaged ({why})")))?
+                    {
+                        PageHeader::Short if read < HEADER_MAX => read *= 16,
+                        PageHeader::Short => {
+                            return Err(damaged(format!(
+                                "a page header runs on past {} MiB",
+                                HEADER_MAX >> 20
+                            )))
+                        }
+                        header => break header,
+                    }
                 };
-                match page_header(&bytes, left)
-                    .map_err(|why| damaged(format!("a page header is damaged ({why})")))?
-                {
-                    PageHeader::Lost => break,
+                match header {
+                    PageHeader::Lost | PageHeader::Short => break,
                     PageHeader::Page {
                         header_len,
                         compressed,
