@@ -17,7 +17,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   case $t in
     csv) cp datasets/demo/*.csv datasets/demo/campaigns/*.csv datasets/invalid/*.csv "$corpus"/ ;;
-    parquet) cp datasets/invalid/*.parquet "$corpus"/; find bench-data -maxdepth 2 -name '*.parquet' -size -200k -exec cp {} "$corpus"/ \; 2>/dev/null || true ;;
+    parquet) cp datasets/invalid/*.parquet tests/fuzz/regressions/parquet/* "$corpus"/; find bench-data -maxdepth 2 -name '*.parquet' -size -200k -exec cp {} "$corpus"/ \; 2>/dev/null || true ;;
     config) cp datasets/demo/config.toml datasets/invalid/*.toml "$corpus"/ ;;
     phone|keywords) cut -d, -f2- datasets/demo/replies.csv | split -l 1 - "$corpus"/line- ;;
     snapshot) find "${SNAP_SEEDS:-/nonexistent}" -name '*.snap' -exec cp {} "$corpus"/ \; 2>/dev/null || true ;;
