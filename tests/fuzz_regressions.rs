@@ -132,6 +132,16 @@ fn page_header_longer_than_the_first_read_is_walked_to_its_end() {
     assert!(err.contains(want), "{err}");
 }
 
+/// Found by the parquet target with a 1 GB allocation limit: a Snappy
+/// dictionary page of 10 bytes claiming 1.35 GB once decompressed; the
+/// crate reserves the claimed size first. No codec expands that much.
+#[test]
+fn page_claiming_more_than_its_codec_can_expand_is_refused() {
+    let err = refusal("snappy-page-1gb.parquet");
+    let want = "crafted.parquet: row group 0, column 'account_id': a page claims 1352745605 bytes once decompressed from 10";
+    assert!(err.contains(want), "{err}");
+}
+
 /// A sound file whose page headers are longer than the walk's first read
 /// (page statistics holding a 40 KB value, untruncated) is read whole.
 #[test]

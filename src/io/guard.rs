@@ -76,7 +76,7 @@ pub fn check_chunks(
 /// decompressed; a header this walk cannot follow is left to the crate.
 pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, groups: &[usize]) -> Result<()> {
     use crate::io::footer::{page_header, PageHeader};
-    use parquet::basic::Type;
+    use parquet::basic::{Compression, Type};
     use parquet::file::reader::ChunkReader;
     /// Bytes read first to find one header (statistics of long text make
     /// headers of a few hundred bytes); a header that goes on is read again
@@ -96,6 +96,18 @@ pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, grou
                 Type::INT64 | Type::DOUBLE => 64,
                 Type::INT96 => 96,
                 Type::FIXED_LEN_BYTE_ARRAY => 8,
+            };
+            // The most a codec can expand its input, with room to spare: the
+            // crate reserves a page's claimed size before decompressing it
+            // (fuzzing found 10 bytes of Snappy claiming 1.3 GB). Pages
+            // stored plain are not decompressed; Brotli and LZO have no
+            // useful bound.
+            let max_ratio: Option<i64> = match col.compression() {
+                Compression::SNAPPY => Some(64),                      // ~21x at most
+                Compression::LZ4 | Compression::LZ4_RAW => Some(512), // ~255x
+                Compression::GZIP(_) => Some(2048),                   // deflate ~1032x
+                Compression::ZSTD(_) => Some(65536),                  // RLE blocks ~32768x
+                _ => None,
             };
             let damaged = |why: String| {
                 Error::Input(format!(
@@ -137,6 +149,13 @@ pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, grou
                     } => {
                         if compressed < 0 || uncompressed < 0 {
                             return Err(damaged("a page claims a negative size".into()));
+                        }
+                        if max_ratio
+                            .is_some_and(|r| uncompressed > compressed.saturating_mul(r).saturating_add(1024))
+                        {
+                            return Err(damaged(format!(
+                                "a page claims {uncompressed} bytes once decompressed from {compressed}"
+                            )));
                         }
                         if let Some(n) = dict_values {
                             if n < 0 || n.saturating_mul(min_bits) > uncompressed.saturating_mul(8) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz every target for SECONDS each (default 300), seeded from datasets/.
 # Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
-# An input that takes over 30 s counts as a crash (a timeout).
+# An input that takes over 30 s, or asks for over 1 GB at once, counts as
+# a crash (a timeout, an out-of-memory).
 # A crash leaves its input in tests/fuzz/artifacts/<target>/: fix the bug,
 # then copy the input to tests/fuzz/regressions/<target>/ so that
 # `cargo test --test fuzz_regressions` replays it forever.
@@ -24,5 +25,5 @@ for t in "${targets[@]}"; do
   esac
   echo "== $t: ${secs}s"
   cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" "$corpus" -- \
-    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 2>&1 | tail -25
+    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout=30 -print_final_stats=1 2>&1 | tail -25
 done
