@@ -51,12 +51,6 @@ enum Stop {
     Short,
 }
 
-impl From<&str> for Stop {
-    fn from(_: &str) -> Stop {
-        Stop::Lost
-    }
-}
-
 /// Check the Thrift-encoded `FileMetaData` of a Parquet file; `Err` says
 /// what cannot be true.
 pub fn check(footer: &[u8]) -> Result<(), String> {
@@ -180,9 +174,12 @@ impl Walker<'_> {
         self.left - self.pos as u64
     }
 
-    /// `n` bytes are left in the file: are they in `buf`? If not, the walk
-    /// needs more of the file.
-    fn within(&self, n: u64) -> Result<(), Stop> {
+    /// Are `n` more bytes there? Not in the file: a lie, told by `lie`
+    /// (given the bytes left); in the file but not in `buf`: `Short`.
+    fn room(&self, n: u64, lie: impl FnOnce(u64) -> String) -> Result<(), Stop> {
+        if n > self.remaining() {
+            return Err(Stop::Lie(lie(self.remaining())));
+        }
         if n > (self.buf.len() - self.pos) as u64 {
             return Err(Stop::Short);
         }
@@ -200,13 +197,9 @@ impl Walker<'_> {
     }
 
     fn skip(&mut self, n: u64) -> Result<(), Stop> {
-        if n > self.remaining() {
-            return Err(Stop::Lie(format!(
-                "a value claims {n} bytes where {} are left",
-                self.remaining()
-            )));
-        }
-        self.within(n)?;
+        self.room(n, |left| {
+            format!("a value claims {n} bytes where {left} are left")
+        })?;
         self.pos += n as usize;
         Ok(())
     }
@@ -240,13 +233,9 @@ impl Walker<'_> {
     /// protocol: a boolean in a list takes one, though the crate skips it
     /// as if it took none).
     fn count(&mut self, n: u64, each: u64) -> Result<usize, Stop> {
-        if n.saturating_mul(each) > self.remaining() {
-            return Err(Stop::Lie(format!(
-                "a list claims {n} items where {} bytes are left",
-                self.remaining()
-            )));
-        }
-        self.within(n.saturating_mul(each))?;
+        self.room(n.saturating_mul(each), |left| {
+            format!("a list claims {n} items where {left} bytes are left")
+        })?;
         Ok(n as usize)
     }
 
@@ -332,7 +321,7 @@ impl Walker<'_> {
     /// compact protocol gives a boolean in a list or map a byte; the crate
     /// skips it as if it took none (as in a struct's field header), so the
     /// walk does too: it must end where the crate's reader ends. A count of
-    /// items is still held to a byte each (`count`).
+    /// items is still held to the protocol's sizes (`count`).
     fn value(&mut self, ty: u8, depth: usize) -> Result<(), Stop> {
         if depth > MAX_DEPTH {
             return Err(Stop::Lie("it nests too deeply".into()));
