@@ -142,6 +142,19 @@ fn page_claiming_more_than_its_codec_can_expand_is_refused() {
     assert!(err.contains(want), "{err}");
 }
 
+/// `batch` as a Parquet file written with `props`.
+fn written(batch: &arrow::array::RecordBatch, props: parquet::file::properties::WriterProperties) -> Vec<u8> {
+    let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
+    w.write(batch).unwrap();
+    w.into_inner().unwrap()
+}
+
+/// The rows optscrub reads from a Parquet file, which must read whole.
+fn rows_read(data: Vec<u8>) -> usize {
+    let ds = optscrub::io::input::Dataset::from_bytes("sound.parquet", data, true, 1 << 20).unwrap();
+    ds.map(|b| b.unwrap().batch.num_rows()).sum()
+}
+
 /// A sound file whose page headers are longer than the walk's first read
 /// (page statistics holding a 40 KB value, untruncated) is read whole.
 #[test]
@@ -163,9 +176,7 @@ fn a_sound_page_header_of_40_kb_is_read() {
         .set_statistics_truncate_length(None)
         .set_dictionary_enabled(false)
         .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    let data = w.into_inner().unwrap();
+    let data = written(&batch, props);
     // the column chunk holds one page: its header, with the value as max
     // (in the old and the new field), and 40 KB of values
     let meta = parquet::file::metadata::ParquetMetaDataReader::new()
@@ -173,9 +184,7 @@ fn a_sound_page_header_of_40_kb_is_read() {
         .unwrap();
     let chunk = meta.row_group(0).column(0).compressed_size();
     assert!(chunk > 40_000 + 16_384 * 2, "{chunk}");
-    let ds = optscrub::io::input::Dataset::from_bytes("long.parquet", data, true, 1024).unwrap();
-    let rows: usize = ds.map(|b| b.unwrap().batch.num_rows()).sum();
-    assert_eq!(rows, 2);
+    assert_eq!(rows_read(data), 2);
 }
 
 /// The most compressible sound pages (one value repeated, stored plain in
@@ -204,11 +213,6 @@ fn sound_pages_that_compress_extremely_are_read() {
             .set_data_page_row_count_limit(usize::MAX)
             .set_write_batch_size(n)
             .build();
-        let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        let data = w.into_inner().unwrap();
-        let ds = optscrub::io::input::Dataset::from_bytes("zeros.parquet", data, true, 1 << 20).unwrap();
-        let rows: usize = ds.map(|b| b.unwrap().batch.num_rows()).sum();
-        assert_eq!(rows, n, "{codec:?}");
+        assert_eq!(rows_read(written(&batch, props)), n, "{codec:?}");
     }
 }
