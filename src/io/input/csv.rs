@@ -1,0 +1,114 @@
+//! CSV inputs: the header row read and checked by hand (names, BOM,
+//! duplicates), the rows by arrow's CSV reader as text, each batch's text
+//! checked to be UTF-8.
+
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::{Part, Reader};
+use crate::error::{Error, Result};
+
+/// The CSV reader validates UTF-8 per record, but not every byte it can
+/// be handed (a lone `\r` ends a record mid-character): check the text
+/// columns of each batch, so that no invalid text goes further.
+pub(super) fn check_utf8(name: &str, rows_before: u64, batch: &RecordBatch) -> Result<()> {
+    for (col, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        if let Some(s) = col.as_any().downcast_ref::<arrow::array::StringArray>() {
+            let offsets = s.value_offsets();
+            let values = s.values();
+            // fast: the whole buffer is text and every value starts on a
+            // character boundary
+            if let Ok(all) = std::str::from_utf8(values) {
+                if offsets.iter().all(|&o| all.is_char_boundary(o as usize)) {
+                    continue;
+                }
+            }
+            for i in 0..offsets.len() - 1 {
+                let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
+                if std::str::from_utf8(&values[a..b]).is_err() {
+                    return Err(Error::Input(format!(
+                        "{name}: row {}, column '{}': bytes that are not UTF-8; expected UTF-8 CSV",
+                        rows_before + i as u64 + 1,
+                        field.name()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn csv_error(name: &str, e: arrow::error::ArrowError) -> Error {
+    let msg = e.to_string();
+    let msg = msg.strip_prefix("Csv error: ").unwrap_or(&msg);
+    let msg = msg.strip_prefix("Parser error: ").unwrap_or(msg);
+    Error::Input(format!(
+        "{name}: {msg}; expected UTF-8 CSV with as many fields as the header"
+    ))
+}
+
+pub(super) fn open_csv(
+    name: &str,
+    raw: Box<dyn Read + Send>,
+    batch_rows: usize,
+) -> Result<(Part, SchemaRef)> {
+    let mut reader = BufReader::with_capacity(1 << 20, raw);
+    let mut header = Vec::new();
+    reader
+        .read_until(b'\n', &mut header)
+        .map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
+    if header.starts_with(b"\xEF\xBB\xBF") {
+        header.drain(..3);
+    }
+    let columns = parse_header(name, &header)?;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(c, DataType::Utf8, true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let chained: Box<dyn BufRead + Send> = Box::new(Cursor::new(header).chain(reader));
+    let csv = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_header(true)
+        .with_batch_size(batch_rows)
+        .build_buffered(chained)
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    Ok((
+        Part {
+            name: name.into(),
+            reader: Reader::Csv(Box::new(csv)),
+            rows: 0,
+            total: None,
+        },
+        schema,
+    ))
+}
+
+fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Input(format!(
+            "{name}: the file is empty; expected a header row of column names"
+        )));
+    }
+    let mut rdr = ::csv::ReaderBuilder::new().has_headers(false).from_reader(line);
+    let rec = rdr.records().next().and_then(|r| r.ok()).ok_or_else(|| {
+        Error::Input(format!(
+            "{name}: row 0 (header): not valid UTF-8 CSV; expected a header row of column names"
+        ))
+    })?;
+    let cols: Vec<String> = rec.iter().map(|c| c.to_string()).collect();
+    for (i, c) in cols.iter().enumerate() {
+        if c.is_empty() {
+            return Err(Error::Input(format!(
+                "{name}: header column {} has no name",
+                i + 1
+            )));
+        }
+        if cols[..i].contains(c) {
+            return Err(Error::Input(format!("{name}: header names column '{c}' twice")));
+        }
+    }
+    Ok(cols)
+}
