@@ -335,7 +335,7 @@ fn write_replies(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
             w.write(&batch).map_err(|e| gen_err(&path, e))?;
         }
         let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
-        pending.commit(file)?;
+        pending.commit(file, None)?;
     }
     Ok(())
 }
@@ -386,7 +386,7 @@ fn write_imports(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
             w.write(&batch).map_err(|e| gen_err(&path, e))?;
         }
         let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
-        pending.commit(file)?;
+        pending.commit(file, None)?;
         let _ = writeln!(
             manifest,
             "imports/{}.parquet --account {}",
@@ -467,7 +467,7 @@ fn write_campaigns(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
             w.write(&batch).map_err(|e| gen_err(&path, e))?;
         }
         let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
-        pending.commit(file)?;
+        pending.commit(file, None)?;
     }
     Ok(())
 }

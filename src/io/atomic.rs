@@ -80,9 +80,12 @@ impl PendingFile {
         &self.path
     }
 
-    /// fsync `file` and move it under its final name.
-    pub fn commit(mut self, file: File) -> Result<()> {
-        file.sync_all()
+    /// fsync `file` and move it under its final name (after the syncs of
+    /// `syncer`, if it was given one).
+    pub fn commit(mut self, file: File, syncer: Option<Syncer>) -> Result<()> {
+        syncer
+            .map_or(Ok(()), Syncer::finish)
+            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io("cannot write", &self.path, e))?;
         drop(file);
         self.done = true;
@@ -94,6 +97,58 @@ impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.done {
             let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes a file's pages to disk in the background while it is still being
+/// written, so that the fsync before its rename has little left to do
+/// (a 70 MB output took 0.2 s to fsync at the end, a seventh of a scrub).
+/// Each [`Syncer::nudge`] asks for one more `fdatasync` of what has been
+/// written so far; nudges that come while one runs are merged.
+pub struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Syncer {
+    /// Start syncing `file` (a handle to the file being written) when
+    /// nudged. Without a thread to spare, nudges do nothing and the final
+    /// fsync does it all.
+    pub fn start(file: File) -> Syncer {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("optscrub-sync".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    file.sync_data()?;
+                }
+                Ok(())
+            })
+            .ok();
+        Syncer {
+            tx: thread.as_ref().map(|_| tx),
+            thread,
+        }
+    }
+
+    /// Ask for what has been written so far to go to disk.
+    pub fn nudge(&self) {
+        if let Some(tx) = &self.tx {
+            // a thread that has stopped reports its error at `finish`
+            let _ = tx.send(());
+        }
+    }
+
+    /// Wait for the background syncs; their first error, if any (an
+    /// error a background fsync saw may not be seen again by the last).
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(res)) => res,
+            Some(Err(_)) => Err(std::io::Error::other("the background sync stopped")),
+            None => Ok(()),
         }
     }
 }

@@ -23,6 +23,7 @@ mod csv;
 use self::csv::{check_utf8, csv_error, open_csv};
 
 use crate::error::{Error, Result};
+use crate::io::output::Encodings;
 
 /// Rows per batch read from a file (arrow's usual batch size is 8k; larger
 /// batches amortise per-batch work in the scrub loop).
@@ -181,6 +182,8 @@ struct Part {
     reader: Reader,
     rows: u64,
     total: Option<u64>,
+    /// How its columns are encoded (Parquet), for outputs to follow.
+    encodings: Encodings,
 }
 
 impl Part {
@@ -205,6 +208,9 @@ pub struct Dataset {
     pub first_name: String,
     /// Rows in all parts, when every part says (Parquet does, CSV not).
     pub total_rows: Option<u64>,
+    /// How the first part's columns are encoded, and which text columns
+    /// are read as dictionaries: outputs of the same rows follow it.
+    pub encodings: Encodings,
     parts: std::vec::IntoIter<Part>,
     current: Option<Part>,
 }
@@ -247,14 +253,16 @@ impl Dataset {
 
     /// [`Dataset::open`] with batches of `batch_rows` rows.
     pub fn open_with(paths: &[String], batch_rows: usize) -> Result<Dataset> {
-        Dataset::open_dict(paths, batch_rows, &[])
+        Dataset::open_dict(paths, batch_rows, ReadDict::default())
     }
 
     /// [`Dataset::open_with`], reading the named text columns of Parquet
     /// parts as dictionary arrays (their pages usually are), so that a
-    /// caller can work once per distinct value. [`Dataset::schema`] still
-    /// gives the file's own types; [`conform`] turns a batch back to them.
-    pub fn open_dict(paths: &[String], batch_rows: usize, dict_columns: &[&str]) -> Result<Dataset> {
+    /// caller can work once per distinct value; and with them any text
+    /// column whose pages are all dictionary-encoded (in the part's first
+    /// row group). [`Dataset::schema`] still gives the file's own types;
+    /// [`conform`] turns a batch back to them.
+    pub fn open_dict(paths: &[String], batch_rows: usize, dict_columns: ReadDict) -> Result<Dataset> {
         let files = expand(paths)?;
         let mut parts = Vec::with_capacity(files.len());
         let mut schema: Option<SchemaRef> = None;
@@ -269,10 +277,12 @@ impl Dataset {
         }
         let schema = schema.ok_or_else(|| Error::Usage("no input given".into()))?;
         let total_rows = parts.iter().map(|p| p.total).sum();
+        let encodings = parts.first().map(|p| p.encodings.clone()).unwrap_or_default();
         Ok(Dataset {
             schema,
             first_name: files[0].clone(),
             total_rows,
+            encodings,
             parts: parts.into_iter(),
             current: None,
         })
@@ -283,7 +293,12 @@ impl Dataset {
     pub fn from_bytes(name: &str, bytes: Vec<u8>, parquet: bool, batch_rows: usize) -> Result<Dataset> {
         let batch_rows = batch_rows.max(1);
         let (part, schema) = if parquet {
-            open_parquet(name, Source::Bytes(bytes::Bytes::from(bytes)), batch_rows, &[])?
+            open_parquet(
+                name,
+                Source::Bytes(bytes::Bytes::from(bytes)),
+                batch_rows,
+                ReadDict::default(),
+            )?
         } else {
             open_csv(name, Box::new(Cursor::new(bytes)), batch_rows)?
         };
@@ -291,6 +306,7 @@ impl Dataset {
             schema,
             first_name: name.to_string(),
             total_rows: part.total,
+            encodings: part.encodings.clone(),
             parts: vec![part].into_iter(),
             current: None,
         })
@@ -481,7 +497,7 @@ fn check_same(first: &Schema, other: &Schema, first_name: &str, other_name: &str
     Ok(())
 }
 
-fn open_part(name: &str, batch_rows: usize, dict_columns: &[&str]) -> Result<(Part, SchemaRef)> {
+fn open_part(name: &str, batch_rows: usize, dict_columns: ReadDict) -> Result<(Part, SchemaRef)> {
     if name == "-" {
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
         return open_csv("-", stdin, batch_rows);
@@ -504,7 +520,7 @@ fn open_parquet(
     name: &str,
     file: Source,
     batch_rows: usize,
-    dict_columns: &[&str],
+    dict_columns: ReadDict,
 ) -> Result<(Part, SchemaRef)> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
@@ -514,8 +530,8 @@ fn open_parquet(
     })?;
     crate::io::guard::check_chunks(name, meta.metadata(), file.len())?;
     let schema = meta.schema().clone();
-    let wants_dict =
-        |f: &Field| dict_columns.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8;
+    let encodings = encodings_of(&meta, &schema, dict_columns);
+    let wants_dict = |f: &Field| encodings.dict.iter().any(|d| d == f.name());
     let meta = if schema.fields().iter().any(|f| wants_dict(f)) {
         let fields: Vec<Field> = schema
             .fields()
@@ -551,8 +567,49 @@ fn open_parquet(
         })),
         rows: 0,
         total,
+        encodings,
     };
     Ok((part, schema))
+}
+
+/// Which text columns of Parquet parts are read as dictionary arrays.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadDict<'a> {
+    /// These, when they are text.
+    pub named: &'a [&'a str],
+    /// Also every text column whose pages are all dictionary-encoded, but
+    /// for these.
+    pub auto_except: Option<&'a [&'a str]>,
+}
+
+/// How a Parquet file's top-level columns are encoded, as far as its first
+/// row group's page encoding statistics tell: text columns named in
+/// `dict_columns`, or whose data pages are all dictionary-encoded when it
+/// asks for those, are read as dictionaries; columns whose data pages are not (distinct values, or
+/// a dictionary given up on) are written without one.
+fn encodings_of(meta: &ArrowReaderMetadata, schema: &Schema, dict_columns: ReadDict) -> Encodings {
+    use parquet::basic::Encoding;
+    let mut out = Encodings::default();
+    let file = meta.metadata();
+    let flat = file.file_metadata().schema_descr().num_columns() == schema.fields().len();
+    let first = file.row_groups().first().filter(|_| flat);
+    for (i, f) in schema.fields().iter().enumerate() {
+        let mask = first.and_then(|rg| rg.columns().get(i)).and_then(|c| {
+            let m = c.page_encoding_stats_mask()?;
+            Some((c.dictionary_page_offset().is_some(), m))
+        });
+        let all_dict = mask.is_some_and(|(has_dict, m)| {
+            has_dict && (m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY))
+        });
+        let name = f.name().as_str();
+        let auto = all_dict && dict_columns.auto_except.is_some_and(|not| !not.contains(&name));
+        if f.data_type() == &DataType::Utf8 && (auto || dict_columns.named.contains(&name)) {
+            out.dict.push(f.name().clone());
+        } else if mask.is_some() && !all_dict {
+            out.plain.push(f.name().clone());
+        }
+    }
+    out
 }
 
 /// A batch with its columns cast to `schema`'s types (dictionary columns

@@ -2,6 +2,7 @@
 //! of parts, standard input, and files that appear only when complete.
 
 pub mod atomic;
+pub mod dict_chunk;
 pub mod footer;
 pub mod guard;
 pub mod input;

@@ -23,7 +23,6 @@ use crate::columns::{as_text, cell, per_row};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::fasthash::FastMap;
-use crate::io::input::conform;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::snapshot::Snapshot;
 
@@ -448,19 +447,18 @@ pub fn suppressed_schema(input: &Schema) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
 }
 
-/// Split a batch into kept rows and suppressed rows (with reason, scope),
-/// both with the input's own column types (`input_schema`).
+/// Split a batch into kept rows and suppressed rows (with reason, scope).
+/// Columns keep the types they were read with (text read as a dictionary
+/// stays one: outputs write its keys, or cast it back to text).
 pub fn split(
     batch: &RecordBatch,
     rows: &[RowDecision],
     scrubber: &Scrubber,
-    input_schema: &SchemaRef,
-    suppressed_schema: &SchemaRef,
 ) -> Result<(RecordBatch, RecordBatch), arrow::error::ArrowError> {
     let keep: BooleanArray = rows.iter().map(|d| Some(d.reason.is_none())).collect();
     let drop: BooleanArray = rows.iter().map(|d| Some(d.reason.is_some())).collect();
-    let kept = conform(filter_record_batch(batch, &keep)?, input_schema)?;
-    let gone = conform(filter_record_batch(batch, &drop)?, input_schema)?;
+    let kept = filter_record_batch(batch, &keep)?;
+    let gone = filter_record_batch(batch, &drop)?;
     let n = gone.num_rows();
     let mut reason = StringBuilder::with_capacity(n, n * 14);
     let mut scope = StringBuilder::with_capacity(n, n * 8);
@@ -471,6 +469,6 @@ pub fn split(
     let mut cols: Vec<ArrayRef> = gone.columns().to_vec();
     cols.push(Arc::new(reason.finish()) as ArrayRef);
     cols.push(Arc::new(scope.finish()) as ArrayRef);
-    let suppressed = RecordBatch::try_new(suppressed_schema.clone(), cols)?;
+    let suppressed = RecordBatch::try_new(suppressed_schema(&gone.schema()), cols)?;
     Ok((kept, suppressed))
 }

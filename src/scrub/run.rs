@@ -7,11 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use arrow::datatypes::SchemaRef;
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
-use crate::io::input::{Batch, Dataset, Unit};
+use crate::io::input::{Batch, Dataset, ReadDict, Unit};
 use crate::io::output::{Format, Output, Part, PartEncoder, Parts};
 use crate::phone::DefaultCountry;
 use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, RowDecision, Scrubber};
@@ -122,7 +119,12 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
         }
     }
     let dict_columns = [plan.account_column.as_str(), plan.sender_column.as_str()];
-    let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, &dict_columns)?;
+    let phone = [plan.phone_column.as_str()];
+    let read = ReadDict {
+        named: &dict_columns,
+        auto_except: Some(&phone),
+    };
+    let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, read)?;
     let cols = resolve_columns(&data, plan)?;
     let sup_schema = suppressed_schema(&data.schema);
     if plan.suppressed.is_some() {
@@ -135,19 +137,19 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
             }
         }
     }
-    let plain = [plan.phone_column.as_str()];
-    let mut kept_out = Output::create_with(&plan.output, data.schema.clone(), &plain)?;
+    // outputs are encoded as the input is, and phones without a dictionary
+    let mut encodings = data.encodings.clone();
+    encodings.plain.push(plan.phone_column.clone());
+    let mut kept_out = Output::create_with(&plan.output, data.schema.clone(), &encodings)?;
     let mut sup_out = plan
         .suppressed
         .as_ref()
-        .map(|p| Output::create_with(p, sup_schema.clone(), &plain))
+        .map(|p| Output::create_with(p, sup_schema.clone(), &encodings))
         .transpose()?;
-    let input_schema = data.schema.clone();
     let stats = produce(
         data,
         scrubber,
         &cols,
-        (&input_schema, &sup_schema),
         (plan.keep_duplicates, plan.unit_rows.max(1)),
         (&mut kept_out, sup_out.as_mut()),
     )?;
@@ -168,17 +170,26 @@ fn window_len() -> usize {
     rayon::current_num_threads().max(1)
 }
 
-/// The scrub, a window of units at a time. With duplicates kept, each
-/// unit is one task from decoding to encoding, a batch at a time. Else
-/// each unit is decoded and decided by one task, duplicates are marked in
-/// input order, and then each unit's rows are encoded by one task. Either
-/// way a unit's kept and suppressed rows become a part (a Parquet row
-/// group) of each output, appended in input order.
+/// A unit's rows decided (duplicates not yet marked), batch by batch.
+type Decided = Vec<(Batch, Vec<RowDecision>)>;
+
+/// What a task reports to the thread that keeps input order.
+enum Done {
+    Decided(usize, Result<Decided>),
+    Encoded(usize, Result<UnitDone>),
+}
+
+/// The scrub, as a stream of units in input order with a few in flight.
+/// With duplicates kept, each unit is one task from decoding to encoding.
+/// Else each unit is decoded and decided by one task, its duplicates are
+/// marked here in input order, and then its rows are encoded by another
+/// task. Either way a unit's kept and suppressed rows become a part (a
+/// Parquet row group) of each output, appended here in input order while
+/// the next units are worked on: no thread waits for a whole window.
 fn produce(
     mut data: Dataset,
     scrubber: &Scrubber,
     cols: &Columns,
-    schemas: (&SchemaRef, &SchemaRef),
     (keep_duplicates, unit_rows): (bool, u64),
     (kept_out, mut sup_out): (&mut Output, Option<&mut Output>),
 ) -> Result<Stats> {
@@ -189,74 +200,181 @@ fn produce(
         kept: kept_out.parts(),
         suppressed: sup_out.as_ref().map(|o| o.parts()),
         scrubber,
-        schemas,
     };
-    loop {
-        let units: Vec<Unit> = std::iter::from_fn(|| data.next_unit(unit_rows))
-            .take(window_len())
-            .collect::<Result<_>>()?;
-        if units.is_empty() {
-            break;
+    let parts = &parts;
+    // units read and not yet appended: bounds memory whatever the rows
+    let window = window_len() + 1;
+    let (tx, rx) = std::sync::mpsc::channel::<Done>();
+    let mut failed: Option<Error> = None;
+    rayon::in_place_scope(|scope| {
+        let (mut read, mut marked, mut appended) = (0usize, 0usize, 0usize);
+        let mut in_flight = 0usize;
+        let mut decided: BTreeMap<usize, Result<Decided>> = BTreeMap::new();
+        let mut encoded: BTreeMap<usize, Result<UnitDone>> = BTreeMap::new();
+        let mut reading = true;
+        loop {
+            while reading && failed.is_none() && in_flight < window {
+                let unit = match data.next_unit(unit_rows) {
+                    None => {
+                        reading = false;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Some(Ok(u)) => u,
+                };
+                let (i, tx) = (read, tx.clone());
+                let whole = dedupe.is_none();
+                scope.spawn(move |_| {
+                    if whole {
+                        report(&tx, Done::Encoded(i, Err(panicked())), || {
+                            Done::Encoded(i, encode_unit(parts, unit, scrubber, cols))
+                        })
+                    } else {
+                        report(&tx, Done::Decided(i, Err(panicked())), || {
+                            Done::Decided(i, decide_unit(unit, scrubber, cols))
+                        })
+                    }
+                });
+                read += 1;
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                break;
+            }
+            match next_report(&rx) {
+                Some(Done::Decided(i, r)) => drop(decided.insert(i, r)),
+                Some(Done::Encoded(i, r)) => drop(encoded.insert(i, r)),
+                // cannot happen while `tx` lives; stop rather than spin
+                None => break,
+            }
+            while let Some(r) = decided.remove(&marked) {
+                let i = marked;
+                marked += 1;
+                match (r, &mut dedupe, failed.is_none()) {
+                    (Ok(mut unit), Some(dedupe), true) => {
+                        let mut rows: Vec<&mut [RowDecision]> =
+                            unit.iter_mut().map(|(_, rows)| rows.as_mut_slice()).collect();
+                        dedupe.mark_window(&mut rows);
+                        let tx = tx.clone();
+                        scope.spawn(move |_| {
+                            report(&tx, Done::Encoded(i, Err(panicked())), || {
+                                Done::Encoded(i, encode_decided(parts, unit))
+                            })
+                        });
+                    }
+                    (Err(e), _, true) => {
+                        failed = Some(e);
+                        in_flight -= 1;
+                    }
+                    _ => in_flight -= 1,
+                }
+            }
+            while let Some(r) = encoded.remove(&appended) {
+                appended += 1;
+                in_flight -= 1;
+                if failed.is_some() {
+                    continue;
+                }
+                let appended = r.and_then(|d| {
+                    if let Some(bar) = &bar {
+                        bar.inc(d.stats.rows_in);
+                    }
+                    stats.rows_in += d.stats.rows_in;
+                    stats.kept += d.stats.kept;
+                    for (r, n) in d.stats.reasons {
+                        *stats.reasons.entry(r).or_default() += n;
+                    }
+                    kept_out.append(d.kept)?;
+                    if let (Some(o), Some(p)) = (sup_out.as_deref_mut(), d.suppressed) {
+                        o.append(p)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = appended {
+                    failed = Some(e);
+                }
+            }
         }
-        let done: Vec<UnitDone> = match &mut dedupe {
-            None => units
-                .into_par_iter()
-                .map(|u| {
-                    let mut out = parts.encoder()?;
-                    u.for_each(|b| out.add(&b, &decide(scrubber, &b, cols)?))?;
-                    out.finish()
-                })
-                .collect::<Result<_>>()?,
-            Some(dedupe) => {
-                let mut decided: Vec<Vec<(Batch, Vec<RowDecision>)>> = units
-                    .into_par_iter()
-                    .map(|u| {
-                        let mut out = Vec::new();
-                        u.for_each(|b| {
-                            let rows = decide(scrubber, &b, cols)?;
-                            out.push((b, rows));
-                            Ok(())
-                        })?;
-                        Ok(out)
-                    })
-                    .collect::<Result<_>>()?;
-                let mut window: Vec<&mut [RowDecision]> = decided
-                    .iter_mut()
-                    .flatten()
-                    .map(|(_, rows)| rows.as_mut_slice())
-                    .collect();
-                dedupe.mark_window(&mut window);
-                decided
-                    .into_par_iter()
-                    .map(|unit| {
-                        let mut out = parts.encoder()?;
-                        for (b, rows) in unit {
-                            out.add(&b, &rows)?;
-                        }
-                        out.finish()
-                    })
-                    .collect::<Result<_>>()?
-            }
-        };
-        for d in done {
-            if let Some(bar) = &bar {
-                bar.inc(d.stats.rows_in);
-            }
-            stats.rows_in += d.stats.rows_in;
-            stats.kept += d.stats.kept;
-            for (r, n) in d.stats.reasons {
-                *stats.reasons.entry(r).or_default() += n;
-            }
-            kept_out.append(d.kept)?;
-            if let (Some(o), Some(p)) = (sup_out.as_deref_mut(), d.suppressed) {
-                o.append(p)?;
-            }
-        }
-    }
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(stats)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// The next task's report. A thread of a rayon pool (a scrub run inside
+/// `install`) works on the pool's tasks while it waits, lest it wait for
+/// tasks queued behind itself.
+fn next_report(rx: &std::sync::mpsc::Receiver<Done>) -> Option<Done> {
+    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+    if rayon::current_thread_index().is_none() {
+        return rx.recv().ok();
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(done) => return Some(done),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            match rx.recv_timeout(std::time::Duration::from_millis(1)) {
+                Ok(done) => return Some(done),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
+/// Run a task and send what it did; if it panics, send `on_panic` first
+/// and then go on panicking, so that the scope ends with the panic instead
+/// of waiting for a report that never comes.
+fn report(tx: &std::sync::mpsc::Sender<Done>, on_panic: Done, task: impl FnOnce() -> Done) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
+        // the receiver outlives every task of the scope
+        Ok(done) => drop(tx.send(done)),
+        Err(panic) => {
+            drop(tx.send(on_panic));
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+fn panicked() -> Error {
+    Error::Input("a scrub task stopped unexpectedly".into())
+}
+
+/// Decode, decide and encode one unit (duplicates kept).
+fn encode_unit(parts: &Outputs, unit: Unit, scrubber: &Scrubber, cols: &Columns) -> Result<UnitDone> {
+    let mut out = parts.encoder()?;
+    unit.for_each(|b| out.add(&b, &decide(scrubber, &b, cols)?))?;
+    out.finish()
+}
+
+/// Decode and decide one unit.
+fn decide_unit(unit: Unit, scrubber: &Scrubber, cols: &Columns) -> Result<Decided> {
+    let mut out = Vec::new();
+    unit.for_each(|b| {
+        let rows = decide(scrubber, &b, cols)?;
+        out.push((b, rows));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Encode one unit's decided rows (duplicates marked).
+fn encode_decided(parts: &Outputs, unit: Decided) -> Result<UnitDone> {
+    let mut out = parts.encoder()?;
+    for (b, rows) in unit {
+        out.add(&b, &rows)?;
+    }
+    out.finish()
 }
 
 /// Decide one batch (duplicates not yet marked).
@@ -271,7 +389,6 @@ struct Outputs<'a> {
     kept: Parts,
     suppressed: Option<Parts>,
     scrubber: &'a Scrubber,
-    schemas: (&'a SchemaRef, &'a SchemaRef),
 }
 
 fn write_error(what: &str, e: String) -> Error {
@@ -312,8 +429,7 @@ struct UnitDone {
 impl UnitOut<'_, '_> {
     /// Split a decided batch and encode its kept and suppressed rows.
     fn add(&mut self, b: &Batch, rows: &[RowDecision]) -> Result<()> {
-        let (input_schema, sup_schema) = self.outputs.schemas;
-        let (kept, gone) = split(&b.batch, rows, self.outputs.scrubber, input_schema, sup_schema)
+        let (kept, gone) = split(&b.batch, rows, self.outputs.scrubber)
             .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
         self.kept.write(&kept).map_err(|e| write_error("the output", e))?;
         if let Some(s) = &mut self.suppressed {

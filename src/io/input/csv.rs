@@ -77,6 +77,7 @@ pub(super) fn open_csv(
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     Ok((
         Part {
+            encodings: Default::default(),
             name: name.into(),
             reader: Reader::Csv(Box::new(csv)),
             rows: 0,
