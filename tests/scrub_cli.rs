@@ -445,3 +445,98 @@ fn usage_errors_exit_1() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("scrub"));
 }
+
+/// Outputs keep the input's encodings: a text column whose pages are all
+/// dictionary-encoded stays so (written from its keys), and columns the
+/// input wrote without a dictionary (or gave one up on) get none.
+#[test]
+fn outputs_follow_the_inputs_encodings() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Encoding;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let w = Work::new();
+    let store = w.loaded_store();
+    let n = 40;
+    let phones: Vec<String> = (0..n).map(|i| format!("+4477009{i:05}")).collect();
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(Int64Array::from_iter_values(0..n as i64))),
+        ("phone", Arc::new(StringArray::from_iter_values(&phones))),
+        (
+            "account_id",
+            Arc::new(StringArray::from_iter_values((0..n).map(|_| "acme"))),
+        ),
+        (
+            "sender",
+            Arc::new(StringArray::from_iter_values((0..n).map(|_| "+447860009123"))),
+        ),
+        (
+            "segment",
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| ["gold", "new"][i % 2]),
+            )),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    // a dictionary page of 64 bytes: id and phone give theirs up at once
+    let props = WriterProperties::builder()
+        .set_dictionary_page_size_limit(64)
+        .build();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(w.path("in.parquet")).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    w.ok(&[
+        "scrub",
+        "--store",
+        &store,
+        "--input",
+        &w.p("in.parquet"),
+        "--output",
+        &w.p("k.parquet"),
+        "--suppressed",
+        &w.p("s.parquet"),
+    ]);
+    // the example store opts out 900001 (account), 900002 and 900004 (the sender)
+    let k = w.read_parquet("k.parquet");
+    let kept: Vec<String> = (0..n)
+        .filter(|i| ![1, 2, 4].contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(strings(&k, "id"), kept);
+    assert_eq!(
+        strings(&k, "segment"),
+        kept.iter()
+            .map(|i| ["gold", "new"][i.parse::<usize>().unwrap() % 2])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(strings(&w.read_parquet("s.parquet"), "id"), ["1", "2", "4"]);
+    for out in ["k.parquet", "s.parquet"] {
+        let file = SerializedFileReader::new(std::fs::File::open(w.path(out)).unwrap()).unwrap();
+        let rg = file.metadata().row_group(0);
+        for c in rg.columns() {
+            let name = c.column_path().string();
+            let all_dict = c.dictionary_page_offset().is_some()
+                && c.page_encoding_stats_mask()
+                    .is_some_and(|m| m.is_only(Encoding::RLE_DICTIONARY));
+            match name.as_str() {
+                "id" | "phone" => assert!(
+                    c.dictionary_page_offset().is_none(),
+                    "{out}: {name} has a dictionary"
+                ),
+                "account_id" | "sender" | "segment" => {
+                    assert!(all_dict, "{out}: {name} is not all dictionary")
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! writing wrap around these in [`run`].
 
 mod dedupe;
+mod probe;
 pub mod run;
 
 pub use dedupe::Deduper;
@@ -25,6 +26,8 @@ use crate::event::ACCOUNT_SCOPE;
 use crate::fasthash::FastMap;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::snapshot::Snapshot;
+
+use self::probe::Probe;
 
 /// Why a row may not be messaged, in SPEC §3.4's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,54 +95,6 @@ struct AccountView {
     /// Configured senders by normalized id → their scope id (a sender with
     /// no opt-outs gets one too, so that every configured sender resolves).
     senders: FastMap<String, u32>,
-}
-
-/// Contact → the sorted scope ids it is opted out in. One probe per row;
-/// built from the snapshot's bitmaps when the scrubber is made.
-struct Probe {
-    index: FastMap<u64, (u32, u32)>,
-    scopes: Vec<u32>,
-    /// One bit per slot of a hash of the contact, set for every opted-out
-    /// contact: about 16 bits per contact, so most rows (not opted out)
-    /// are answered from a small table that stays in cache, without a
-    /// probe of the large index.
-    filter: Vec<u64>,
-    shift: u32,
-}
-
-impl Probe {
-    fn new(index: FastMap<u64, (u32, u32)>, scopes: Vec<u32>) -> Probe {
-        let bits = (index.len() as u64 * 16).next_power_of_two().max(1 << 12);
-        let shift = 64 - bits.trailing_zeros();
-        let mut filter = vec![0u64; (bits / 64) as usize];
-        for &c in index.keys() {
-            let slot = Probe::slot(c, shift);
-            filter[slot / 64] |= 1 << (slot % 64);
-        }
-        Probe {
-            index,
-            scopes,
-            filter,
-            shift,
-        }
-    }
-
-    fn slot(contact: u64, shift: u32) -> usize {
-        (contact.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
-    }
-
-    /// False when the contact is surely not opted out anywhere.
-    fn may_hit(&self, contact: u64) -> bool {
-        let slot = Probe::slot(contact, self.shift);
-        self.filter[slot / 64] & (1 << (slot % 64)) != 0
-    }
-
-    fn hits(&self, contact: u64) -> &[u32] {
-        match self.index.get(&contact) {
-            Some(&(start, len)) => &self.scopes[start as usize..(start + len) as usize],
-            None => &[],
-        }
-    }
 }
 
 /// How to find the inputs of the decision in a batch.
@@ -222,23 +177,10 @@ impl Scrubber {
                 },
             );
         }
-        pairs.sort_unstable();
-        let mut index = FastMap::with_capacity_and_hasher(pairs.len(), Default::default());
-        let mut scopes = Vec::with_capacity(pairs.len());
-        let mut i = 0;
-        while i < pairs.len() {
-            let c = pairs[i].0;
-            let start = scopes.len() as u32;
-            while i < pairs.len() && pairs[i].0 == c {
-                scopes.push(pairs[i].1);
-                i += 1;
-            }
-            index.insert(c, (start, scopes.len() as u32 - start));
-        }
         Scrubber {
             accounts,
             scope_names,
-            probe: Probe::new(index, scopes),
+            probe: Probe::new(pairs),
         }
     }
 

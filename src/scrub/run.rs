@@ -202,8 +202,10 @@ fn produce(
         scrubber,
     };
     let parts = &parts;
-    // units read and not yet appended: bounds memory whatever the rows
-    let window = window_len() + 1;
+    // units read and not yet appended: bounds memory whatever the rows.
+    // Whole-unit tasks hold little (encoded rows), so one more keeps the
+    // threads busy while a part is appended; decided units hold decoded rows
+    let window = window_len() + usize::from(dedupe.is_none());
     let (tx, rx) = std::sync::mpsc::channel::<Done>();
     let mut failed: Option<Error> = None;
     rayon::in_place_scope(|scope| {
