@@ -1,28 +1,35 @@
 //! Contact → the scopes it is opted out in, built from the snapshot's
-//! bitmaps each time a scrubber is made, so built fast: one sort, no hash
-//! table. Contacts are keyed by `c × K` (K odd: a bijection on u64, so
-//! equal keys are equal contacts), sorted; a directory of the keys' top
-//! bits finds a key's place in one step. A filter of about 16 bits per
-//! contact answers most rows (not opted out) from a table that stays in
-//! cache.
+//! bitmaps each time a scrubber is made, so built fast: one sort, no
+//! hashing table to fill at random. Contacts are keyed by `c × K` (K odd: a
+//! bijection on u64, so equal keys are equal contacts) and laid out in key
+//! order in a table twice their number, each at the slot its key's top bits
+//! name or just after the keys before it: a probe reads one entry (a cache
+//! line) in the usual case, which also holds the scope when there is one.
+//! A filter of about 16 bits per contact answers most rows (not opted out)
+//! from a table that stays in cache.
 
 use rayon::slice::ParallelSliceMut;
 
 /// The multiplier of the key (odd, from the golden ratio).
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// A slot of the table: no key when `count` is 0.
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    key: u64,
+    /// The scope itself when `count` is 1, else where the scopes start in
+    /// [`Probe::scopes`].
+    at: u32,
+    count: u32,
+}
+
 /// See the module documentation.
 pub struct Probe {
-    /// Distinct contacts as keys, sorted.
-    keys: Vec<u64>,
-    /// Where each key's scopes start in `scopes` (and one past the last).
-    starts: Vec<u32>,
-    /// Scope ids, sorted within each key.
+    /// Keys in key order, each at or after the slot `key >> slot_shift`.
+    table: Vec<Entry>,
+    slot_shift: u32,
+    /// Scope ids of contacts in more than one scope, sorted per contact.
     scopes: Vec<u32>,
-    /// Where the keys with each value of their top bits start in `keys`
-    /// (and one past the last).
-    dir: Vec<u32>,
-    dir_shift: u32,
     /// A word per value of a key's top bits, with three bits set for
     /// every key (a blocked Bloom filter).
     filter: Vec<u64>,
@@ -51,42 +58,51 @@ impl Probe {
         let mut pairs: Vec<(u64, u32)> = pairs.into_iter().map(|(c, s)| (key(c), s)).collect();
         pairs.par_sort_unstable();
         pairs.dedup();
-        let mut keys: Vec<u64> = Vec::with_capacity(pairs.len());
-        let mut starts: Vec<u32> = Vec::with_capacity(pairs.len() + 1);
-        let mut scopes: Vec<u32> = Vec::with_capacity(pairs.len());
-        for (i, &(k, s)) in pairs.iter().enumerate() {
-            if i == 0 || pairs[i - 1].0 != k {
-                keys.push(k);
-                starts.push(scopes.len() as u32);
-            }
-            scopes.push(s);
-        }
-        starts.push(scopes.len() as u32);
-        drop(pairs);
-        // the directory: about one key per entry
-        let dir_bits = bits_for(keys.len(), 1);
-        let dir_shift = 64 - dir_bits;
-        let mut dir: Vec<u32> = Vec::with_capacity((1 << dir_bits) + 1);
-        let mut at = 0usize;
-        for t in 0..=(1u64 << dir_bits) {
-            while at < keys.len() && (keys[at] >> dir_shift) < t {
-                at += 1;
-            }
-            dir.push(at as u32);
-        }
-        // the filter: about 16 bits per key, in words of 64, at least 64
-        let word_bits = bits_for(keys.len() / 4, 6);
+        let distinct = pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i == 0 || pairs[i - 1].0 != p.0)
+            .count();
+        // twice the slots of the keys: runs stay short
+        let slot_bits = bits_for(distinct * 2, 1);
+        let slot_shift = 64 - slot_bits;
+        let mut table: Vec<Entry> = Vec::with_capacity((1 << slot_bits) + 64);
+        let mut scopes: Vec<u32> = Vec::new();
+        let word_bits = bits_for(distinct / 4, 6);
         let shift = 64 - word_bits;
         let mut filter = vec![0u64; 1 << word_bits];
-        for &k in &keys {
+        let mut i = 0;
+        while i < pairs.len() {
+            let k = pairs[i].0;
+            let run = pairs[i..].iter().take_while(|p| p.0 == k).count();
+            let entry = if run == 1 {
+                Entry {
+                    key: k,
+                    at: pairs[i].1,
+                    count: 1,
+                }
+            } else {
+                let at = scopes.len() as u32;
+                scopes.extend(pairs[i..i + run].iter().map(|p| p.1));
+                Entry {
+                    key: k,
+                    at,
+                    count: run as u32,
+                }
+            };
+            // at its own slot, or just after the key before it
+            let home = (k >> slot_shift) as usize;
+            if table.len() < home {
+                table.resize(home, Entry::default());
+            }
+            table.push(entry);
             filter[(k >> shift) as usize] |= mask(k);
+            i += run;
         }
         Probe {
-            keys,
-            starts,
+            table,
+            slot_shift,
             scopes,
-            dir,
-            dir_shift,
             filter,
             shift,
         }
@@ -102,14 +118,18 @@ impl Probe {
     /// The scopes the contact is opted out in, sorted.
     pub fn hits(&self, contact: u64) -> &[u32] {
         let k = key(contact);
-        let t = (k >> self.dir_shift) as usize;
-        let (from, to) = (self.dir[t] as usize, self.dir[t + 1] as usize);
-        for i in from..to {
-            if self.keys[i] == k {
-                return &self.scopes[self.starts[i] as usize..self.starts[i + 1] as usize];
-            }
-            if self.keys[i] > k {
+        // the keys from a key's own slot to its place fill every slot
+        // between: an empty slot or a larger key says it is not there
+        let from = (k >> self.slot_shift) as usize;
+        for e in self.table.get(from..).unwrap_or_default() {
+            if e.count == 0 || e.key > k {
                 break;
+            }
+            if e.key == k {
+                return match e.count {
+                    1 => std::slice::from_ref(&e.at),
+                    n => &self.scopes[e.at as usize..(e.at + n) as usize],
+                };
             }
         }
         &[]
