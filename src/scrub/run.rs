@@ -1,8 +1,8 @@
 //! The scrub pipeline, in units of about one Parquet row group: rayon
 //! tasks decode and decide units in parallel, duplicates are marked in
 //! input order, then tasks encode each unit's kept and suppressed rows into
-//! row groups of the outputs, appended in input order. Memory holds one
-//! window of units (one per thread), whatever the number of rows.
+//! row groups of the outputs, appended in input order. Memory holds a few
+//! units in flight (about one per thread), whatever the number of rows.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -164,8 +164,8 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
 /// decode in parallel, each into a row group of the output.
 pub const UNIT_ROWS: u64 = 1 << 20;
 
-/// Units in flight: one per thread; memory is bounded by these whatever
-/// the number of rows.
+/// Units in flight, about one per thread; memory is bounded by these
+/// whatever the number of rows.
 fn window_len() -> usize {
     rayon::current_num_threads().max(1)
 }
