@@ -28,6 +28,21 @@ const SUPPRESSED: &[&str] = &[
     "13,+1 415-555-0199,globex,+14155550100,Jo,new,account_opt_out,account",
 ];
 
+/// Scrub `in.parquet` into `k.parquet` and `s.parquet`.
+fn scrub_parquet(w: &Work, store: &str) {
+    w.ok(&[
+        "scrub",
+        "--store",
+        store,
+        "--input",
+        &w.p("in.parquet"),
+        "--output",
+        &w.p("k.parquet"),
+        "--suppressed",
+        &w.p("s.parquet"),
+    ]);
+}
+
 fn lines(w: &Work, rel: &str) -> Vec<String> {
     w.read_csv(rel).into_iter().map(|r| r.join(",")).collect()
 }
@@ -268,17 +283,7 @@ fn parquet_in_and_out_with_integer_phones() {
         &w.path("in.parquet"),
         &["id", "phone"],
     );
-    w.ok(&[
-        "scrub",
-        "--store",
-        &store,
-        "--input",
-        &w.p("in.parquet"),
-        "--output",
-        &w.p("k.parquet"),
-        "--suppressed",
-        &w.p("s.parquet"),
-    ]);
+    scrub_parquet(&w, &store);
     let k = w.read_parquet("k.parquet");
     assert_eq!(
         k.schema().field(1).data_type(),
@@ -494,17 +499,7 @@ fn outputs_follow_the_inputs_encodings() {
     .unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
-    w.ok(&[
-        "scrub",
-        "--store",
-        &store,
-        "--input",
-        &w.p("in.parquet"),
-        "--output",
-        &w.p("k.parquet"),
-        "--suppressed",
-        &w.p("s.parquet"),
-    ]);
+    scrub_parquet(&w, &store);
     // the example store opts out 900001 (account), 900002 and 900004 (the sender)
     let k = w.read_parquet("k.parquet");
     let kept: Vec<String> = (0..n)
