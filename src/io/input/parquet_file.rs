@@ -1,0 +1,193 @@
+//! Parquet inputs: the metadata checked before the parquet crate trusts
+//! it, row groups read in order or handed out as units, and which text
+//! columns are read as dictionaries (and how outputs follow the input's
+//! encodings).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::reader::Length;
+
+use super::{Part, Reader};
+use crate::error::{Error, Result};
+use crate::io::output::Encodings;
+use crate::io::source::Source;
+
+/// A Parquet file read row group by row group: in order by one reader, or
+/// as [`Unit`]s that decode on other threads.
+pub(super) struct ParquetPart {
+    pub(super) source: Source,
+    pub(super) meta: ArrowReaderMetadata,
+    pub(super) batch_rows: usize,
+    /// The first row group not yet handed to a reader.
+    pub(super) next_group: usize,
+    /// The reader of the row groups being read in order.
+    pub(super) current: Option<ParquetRecordBatchReader>,
+}
+
+impl ParquetPart {
+    pub(super) fn groups(&self) -> usize {
+        self.meta.metadata().num_row_groups()
+    }
+
+    pub(super) fn group_rows(&self, g: usize) -> u64 {
+        u64::try_from(self.meta.metadata().row_group(g).num_rows()).unwrap_or(0)
+    }
+
+    /// The next batch, in file order.
+    pub(super) fn next_batch(&mut self, name: &str) -> Option<Result<RecordBatch>> {
+        loop {
+            if self.current.is_none() {
+                if self.next_group >= self.groups() {
+                    return None;
+                }
+                let groups = (self.next_group..self.groups()).collect();
+                self.next_group = self.groups();
+                match read_groups(name, &self.source, &self.meta, groups, self.batch_rows) {
+                    Ok(r) => self.current = Some(r),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let r = self.current.as_mut()?;
+            match guarded(name, || Ok(r.next())) {
+                Err(e) => return Some(Err(e)),
+                Ok(None) => self.current = None,
+                Ok(Some(b)) => {
+                    return Some(
+                        b.map_err(|e| Error::Input(format!("{name}: cannot read Parquet data: {e}"))),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// A reader of some row groups of a Parquet file.
+pub(super) fn read_groups(
+    name: &str,
+    source: &Source,
+    meta: &ArrowReaderMetadata,
+    groups: Vec<usize>,
+    batch_rows: usize,
+) -> Result<ParquetRecordBatchReader> {
+    guarded(name, || {
+        crate::io::guard::check_pages(name, source, meta, &groups)?;
+        ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+            .with_row_groups(groups)
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
+    })
+}
+
+/// Run a step of the Parquet reader so that a panic inside it, on a file
+/// crafted to provoke one, becomes an error naming the file.
+pub(super) fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::error::quiet_panics(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))).unwrap_or_else(
+        |_| {
+            Err(Error::Input(format!(
+                "{name}: not a readable Parquet file (its metadata or pages are inconsistent)"
+            )))
+        },
+    )
+}
+
+pub(super) fn open_parquet(
+    name: &str,
+    file: Source,
+    batch_rows: usize,
+    dict_columns: ReadDict,
+) -> Result<(Part, SchemaRef)> {
+    let unreadable =
+        |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
+    crate::io::guard::check_footer(name, &file)?;
+    let meta = guarded(name, || {
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
+    })?;
+    crate::io::guard::check_chunks(name, meta.metadata(), file.len())?;
+    let schema = meta.schema().clone();
+    let encodings = encodings_of(&meta, &schema, dict_columns);
+    let wants_dict = |f: &Field| encodings.dict.iter().any(|d| d == f.name());
+    let meta = if schema.fields().iter().any(|f| wants_dict(f)) {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let f = f.as_ref().clone();
+                if wants_dict(&f) {
+                    let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    f.with_data_type(t)
+                } else {
+                    f
+                }
+            })
+            .collect();
+        let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hint),
+        )
+        .map_err(unreadable)?
+    } else {
+        meta
+    };
+    let total = u64::try_from(meta.metadata().file_metadata().num_rows()).ok();
+    let part = Part {
+        name: name.into(),
+        reader: Reader::Parquet(Box::new(ParquetPart {
+            source: file,
+            meta,
+            batch_rows,
+            next_group: 0,
+            current: None,
+        })),
+        rows: 0,
+        total,
+        encodings,
+    };
+    Ok((part, schema))
+}
+
+/// Which text columns of Parquet parts are read as dictionary arrays.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadDict<'a> {
+    /// These, when they are text.
+    pub named: &'a [&'a str],
+    /// Also every text column whose pages are all dictionary-encoded, but
+    /// for these.
+    pub auto_except: Option<&'a [&'a str]>,
+}
+
+/// How a Parquet file's top-level columns are encoded, as far as its first
+/// row group's page encoding statistics tell: text columns named in
+/// `dict_columns`, or whose data pages are all dictionary-encoded when it
+/// asks for those, are read as dictionaries; columns whose data pages are not (distinct values, or
+/// a dictionary given up on) are written without one.
+fn encodings_of(meta: &ArrowReaderMetadata, schema: &Schema, dict_columns: ReadDict) -> Encodings {
+    use parquet::basic::Encoding;
+    let mut out = Encodings::default();
+    let file = meta.metadata();
+    let flat = file.file_metadata().schema_descr().num_columns() == schema.fields().len();
+    let first = file.row_groups().first().filter(|_| flat);
+    for (i, f) in schema.fields().iter().enumerate() {
+        let mask = first.and_then(|rg| rg.columns().get(i)).and_then(|c| {
+            let m = c.page_encoding_stats_mask()?;
+            Some((c.dictionary_page_offset().is_some(), m))
+        });
+        let all_dict = mask.is_some_and(|(has_dict, m)| {
+            has_dict && (m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY))
+        });
+        let name = f.name().as_str();
+        let auto = all_dict && dict_columns.auto_except.is_some_and(|not| !not.contains(&name));
+        if f.data_type() == &DataType::Utf8 && (auto || dict_columns.named.contains(&name)) {
+            out.dict.push(f.name().clone());
+        } else if mask.is_some() && !all_dict {
+            out.plain.push(f.name().clone());
+        }
+    }
+    out
+}
