@@ -107,34 +107,40 @@ impl Drop for PendingFile {
 /// Each [`Syncer::nudge`] asks for one more `fdatasync` of what has been
 /// written so far; nudges that come while one runs are merged.
 pub struct Syncer {
+    /// A handle to the file, until the thread takes it at the first nudge
+    /// (none: the final fsync does it all).
+    file: Option<File>,
     tx: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Syncer {
-    /// Start syncing `file` (a handle to the file being written) when
-    /// nudged. Without a thread to spare, nudges do nothing and the final
-    /// fsync does it all.
-    pub fn start(file: File) -> Syncer {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("optscrub-sync".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    while rx.try_recv().is_ok() {}
-                    file.sync_data()?;
-                }
-                Ok(())
-            })
-            .ok();
+    /// A syncer of the file being written; its thread starts at the first
+    /// nudge, so an output that is never nudged costs none.
+    pub fn new(file: &File) -> Syncer {
         Syncer {
-            tx: thread.as_ref().map(|_| tx),
-            thread,
+            file: file.try_clone().ok(),
+            tx: None,
+            thread: None,
         }
     }
 
     /// Ask for what has been written so far to go to disk.
-    pub fn nudge(&self) {
+    pub fn nudge(&mut self) {
+        if let Some(file) = self.file.take() {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            self.thread = std::thread::Builder::new()
+                .name("optscrub-sync".into())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        while rx.try_recv().is_ok() {}
+                        file.sync_data()?;
+                    }
+                    Ok(())
+                })
+                .ok();
+            self.tx = self.thread.as_ref().map(|_| tx);
+        }
         if let Some(tx) = &self.tx {
             // a thread that has stopped reports its error at `finish`
             let _ = tx.send(());

@@ -360,8 +360,8 @@ pub struct Output {
     pending: PendingFile,
     writer: Writer,
     schema: SchemaRef,
-    syncer: Option<Syncer>,
-    /// Bytes appended since the last nudge of `syncer`.
+    syncer: Syncer,
+    /// CSV bytes appended since the last nudge of `syncer`.
     unsynced: usize,
     /// Rows written so far.
     pub rows: u64,
@@ -384,8 +384,7 @@ impl Output {
     pub fn create_with(path: &Path, schema: SchemaRef, encodings: &Encodings) -> Result<Output> {
         let format = Format::for_path(path)?;
         let (pending, file) = PendingFile::create(path)?;
-        // a handle for writing back in the background (none: all at the end)
-        let syncer = file.try_clone().ok().map(Syncer::start);
+        let syncer = Syncer::new(&file);
         let writer = match format {
             Format::Parquet => {
                 let mut props =
@@ -499,24 +498,21 @@ impl Output {
     /// rows written so far.
     pub fn append(&mut self, part: Part) -> Result<()> {
         let rows = part.rows as u64;
+        // a row group, or every 16 MB of CSV, is sent to disk while more is
+        // written
         let res = match &mut self.writer {
-            Writer::Parquet(w) => w.flush().and_then(|_| w.append(part)).map(|_| 1 << 30),
+            Writer::Parquet(w) => w.flush().and_then(|_| w.append(part)).map(|_| true),
             Writer::Csv(w) => match part.inner {
-                PartKind::Csv(bytes) => w
-                    .write_all(&bytes)
-                    .map(|_| bytes.len())
-                    .map_err(|e| e.to_string()),
+                PartKind::Csv(bytes) => w.write_all(&bytes).map_err(|e| e.to_string()).map(|_| {
+                    self.unsynced += bytes.len();
+                    self.unsynced >= 16 << 20
+                }),
                 PartKind::Parquet(_) => Err("a Parquet part given to a CSV output".into()),
             },
         };
-        // a row group, or every 16 MB of CSV, is sent to disk while more
-        // is written
-        self.unsynced += res.as_ref().map_err(|e| self.err(e))?;
-        if self.unsynced >= 16 << 20 {
+        if res.map_err(|e| self.err(e))? {
             self.unsynced = 0;
-            if let Some(s) = &self.syncer {
-                s.nudge();
-            }
+            self.syncer.nudge();
         }
         self.rows += rows;
         Ok(())
@@ -529,7 +525,7 @@ impl Output {
             Writer::Csv(w) => w.into_inner().map_err(|e| e.to_string()),
         };
         match file {
-            Ok(f) => self.pending.commit(f, self.syncer),
+            Ok(f) => self.pending.commit(f, Some(self.syncer)),
             Err(e) => Err(Error::Input(format!(
                 "cannot write {}: {e}",
                 self.pending.path().display()

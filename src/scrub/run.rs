@@ -280,7 +280,7 @@ fn produce(
                 if failed.is_some() {
                     continue;
                 }
-                let appended = r.and_then(|d| {
+                let result = r.and_then(|d| {
                     if let Some(bar) = &bar {
                         bar.inc(d.stats.rows_in);
                     }
@@ -295,7 +295,7 @@ fn produce(
                     }
                     Ok(())
                 });
-                if let Err(e) = appended {
+                if let Err(e) = result {
                     failed = Some(e);
                 }
             }

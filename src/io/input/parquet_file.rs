@@ -165,8 +165,9 @@ pub struct ReadDict<'a> {
 /// How a Parquet file's top-level columns are encoded, as far as its first
 /// row group's page encoding statistics tell: text columns named in
 /// `dict_columns`, or whose data pages are all dictionary-encoded when it
-/// asks for those, are read as dictionaries; columns whose data pages are not (distinct values, or
-/// a dictionary given up on) are written without one.
+/// asks for those, are read as dictionaries; columns whose data pages are
+/// not (distinct values, or a dictionary given up on) are written without
+/// one.
 fn encodings_of(meta: &ArrowReaderMetadata, schema: &Schema, dict_columns: ReadDict) -> Encodings {
     use parquet::basic::Encoding;
     let mut out = Encodings::default();
