@@ -24,6 +24,9 @@ pub enum Error {
     /// The store is damaged or inconsistent (exit 2).
     #[error("{0}")]
     Corrupt(String),
+    /// A bug: something the code assumed could not happen (exit 1).
+    #[error("internal error (a bug; please report it): {0}")]
+    Internal(String),
     /// An operating-system error while writing outputs (exit 1).
     #[error("{context}: {source}")]
     Io {

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::replies::{self, Outputs, ReplyColumns};
 use crate::ingest::webform::{self, WebformColumns};
 use crate::io::atomic::write_atomic;
+use crate::io::input::Dataset;
 use crate::scrub::run::{self, Plan};
 use crate::scrub::Scrubber;
 use crate::store::Store;
@@ -30,7 +31,13 @@ pub struct Nightly {
     pub campaigns: PathBuf,
     /// Where everything is written.
     pub out: PathBuf,
+    /// How campaigns are scrubbed: columns, default country, duplicates
+    /// (its inputs and outputs are set per campaign).
+    pub scrub: Plan,
 }
+
+/// The outbox file of a nightly run, in its `--out` folder.
+pub const OUTBOX: &str = "outbox.parquet";
 
 /// One campaign: a `.csv`/`.parquet` file, or a folder of parts.
 pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
@@ -68,6 +75,49 @@ pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Check that every input of the night can be read and has its columns
+/// (replies, webforms, each campaign), and that the outbox can be written,
+/// before anything is committed: a night that would fail half-way fails
+/// at once instead.
+fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<()> {
+    let required = |files: &[String], cols: &[(&str, &str)]| -> Result<()> {
+        let data = Dataset::open(files)?;
+        cols.iter()
+            .try_for_each(|(name, flag)| data.column(name, flag).map(|_| ()))
+    };
+    if !n.replies.is_empty() {
+        let c = ReplyColumns::default();
+        required(
+            &n.replies,
+            &[
+                (&c.id, "--id-column"),
+                (&c.time, "--time-column"),
+                (&c.from, "--from-column"),
+                (&c.to, "--to-column"),
+                (&c.body, "--body-column"),
+            ],
+        )?;
+    }
+    if !n.webform.is_empty() {
+        let c = WebformColumns::default();
+        required(
+            &n.webform,
+            &[
+                (&c.account, "--account-column"),
+                (&c.phone, "--phone-column"),
+                (&c.time, "--time-column"),
+            ],
+        )?;
+    }
+    for (_, plan) in plans {
+        run::check(store, plan)?;
+    }
+    if !n.replies.is_empty() || store.pending_replies() > 0 {
+        crate::store::outbox::check_target(&n.out.join(OUTBOX), "nightly --out: the outbox")?;
+    }
+    Ok(())
+}
+
 /// Run the nightly job; returns the summary that is also written to
 /// `out/summary.json`.
 pub fn run(n: &Nightly) -> Result<Value> {
@@ -76,20 +126,35 @@ pub fn run(n: &Nightly) -> Result<Value> {
     std::fs::create_dir_all(&n.out).map_err(|e| Error::io("cannot create", &n.out, e))?;
     let (mut store, _lock) = Store::open_for_write(&n.store)?;
     let p = |name: &str| n.out.join(name);
+    let plans: Vec<(String, Plan)> = list
+        .iter()
+        .map(|(name, path)| {
+            let mut plan = n.scrub.clone();
+            plan.inputs = vec![path.clone()];
+            plan.output = p(&format!("{name}.parquet"));
+            plan.suppressed = Some(p(&format!("{name}.suppressed.parquet")));
+            (name.clone(), plan)
+        })
+        .collect();
+    check_inputs(n, &store, &plans)?;
     let replies = if n.replies.is_empty() {
         Value::Null
     } else {
-        let (outbox, review, rejects) = (
-            p("outbox.parquet"),
-            p("review.parquet"),
-            p("replies.rejects.parquet"),
-        );
+        let (review, rejects) = (p("review.parquet"), p("replies.rejects.parquet"));
         let outputs = Outputs {
-            outbox: Some(&outbox),
+            outbox: None,
             review: Some(&review),
             rejects: Some(&rejects),
         };
         replies::ingest(&mut store, &n.replies, &ReplyColumns::default(), &outputs)?
+    };
+    // every pending reply goes out now, before the campaigns; an earlier
+    // run's outbox file is left as it is when there is nothing new
+    let outbox = p(OUTBOX);
+    let handed_over = if store.pending_replies() > 0 || !outbox.exists() {
+        replies::hand_over(&mut store, &outbox)?
+    } else {
+        0
     };
     let webform = if n.webform.is_empty() {
         Value::Null
@@ -102,11 +167,9 @@ pub fn run(n: &Nightly) -> Result<Value> {
     let opt_outs = snapshot.opt_outs();
     let scrubber = Scrubber::new(&store.config, snapshot);
     let mut results = Vec::new();
-    for (name, path) in &list {
+    for (name, plan) in &plans {
         let t = Instant::now();
-        let mut plan = Plan::new(vec![path.clone()], p(&format!("{name}.parquet")));
-        plan.suppressed = Some(p(&format!("{name}.suppressed.parquet")));
-        let stats = run::run(&store, &scrubber, &plan)?;
+        let stats = run::run(&store, &scrubber, plan)?;
         eprintln!(
             "campaign {name}: {} rows in, {} kept, {} suppressed",
             stats.rows_in,
@@ -121,6 +184,7 @@ pub fn run(n: &Nightly) -> Result<Value> {
         "store_generation": store.manifest.generation,
         "opt_outs_in_store": opt_outs,
         "replies": replies,
+        "outbox_handed_over": handed_over,
         "webform": webform,
         "campaigns": results,
         "seconds": {"ingest": ingested, "total": start.elapsed().as_secs_f64()},

@@ -1,7 +1,10 @@
 //! Crash safety (SPEC §4): `kill -9` at random moments of every writing
 //! command leaves the store as it was before the command or as it is after
 //! it. After each kill the store opens, its state agrees with a rebuild
-//! from its own ledger, and re-running the command completes.
+//! from its own ledger, and re-running the command completes. Replies to
+//! send are handed over exactly once: the outboxes of the killed runs, the
+//! re-run and a final `optscrub outbox` hold together each reply of an
+//! unbroken run once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,6 +41,18 @@ fn copy_dir(from: &Path, to: &Path) {
             fs::copy(e.path(), dst).unwrap();
         }
     }
+}
+
+/// The `in_reply_to` of every row of an outbox file.
+fn in_reply_to(path: &Path) -> Vec<String> {
+    let f = fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    reader
+        .flat_map(|b| common::strings(&b.unwrap(), "in_reply_to"))
+        .collect()
 }
 
 /// A tiny deterministic generator (no dependency on the code under test).
@@ -81,7 +96,8 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
     .unwrap();
     let store = w.p("store");
     w.ok(&["init", "--store", &store, "--config", &config]);
-    let outbox = w.p("outbox.parquet");
+    // each run hands its replies over to a file of its own
+    let outbox = "OUTBOX";
     let replies = format!("{data}/replies");
     let webform = format!("{data}/webform");
     let steps: Vec<Vec<&str>> = vec![
@@ -95,6 +111,20 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
     let bin = env!("CARGO_BIN_EXE_optscrub");
     let mut rng = Lcg(0x5eed);
     let mut outcomes = [0usize; 2];
+    let mut runs = 0;
+    let mut next_args = |step: &[&str]| -> Vec<String> {
+        runs += 1;
+        step.iter()
+            .map(|a| {
+                if *a == outbox {
+                    w.p(&format!("outboxes/{runs:03}.parquet"))
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect()
+    };
+    fs::create_dir_all(w.path("outboxes")).unwrap();
     for step in &steps {
         let before = fingerprint(&w, &store);
         // how long the command takes, on a copy
@@ -106,6 +136,8 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
             .map(|a| {
                 if *a == store {
                     probe.to_string_lossy().into_owned()
+                } else if *a == outbox {
+                    w.p("probe-outbox.parquet")
                 } else {
                     a.to_string()
                 }
@@ -123,7 +155,7 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
 
         for _ in 0..KILLS {
             let mut child = Command::new(bin)
-                .args(step)
+                .args(next_args(step))
                 .env("OPTSCRUB_LOCK_WAIT", "0")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -152,12 +184,34 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
             w.ok(&["stats", "--store", &store]);
         }
         // re-running completes and gives the same store as an unbroken run
-        w.ok(step);
+        let again = next_args(step);
+        w.ok(&again.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(
             fingerprint(&w, &store),
             after,
             "{step:?}: re-run after kills differs"
         );
+        if step.contains(&outbox) {
+            w.ok(&[
+                "outbox",
+                "--store",
+                &store,
+                "--output",
+                &w.p("outboxes/final.parquet"),
+            ]);
+            let mut handed = Vec::new();
+            for f in fs::read_dir(w.path("outboxes")).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".parquet") && !name.starts_with('.') {
+                    handed.extend(in_reply_to(&f.path()));
+                }
+            }
+            handed.sort();
+            let mut expected = in_reply_to(&w.path("probe-outbox.parquet"));
+            expected.sort();
+            assert!(!expected.is_empty());
+            assert_eq!(handed, expected, "each reply is handed over exactly once");
+        }
         w.ok(&["stats", "--store", &store]);
     }
     eprintln!(

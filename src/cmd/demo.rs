@@ -36,6 +36,9 @@ pub struct Args {
     /// a new temporary folder by default.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Also write the nightly summary (as in out/summary.json) to this file.
+    #[arg(long, value_name = "FILE.json")]
+    summary: Option<PathBuf>,
 }
 
 /// Run the demo.
@@ -89,8 +92,10 @@ pub fn run(a: Args) -> Result<()> {
         webform: vec![s("webform.csv")],
         campaigns: input.join("campaigns"),
         out: dir.join("out"),
+        scrub: crate::scrub::run::Plan::new(Vec::new(), PathBuf::new()),
     };
     let summary = nightly::run(&n)?;
+    crate::cmd::write_summary(a.summary.as_deref(), &summary)?;
     print_table(&summary);
     println!("\nEverything is in {}:", dir.display());
     println!("  input/   the demo files (datasets/demo in the repository)");

@@ -10,6 +10,7 @@ pub mod ingest_replies;
 pub mod ingest_webform;
 pub mod init;
 pub mod nightly;
+pub mod outbox;
 pub mod plan;
 pub mod rebuild;
 pub mod scrub;
@@ -43,6 +44,9 @@ pub enum Command {
     Ingest(Ingest),
     /// Filter recipient lists: write who may be messaged, and who not and why.
     Scrub(scrub::Args),
+    /// Hand over the replies to send (confirmations, help answers) that
+    /// ingests kept in the store.
+    Outbox(outbox::Args),
     /// May this contact be messaged, and which events decide it?
     Check(check::Args),
     /// Write the current suppression list.
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(Ingest::Webform(a)) => ingest_webform::run(a),
         Command::Ingest(Ingest::Import(a)) => ingest_import::run(a),
         Command::Scrub(a) => scrub::run(a),
+        Command::Outbox(a) => outbox::run(a),
         Command::Check(a) => check::run(a),
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),

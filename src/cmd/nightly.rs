@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::cmd::scrub::ScrubFlags;
+use crate::cmd::write_summary;
 use crate::error::Result;
 use crate::nightly::{self, Nightly};
 
@@ -23,6 +25,11 @@ pub struct Args {
     /// Where the scrubbed campaigns, outbox, review, rejects and summary.json go.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    flags: ScrubFlags,
+    /// Also write the summary (as in out/summary.json) to this file.
+    #[arg(long, value_name = "FILE.json")]
+    summary: Option<PathBuf>,
 }
 
 /// Run the nightly job.
@@ -33,8 +40,9 @@ pub fn run(a: Args) -> Result<()> {
         webform: a.webform,
         campaigns: a.campaigns,
         out: a.out,
+        scrub: a.flags.plan(Vec::new(), PathBuf::new())?,
     };
-    nightly::run(&n)?;
+    let summary = nightly::run(&n)?;
     eprintln!("nightly: outputs and summary.json in {}", n.out.display());
-    Ok(())
+    write_summary(a.summary.as_deref(), &summary)
 }

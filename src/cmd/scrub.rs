@@ -32,6 +32,13 @@ pub struct Args {
     /// Sender of every row, when the file has no sender column.
     #[arg(long, value_name = "ID")]
     sender: Option<String>,
+    #[command(flatten)]
+    flags: ScrubFlags,
+}
+
+/// How rows are read and decided: the flags `scrub` shares with `nightly`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScrubFlags {
     /// Read national numbers as this country's (ISO 3166 alpha-2).
     #[arg(long, value_name = "XX")]
     default_country: Option<String>,
@@ -49,6 +56,22 @@ pub struct Args {
     sender_column: Option<String>,
 }
 
+impl ScrubFlags {
+    /// A plan with these settings, for these inputs and output.
+    pub fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<Plan> {
+        let mut plan = Plan::new(inputs, output);
+        plan.country = parse_country(self.default_country.as_deref())?;
+        plan.keep_duplicates = self.keep_duplicates;
+        plan.phone_column = self.phone_column;
+        plan.account_column = self.account_column;
+        if let Some(c) = self.sender_column {
+            plan.sender_column = c;
+            plan.sender_column_given = true;
+        }
+        Ok(plan)
+    }
+}
+
 /// Parse `--default-country`.
 pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
     code.map(|c| {
@@ -64,18 +87,10 @@ pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
 /// Scrub recipient lists.
 pub fn run(a: Args) -> Result<()> {
     let start = Instant::now();
-    let mut plan = Plan::new(a.input, a.output);
-    plan.country = parse_country(a.default_country.as_deref())?;
+    let mut plan = a.flags.plan(a.input, a.output)?;
     plan.suppressed = a.suppressed;
     plan.account = a.account;
     plan.sender = a.sender;
-    plan.keep_duplicates = a.keep_duplicates;
-    plan.phone_column = a.phone_column;
-    plan.account_column = a.account_column;
-    if let Some(c) = a.sender_column {
-        plan.sender_column = c;
-        plan.sender_column_given = true;
-    }
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
     let scrubber = Scrubber::new(&store.config, snapshot);
     let stats = run::run(&store, &scrubber, &plan)?;

@@ -175,6 +175,7 @@ impl Outcome {
         if let Some(body) = text {
             self.replies.push(Reply {
                 to: m.contact,
+                at: m.at,
                 from: from.clone(),
                 body: body.clone(),
                 kind,

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::fasthash::FastSet;
+use crate::fasthash::FastMap;
 use crate::ingest::replies::Outcome;
 use crate::io::output::Output;
 use crate::phone::e164_array;
@@ -43,6 +43,8 @@ impl Kind {
 pub struct Reply {
     /// Contact, E.164 digits.
     pub to: u64,
+    /// When the message it answers was received (µs since the epoch).
+    pub at: i64,
     /// Sender id or shared number it goes from.
     pub from: Arc<str>,
     /// Text.
@@ -135,63 +137,75 @@ impl Review {
 
 /// The outbox rows to send after the commit: only for events that were new
 /// and are now the last of their key (a late STOP older than a START sends
-/// nothing), help requests not seen before, one per (contact, sender, kind).
+/// nothing), help requests not seen before; one per (contact, sender, kind,
+/// account), the newest (at a shared number two accounts' free keywords are
+/// two opt-outs, each confirmed; at a sender the account is the sender's).
 /// `fresh` is per input event its index in `new_events` when it qualifies.
+/// Rows come in input order.
 pub fn outbox<'o>(
     out: &'o Outcome,
     new_events: &'o [Event],
     fresh: &[Option<u32>],
     new_other: &[bool],
 ) -> Vec<Row<'o>> {
-    let mut seen: FastSet<(u64, &str, Kind)> = FastSet::default();
-    out.replies
-        .iter()
-        .filter_map(|r| {
-            let id = match r.kind {
-                Kind::Help => {
-                    if !new_other.get(r.source).copied().unwrap_or(false) {
-                        return None;
-                    }
-                    out.other_ids.get(r.source)?
+    let candidates = out.replies.iter().enumerate().filter_map(|(i, r)| {
+        let (id, account) = match r.kind {
+            Kind::Help => {
+                if !new_other.get(r.source).copied().unwrap_or(false) {
+                    return None;
                 }
-                _ => {
-                    let i = fresh.get(r.source).copied().flatten()?;
-                    &new_events.get(i as usize)?.event_id
+                (out.other_ids.get(r.source)?.as_str(), "")
+            }
+            _ => {
+                let e = new_events.get(fresh.get(r.source).copied().flatten()? as usize)?;
+                (e.event_id.as_str(), &*e.account)
+            }
+        };
+        Some((i, r, id, account))
+    });
+    // (contact, from, kind, account) -> (position, reply, answered id)
+    type Key<'k> = (u64, &'k str, Kind, &'k str);
+    let mut best: FastMap<Key<'_>, (usize, &Reply, &str)> = FastMap::default();
+    for (i, r, id, account) in candidates {
+        best.entry((r.to, &*r.from, r.kind, account))
+            .and_modify(|b| {
+                // the newest wins; at equal times the later in the log
+                if r.at >= b.1.at {
+                    *b = (i, r, id);
                 }
-            };
-            seen.insert((r.to, &*r.from, r.kind)).then(|| Row {
-                reply: r,
-                in_reply_to: message_id(id),
             })
+            .or_insert((i, r, id));
+    }
+    let mut chosen: Vec<(usize, &Reply, &str)> = best.into_values().collect();
+    chosen.sort_unstable_by_key(|c| c.0);
+    chosen
+        .into_iter()
+        .map(|(_, reply, id)| Row {
+            reply,
+            in_reply_to: message_id(id),
         })
         .collect()
 }
 
-/// Write outbox rows under a temporary name; `finish` moves them in place.
-pub fn write_outbox(path: &std::path::Path, rows: &[Row<'_>]) -> Result<Output> {
-    let schema = Arc::new(Schema::new(
-        ["to", "from", "body", "kind", "in_reply_to"]
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ));
-    let mut o = Output::create(path, schema.clone())?;
-    for chunk in rows.chunks(1 << 16) {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(e164_array(chunk.iter().map(|r| r.reply.to))),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| &*r.reply.from),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| &*r.reply.body),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| r.reply.kind.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| r.in_reply_to))),
-        ];
-        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
-        o.write(&b)?;
-    }
-    Ok(o)
+/// Outbox rows as record batches of the outbox schema, to keep in the store.
+pub fn batches(rows: &[Row<'_>]) -> Result<Vec<RecordBatch>> {
+    let schema = crate::store::outbox::schema();
+    rows.chunks(1 << 16)
+        .map(|chunk| {
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(e164_array(chunk.iter().map(|r| r.reply.to))),
+                Arc::new(StringArray::from_iter_values(
+                    chunk.iter().map(|r| &*r.reply.from),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    chunk.iter().map(|r| &*r.reply.body),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    chunk.iter().map(|r| r.reply.kind.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| r.in_reply_to))),
+            ];
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
+        })
+        .collect()
 }

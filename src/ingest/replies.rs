@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::event::{Action, Event};
 use crate::ingest::classify::{classify_batch, Ctx, Indexes, Part};
-use crate::ingest::outbox::{outbox, write_outbox, Kind, Reply, Review};
+use crate::ingest::outbox::{batches, outbox, Kind, Reply, Review};
 use crate::ingest::Rejects;
 use crate::io::input::{Batch, Dataset};
 use crate::matcher::Words;
@@ -162,9 +162,13 @@ pub struct Outputs<'p> {
     pub rejects: Option<&'p std::path::Path>,
 }
 
-/// Ingest reply logs into a store (the caller holds the lock): every
-/// output is complete under its temporary name before the store commits,
-/// and renamed after. Prints the summary on stderr and returns its figures.
+/// Ingest reply logs into a store (the caller holds the lock). The
+/// replies it decides to send are committed with its events and stay
+/// pending in the store; with `outputs.outbox`, every pending reply (this
+/// ingest's and any left by earlier ones) is then handed over to that file.
+/// Review and rejects are complete under temporary names before the
+/// commit, and renamed after. Prints the summary on stderr and returns its
+/// figures.
 pub fn ingest(
     store: &mut crate::store::Store,
     files: &[String],
@@ -177,19 +181,21 @@ pub fn ingest(
     {
         crate::io::output::Format::for_path(p)?;
     }
+    if let Some(p) = outputs.outbox {
+        crate::store::outbox::check_target(p, "--outbox")?;
+    }
     let data = Dataset::open(files)?;
     let mut rejects = Rejects::new(outputs.rejects, &data.schema)?;
     let mut review = Review::new(outputs.review)?;
     let mut outcome = read(&store.config, data, cols, &mut review, &mut rejects)?;
     let events = std::mem::take(&mut outcome.events);
-    let prepared = store.prepare_ingest(events, &outcome.other_ids)?;
+    let mut prepared = store.prepare_ingest(events, &outcome.other_ids)?;
     let rows = outbox(
         &outcome,
         &prepared.committed.new_events,
         &prepared.committed.fresh,
         &prepared.other_new,
     );
-    let pending = outputs.outbox.map(|p| write_outbox(p, &rows)).transpose()?;
     let kind = |k| rows.iter().filter(|r| r.reply.kind == k).count();
     let by_kind = [
         kind(Kind::OptOutConfirmation),
@@ -197,32 +203,61 @@ pub fn ingest(
         kind(Kind::Help),
     ];
     let outbox_rows = rows.len();
+    let kept = batches(&rows)?;
     drop(rows);
+    crate::store::Store::keep_replies(&mut prepared, kept)?;
     let (done, _) = store.commit_ingest(prepared)?;
-    if let Some(o) = pending {
-        o.finish()?;
-    }
     review.finish()?;
     let count = |action| done.new_events.iter().filter(|e| e.action == action).count();
     let (opt_outs, opt_ins) = (count(Action::OptOut), count(Action::OptIn));
     eprintln!(
-        "replies: {} messages; {opt_outs} new opt-outs, {opt_ins} new opt-ins, {} already in the store; {} to review; outbox {} rows{}",
-        outcome.messages,
-        done.already_known,
-        outcome.reviewed,
-        outbox_rows,
-        if outputs.outbox.is_none() && outbox_rows > 0 { " (not written: give --outbox F)" } else { "" }
+        "replies: {} messages; {opt_outs} new opt-outs, {opt_ins} new opt-ins, {} already in the store; {} to review; {outbox_rows} new replies to send",
+        outcome.messages, done.already_known, outcome.reviewed,
     );
     if let Some(line) = rejects.summary(outputs.rejects.is_some()) {
         eprintln!("replies: {line}");
     }
     let rejected = rejects.count;
     rejects.finish()?;
+    let handed_over = match outputs.outbox {
+        Some(p) => Some(hand_over(store, p)?),
+        None => {
+            say_pending(store);
+            None
+        }
+    };
     let summary = serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
         "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
         "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
         "outbox": outbox_rows,
         "outbox_by_kind": {"opt_out_confirmation": by_kind[0],
-                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]}});
+                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]},
+        "handed_over": handed_over, "pending_replies": store.pending_replies()});
     Ok(summary)
+}
+
+/// Hand every pending reply over to `path` (checked beforehand with
+/// [`crate::store::outbox::check_target`]) and say so; a failure says
+/// that the replies are safe in the store.
+pub fn hand_over(store: &mut crate::store::Store, path: &std::path::Path) -> Result<u64> {
+    let pending = store.pending_replies();
+    let n = store.hand_over(path, true).map_err(|e| {
+        crate::error::Error::Input(format!(
+            "{e}; the {pending} replies to send stay pending in the store: hand them over with `optscrub outbox --store {} --output FILE`",
+            store.dir.display()
+        ))
+    })?;
+    eprintln!("outbox: {n} replies handed over to {}", path.display());
+    Ok(n)
+}
+
+/// Say on stderr how many replies wait in the store, and how to get them.
+pub fn say_pending(store: &crate::store::Store) {
+    let n = store.pending_replies();
+    if n > 0 {
+        eprintln!(
+            "outbox: {n} replies to send are kept in the store; hand them over with `optscrub outbox --store {} --output FILE` (or give --outbox FILE)",
+            store.dir.display()
+        );
+    }
 }

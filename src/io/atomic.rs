@@ -82,14 +82,71 @@ impl PendingFile {
 
     /// fsync `file` and move it under its final name (after the syncs of
     /// `syncer`, if it was given one).
-    pub fn commit(mut self, file: File, syncer: Option<Syncer>) -> Result<()> {
+    pub fn commit(self, file: File, syncer: Option<Syncer>) -> Result<()> {
+        self.seal(file, syncer)?.commit()
+    }
+}
+
+impl PendingFile {
+    /// fsync `file` and leave it complete under its temporary name; the
+    /// returned [`Sealed`] moves it into place (or removes it when dropped).
+    pub fn seal(mut self, file: File, syncer: Option<Syncer>) -> Result<Sealed> {
         syncer
             .map_or(Ok(()), Syncer::finish)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        let bytes = file
+            .metadata()
+            .map_err(|e| Error::io("cannot write", &self.path, e))?
+            .len();
         drop(file);
         self.done = true;
+        Ok(Sealed {
+            tmp: self.tmp.clone(),
+            path: self.path.clone(),
+            bytes,
+            done: false,
+        })
+    }
+}
+
+/// A complete, durable file under its temporary name, waiting for
+/// [`Sealed::commit`]; removed on drop unless committed or kept.
+pub struct Sealed {
+    tmp: PathBuf,
+    path: PathBuf,
+    bytes: u64,
+    done: bool,
+}
+
+impl Sealed {
+    /// The temporary name.
+    pub fn temp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its size in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Move it under its final name.
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
         commit(&self.tmp, &self.path)
+    }
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use parquet::schema::types::ColumnDescPtr;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::atomic::{PendingFile, Syncer};
+use crate::io::atomic::{PendingFile, Sealed, Syncer};
 use crate::io::dict_chunk::DictChunk;
 
 /// File formats an output can have.
@@ -518,18 +518,24 @@ impl Output {
         Ok(())
     }
 
-    /// Finish the file and move it under its final name.
-    pub fn finish(self) -> Result<()> {
+    /// Finish the file but leave it under its temporary name, durable,
+    /// for the caller to move into place (see [`Sealed`]).
+    pub fn seal(self) -> Result<Sealed> {
         let file = match self.writer {
             Writer::Parquet(w) => w.into_inner(),
             Writer::Csv(w) => w.into_inner().map_err(|e| e.to_string()),
         };
         match file {
-            Ok(f) => self.pending.commit(f, Some(self.syncer)),
+            Ok(f) => self.pending.seal(f, Some(self.syncer)),
             Err(e) => Err(Error::Input(format!(
                 "cannot write {}: {e}",
                 self.pending.path().display()
             ))),
         }
+    }
+
+    /// Finish the file and move it under its final name.
+    pub fn finish(self) -> Result<()> {
+        self.seal()?.commit()
     }
 }

@@ -99,9 +99,15 @@ impl Stats {
     }
 }
 
-/// Run a scrub job against a store, with the scrubber made from its
-/// config and snapshot (made once, however many jobs use it).
-pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
+/// Check a scrub job against a store without running it: output names,
+/// `--account` and `--sender` values, the inputs' columns. `nightly` checks
+/// every campaign this way before it commits anything.
+pub fn check(store: &Store, plan: &Plan) -> Result<()> {
+    open_checked(store, plan).map(|_| ())
+}
+
+/// The checks of [`check`]; the inputs opened, their columns resolved.
+fn open_checked(store: &Store, plan: &Plan) -> Result<(Dataset, Columns)> {
     Format::for_path(&plan.output)?;
     if let Some(s) = &plan.suppressed {
         Format::for_path(s)?;
@@ -118,6 +124,10 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
             )));
         }
     }
+    if let Some(s) = &plan.sender {
+        check_sender(&store.config, plan.account.as_deref(), s)?;
+    }
+    refuse_overwriting_inputs(plan)?;
     let dict_columns = [plan.account_column.as_str(), plan.sender_column.as_str()];
     let phone = [plan.phone_column.as_str()];
     let read = ReadDict {
@@ -126,7 +136,6 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
     };
     let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, read)?;
     let cols = resolve_columns(&data, plan)?;
-    let sup_schema = suppressed_schema(&data.schema);
     if plan.suppressed.is_some() {
         for name in ["reason", "scope"] {
             if data.schema.index_of(name).is_ok() {
@@ -137,6 +146,52 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
             }
         }
     }
+    Ok((data, cols))
+}
+
+/// `--sender` must name a sender of `--account` (or of some account when
+/// the rows name theirs): an unknown one would suppress every row.
+fn check_sender(config: &crate::config::Config, account: Option<&str>, raw: &str) -> Result<()> {
+    let id = crate::phone::normalize_sender(raw).unwrap_or_else(|| raw.to_string());
+    let known = match account.and_then(|a| config.account(a)) {
+        Some(acc) => acc.sender(&id).is_some(),
+        None => config.accounts.iter().any(|acc| acc.sender(&id).is_some()),
+    };
+    if known {
+        return Ok(());
+    }
+    Err(Error::Usage(match account {
+        Some(a) => format!("--sender '{raw}' is not a sender of account '{a}' in the store's config"),
+        None => format!("--sender '{raw}' is not a sender of any account in the store's config"),
+    }))
+}
+
+/// An output may not be one of the inputs: it would be replaced by the
+/// kept rows.
+fn refuse_overwriting_inputs(plan: &Plan) -> Result<()> {
+    let outputs = std::iter::once((&plan.output, "--output"))
+        .chain(plan.suppressed.iter().map(|s| (s, "--suppressed")));
+    for (out, flag) in outputs {
+        let Ok(out_real) = std::fs::canonicalize(out) else {
+            continue; // a new file: not an input
+        };
+        for input in crate::io::input::expand(&plan.inputs)? {
+            if std::fs::canonicalize(&input).is_ok_and(|i| i == out_real) {
+                return Err(Error::Usage(format!(
+                    "{flag} {} is also an input; it would be overwritten: name another file",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a scrub job against a store, with the scrubber made from its
+/// config and snapshot (made once, however many jobs use it).
+pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
+    let (data, cols) = open_checked(store, plan)?;
+    let sup_schema = suppressed_schema(&data.schema);
     // outputs are encoded as the input is, and phones without a dictionary
     let mut encodings = data.encodings.clone();
     encodings.plain.push(plan.phone_column.clone());

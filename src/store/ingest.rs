@@ -189,8 +189,25 @@ impl Store {
                 ids: hashes,
                 snapshot,
                 replace: false,
+                outbox: Vec::new(),
             }),
         })
+    }
+
+    /// Keep these replies (outbox rows) in the store with the ingest's
+    /// events, in the same commit. Replies answer new events or new help
+    /// requests, so an ingest that has replies always has a change.
+    pub fn keep_replies(p: &mut Prepared, batches: Vec<arrow::array::RecordBatch>) -> Result<()> {
+        match &mut p.change {
+            Some(c) => {
+                c.outbox = batches;
+                Ok(())
+            }
+            None if batches.iter().all(|b| b.num_rows() == 0) => Ok(()),
+            None => Err(Error::Internal(
+                "replies to keep for an ingest that changes nothing".into(),
+            )),
+        }
     }
 
     /// Commit a prepared ingest (the caller holds the lock).
@@ -205,6 +222,15 @@ impl Store {
     /// Recompile keys, ids and snapshot from the ledger (the caller holds
     /// the lock). A damaged ledger file stops it with that file named.
     pub fn rebuild(&mut self) -> Result<()> {
+        // pending replies cannot be recompiled: a damaged one is named
+        let m = &self.manifest;
+        for r in m
+            .outbox
+            .iter()
+            .chain(m.handover.iter().flat_map(|h| h.files.iter()))
+        {
+            super::read_verified(&self.dir, r, FIX_RESTORE)?;
+        }
         // Ids of messages that made no event (help requests) live only in
         // the id runs: keep them when they are still sound.
         let mut ids: Vec<u64> = match self.id_runs() {
@@ -260,6 +286,7 @@ impl Store {
                 ids,
                 snapshot,
                 replace: true,
+                outbox: Vec::new(),
             },
         )
     }

@@ -47,6 +47,30 @@ pub struct Manifest {
     pub ids: Vec<FileRef>,
     /// The compiled roaring bitmaps.
     pub snapshot: FileRef,
+    /// Replies (confirmations, help answers) committed by ingests and not
+    /// yet handed over, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<FileRef>,
+    /// A hand-over under way: its replies are out of `outbox` but still
+    /// kept until the output file is in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+}
+
+/// Replies being handed over: the output file is complete under `temp`,
+/// and becomes `output` by a rename. A writer that finds one (its process
+/// was killed in between) finishes it or gives the replies back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Handover {
+    /// The complete output under its temporary name (absolute).
+    pub temp: String,
+    /// Its final name (absolute).
+    pub output: String,
+    /// Its size: an output of this size under the final name is taken to
+    /// be this hand-over's, renamed before the process was killed.
+    pub bytes: u64,
+    /// The outbox files it holds.
+    pub files: Vec<FileRef>,
 }
 
 impl Manifest {
@@ -106,6 +130,18 @@ impl Manifest {
             .chain(self.ledger.iter())
             .chain(self.keys.iter())
             .chain(self.ids.iter())
+            .chain(self.outbox.iter())
+            .chain(self.handover.iter().flat_map(|h| h.files.iter()))
+    }
+
+    /// Replies waiting to be handed over (those of an unfinished hand-over
+    /// included).
+    pub fn pending_replies(&self) -> u64 {
+        self.outbox
+            .iter()
+            .chain(self.handover.iter().flat_map(|h| h.files.iter()))
+            .map(|f| f.rows)
+            .sum()
     }
 
     /// A digest of the ledger list; the snapshot records the one it was

@@ -25,6 +25,7 @@ pub mod index;
 mod ingest;
 mod lock;
 pub mod manifest;
+pub mod outbox;
 pub mod snapshot;
 pub mod state;
 
@@ -51,7 +52,7 @@ use state::State;
 /// How often a reader re-reads the manifest when writers keep replacing
 /// the generation under it.
 const READER_RETRIES: u32 = 3;
-const SUBDIRS: [&str; 5] = ["config", "ledger", "index", "ids", "snapshot"];
+const SUBDIRS: [&str; 6] = ["config", "ledger", "index", "ids", "snapshot", "outbox"];
 
 /// An opened store: its manifest and config, read at one moment.
 pub struct Store {
@@ -75,6 +76,8 @@ struct Change {
     snapshot: Snapshot,
     /// Replace every run (rebuild) rather than add to them.
     replace: bool,
+    /// Replies to keep until they are handed over (outbox rows).
+    outbox: Vec<arrow::array::RecordBatch>,
 }
 
 fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
@@ -103,10 +106,15 @@ impl Store {
         })
     }
 
-    /// Take the writer lock, then open the store.
+    /// Take the writer lock, then open the store (finishing a hand-over
+    /// of replies that a killed process left, and saying so on stderr).
     pub fn open_for_write(dir: &Path) -> Result<(Store, WriteLock)> {
         let lock = lock(dir)?;
-        Ok((Store::open(dir)?, lock))
+        let mut store = Store::open(dir)?;
+        if let Some(what) = store.recover_handover()? {
+            eprintln!("optscrub: {what}");
+        }
+        Ok((store, lock))
     }
 
     /// Open a store and its snapshot for reading. Readers take no lock: if
@@ -256,7 +264,11 @@ impl Store {
     pub fn verify(&self) -> Result<usize> {
         let m = &self.manifest;
         let mut n = 0;
-        for r in std::iter::once(&m.config).chain(&m.ledger) {
+        let outbox = m
+            .outbox
+            .iter()
+            .chain(m.handover.iter().flat_map(|h| h.files.iter()));
+        for r in std::iter::once(&m.config).chain(&m.ledger).chain(outbox) {
             read_verified(&self.dir, r, FIX_RESTORE)?;
             n += 1;
         }
@@ -312,6 +324,8 @@ impl Store {
                 crc32: 0,
                 rows: 0,
             },
+            outbox: Vec::new(),
+            handover: None,
         };
         let mut store = Store {
             dir: dir.to_path_buf(),
@@ -326,6 +340,7 @@ impl Store {
                 ids: Vec::new(),
                 snapshot: Snapshot::default(),
                 replace: true,
+                outbox: Vec::new(),
             },
         )?;
         Ok(store)
@@ -362,6 +377,7 @@ impl Store {
                 format!("index/{generation:010}.idx"),
                 format!("ids/{generation:010}.bin"),
                 format!("snapshot/{generation:010}.snap"),
+                format!("outbox/{generation:010}.parquet"),
             ] {
                 if !keep.contains(rel.as_str()) {
                     let _ = fs::remove_file(self.dir.join(rel));
@@ -452,6 +468,19 @@ impl Store {
             )?);
         }
         m.ids = id_refs;
+        // a store made before outboxes were kept has no outbox folder
+        let outbox_dir = self.dir.join("outbox");
+        fs::create_dir_all(&outbox_dir).map_err(|e| Error::io("cannot create", &outbox_dir, e))?;
+        let rows: u64 = change.outbox.iter().map(|b| b.num_rows() as u64).sum();
+        if rows > 0 {
+            let bytes = outbox::encode(&change.outbox)?;
+            m.outbox.push(write_file(
+                &self.dir,
+                &format!("outbox/{generation:010}.parquet"),
+                &bytes,
+                rows,
+            )?);
+        }
         let mut snap = change.snapshot;
         snap.ledger_digest = m.ledger_digest();
         let rows = snap.opt_outs();
@@ -487,7 +516,7 @@ impl Store {
                 }
             }
         }
-        for sub in ["ledger", "index", "ids", "snapshot", "state"] {
+        for sub in ["ledger", "index", "ids", "snapshot", "outbox"] {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };

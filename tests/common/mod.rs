@@ -102,6 +102,14 @@ impl Work {
         r.stdout
     }
 
+    /// Run and expect success; returns stderr.
+    #[allow(dead_code)]
+    pub fn ok_stderr(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "optscrub {args:?} failed: {}", r.stderr);
+        r.stderr
+    }
+
     /// Run and expect this exit status; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let r = self.run(args);

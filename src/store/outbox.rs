@@ -1,0 +1,243 @@
+//! The outbox kept in the store: the replies (confirmations and help
+//! answers) an ingest decides to send are committed with its events, as
+//! `outbox/<gen>.parquet`, and stay pending until they are handed over to
+//! an output file. A hand-over happens exactly once, whatever is killed:
+//!
+//! 1. every pending reply is written to the output under a temporary name
+//!    and fsynced;
+//! 2. the manifest records the hand-over (temporary name, final name, the
+//!    outbox files it holds) and no longer lists them as pending;
+//! 3. the temporary file is renamed into place;
+//! 4. the manifest drops the hand-over, and its outbox files go.
+//!
+//! Killed before 2, the replies are still pending and no output appeared.
+//! Killed after 2, the next writer finds the record and finishes it: the
+//! rename if the temporary file is there, nothing if the output is there
+//! with the recorded size, else the replies become pending again.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::manifest::{FileRef, Handover};
+use super::{corrupt, read_verified, Store, FIX_RESTORE};
+use crate::error::{Error, Result};
+use crate::io::output::Output;
+
+/// Columns of an outbox (SPEC §7): where a reply goes, where from, its
+/// text, its kind and the message it answers.
+pub const COLUMNS: [&str; 5] = ["to", "from", "body", "kind", "in_reply_to"];
+
+/// The outbox schema: [`COLUMNS`], all text.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        COLUMNS
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Encode outbox rows as a store file.
+pub(super) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    crate::io::output::parquet_bytes(schema(), props, batches, 1 << 20)
+        .map_err(|e| Error::Internal(format!("cannot encode outbox rows: {e}")))
+}
+
+/// Read one outbox file of the store, verified.
+fn read(dir: &Path, r: &FileRef) -> Result<Vec<RecordBatch>> {
+    let bytes = read_verified(dir, r, FIX_RESTORE)?;
+    let bad = |why: String| corrupt(dir, &r.file, &why, FIX_RESTORE);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if batches.iter().any(|b| b.schema().fields() != schema().fields()) {
+        return Err(bad("not an outbox file".into()));
+    }
+    Ok(batches)
+}
+
+/// How many rows an existing output file holds: `None` when there is no
+/// file, `Some(0)` for an empty one or a header alone; a file that cannot
+/// be read counts as holding rows (it is never overwritten).
+pub fn rows_in(path: &Path) -> Option<u64> {
+    let meta = fs::metadata(path).ok()?;
+    if meta.len() == 0 {
+        return Some(0);
+    }
+    let parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let rows = if parquet {
+        fs::File::open(path)
+            .ok()
+            .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+            .map(|r| {
+                use parquet::file::reader::FileReader;
+                r.metadata().file_metadata().num_rows().max(0) as u64
+            })
+    } else {
+        fs::read(path).ok().map(|b| {
+            let lines = b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64;
+            lines.saturating_sub(1)
+        })
+    };
+    Some(rows.unwrap_or(u64::MAX))
+}
+
+/// Refuse to hand replies over into a file that already holds some: they
+/// may not have been sent yet. `flag` names the option that gave the path.
+pub fn check_target(path: &Path, flag: &str) -> Result<()> {
+    match rows_in(path) {
+        None | Some(0) => Ok(()),
+        Some(u64::MAX) => Err(Error::Usage(format!(
+            "{flag} {}: the file exists and is not an outbox this tool can read; it is not overwritten: move it away or name another file",
+            path.display()
+        ))),
+        Some(n) => Err(Error::Usage(format!(
+            "{flag} {}: already holds {n} replies from an earlier hand-over, which may not have been sent; send them and move the file away, or name another file",
+            path.display()
+        ))),
+    }
+}
+
+/// What an interrupted hand-over came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    /// The output is in place with its replies.
+    Completed {
+        /// The output file.
+        output: PathBuf,
+        /// Replies it holds.
+        rows: u64,
+    },
+    /// The output never appeared: its replies are pending again.
+    Returned {
+        /// The output file that was meant.
+        output: PathBuf,
+        /// Replies pending again.
+        rows: u64,
+    },
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recovered::Completed { output, rows } => write!(
+                f,
+                "an interrupted hand-over of {rows} replies was completed: they are in {}",
+                output.display()
+            ),
+            Recovered::Returned { output, rows } => write!(
+                f,
+                "an interrupted hand-over of {rows} replies to {} did not finish: they are pending again",
+                output.display()
+            ),
+        }
+    }
+}
+
+impl Store {
+    /// Replies waiting to be handed over.
+    pub fn pending_replies(&self) -> u64 {
+        self.manifest.pending_replies()
+    }
+
+    /// Write every pending reply to `path`, oldest first. With `take`,
+    /// they are handed over: no longer pending once the file is in place
+    /// (the caller holds the lock, and has checked the path with
+    /// [`check_target`]). Returns the rows written.
+    pub fn hand_over(&mut self, path: &Path, take: bool) -> Result<u64> {
+        let files = self.manifest.outbox.clone();
+        let mut out = Output::create(path, schema())?;
+        for r in &files {
+            for b in read(&self.dir, r)? {
+                out.write(&b)?;
+            }
+        }
+        let rows = out.rows;
+        if !take || files.is_empty() {
+            out.finish()?;
+            return Ok(rows);
+        }
+        let sealed = out.seal()?;
+        let mut m = self.manifest.clone();
+        m.generation += 1;
+        m.outbox.clear();
+        m.handover = Some(Handover {
+            temp: absolute(sealed.temp()),
+            output: absolute(sealed.path()),
+            bytes: sealed.bytes(),
+            files,
+        });
+        m.write(&self.dir)?;
+        self.manifest = m;
+        let moved = sealed.commit();
+        self.end_handover(moved.is_ok())?;
+        moved.map(|()| rows)
+    }
+
+    /// Drop the hand-over record: done, its outbox files go; not done, its
+    /// replies are pending again (before any that came later).
+    fn end_handover(&mut self, done: bool) -> Result<()> {
+        let mut m = self.manifest.clone();
+        let Some(h) = m.handover.take() else {
+            return Ok(());
+        };
+        m.generation += 1;
+        if !done {
+            m.outbox.splice(0..0, h.files.iter().cloned());
+        }
+        m.write(&self.dir)?;
+        self.manifest = m;
+        if done {
+            for r in &h.files {
+                let _ = fs::remove_file(self.dir.join(&r.file));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish a hand-over that a killed process left (the caller holds the
+    /// lock); says what happened, if there was one.
+    pub fn recover_handover(&mut self) -> Result<Option<Recovered>> {
+        let Some(h) = self.manifest.handover.clone() else {
+            return Ok(None);
+        };
+        let (temp, output) = (PathBuf::from(&h.temp), PathBuf::from(&h.output));
+        let rows = h.files.iter().map(|f| f.rows).sum();
+        let done = if temp.exists() {
+            // the output name may have been taken since: then the replies
+            // stay with the store rather than overwrite it
+            rows_in(&output).is_none_or(|n| n == 0) && crate::io::atomic::commit(&temp, &output).is_ok()
+        } else {
+            fs::metadata(&output).is_ok_and(|m| m.len() == h.bytes)
+        };
+        let _ = fs::remove_file(&temp);
+        self.end_handover(done)?;
+        Ok(Some(if done {
+            Recovered::Completed { output, rows }
+        } else {
+            Recovered::Returned { output, rows }
+        }))
+    }
+}
+
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
