@@ -24,6 +24,10 @@ pub enum Error {
     /// The store is damaged or inconsistent (exit 2).
     #[error("{0}")]
     Corrupt(String),
+    /// The store's folder or files may be written by others, or belong to
+    /// another user (exit 2).
+    #[error("{0}")]
+    Unsafe(String),
     /// A bug: something the code assumed could not happen (exit 1).
     #[error("internal error (a bug; please report it): {0}")]
     Internal(String),
@@ -44,7 +48,7 @@ impl Error {
     /// The process exit status for this error (SPEC §7).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Locked(_) | Error::Corrupt(_) => 2,
+            Error::Locked(_) | Error::Corrupt(_) | Error::Unsafe(_) => 2,
             _ => 1,
         }
     }

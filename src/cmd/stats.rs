@@ -57,6 +57,10 @@ pub fn run(a: Args) -> Result<()> {
         m.ids.len(),
         m.generation
     );
+    match &store.exposed {
+        Some(why) => println!("permissions: {why}"),
+        None => println!("permissions: only its owner may read or write it"),
+    }
     let pending = store.pending_replies();
     println!(
         "outbox: {pending} replies pending{}",
@@ -79,6 +83,6 @@ pub fn run(a: Args) -> Result<()> {
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
                 "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
-                "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "scopes": scopes}),
+                "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes}),
     )
 }

@@ -30,9 +30,15 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Write `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// Write `bytes` to `path` atomically; with `mode`, the file has exactly
+/// that Unix mode whatever the umask (store files), else the umask's.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let tmp = temp_path(path);
     let res = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = create(&tmp, mode)?;
         f.write_all(bytes)?;
         f.sync_all()
     })();
@@ -41,6 +47,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io("cannot write", path, e));
     }
     commit(&tmp, path)
+}
+
+/// Create (or truncate) a file, with exactly `mode` when given.
+pub fn create(path: &Path, mode: Option<u32>) -> std::io::Result<File> {
+    let mut o = File::options();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if let Some(m) = mode {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        o.mode(m);
+        let f = o.open(path)?;
+        // the umask may have taken bits away; the mode is set as asked
+        f.set_permissions(fs::Permissions::from_mode(m))?;
+        return Ok(f);
+    }
+    let _ = mode;
+    o.open(path)
 }
 
 /// Rename a finished temporary file to its final name and make it durable.

@@ -22,10 +22,11 @@ pub struct WriteLock {
 /// `OPTSCRUB_LOCK_WAIT` seconds (default 30) for another writer.
 pub fn lock(dir: &Path) -> Result<WriteLock> {
     let path = dir.join("LOCK");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, super::perms::FILE_MODE);
+    let file = options
         .open(&path)
         .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
     let wait = std::env::var("OPTSCRUB_LOCK_WAIT")

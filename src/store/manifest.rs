@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::write_atomic_mode;
 
 /// The manifest's file name inside the store.
 pub const MANIFEST: &str = "MANIFEST";
@@ -120,7 +120,11 @@ impl Manifest {
         let body = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Corrupt(format!("cannot encode manifest: {e}")))?;
         let text = format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
-        write_atomic(&dir.join(MANIFEST), text.as_bytes())
+        write_atomic_mode(
+            &dir.join(MANIFEST),
+            text.as_bytes(),
+            Some(super::perms::FILE_MODE),
+        )
     }
 
     /// Every file this manifest names.

@@ -26,6 +26,7 @@ mod ingest;
 mod lock;
 pub mod manifest;
 pub mod outbox;
+pub mod perms;
 pub mod snapshot;
 pub mod state;
 
@@ -43,7 +44,7 @@ use parquet::file::properties::WriterProperties;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{self, Event};
-use crate::io::atomic::{sync_dir, write_atomic};
+use crate::io::atomic::{sync_dir, write_atomic_mode};
 use index::{Entry, IdRun, KeyRun, ScopeName};
 use manifest::{FileRef, Manifest};
 use snapshot::Snapshot;
@@ -62,6 +63,8 @@ pub struct Store {
     pub manifest: Manifest,
     /// The config in force.
     pub config: Config,
+    /// Set when other users may read the store (a warning, not an error).
+    pub exposed: Option<String>,
 }
 
 /// What a commit adds besides the ledger file.
@@ -91,8 +94,9 @@ const FIX_REBUILD: &str = "run `optscrub rebuild` to recompile it from the ledge
 const FIX_RESTORE: &str = "restore it from a backup";
 
 impl Store {
-    /// Open a store for reading.
+    /// Open a store for reading (its modes checked: see [`perms`]).
     pub fn open(dir: &Path) -> Result<Store> {
+        let exposed = perms::check(dir, perms::Use::Read)?;
         let manifest = Manifest::read(dir)?;
         let config_bytes = read_verified(dir, &manifest.config, FIX_RESTORE)?;
         let text = std::str::from_utf8(&config_bytes)
@@ -103,12 +107,14 @@ impl Store {
             dir: dir.to_path_buf(),
             manifest,
             config,
+            exposed,
         })
     }
 
     /// Take the writer lock, then open the store (finishing a hand-over
     /// of replies that a killed process left, and saying so on stderr).
     pub fn open_for_write(dir: &Path) -> Result<(Store, WriteLock)> {
+        perms::check(dir, perms::Use::Write)?;
         let lock = lock(dir)?;
         let mut store = Store::open(dir)?;
         if let Some(what) = store.recover_handover()? {
@@ -304,11 +310,10 @@ impl Store {
                 dir.display()
             )));
         }
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create store", dir, e))?;
+        perms::create_dir(dir)?;
         let _lock = lock(dir)?;
         for sub in SUBDIRS {
-            let p = dir.join(sub);
-            fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+            perms::create_dir(&dir.join(sub))?;
         }
         let config = write_file(dir, "config/0000000000.toml", text.as_bytes(), 0)?;
         let empty = Manifest {
@@ -331,6 +336,7 @@ impl Store {
             dir: dir.to_path_buf(),
             manifest: empty,
             config: Config::parse(&text).map_err(Error::Config)?,
+            exposed: None,
         };
         store.commit(
             None,
@@ -470,7 +476,9 @@ impl Store {
         m.ids = id_refs;
         // a store made before outboxes were kept has no outbox folder
         let outbox_dir = self.dir.join("outbox");
-        fs::create_dir_all(&outbox_dir).map_err(|e| Error::io("cannot create", &outbox_dir, e))?;
+        if !outbox_dir.is_dir() {
+            perms::create_dir(&outbox_dir)?;
+        }
         let rows: u64 = change.outbox.iter().map(|b| b.num_rows() as u64).sum();
         if rows > 0 {
             let bytes = outbox::encode(&change.outbox)?;
@@ -538,7 +546,7 @@ fn read_config_text(path: &Path) -> Result<String> {
 
 /// Write one store file under a fresh name and describe it.
 fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef> {
-    write_atomic(&dir.join(rel), bytes)?;
+    write_atomic_mode(&dir.join(rel), bytes, Some(perms::FILE_MODE))?;
     Ok(FileRef {
         file: rel.to_string(),
         bytes: bytes.len() as u64,
