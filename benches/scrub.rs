@@ -127,6 +127,7 @@ fn bench_scrub(c: &mut Criterion) {
         default_account: None,
         default_sender: None,
         country: None,
+        country_column: None,
     };
     let mut g = c.benchmark_group("scrub");
     g.throughput(Throughput::Elements(ROWS as u64));

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::keywords::{keyword_key, Pack, DEFAULT_HELP, DEFAULT_OPT_IN, DEFAULT_OPT_OUT};
-use crate::phone::normalize_sender;
+use crate::phone::parse_config_sender;
 
 /// How a message body is matched against keywords (SPEC §3.1 step 4).
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -35,7 +35,7 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawShared {
-    number: String,
+    number: toml::Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +49,7 @@ struct RawAccount {
     help_keywords: Option<Vec<String>>,
     help_reply: Option<String>,
     reply: Option<String>,
+    default_country: Option<String>,
     #[serde(default)]
     senders: Vec<RawSender>,
 }
@@ -56,7 +57,7 @@ struct RawAccount {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSender {
-    id: String,
+    id: toml::Spanned<String>,
     #[serde(default)]
     keywords: Vec<String>,
     #[serde(default)]
@@ -99,6 +100,9 @@ pub struct Account {
     pub help_reply: Option<String>,
     /// Free-keyword confirmation, sent from the shared number.
     pub reply: Option<String>,
+    /// How national numbers of this account's rows are read when no
+    /// `--default-country` is given.
+    pub default_country: Option<crate::phone::DefaultCountry>,
     /// Senders, in config order.
     pub senders: Vec<Sender>,
     sender_index: HashMap<String, usize>,
@@ -156,7 +160,7 @@ impl Config {
                 None => msg,
             }
         })?;
-        resolve(raw)
+        resolve(raw, text)
     }
 
     /// The account with this id.
@@ -170,7 +174,13 @@ impl Config {
     }
 }
 
-fn resolve(raw: RawConfig) -> std::result::Result<Config, String> {
+/// "line N: " for a span of the config text.
+fn at_line(text: &str, span: std::ops::Range<usize>) -> String {
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    format!("line {line}: ")
+}
+
+fn resolve(raw: RawConfig, text: &str) -> std::result::Result<Config, String> {
     if raw.accounts.is_empty() {
         return Err(
             "no accounts; expected at least one [[accounts]] table with an id and its senders".into(),
@@ -178,9 +188,15 @@ fn resolve(raw: RawConfig) -> std::result::Result<Config, String> {
     }
     let mut shared_numbers = Vec::new();
     for s in &raw.shared_numbers {
-        let n = normalize_sender(&s.number)
-            .filter(|n| n.starts_with('+'))
-            .ok_or_else(|| format!("shared number '{}' is not a phone number", s.number))?;
+        let n = parse_config_sender(s.number.get_ref())
+            .and_then(|n| {
+                if n.starts_with('+') {
+                    Ok(n)
+                } else {
+                    Err(format!("'{}' is not a phone number", s.number.get_ref()))
+                }
+            })
+            .map_err(|why| format!("{}shared number {why}", at_line(text, s.number.span())))?;
         if shared_numbers.contains(&n) {
             return Err(format!("shared number {n} is listed twice"));
         }
@@ -191,7 +207,7 @@ fn resolve(raw: RawConfig) -> std::result::Result<Config, String> {
     let mut sender_owner: HashMap<String, String> = HashMap::new();
     let mut free_owner: HashMap<String, String> = HashMap::new();
     for a in raw.accounts {
-        let account = resolve_account(a, &shared_numbers, &mut sender_owner, &mut free_owner)?;
+        let account = resolve_account(a, text, &shared_numbers, &mut sender_owner, &mut free_owner)?;
         if account_index.insert(account.id.clone(), accounts.len()).is_some() {
             return Err(format!("account '{}' is defined twice", account.id));
         }
@@ -217,6 +233,7 @@ fn check_keywords(account: &str, what: &str, list: &[String]) -> std::result::Re
 
 fn resolve_account(
     a: RawAccount,
+    text: &str,
     shared: &[String],
     sender_owner: &mut HashMap<String, String>,
     free_owner: &mut HashMap<String, String>,
@@ -256,12 +273,8 @@ fn resolve_account(
     let mut senders = Vec::new();
     let mut sender_index = HashMap::new();
     for s in a.senders {
-        let sid = normalize_sender(&s.id).ok_or_else(|| {
-            format!(
-                "account '{id}': sender id '{}' is not an SMS number, wa:<profile> or name:<text>",
-                s.id
-            )
-        })?;
+        let sid = parse_config_sender(s.id.get_ref())
+            .map_err(|why| format!("{}account '{id}': sender id {why}", at_line(text, s.id.span())))?;
         if shared.contains(&sid) {
             return Err(format!("account '{id}': sender {sid} is also a shared number"));
         }
@@ -306,9 +319,19 @@ fn resolve_account(
             resubscribe_reply: s.resubscribe_reply,
         });
     }
+    let default_country = a
+        .default_country
+        .as_deref()
+        .map(|c| {
+            crate::phone::DefaultCountry::parse(c).ok_or_else(|| {
+                format!("account '{id}': default_country '{c}' is not an ISO 3166 alpha-2 country code (like GB or US)")
+            })
+        })
+        .transpose()?;
     Ok(Account {
         id,
         free_keyword: a.free_keyword,
+        default_country,
         match_mode: a.match_mode,
         opt_in_keywords: opt_in,
         help_keywords: help,

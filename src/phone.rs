@@ -16,11 +16,13 @@ use phonenumber::country;
 /// Most digits an E.164 number may have.
 const E164_MAX_DIGITS: usize = 15;
 
-/// Possible national-number lengths per calling code, as bit masks.
+/// Possible national-number lengths per calling code, as a bit mask.
+/// libphonenumber also has lengths possible only for local dialling (a
+/// UK number without its area code); an E.164 number is dialled
+/// internationally, so those never make one possible (SPEC §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct CallingCode {
     possible: u32,
-    local_only: u32,
 }
 
 /// libphonenumber's possible lengths, generated from the `phonenumber`
@@ -35,8 +37,8 @@ static CODES: [Option<CallingCode>; 1000] = {
     let mut t = [None; 1000];
     let mut i = 0;
     while i < lengths::CODES.len() {
-        let (code, possible, local_only) = lengths::CODES[i];
-        t[code as usize] = Some(CallingCode { possible, local_only });
+        let (code, possible, _local_only) = lengths::CODES[i];
+        t[code as usize] = Some(CallingCode { possible });
         i += 1;
     }
     t
@@ -44,8 +46,9 @@ static CODES: [Option<CallingCode>; 1000] = {
 
 /// The table as libphonenumber's metadata gives it: per calling code, the
 /// main region's possible lengths over every number type.
+/// Per calling code: (code, possible lengths, local-only lengths).
 #[cfg(test)]
-fn codes_from_metadata() -> Vec<(u16, CallingCode)> {
+fn codes_from_metadata() -> Vec<(u16, u32, u32)> {
     let db = &*phonenumber::metadata::DATABASE;
     let mut out = Vec::new();
     for code in 1..1000u16 {
@@ -80,13 +83,7 @@ fn codes_from_metadata() -> Vec<(u16, CallingCode)> {
             possible |= mask(t.possible_length());
             local_only |= mask(t.possible_local_length());
         }
-        out.push((
-            code,
-            CallingCode {
-                possible,
-                local_only: local_only & !possible,
-            },
-        ));
+        out.push((code, possible, local_only & !possible));
     }
     out
 }
@@ -116,7 +113,8 @@ fn digit_count(mut v: u64) -> u32 {
 }
 
 /// Is the E.164 number with these digits possible, per libphonenumber's
-/// `isPossibleNumber` (IS_POSSIBLE or IS_POSSIBLE_LOCAL_ONLY)?
+/// `isPossibleNumber` for international dialling (IS_POSSIBLE; a
+/// local-only length is not enough)?
 fn is_possible(e164: u64, total_digits: u32) -> bool {
     for cc_len in 1..=3u32 {
         if total_digits <= cc_len {
@@ -131,13 +129,10 @@ fn is_possible(e164: u64, total_digits: u32) -> bool {
     false
 }
 
-/// libphonenumber's `testNumberLength` for the general description.
+/// libphonenumber's `testNumberLength` for the general description,
+/// local-only lengths excluded.
 fn possible_length(code: &CallingCode, len: u32) -> bool {
-    if len >= 32 || code.possible == 0 {
-        return false;
-    }
-    let bit = 1u32 << len;
-    code.local_only & bit != 0 || code.possible & bit != 0
+    len < 32 && code.possible & (1u32 << len) != 0
 }
 
 /// Read ASCII digits into a number; `None` if empty, too long, or not digits.
@@ -198,6 +193,13 @@ fn normalize_slow(raw: &str, default: Option<DefaultCountry>) -> Option<u64> {
             s = rest.trim_start();
             break;
         }
+    }
+    // `+44 (0)7700 900202`: the national trunk 0 in brackets is not dialled
+    // from abroad
+    let without_trunk;
+    if (s.starts_with('+') || s.starts_with("00")) && s.contains("(0)") {
+        without_trunk = s.replacen("(0)", "", 1);
+        s = &without_trunk;
     }
     let mut digits = [0u8; 24];
     let mut n = 0usize;
@@ -268,29 +270,94 @@ pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringAr
     b.finish()
 }
 
-/// Normalize a sender id (SPEC §2): `wa:<profile>` and `name:<text>` are kept
-/// as written (prefix lower-cased); anything that looks like a phone number
-/// becomes `+digits`. Returns `None` for a value that is none of these.
-pub fn normalize_sender(raw: &str) -> Option<String> {
-    let s = raw.trim();
-    for prefix in ["wa:", "name:"] {
-        if let Some(rest) = strip_prefix_ci(s, prefix) {
-            let rest = rest.trim();
-            return (!rest.is_empty()).then(|| format!("{prefix}{rest}"));
-        }
-    }
-    let mut out = String::with_capacity(s.len() + 1);
-    out.push('+');
+/// The digits of a phone-like sender id, and whether it had a `+`
+/// (separators removed); `None` when it has anything else.
+fn sender_digits(s: &str) -> Option<(String, bool)> {
+    let mut digits = String::with_capacity(s.len());
+    let mut plus = false;
     for (i, c) in s.chars().enumerate() {
         match c {
-            '0'..='9' => out.push(c),
-            '+' if i == 0 => {}
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => plus = true,
             ' ' | '.' | '-' | '(' | ')' => {}
             _ => return None,
         }
     }
-    let digits = out.len() - 1;
-    (1..=E164_MAX_DIGITS).contains(&digits).then_some(out)
+    (!digits.is_empty()).then_some((digits, plus))
+}
+
+/// A prefixed sender id (`wa:`, `name:`, `short:`), prefix lower-cased;
+/// `Some(None)` when the prefix is there but what follows is not valid.
+fn prefixed_sender(s: &str) -> Option<Option<String>> {
+    for prefix in ["wa:", "name:", "short:"] {
+        if let Some(rest) = strip_prefix_ci(s, prefix) {
+            let rest = rest.trim();
+            let ok = !rest.is_empty() && (prefix != "short:" || rest.bytes().all(|b| b.is_ascii_digit()));
+            return Some(ok.then(|| format!("{prefix}{rest}")));
+        }
+    }
+    None
+}
+
+/// Normalize a sender id found in data (a reply's destination, a
+/// recipient row's sender, a flag): `wa:<profile>`, `name:<text>` and
+/// `short:<digits>` as written (prefix lower-cased); a possible number in
+/// international form (`+`, `00`, or bare digits) becomes `+digits`; other
+/// bare digits are a short code (`12345` is `short:12345`, never
+/// `+12345`). Returns `None` for anything else, a national number
+/// (leading 0) included.
+pub fn normalize_sender(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    if let Some(p) = prefixed_sender(s) {
+        return p;
+    }
+    let (digits, plus) = sender_digits(s)?;
+    let intl = |d: &str| international(d.as_bytes()).map(format_e164);
+    if plus {
+        return intl(&digits);
+    }
+    if let Some(rest) = digits.strip_prefix("00") {
+        return intl(rest);
+    }
+    if digits.starts_with('0') {
+        return None;
+    }
+    intl(&digits).or_else(|| (digits.len() <= SHORT_CODE_MAX_DIGITS).then(|| format!("short:{digits}")))
+}
+
+/// Most digits a short code has (they are 3 to 8 digits long worldwide).
+const SHORT_CODE_MAX_DIGITS: usize = 8;
+
+/// A sender id as a config writes it (SPEC §9): a possible number with `+`
+/// (or as bare international digits), `wa:<profile>`, `name:<text>` or
+/// `short:<digits>`. National forms and bare short codes are refused with
+/// what to write instead, so that no id is silently misread.
+pub fn parse_config_sender(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    if let Some(p) = prefixed_sender(s) {
+        return p
+            .ok_or_else(|| format!("'{raw}' has nothing valid after its prefix (short: takes digits only)"));
+    }
+    let Some((digits, plus)) = sender_digits(s) else {
+        return Err(format!(
+            "'{raw}' is not an SMS number (+ and its country code), wa:<profile>, name:<text> or short:<digits>"
+        ));
+    };
+    let intl = digits.strip_prefix("00").unwrap_or(&digits);
+    if !plus && digits.starts_with('0') && !digits.starts_with("00") {
+        return Err(format!(
+            "'{raw}' looks like a national number; write it in international form, + and its country code (+33612345678, not 0612345678)"
+        ));
+    }
+    match international(intl.as_bytes()) {
+        Some(v) => Ok(format_e164(v)),
+        None if plus || digits.starts_with("00") => Err(format!(
+            "'{raw}' is not a possible phone number for international dialling; a short code is written short:<digits>"
+        )),
+        None => Err(format!(
+            "'{raw}' is not a possible international number; write a short code as short:{digits}, and a phone number with + and its country code"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -311,11 +378,8 @@ mod tests {
              /// (calling code, possible national lengths, local-only lengths) as bit masks.\n\
              pub(super) const CODES: &[(u16, u32, u32)] = &[\n",
         );
-        for (code, c) in codes_from_metadata() {
-            text.push_str(&format!(
-                "    ({code}, {:#x}, {:#x}),\n",
-                c.possible, c.local_only
-            ));
+        for (code, possible, local_only) in codes_from_metadata() {
+            text.push_str(&format!("    ({code}, {possible:#x}, {local_only:#x}),\n"));
         }
         text.push_str("];\n");
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/phone_lengths.rs");
@@ -420,6 +484,43 @@ mod tests {
         assert_eq!(normalize_sender("NAME:Acme").as_deref(), Some("name:Acme"));
         assert_eq!(normalize_sender("acme"), None);
         assert_eq!(normalize_sender("wa:"), None);
+        // a short code is never read as a calling code
+        assert_eq!(normalize_sender("12345").as_deref(), Some("short:12345"));
+        assert_eq!(normalize_sender("SHORT:12345").as_deref(), Some("short:12345"));
+        assert_eq!(normalize_sender("short:12a"), None);
+        assert_eq!(normalize_sender("+12345"), None);
+        assert_eq!(normalize_sender("0612345678"), None);
+        assert_eq!(normalize_sender("0033612345678").as_deref(), Some("+33612345678"));
+    }
+
+    #[test]
+    fn config_senders_are_explicit() {
+        assert_eq!(
+            parse_config_sender("+33 6 12 34 56 78").as_deref(),
+            Ok("+33612345678")
+        );
+        assert_eq!(
+            parse_config_sender("447860009123").as_deref(),
+            Ok("+447860009123")
+        );
+        assert_eq!(parse_config_sender("short:12345").as_deref(), Ok("short:12345"));
+        assert_eq!(parse_config_sender("Name:ACME").as_deref(), Ok("name:ACME"));
+        let e = parse_config_sender("0612345678").unwrap_err();
+        assert!(e.contains("looks like a national number"), "{e}");
+        let e = parse_config_sender("12345").unwrap_err();
+        assert!(e.contains("write a short code as short:12345"), "{e}");
+        let e = parse_config_sender("+447000").unwrap_err();
+        assert!(e.contains("not a possible phone number"), "{e}");
+        assert!(parse_config_sender("short:").is_err());
+    }
+
+    #[test]
+    fn local_only_lengths_and_trunk_zero() {
+        // +447000 is possible only for local dialling: not an E.164 number
+        assert_eq!(normalize("+447000", None), None);
+        assert_eq!(normalize("00447000", None), None);
+        assert_eq!(normalize("+44 (0)7700 900202", None), Some(447700900202));
+        assert_eq!(normalize("0044 (0)7700 900202", None), Some(447700900202));
     }
 
     #[test]

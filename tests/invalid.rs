@@ -16,7 +16,10 @@ const CONFIG_CASES: &[(&str, &str)] = &[
     ("config_unknown_pack.toml", "line 5, column 12: unknown variant `fr`, expected one of `us-fcc`, `ca`, `es`, `pt`"),
     ("config_not_toml.toml", "line 1, column 12: unclosed array table, expected `]`"),
     ("config_unknown_field.toml", "line 5, column 3: unknown field `acount_level`, expected one of `id`, `keywords`, `packs`, `account_level`, `reply`, `resubscribe_reply`"),
-    ("config_bad_sender_id.toml", "account 'a': sender id 'acme' is not an SMS number, wa:<profile> or name:<text>"),
+    ("config_bad_sender_id.toml", "line 4: account 'a': sender id 'acme' is not an SMS number (+ and its country code), wa:<profile>, name:<text> or short:<digits>"),
+    ("config_national_sender_id.toml", "line 6: account 'a': sender id '0612345678' looks like a national number; write it in international form, + and its country code (+33612345678, not 0612345678)"),
+    ("config_bare_short_code.toml", "line 4: account 'a': sender id '12345' is not a possible international number; write a short code as short:12345, and a phone number with + and its country code"),
+    ("config_impossible_shared_number.toml", "line 2: shared number '+447000' is not a possible phone number for international dialling; a short code is written short:<digits>"),
 ];
 
 #[test]

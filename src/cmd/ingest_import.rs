@@ -41,6 +41,10 @@ pub struct Args {
     /// Name of the optional event time column.
     #[arg(long, default_value = "occurred_at")]
     time_column: String,
+    /// Read national numbers as this country's (ISO 3166 alpha-2); else
+    /// the account's `default_country` in the config; else they are rejected.
+    #[arg(long, value_name = "XX")]
+    default_country: Option<String>,
 }
 
 /// Ingest a manual import.
@@ -66,6 +70,7 @@ pub fn run(a: Args) -> Result<()> {
         phone: a.phone_column,
         sender: a.sender_column,
         time: a.time_column,
+        country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
     };
     let events = import::read(&account, &mapping, data, &cols, now_micros(), &mut rejects)?;
     let read = events.len();

@@ -32,6 +32,10 @@ pub struct Args {
     /// Name of the optional submission id column.
     #[arg(long, default_value = "submission_id")]
     id_column: String,
+    /// Read national numbers as this country's (ISO 3166 alpha-2); else
+    /// the account's `default_country` in the config; else they are rejected.
+    #[arg(long, value_name = "XX")]
+    default_country: Option<String>,
 }
 
 /// Ingest webform submissions.
@@ -42,6 +46,7 @@ pub fn run(a: Args) -> Result<()> {
         phone: a.phone_column,
         time: a.time_column,
         id: a.id_column,
+        country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
     };
     let mut figures = webform::ingest(&mut store, &a.files, &cols, a.rejects.as_deref())?;
     figures["command"] = json!("ingest webform");

@@ -54,6 +54,11 @@ pub struct ScrubFlags {
     /// Name of the sender column [default: sender; optional unless named here]
     #[arg(long, value_name = "C")]
     sender_column: Option<String>,
+    /// A column giving each row's country (ISO 3166 alpha-2) for national
+    /// numbers; an empty cell falls back to --default-country, then to the
+    /// account's default_country.
+    #[arg(long, value_name = "C")]
+    country_column: Option<String>,
 }
 
 impl ScrubFlags {
@@ -64,6 +69,7 @@ impl ScrubFlags {
         plan.keep_duplicates = self.keep_duplicates;
         plan.phone_column = self.phone_column;
         plan.account_column = self.account_column;
+        plan.country_column = self.country_column;
         if let Some(c) = self.sender_column {
             plan.sender_column = c;
             plan.sender_column_given = true;

@@ -27,6 +27,9 @@ pub struct ImportColumns {
     pub sender: String,
     /// Optional event time column.
     pub time: String,
+    /// `--default-country`: how national numbers are read (else the
+    /// account's `default_country`; else they are rejected).
+    pub country: Option<crate::phone::DefaultCountry>,
 }
 
 impl Default for ImportColumns {
@@ -35,6 +38,7 @@ impl Default for ImportColumns {
             phone: "phone".into(),
             sender: "sender".into(),
             time: "occurred_at".into(),
+            country: None,
         }
     }
 }
@@ -100,7 +104,8 @@ pub fn read(
         let mut bad = Vec::new();
         for i in 0..b.batch.num_rows() {
             row += 1;
-            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, None)) else {
+            let country = cols.country.or(account.default_country);
+            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
                 bad.push((i as u32, row, "phone is not a possible number".to_string()));
                 continue;
             };

@@ -20,6 +20,9 @@ pub struct WebformColumns {
     pub time: String,
     /// Optional submission id column.
     pub id: String,
+    /// `--default-country`: how national numbers are read (else each
+    /// account's `default_country`; else they are rejected).
+    pub country: Option<crate::phone::DefaultCountry>,
 }
 
 impl Default for WebformColumns {
@@ -29,6 +32,7 @@ impl Default for WebformColumns {
             phone: "phone".into(),
             time: "submitted_at".into(),
             id: "submission_id".into(),
+            country: None,
         }
     }
 }
@@ -58,7 +62,7 @@ pub fn read(
         for i in 0..b.batch.num_rows() {
             row += 1;
             let account = cell(&accounts, i).map(str::trim);
-            let Some(account) = account.filter(|a| config.account(a).is_some()) else {
+            let Some((account, acc)) = account.and_then(|a| config.account(a).map(|acc| (a, acc))) else {
                 let why = if account.is_some() {
                     "unknown account"
                 } else {
@@ -67,7 +71,8 @@ pub fn read(
                 bad.push((i as u32, row, why.to_string()));
                 continue;
             };
-            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, None)) else {
+            let country = cols.country.or(acc.default_country);
+            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
                 bad.push((i as u32, row, "phone is not a possible number".to_string()));
                 continue;
             };

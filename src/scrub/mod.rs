@@ -95,6 +95,9 @@ struct AccountView {
     /// Configured senders by normalized id → their scope id (a sender with
     /// no opt-outs gets one too, so that every configured sender resolves).
     senders: FastMap<String, u32>,
+    /// The account's `default_country`, for national numbers when no
+    /// `--default-country` is given.
+    country: Option<DefaultCountry>,
 }
 
 /// How to find the inputs of the decision in a batch.
@@ -112,6 +115,9 @@ pub struct Columns {
     pub default_sender: Option<String>,
     /// `--default-country`.
     pub country: Option<DefaultCountry>,
+    /// A column giving each row's country (`--country-column`), used
+    /// before `--default-country` and the account's `default_country`.
+    pub country_column: Option<usize>,
 }
 
 /// The config and snapshot, arranged for per-row lookups.
@@ -174,6 +180,7 @@ impl Scrubber {
                     base,
                     end,
                     senders,
+                    country: a.default_country,
                 },
             );
         }
@@ -197,8 +204,9 @@ impl Scrubber {
         sender: Option<&str>,
         country: Option<DefaultCountry>,
     ) -> RowDecision {
-        let contact = phone.and_then(|p| normalize(p, country));
         let account = account.and_then(|a| self.accounts.get(a.trim()));
+        let country = country.or(account.and_then(|a| a.country));
+        let contact = phone.and_then(|p| normalize(p, country));
         let sender = match (account, sender) {
             (Some(view), Some(s)) => resolve_sender(view, s),
             _ => SenderRes::None,
@@ -297,8 +305,20 @@ impl Scrubber {
                 })
                 .collect(),
         };
+        let row_countries = cols
+            .country_column
+            .map(|i| as_text(batch.column(i)).map_err(|e| named(i, "country", e)))
+            .transpose()?;
+        let mut parsed: FastMap<&str, Option<DefaultCountry>> = FastMap::default();
         let contacts: Vec<Option<u64>> = (0..n)
-            .map(|i| cell(&phones, i).and_then(|p| normalize(p, cols.country)))
+            .map(|i| {
+                let row = row_countries
+                    .as_ref()
+                    .and_then(|c| cell(c, i))
+                    .and_then(|c| *parsed.entry(c).or_insert_with(|| DefaultCountry::parse(c)));
+                let country = row.or(cols.country).or(accounts[i].and_then(|a| a.country));
+                cell(&phones, i).and_then(|p| normalize(p, country))
+            })
             .collect();
         // a tight loop of independent loads: the cache misses of the filter
         // overlap instead of stalling one row at a time

@@ -39,6 +39,8 @@ pub struct Plan {
     pub sender_column: String,
     /// Was the sender column named by a flag (then it must exist)?
     pub sender_column_given: bool,
+    /// A column with each row's country (ISO 3166 alpha-2), if given.
+    pub country_column: Option<String>,
     /// Rows per batch read ([`crate::io::input::BATCH_ROWS`] by default).
     pub batch_rows: usize,
     /// Rows per unit of work at most ([`UNIT_ROWS`] by default).
@@ -61,6 +63,7 @@ impl Plan {
             account_column: "account_id".into(),
             sender_column: "sender".into(),
             sender_column_given: false,
+            country_column: None,
             batch_rows: crate::io::input::BATCH_ROWS,
             unit_rows: UNIT_ROWS,
         }
@@ -538,5 +541,10 @@ fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
         default_account: plan.account.clone(),
         default_sender: plan.sender.clone(),
         country: plan.country,
+        country_column: plan
+            .country_column
+            .as_ref()
+            .map(|c| data.column(c, "--country-column"))
+            .transpose()?,
     })
 }
