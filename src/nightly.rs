@@ -34,6 +34,8 @@ pub struct Nightly {
     /// How campaigns are scrubbed: columns, default country, duplicates
     /// (its inputs and outputs are set per campaign).
     pub scrub: Plan,
+    /// The zone of times written without an offset (`--timezone`).
+    pub zone: crate::ingest::Zone,
 }
 
 /// The outbox file of a nightly run, in its `--out` folder.
@@ -81,9 +83,7 @@ pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
 /// at once instead.
 fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<()> {
     let required = |files: &[String], cols: &[(&str, &str)]| -> Result<()> {
-        let data = Dataset::open(files)?;
-        cols.iter()
-            .try_for_each(|(name, flag)| data.column(name, flag).map(|_| ()))
+        Dataset::open(files)?.columns(cols).map(|_| ())
     };
     if !n.replies.is_empty() {
         let c = ReplyColumns::default();
@@ -146,7 +146,11 @@ pub fn run(n: &Nightly) -> Result<Value> {
             review: Some(&review),
             rejects: Some(&rejects),
         };
-        replies::ingest(&mut store, &n.replies, &ReplyColumns::default(), &outputs)?
+        let cols = ReplyColumns {
+            zone: n.zone,
+            ..ReplyColumns::default()
+        };
+        replies::ingest(&mut store, &n.replies, &cols, &outputs)?
     };
     // every pending reply goes out now, before the campaigns; an earlier
     // run's outbox file is left as it is when there is nothing new
@@ -160,7 +164,11 @@ pub fn run(n: &Nightly) -> Result<Value> {
         Value::Null
     } else {
         let rejects = p("webform.rejects.parquet");
-        webform::ingest(&mut store, &n.webform, &WebformColumns::default(), Some(&rejects))?
+        let cols = WebformColumns {
+            zone: n.zone,
+            ..WebformColumns::default()
+        };
+        webform::ingest(&mut store, &n.webform, &cols, Some(&rejects))?
     };
     let ingested = start.elapsed().as_secs_f64();
     let snapshot = store.snapshot()?;
@@ -187,6 +195,7 @@ pub fn run(n: &Nightly) -> Result<Value> {
         "outbox_handed_over": handed_over,
         "webform": webform,
         "campaigns": results,
+        "case_hints": run::say_case_hints("nightly", &scrubber),
         "seconds": {"ingest": ingested, "total": start.elapsed().as_secs_f64()},
     });
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;

@@ -234,7 +234,11 @@ fn stdin_and_renamed_columns() {
         ],
         1,
     );
-    assert!(e.contains("no column 'message_id'"), "{e}");
+    // every missing column is named at once
+    assert!(
+        e.contains("no columns 'message_id', 'received_at', 'from', 'to', 'body' (columns: account_id, phone, submitted_at, submission_id); name them with --id-column, --time-column, --from-column, --to-column, --body-column"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -93,6 +93,7 @@ pub fn run(a: Args) -> Result<()> {
         campaigns: input.join("campaigns"),
         out: dir.join("out"),
         scrub: crate::scrub::run::Plan::new(Vec::new(), PathBuf::new()),
+        zone: None,
     };
     let summary = nightly::run(&n)?;
     crate::cmd::write_summary(a.summary.as_deref(), &summary)?;

@@ -45,6 +45,11 @@ pub struct Args {
     /// the account's `default_country` in the config; else they are rejected.
     #[arg(long, value_name = "XX")]
     default_country: Option<String>,
+    /// IANA time zone of times written without an offset (like
+    /// 2026-11-01 09:14:00, or a Parquet timestamp with no zone); UTC if
+    /// not given.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
 }
 
 /// Ingest a manual import.
@@ -71,6 +76,7 @@ pub fn run(a: Args) -> Result<()> {
         sender: a.sender_column,
         time: a.time_column,
         country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
+        zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
     };
     let events = import::read(&account, &mapping, data, &cols, now_micros(), &mut rejects)?;
     let read = events.len();

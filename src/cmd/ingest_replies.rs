@@ -44,6 +44,11 @@ pub struct Args {
     /// Name of the optional channel column (sms / whatsapp).
     #[arg(long, default_value = "channel")]
     channel_column: String,
+    /// IANA time zone of times written without an offset (like
+    /// 2026-11-01 09:14:00, or a Parquet timestamp with no zone); UTC if
+    /// not given.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
 }
 
 /// Ingest reply logs.
@@ -56,6 +61,7 @@ pub fn run(a: Args) -> Result<()> {
         to: a.to_column,
         body: a.body_column,
         channel: a.channel_column,
+        zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
     };
     let outputs = Outputs {
         outbox: a.outbox.as_deref(),

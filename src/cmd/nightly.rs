@@ -27,6 +27,12 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     flags: ScrubFlags,
+    /// IANA time zone of times written without an offset (like
+    /// 2026-11-01 09:14:00, or a Parquet timestamp with no zone); UTC if
+    /// not given.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
+
     /// Also write the summary (as in out/summary.json) to this file.
     #[arg(long, value_name = "FILE.json")]
     summary: Option<PathBuf>,
@@ -41,6 +47,7 @@ pub fn run(a: Args) -> Result<()> {
         campaigns: a.campaigns,
         out: a.out,
         scrub: a.flags.plan(Vec::new(), PathBuf::new())?,
+        zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
     };
     let summary = nightly::run(&n)?;
     eprintln!("nightly: outputs and summary.json in {}", n.out.display());

@@ -116,9 +116,10 @@ pub fn run(a: Args) -> Result<()> {
             format!(" ({})", reasons.join(", "))
         }
     );
+    let hints = run::say_case_hints("scrub", &scrubber);
     write_summary(
         a.store.summary.as_deref(),
-        &json!({"command": "scrub", "rows_in": stats.rows_in, "kept": stats.kept,
+        &json!({"command": "scrub", "case_hints": hints, "rows_in": stats.rows_in, "kept": stats.kept,
                 "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": secs,
                 "output": plan.output, "suppressed_output": plan.suppressed,
                 "peak_rss_bytes": crate::cmd::peak_rss_bytes()}),

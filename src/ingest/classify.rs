@@ -375,7 +375,7 @@ pub(super) fn classify_batch(
         .channel
         .map(|i| b.per_row(i, Channel::Unset, Channel::parse))
         .transpose()?;
-    let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time))?;
+    let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time), cols.zone)?;
     let mut part = Part::default();
     // most messages make an event and a reply: one allocation each per batch
     part.out.events.reserve(b.batch.num_rows());

@@ -30,6 +30,8 @@ pub struct ImportColumns {
     /// `--default-country`: how national numbers are read (else the
     /// account's `default_country`; else they are rejected).
     pub country: Option<crate::phone::DefaultCountry>,
+    /// The zone of times written without an offset (UTC when `None`).
+    pub zone: crate::ingest::Zone,
 }
 
 impl Default for ImportColumns {
@@ -39,6 +41,7 @@ impl Default for ImportColumns {
             sender: "sender".into(),
             time: "occurred_at".into(),
             country: None,
+            zone: None,
         }
     }
 }
@@ -99,7 +102,7 @@ pub fn read(
         let phones = b.text(phone_i)?;
         let senders = sender_i.map(|i| b.text(i)).transpose()?;
         let times = time_i
-            .map(|i| TimeColumn::new(file, &cols.time, b.batch.column(i)))
+            .map(|i| TimeColumn::new(file, &cols.time, b.batch.column(i), cols.zone))
             .transpose()?;
         let mut bad = Vec::new();
         for i in 0..b.batch.num_rows() {

@@ -24,20 +24,42 @@ use crate::io::output::Output;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadTime;
 
-/// A time column: RFC 3339 text, or a Parquet timestamp.
+/// A time column: RFC 3339 text, or a Parquet timestamp. A time without
+/// an offset (text like `2026-11-01 09:14:00`, or a Parquet timestamp with
+/// no time zone) is wall-clock time in the `--timezone` zone, UTC when
+/// none is given: one rule for text and Parquet.
 pub enum TimeColumn {
     /// Text to parse per row.
-    Text(StringArray),
-    /// Microseconds since the epoch, UTC (timestamps without a zone are
-    /// taken as UTC).
+    Text(StringArray, Zone),
+    /// Microseconds since the epoch, UTC.
     Micros(TimestampMicrosecondArray),
+    /// Wall-clock microseconds with no zone, read in the zone.
+    Naive(TimestampMicrosecondArray, Zone),
+}
+
+/// The zone of times written without an offset (`--timezone`, an IANA
+/// name); `None` is UTC.
+pub type Zone = Option<chrono_tz::Tz>;
+
+/// Parse `--timezone`.
+pub fn parse_zone(name: Option<&str>) -> Result<Zone> {
+    name.map(|n| {
+        n.parse::<chrono_tz::Tz>().map_err(|_| {
+            Error::Usage(format!(
+                "--timezone '{n}' is not an IANA time zone name (like Europe/London or America/New_York)"
+            ))
+        })
+    })
+    .transpose()
 }
 
 impl TimeColumn {
-    /// Read column `name` of a batch as times.
-    pub fn new(file: &str, name: &str, col: &ArrayRef) -> Result<TimeColumn> {
+    /// Read column `name` of a batch as times; `zone` for times without
+    /// an offset.
+    pub fn new(file: &str, name: &str, col: &ArrayRef, zone: Zone) -> Result<TimeColumn> {
         match col.data_type() {
-            DataType::Timestamp(_, _) => {
+            DataType::Timestamp(_, tz) => {
+                let naive = tz.is_none();
                 let c = cast(col, &DataType::Timestamp(TimeUnit::Microsecond, None))
                     .map_err(|e| Error::Input(format!("{file}: column '{name}': {e}")))?;
                 let a = c
@@ -45,11 +67,11 @@ impl TimeColumn {
                     .downcast_ref::<TimestampMicrosecondArray>()
                     .cloned()
                     .ok_or_else(|| Error::Input(format!("{file}: column '{name}' cannot be read as a timestamp")))?;
-                Ok(TimeColumn::Micros(a))
+                Ok(if naive { TimeColumn::Naive(a, zone) } else { TimeColumn::Micros(a) })
             }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
                 let t = as_text(col).map_err(|e| Error::Input(format!("{file}: column '{name}': {e}")))?;
-                Ok(TimeColumn::Text(t.into_owned()))
+                Ok(TimeColumn::Text(t.into_owned(), zone))
             }
             other => Err(Error::Input(format!(
                 "{file}: column '{name}' has type {other}; expected RFC 3339 text (2026-11-22T18:00:00Z) or a Parquet timestamp"
@@ -61,11 +83,23 @@ impl TimeColumn {
     pub fn get(&self, i: usize) -> std::result::Result<Option<i64>, BadTime> {
         match self {
             TimeColumn::Micros(a) => Ok((!a.is_null(i)).then(|| a.value(i))),
-            TimeColumn::Text(a) => {
+            TimeColumn::Naive(a, zone) => {
+                if a.is_null(i) {
+                    return Ok(None);
+                }
+                let Some(zone) = zone else {
+                    return Ok(Some(a.value(i)));
+                };
+                let naive = chrono::DateTime::from_timestamp_micros(a.value(i))
+                    .ok_or(BadTime)?
+                    .naive_utc();
+                in_zone(naive, *zone).map(Some).ok_or(BadTime)
+            }
+            TimeColumn::Text(a, zone) => {
                 if a.is_null(i) || a.value(i).trim().is_empty() {
                     return Ok(None);
                 }
-                parse_time(a.value(i)).map(Some).ok_or(BadTime)
+                parse_time_in(a.value(i), *zone).map(Some).ok_or(BadTime)
             }
         }
     }
@@ -73,9 +107,70 @@ impl TimeColumn {
 
 /// Parse RFC 3339 (any offset) to microseconds since the epoch, UTC.
 pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .ok()
+    parse_time_in(s, None)
+}
+
+/// Parse a time to microseconds since the epoch, UTC: RFC 3339 or ISO 8601
+/// with an offset (`+01:00`, `+0100`, `Z`), or without one (a `T` or a
+/// space between date and time), then read in `zone` (UTC when `None`).
+pub fn parse_time_in(s: &str, zone: Zone) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(d.timestamp_micros());
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    ] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(d.timestamp_micros());
+        }
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return match zone {
+                None => Some(naive.and_utc().timestamp_micros()),
+                Some(z) => in_zone(naive, z),
+            };
+        }
+    }
+    None
+}
+
+/// A wall-clock time in a zone, as UTC microseconds; the earlier of two
+/// when clocks go back, none in the hour skipped when they go forward.
+fn in_zone(naive: chrono::NaiveDateTime, zone: chrono_tz::Tz) -> Option<i64> {
+    use chrono::TimeZone;
+    zone.from_local_datetime(&naive)
+        .earliest()
         .map(|d| d.timestamp_micros())
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_naive_times() {
+        let utc = parse_time("2026-11-01T09:14:00Z").unwrap();
+        assert_eq!(parse_time("2026-11-01T10:14:00+01:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-01T10:14:00+0100"), Some(utc));
+        assert_eq!(parse_time("2026-11-01 09:14:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-01T09:14:00"), Some(utc));
+        let paris = parse_zone(Some("Europe/Paris")).unwrap();
+        // 1 November: Paris is UTC+1
+        assert_eq!(parse_time_in("2026-11-01 10:14:00", paris), Some(utc));
+        // an offset in the text wins over the zone
+        assert_eq!(parse_time_in("2026-11-01T09:14:00Z", paris), Some(utc));
+        assert_eq!(parse_time("yesterday"), None);
+        assert!(parse_zone(Some("Mars/Olympus")).is_err());
+    }
 }
 
 /// Now, in microseconds since the epoch.

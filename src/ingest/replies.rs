@@ -25,6 +25,8 @@ pub struct ReplyColumns {
     pub body: String,
     /// Optional `sms` / `whatsapp`.
     pub channel: String,
+    /// The zone of times written without an offset (UTC when `None`).
+    pub zone: crate::ingest::Zone,
 }
 
 impl Default for ReplyColumns {
@@ -36,6 +38,7 @@ impl Default for ReplyColumns {
             to: "to".into(),
             body: "body".into(),
             channel: "channel".into(),
+            zone: None,
         }
     }
 }
@@ -86,12 +89,19 @@ pub fn read(
 ) -> Result<Outcome> {
     use rayon::prelude::*;
     let ctx = Ctx::new(config);
+    let found = data.columns(&[
+        (&cols.id, "--id-column"),
+        (&cols.time, "--time-column"),
+        (&cols.from, "--from-column"),
+        (&cols.to, "--to-column"),
+        (&cols.body, "--body-column"),
+    ])?;
     let idx = Indexes {
-        id: data.column(&cols.id, "--id-column")?,
-        time: data.column(&cols.time, "--time-column")?,
-        from: data.column(&cols.from, "--from-column")?,
-        to: data.column(&cols.to, "--to-column")?,
-        body: data.column(&cols.body, "--body-column")?,
+        id: found[0],
+        time: found[1],
+        from: found[2],
+        to: found[3],
+        body: found[4],
         channel: data.schema.index_of(&cols.channel).ok(),
     };
     let mut out = Outcome::default();

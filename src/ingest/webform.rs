@@ -23,6 +23,8 @@ pub struct WebformColumns {
     /// `--default-country`: how national numbers are read (else each
     /// account's `default_country`; else they are rejected).
     pub country: Option<crate::phone::DefaultCountry>,
+    /// The zone of times written without an offset (UTC when `None`).
+    pub zone: crate::ingest::Zone,
 }
 
 impl Default for WebformColumns {
@@ -33,6 +35,7 @@ impl Default for WebformColumns {
             time: "submitted_at".into(),
             id: "submission_id".into(),
             country: None,
+            zone: None,
         }
     }
 }
@@ -44,9 +47,12 @@ pub fn read(
     cols: &WebformColumns,
     rejects: &mut Rejects,
 ) -> Result<Vec<Event>> {
-    let account_i = data.column(&cols.account, "--account-column")?;
-    let phone_i = data.column(&cols.phone, "--phone-column")?;
-    let time_i = data.column(&cols.time, "--time-column")?;
+    let found = data.columns(&[
+        (&cols.account, "--account-column"),
+        (&cols.phone, "--phone-column"),
+        (&cols.time, "--time-column"),
+    ])?;
+    let (account_i, phone_i, time_i) = (found[0], found[1], found[2]);
     let id_i = data.schema.index_of(&cols.id).ok();
     let mut events = Vec::new();
     let mut row = 0u64;
@@ -57,7 +63,7 @@ pub fn read(
         let accounts = b.text(account_i)?;
         let phones = b.text(phone_i)?;
         let ids = id_i.map(|i| b.text(i)).transpose()?;
-        let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i))?;
+        let times = TimeColumn::new(file, &cols.time, b.batch.column(time_i), cols.zone)?;
         let mut bad = Vec::new();
         for i in 0..b.batch.num_rows() {
             row += 1;

@@ -340,14 +340,62 @@ impl Dataset {
 
     /// Index of a column, or an error that lists the columns there are.
     pub fn column(&self, name: &str, flag: &str) -> Result<usize> {
-        self.schema.index_of(name).map_err(|_| {
-            let have: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
-            Error::Input(format!(
-                "{}: no column '{name}' (columns: {}); name it with {flag}",
-                self.first_name,
-                have.join(", ")
-            ))
+        self.columns(&[(name, flag)]).map(|v| v[0])
+    }
+
+    /// An optional column: by its exact name, or ignoring case when exactly
+    /// one column matches so.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.schema.index_of(name).ok().or_else(|| {
+            let mut same = self
+                .schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name().eq_ignore_ascii_case(name));
+            match (same.next(), same.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
         })
+    }
+
+    /// Find several required columns; every missing one is named in one
+    /// error. A name matches exactly, or ignoring case when exactly one
+    /// column does (`Phone` for `phone`).
+    pub fn columns(&self, wanted: &[(&str, &str)]) -> Result<Vec<usize>> {
+        let fields = self.schema.fields();
+        let found: Vec<Option<usize>> = wanted.iter().map(|(n, _)| self.find(n)).collect();
+        let missing: Vec<&(&str, &str)> = wanted
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(w, _)| w)
+            .collect();
+        if missing.is_empty() {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let names: Vec<String> = missing.iter().map(|(n, _)| format!("'{n}'")).collect();
+        let flags: Vec<&str> = missing.iter().map(|(_, f)| *f).collect();
+        let what = if names.len() == 1 {
+            format!("no column {}", names[0])
+        } else {
+            format!("no columns {}", names.join(", "))
+        };
+        let have: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        if have.iter().any(|c| csv::looks_like_phone(c)) {
+            return Err(Error::Input(format!(
+                "{}: {what}, and the file seems to have no header row (its first row holds a value like a phone number); add a header row naming the columns",
+                self.first_name
+            )));
+        }
+        Err(Error::Input(format!(
+            "{}: {what} (columns: {}); name {} with {}",
+            self.first_name,
+            have.join(", "),
+            if names.len() == 1 { "it" } else { "them" },
+            flags.join(", ")
+        )))
     }
 }
 

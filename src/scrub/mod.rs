@@ -125,6 +125,9 @@ pub struct Scrubber {
     accounts: FastMap<String, AccountView>,
     scope_names: Vec<String>,
     probe: Probe,
+    /// Account and sender ids a row named that are not configured but
+    /// match a configured one ignoring case: (as written, as configured).
+    case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -188,7 +191,50 @@ impl Scrubber {
             accounts,
             scope_names,
             probe: Probe::new(pairs),
+            case_hints: Default::default(),
         }
+    }
+
+    /// Unknown account and sender ids seen so far that match a configured
+    /// one ignoring case: (as written, as configured). Ids are matched
+    /// exactly (a row is suppressed, fail closed); these say why.
+    pub fn case_hints(&self) -> Vec<(String, String)> {
+        self.case_hints
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The account with this id; an unknown one that matches a configured
+    /// id ignoring case is noted (once per distinct value, not per row).
+    fn account(&self, name: &str) -> Option<&AccountView> {
+        let name = name.trim();
+        let found = self.accounts.get(name);
+        if found.is_none() {
+            if let Some(k) = self.accounts.keys().find(|k| k.eq_ignore_ascii_case(name)) {
+                self.note_case(name, k);
+            }
+        }
+        found
+    }
+
+    fn note_case(&self, written: &str, configured: &str) {
+        if let Ok(mut h) = self.case_hints.lock() {
+            if h.len() < MAX_CASE_HINTS {
+                h.insert((written.to_string(), configured.to_string()));
+            }
+        }
+    }
+
+    fn resolve_sender(&self, view: &AccountView, raw: &str) -> SenderRes {
+        let res = resolve_sender(view, raw);
+        if matches!(res, SenderRes::Unknown) {
+            let raw = raw.trim();
+            if let Some(k) = view.senders.keys().find(|k| k.eq_ignore_ascii_case(raw)) {
+                self.note_case(raw, k);
+            }
+        }
+        res
     }
 
     /// The name of a scope index from a [`RowDecision`].
@@ -204,11 +250,11 @@ impl Scrubber {
         sender: Option<&str>,
         country: Option<DefaultCountry>,
     ) -> RowDecision {
-        let account = account.and_then(|a| self.accounts.get(a.trim()));
+        let account = account.and_then(|a| self.account(a));
         let country = country.or(account.and_then(|a| a.country));
         let contact = phone.and_then(|p| normalize(p, country));
         let sender = match (account, sender) {
-            (Some(view), Some(s)) => resolve_sender(view, s),
+            (Some(view), Some(s)) => self.resolve_sender(view, s),
             _ => SenderRes::None,
         };
         let maybe = contact.is_some_and(|c| self.probe.may_hit(c));
@@ -281,15 +327,12 @@ impl Scrubber {
         let n = batch.num_rows();
         let accounts: Vec<Option<&AccountView>> = match cols.account {
             Some(i) => {
-                let resolve = |name: &str| self.accounts.get(name.trim());
+                let resolve = |name: &str| self.account(name);
                 let fallback = cols.default_account.as_deref().and_then(resolve);
                 per_row(batch.column(i), fallback, resolve).map_err(|e| named(i, "account", e))?
             }
             None => {
-                let v = cols
-                    .default_account
-                    .as_deref()
-                    .and_then(|a| self.accounts.get(a.trim()));
+                let v = cols.default_account.as_deref().and_then(|a| self.account(a));
                 vec![v; n]
             }
         };
@@ -300,7 +343,7 @@ impl Scrubber {
             None => accounts
                 .iter()
                 .map(|a| match (a, cols.default_sender.as_deref()) {
-                    (Some(view), Some(name)) => resolve_sender(view, name),
+                    (Some(view), Some(name)) => self.resolve_sender(view, name),
                     _ => SenderRes::None,
                 })
                 .collect(),
@@ -340,7 +383,7 @@ impl Scrubber {
         default: Option<&str>,
     ) -> Result<Vec<SenderRes>, String> {
         let resolve = |a: Option<&AccountView>, name: Option<&str>| match (a, name.or(default)) {
-            (Some(view), Some(name)) => resolve_sender(view, name),
+            (Some(view), Some(name)) => self.resolve_sender(view, name),
             _ => SenderRes::None,
         };
         if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
@@ -383,13 +426,16 @@ impl Scrubber {
             .map(|(i, a)| match (a, cell(&text, i)) {
                 (Some(view), Some(name)) => *cache
                     .entry((view.pos, name))
-                    .or_insert_with(|| resolve_sender(view, name)),
+                    .or_insert_with(|| self.resolve_sender(view, name)),
                 (a, None) => resolve(*a, None),
                 (None, Some(_)) => SenderRes::None,
             })
             .collect())
     }
 }
+
+/// Distinct case hints kept at most (they are for a message).
+const MAX_CASE_HINTS: usize = 8;
 
 fn resolve_sender(view: &AccountView, raw: &str) -> SenderRes {
     if raw.trim().is_empty() {

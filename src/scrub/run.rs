@@ -518,10 +518,10 @@ impl UnitOut<'_, '_> {
 
 fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
     let phone = data.column(&plan.phone_column, "--phone-column")?;
-    let account = match data.schema.index_of(&plan.account_column) {
-        Ok(i) => Some(i),
-        Err(_) if plan.account.is_some() => None,
-        Err(_) => {
+    let account = match data.find(&plan.account_column) {
+        Some(i) => Some(i),
+        None if plan.account.is_some() => None,
+        None => {
             data.column(
                 &plan.account_column,
                 "--account-column (or give --account for every row)",
@@ -529,10 +529,10 @@ fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
             None
         }
     };
-    let sender = match data.schema.index_of(&plan.sender_column) {
-        Ok(i) => Some(i),
-        Err(_) if plan.sender_column_given => Some(data.column(&plan.sender_column, "--sender-column")?),
-        Err(_) => None,
+    let sender = match data.find(&plan.sender_column) {
+        Some(i) => Some(i),
+        None if plan.sender_column_given => Some(data.column(&plan.sender_column, "--sender-column")?),
+        None => None,
     };
     Ok(Columns {
         phone,
@@ -547,4 +547,20 @@ fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
             .map(|c| data.column(c, "--country-column"))
             .transpose()?,
     })
+}
+
+/// Say on stderr which unknown account or sender ids match a configured
+/// one ignoring case (those rows were suppressed: ids are exact); returns
+/// them for the summary.
+pub fn say_case_hints(what: &str, scrubber: &Scrubber) -> serde_json::Value {
+    let hints = scrubber.case_hints();
+    for (written, configured) in &hints {
+        eprintln!(
+            "{what}: note: '{written}' is not a configured account or sender, but '{configured}' is; ids are matched exactly, so its rows were suppressed as unknown"
+        );
+    }
+    hints
+        .iter()
+        .map(|(w, c)| serde_json::json!({"written": w, "configured": c}))
+        .collect()
 }

@@ -63,7 +63,8 @@ pub(super) fn open_csv(
     if header.starts_with(b"\xEF\xBB\xBF") {
         header.drain(..3);
     }
-    let columns = parse_header(name, &header)?;
+    let delimiter = delimiter_of(&header);
+    let columns = parse_header(name, &header, delimiter)?;
     let fields: Vec<Field> = columns
         .iter()
         .map(|c| Field::new(c, DataType::Utf8, true))
@@ -72,6 +73,7 @@ pub(super) fn open_csv(
     let chained: Box<dyn BufRead + Send> = Box::new(Cursor::new(header).chain(reader));
     let csv = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_header(true)
+        .with_delimiter(delimiter)
         .with_batch_size(batch_rows)
         .build_buffered(chained)
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
@@ -87,13 +89,32 @@ pub(super) fn open_csv(
     ))
 }
 
-fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
+/// The field separator, judged from the header row: a comma when there is
+/// one, else the most frequent of semicolon, tab and bar (lists exported
+/// by spreadsheets in many locales use `;`), else a comma (one column).
+fn delimiter_of(header: &[u8]) -> u8 {
+    let count = |d: u8| header.iter().filter(|&&b| b == d).count();
+    if count(b',') > 0 {
+        return b',';
+    }
+    [b';', b'\t', b'|']
+        .into_iter()
+        .map(|d| (count(d), d))
+        .filter(|&(n, _)| n > 0)
+        .max_by_key(|&(n, _)| n)
+        .map_or(b',', |(_, d)| d)
+}
+
+fn parse_header(name: &str, line: &[u8], delimiter: u8) -> Result<Vec<String>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Input(format!(
             "{name}: the file is empty; expected a header row of column names"
         )));
     }
-    let mut rdr = ::csv::ReaderBuilder::new().has_headers(false).from_reader(line);
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(line);
     let rec = rdr.records().next().and_then(|r| r.ok()).ok_or_else(|| {
         Error::Input(format!(
             "{name}: row 0 (header): not valid UTF-8 CSV; expected a header row of column names"
@@ -108,8 +129,47 @@ fn parse_header(name: &str, line: &[u8]) -> Result<Vec<String>> {
             )));
         }
         if cols[..i].contains(c) {
-            return Err(Error::Input(format!("{name}: header names column '{c}' twice")));
+            let shown = if looks_like_phone(c) {
+                "(a value like a phone number)"
+            } else {
+                c
+            };
+            return Err(Error::Input(format!(
+                "{name}: header names column '{shown}' twice"
+            )));
         }
     }
     Ok(cols)
+}
+
+/// Does a header cell look like a phone number (data, not a name)? Six or
+/// more digits, and nothing but digits and the separators numbers carry.
+pub(crate) fn looks_like_phone(cell: &str) -> bool {
+    let digits = cell.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 6
+        && cell
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-.()".contains(&b) || b == b'\t')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(delimiter_of(b"phone,account_id\n"), b',');
+        assert_eq!(delimiter_of(b"phone;account_id;sender\n"), b';');
+        assert_eq!(delimiter_of(b"phone\taccount_id\n"), b'\t');
+        assert_eq!(delimiter_of(b"phone|account_id\n"), b'|');
+        assert_eq!(delimiter_of(b"phone\n"), b',');
+    }
+
+    #[test]
+    fn phone_like_cells() {
+        assert!(looks_like_phone("+447700900001"));
+        assert!(looks_like_phone("(415) 555-0134"));
+        assert!(!looks_like_phone("phone"));
+        assert!(!looks_like_phone("col2024"));
+    }
 }
