@@ -152,27 +152,6 @@ fn in_zone(naive: chrono::NaiveDateTime, zone: chrono_tz::Tz) -> Option<i64> {
         .map(|d| d.timestamp_micros())
 }
 
-#[cfg(test)]
-mod time_tests {
-    use super::*;
-
-    #[test]
-    fn offsets_and_naive_times() {
-        let utc = parse_time("2026-11-01T09:14:00Z").unwrap();
-        assert_eq!(parse_time("2026-11-01T10:14:00+01:00"), Some(utc));
-        assert_eq!(parse_time("2026-11-01T10:14:00+0100"), Some(utc));
-        assert_eq!(parse_time("2026-11-01 09:14:00"), Some(utc));
-        assert_eq!(parse_time("2026-11-01T09:14:00"), Some(utc));
-        let paris = parse_zone(Some("Europe/Paris")).unwrap();
-        // 1 November: Paris is UTC+1
-        assert_eq!(parse_time_in("2026-11-01 10:14:00", paris), Some(utc));
-        // an offset in the text wins over the zone
-        assert_eq!(parse_time_in("2026-11-01T09:14:00Z", paris), Some(utc));
-        assert_eq!(parse_time("yesterday"), None);
-        assert!(parse_zone(Some("Mars/Olympus")).is_err());
-    }
-}
-
 /// Now, in microseconds since the epoch.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -264,5 +243,26 @@ impl Rejects {
                 self.examples.join("; ")
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_naive_times() {
+        let utc = parse_time("2026-11-01T09:14:00Z").unwrap();
+        assert_eq!(parse_time("2026-11-01T10:14:00+01:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-01T10:14:00+0100"), Some(utc));
+        assert_eq!(parse_time("2026-11-01 09:14:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-01T09:14:00"), Some(utc));
+        let paris = parse_zone(Some("Europe/Paris")).unwrap();
+        // 1 November: Paris is UTC+1
+        assert_eq!(parse_time_in("2026-11-01 10:14:00", paris), Some(utc));
+        // an offset in the text wins over the zone
+        assert_eq!(parse_time_in("2026-11-01T09:14:00Z", paris), Some(utc));
+        assert_eq!(parse_time("yesterday"), None);
+        assert!(parse_zone(Some("Mars/Olympus")).is_err());
     }
 }
