@@ -91,8 +91,24 @@ pub fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if is_broken_pipe(info) {
+            // `optscrub stats | head -1`: the reader has gone, as ripgrep
+            // does, end quietly (print! reports a closed stdout by panicking)
+            std::process::exit(0);
+        }
         if !QUIET.with(|q| q.get()) {
             default(info);
         }
     }));
+}
+
+/// Is this the panic of `print!` on a stdout whose reader has gone?
+fn is_broken_pipe(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let msg = info
+        .payload()
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| info.payload().downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe")
 }

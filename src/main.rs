@@ -14,8 +14,12 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(e) = optscrub::cmd::run(cli) {
-        eprintln!("optscrub: error: {e}");
-        std::process::exit(e.exit_code());
+    match optscrub::cmd::run(cli) {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("optscrub: error: {e}");
+            std::process::exit(e.exit_code());
+        }
     }
 }

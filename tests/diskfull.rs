@@ -198,7 +198,7 @@ fn full_disk_and_read_only_folders() {
         "--store",
         &ro_store,
         "--account",
-        "acc00",
+        "acct00",
         "+447700900001",
     ]);
     w.ok(&["export", "--store", &ro_store, "--output", &w.p("ro-export.csv")]);

@@ -381,8 +381,8 @@ fn bad_flags_are_usage_errors() {
             "nobody",
         ),
         (
-            vec!["check", "--store", &store, "+447860009123"],
-            "--account <ID>",
+            vec!["check", "--store", &store, "--account", "nobody", "+447860009123"],
+            "--account 'nobody' is not an account",
         ),
         (vec!["frobnicate"], "unrecognized subcommand"),
     ];

@@ -1,10 +1,10 @@
-//! `optscrub check --store DIR --account ID [--sender ID] PHONE [--json]`
+//! `optscrub check --store DIR [--account ID] [--sender ID] PHONE [--json] [--exit-status]`
 
 use serde_json::json;
 
 use crate::cmd::scrub::parse_country;
 use crate::cmd::{write_summary, StoreArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::phone::{format_e164, normalize, normalize_sender};
 use crate::scrub::Scrubber;
@@ -15,9 +15,10 @@ use crate::store::Store;
 pub struct Args {
     #[command(flatten)]
     store: StoreArgs,
-    /// The account that would send.
+    /// The account that would send; without it, the contact's state in
+    /// every account.
     #[arg(long, value_name = "ID")]
-    account: String,
+    account: Option<String>,
     /// The sender that would send; without it, every sender of the account.
     #[arg(long, value_name = "ID")]
     sender: Option<String>,
@@ -27,6 +28,10 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Answer in the exit status too: 0 sendable, 3 not sendable (in
+    /// every account when --account is not given), as `grep -q` does.
+    #[arg(long)]
+    exit_status: bool,
     /// The contact's phone number.
     phone: String,
 }
@@ -42,53 +47,106 @@ fn event_json(e: &Event) -> serde_json::Value {
            "keyword": e.keyword, "at": time(e.at), "via": e.via})
 }
 
-/// Answer whether the contact may be messaged.
-pub fn run(a: Args) -> Result<()> {
+/// Exit status of `--exit-status` for a contact that may not be messaged.
+pub const NOT_SENDABLE: i32 = 3;
+
+/// Answer whether the contact may be messaged; returns the exit status.
+pub fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
+    if let Some(acc) = &a.account {
+        if store.config.account(acc).is_none() {
+            return Err(Error::Usage(format!(
+                "--account '{acc}' is not an account in the store's config"
+            )));
+        }
+    }
     let scrubber = Scrubber::new(&store.config, snapshot);
-    let d = scrubber.decide_one(Some(&a.phone), Some(&a.account), a.sender.as_deref(), country);
-    let contact = normalize(&a.phone, country);
-    let sender = a.sender.as_deref().and_then(normalize_sender);
-    let events = match contact {
-        Some(c) => store.deciding(&a.account, sender.as_deref(), c)?,
-        None => Vec::new(),
+    let accounts: Vec<&str> = match &a.account {
+        Some(acc) => vec![acc.as_str()],
+        None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),
     };
-    let reason = d.reason.map(|r| r.as_str());
-    let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
-    let out = json!({
-        "phone": contact.map(format_e164), "account": a.account, "sender": sender,
-        "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-    });
+    let sender = a.sender.as_deref().and_then(normalize_sender);
+    let mut answers = Vec::new();
+    let mut contact = None;
+    for account in &accounts {
+        let d = scrubber.decide_one(Some(&a.phone), Some(account), a.sender.as_deref(), country);
+        let country = country.or(store.config.account(account).and_then(|x| x.default_country));
+        let c = normalize(&a.phone, country);
+        contact = contact.or(c);
+        let events = match c {
+            Some(c) => store.deciding(account, sender.as_deref(), c)?,
+            None => Vec::new(),
+        };
+        answers.push((*account, d, c, events));
+    }
+    let all_sendable = answers.iter().all(|(_, d, _, _)| d.reason.is_none());
+    let one = |(account, d, c, events): &(&str, crate::scrub::RowDecision, Option<u64>, Vec<Event>)| {
+        let reason = d.reason.map(|r| r.as_str());
+        let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
+        json!({
+            "phone": c.map(format_e164), "account": account, "sender": sender,
+            "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
+            "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        })
+    };
+    let out = match &a.account {
+        Some(_) => one(&answers[0]),
+        None => json!({
+            "phone": contact.map(format_e164), "sender": sender, "sendable": all_sendable,
+            "accounts": answers.iter().map(one).collect::<Vec<_>>(),
+        }),
+    };
     if a.json {
         println!("{out}");
     } else {
-        match reason {
-            None => println!("sendable: yes"),
-            Some(r) => println!(
-                "sendable: no ({r}{})",
-                scope.map(|s| format!(", scope {s}")).unwrap_or_default()
-            ),
-        }
-        for e in &events {
-            println!(
-                "  {}  {:<7} scope {:<16} {:<12} {}{}  id {}",
-                time(e.at),
-                e.action.as_str(),
-                e.scope,
-                e.source.as_str(),
-                e.keyword
-                    .as_deref()
-                    .map(|k| format!("keyword {k} "))
-                    .unwrap_or_default(),
-                e.via.as_deref().map(|v| format!("via {v}")).unwrap_or_default(),
-                e.event_id
-            );
-        }
-        if events.is_empty() && contact.is_some() {
-            println!("  no opt-out or opt-in events for this contact in this account");
+        for answer in &answers {
+            print_answer(answer, a.account.is_none(), &scrubber);
         }
     }
-    write_summary(a.store.summary.as_deref(), &out)
+    write_summary(a.store.summary.as_deref(), &out)?;
+    Ok(if a.exit_status && !all_sendable {
+        NOT_SENDABLE
+    } else {
+        0
+    })
+}
+
+fn print_answer(
+    (account, d, contact, events): &(&str, crate::scrub::RowDecision, Option<u64>, Vec<Event>),
+    name_account: bool,
+    scrubber: &Scrubber,
+) {
+    let reason = d.reason.map(|r| r.as_str());
+    let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
+    let prefix = if name_account {
+        format!("{account}: ")
+    } else {
+        String::new()
+    };
+    match reason {
+        None => println!("{prefix}sendable: yes"),
+        Some(r) => println!(
+            "{prefix}sendable: no ({r}{})",
+            scope.map(|s| format!(", scope {s}")).unwrap_or_default()
+        ),
+    }
+    for e in events {
+        println!(
+            "  {}  {:<7} scope {:<16} {:<12} {}{}  id {}",
+            time(e.at),
+            e.action.as_str(),
+            e.scope,
+            e.source.as_str(),
+            e.keyword
+                .as_deref()
+                .map(|k| format!("keyword {k} "))
+                .unwrap_or_default(),
+            e.via.as_deref().map(|v| format!("via {v}")).unwrap_or_default(),
+            e.event_id
+        );
+    }
+    if events.is_empty() && contact.is_some() {
+        println!("  no opt-out or opt-in events for this contact in this account");
+    }
 }

@@ -17,6 +17,8 @@ use crate::store::Store;
 pub struct Args {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    limit: crate::cmd::RejectLimit,
     /// Import files (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -96,5 +98,6 @@ pub fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "ingest import", "account": account.id, "events_read": read,
                 "new_events": done.new_events.len(), "already_known": done.already_known, "rejected": rejected}),
-    )
+    )?;
+    a.limit.check("import", rejected)
 }

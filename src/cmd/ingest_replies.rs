@@ -14,6 +14,8 @@ use crate::store::Store;
 pub struct Args {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    limit: crate::cmd::RejectLimit,
     /// Reply logs (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -70,5 +72,6 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut figures = replies::ingest(&mut store, &a.files, &cols, &outputs)?;
     figures["command"] = json!("ingest replies");
-    write_summary(a.store.summary.as_deref(), &figures)
+    write_summary(a.store.summary.as_deref(), &figures)?;
+    a.limit.check("replies", crate::cmd::rejected(&figures))
 }

@@ -14,6 +14,8 @@ use crate::store::Store;
 pub struct Args {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    limit: crate::cmd::RejectLimit,
     /// Webform files (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -56,5 +58,6 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut figures = webform::ingest(&mut store, &a.files, &cols, a.rejects.as_deref())?;
     figures["command"] = json!("ingest webform");
-    write_summary(a.store.summary.as_deref(), &figures)
+    write_summary(a.store.summary.as_deref(), &figures)?;
+    a.limit.check("webform", crate::cmd::rejected(&figures))
 }

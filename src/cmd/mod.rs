@@ -1,6 +1,7 @@
 //! The subcommands, one file each, each with its own args and `run`.
 
 pub mod check;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod export;
@@ -63,6 +64,10 @@ pub enum Command {
     Gen(gen::Args),
     /// Capacity planning: project scrub time and peak memory for a target.
     Plan(plan::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the man page (roff): `optscrub man > optscrub.1`.
+    Man,
 }
 
 /// `ingest` subcommands.
@@ -76,9 +81,10 @@ pub enum Ingest {
     Import(ingest_import::Args),
 }
 
-/// Run a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Run a parsed command line; returns the exit status of a success (0,
+/// or `check --exit-status`'s answer).
+pub fn run(cli: Cli) -> Result<i32> {
+    let done = match cli.command {
         Command::Init(a) => init::run(a),
         Command::Config(a) => config::run(a),
         Command::Ingest(Ingest::Replies(a)) => ingest_replies::run(a),
@@ -86,7 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(Ingest::Import(a)) => ingest_import::run(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Outbox(a) => outbox::run(a),
-        Command::Check(a) => check::run(a),
+        Command::Check(a) => return check::run(a),
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
@@ -94,7 +100,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(a) => plan::run(a),
         Command::Nightly(a) => nightly::run(a),
         Command::Demo(a) => demo::run(a),
-    }
+        Command::Completions(a) => completions::run(a),
+        Command::Man => completions::man(),
+    };
+    done.map(|()| 0)
 }
 
 /// Write `--summary FILE.json` if it was given.
@@ -110,6 +119,41 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// `--strict` and `--max-rejects N`: an ingest whose rejected rows pass
+/// the limit exits 1, after committing the good rows and writing the
+/// rejects (for cron: a file that went bad is noticed).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct RejectLimit {
+    /// Exit 1 when any row was rejected (--max-rejects 0).
+    #[arg(long)]
+    strict: bool,
+    /// Exit 1 when more than N rows were rejected.
+    #[arg(long, value_name = "N", conflicts_with = "strict")]
+    max_rejects: Option<u64>,
+}
+
+impl RejectLimit {
+    /// Fail when `rejected` rows of `what` pass the limit.
+    pub fn check(&self, what: &str, rejected: u64) -> Result<()> {
+        let limit = if self.strict { Some(0) } else { self.max_rejects };
+        match limit {
+            Some(max) if rejected > max => Err(Error::Input(format!(
+                "{what}: {rejected} rows were rejected, more than {} allows ({max}); the other rows were ingested, and the rejected ones are in the rejects output",
+                if self.strict { "--strict" } else { "--max-rejects" }
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `rejected` figure of an ingest summary.
+pub fn rejected(summary: &serde_json::Value) -> u64 {
+    summary
+        .get("rejected")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// Options every store command shares.

@@ -27,6 +27,8 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     flags: ScrubFlags,
+    #[command(flatten)]
+    limit: crate::cmd::RejectLimit,
     /// IANA time zone of times written without an offset (like
     /// 2026-11-01 09:14:00, or a Parquet timestamp with no zone); UTC if
     /// not given.
@@ -51,5 +53,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let summary = nightly::run(&n)?;
     eprintln!("nightly: outputs and summary.json in {}", n.out.display());
-    write_summary(a.summary.as_deref(), &summary)
+    write_summary(a.summary.as_deref(), &summary)?;
+    let rejected = crate::cmd::rejected(&summary["replies"]) + crate::cmd::rejected(&summary["webform"]);
+    a.limit.check("nightly", rejected)
 }
