@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::cmd::scrub::parse_country;
 use crate::cmd::{write_summary, StoreArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::Event;
 use crate::phone::{format_e164, normalize, normalize_sender};
 use crate::scrub::Scrubber;
@@ -54,13 +54,6 @@ pub const NOT_SENDABLE: i32 = 3;
 pub fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
-    if let Some(acc) = &a.account {
-        if store.config.account(acc).is_none() {
-            return Err(Error::Usage(format!(
-                "--account '{acc}' is not an account in the store's config"
-            )));
-        }
-    }
     let scrubber = Scrubber::new(&store.config, snapshot);
     let accounts: Vec<&str> = match &a.account {
         Some(acc) => vec![acc.as_str()],
