@@ -174,11 +174,18 @@ fn check_answers_in_its_exit_status_and_for_every_account() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["sendable"], false);
     assert_eq!(v["accounts"].as_array().unwrap().len(), 2);
-    let e = w.fails(
-        &["check", "--store", &store, "--account", "nope", "+447700900001"],
-        1,
-    );
-    assert!(e.contains("--account 'nope' is not an account"), "{e}");
+    // an unknown account is an answer (fail closed), as in scrub
+    let out = w.run(&[
+        "check",
+        "--store",
+        &store,
+        "--account",
+        "nope",
+        "--exit-status",
+        "+447700900001",
+    ]);
+    assert_eq!(out.code, 3);
+    assert!(out.stdout.contains("unknown_account"), "{}", out.stdout);
 }
 
 #[test]
