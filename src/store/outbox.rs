@@ -23,12 +23,12 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::manifest::{FileRef, Handover};
 use super::{corrupt, read_verified, Store, FIX_RESTORE};
 use crate::error::{Error, Result};
-use crate::io::output::Output;
+use crate::io::output::{Format, Output};
 
 /// Columns of an outbox (SPEC §7): where a reply goes, where from, its
 /// text, its kind and the message it answers.
@@ -46,8 +46,11 @@ pub fn schema() -> SchemaRef {
 
 /// Encode outbox rows as a store file.
 pub(super) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    // no min/max statistics: they would put phone numbers in the footer
+    // (the file may be copied out as an outbox, see `write_pending`)
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::None)
         .build();
     crate::io::output::parquet_bytes(schema(), props, batches, 1 << 20)
         .map_err(|e| Error::Internal(format!("cannot encode outbox rows: {e}")))
@@ -161,18 +164,11 @@ impl Store {
     /// [`check_target`]). Returns the rows written.
     pub fn hand_over(&mut self, path: &Path, take: bool) -> Result<u64> {
         let files = self.manifest.outbox.clone();
-        let mut out = Output::create(path, schema())?;
-        for r in &files {
-            for b in read(&self.dir, r)? {
-                out.write(&b)?;
-            }
-        }
-        let rows = out.rows;
+        let rows = files.iter().map(|f| f.rows).sum();
+        let sealed = self.write_pending(path, &files)?;
         if !take || files.is_empty() {
-            out.finish()?;
-            return Ok(rows);
+            return sealed.commit().map(|()| rows);
         }
-        let sealed = out.seal()?;
         let mut m = self.manifest.clone();
         m.generation += 1;
         m.outbox.clear();
@@ -187,6 +183,26 @@ impl Store {
         let moved = sealed.commit();
         self.end_handover(moved.is_ok())?;
         moved.map(|()| rows)
+    }
+
+    /// Write these outbox files to `path`, complete under its temporary
+    /// name. One file into a Parquet output is copied as it is (a store
+    /// outbox file is a Parquet outbox, without text statistics, as
+    /// outputs are); otherwise the rows are read and written.
+    fn write_pending(&self, path: &Path, files: &[FileRef]) -> Result<crate::io::atomic::Sealed> {
+        if let ([one], Format::Parquet) = (files, Format::for_path(path)?) {
+            let bytes = read_verified(&self.dir, one, FIX_RESTORE)?;
+            let (pending, mut file) = crate::io::atomic::PendingFile::create(path)?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(|e| Error::io("cannot write", path, e))?;
+            return pending.seal(file, None);
+        }
+        let mut out = Output::create(path, schema())?;
+        for r in files {
+            for b in read(&self.dir, r)? {
+                out.write(&b)?;
+            }
+        }
+        out.seal()
     }
 
     /// Drop the hand-over record: done, its outbox files go; not done, its
