@@ -128,6 +128,8 @@ pub struct Scrubber {
     /// Account and sender ids a row named that are not configured but
     /// match a configured one ignoring case: (as written, as configured).
     case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+    /// Does any account have a `default_country`?
+    account_countries: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -192,6 +194,7 @@ impl Scrubber {
             scope_names,
             probe: Probe::new(pairs),
             case_hints: Default::default(),
+            account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
         }
     }
 
@@ -353,8 +356,12 @@ impl Scrubber {
             .map(|i| as_text(batch.column(i)).map_err(|e| named(i, "country", e)))
             .transpose()?;
         let mut parsed: FastMap<&str, Option<DefaultCountry>> = FastMap::default();
+        let no_country = cols.country.is_none() && row_countries.is_none() && !self.account_countries;
         let contacts: Vec<Option<u64>> = (0..n)
             .map(|i| {
+                if no_country {
+                    return cell(&phones, i).and_then(|p| normalize(p, None));
+                }
                 let row = row_countries
                     .as_ref()
                     .and_then(|c| cell(c, i))
