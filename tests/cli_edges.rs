@@ -253,3 +253,15 @@ fn a_closed_pipe_ends_quietly() {
     assert!(w.ok(&["completions", "zsh"]).contains("#compdef optscrub"));
     assert!(w.ok(&["man"]).contains(".TH optscrub 1"));
 }
+
+#[test]
+fn init_warns_about_opt_outs_no_text_confirms() {
+    let w = Work::new();
+    let config = w.copy_example("config.toml");
+    let e = w.ok_stderr(&["init", "--store", &w.p("s"), "--config", &config]);
+    assert!(
+        e.contains("optscrub: warning: account 'acme', sender wa:acme: no reply text, so its opt-outs (STOP, UNSUBSCRIBE) are not confirmed"),
+        "{e}"
+    );
+    assert!(e.contains("account 'globex': no help_reply"), "{e}");
+}

@@ -27,8 +27,12 @@ pub fn run(a: Args) -> Result<()> {
         store.config.accounts.len(),
         a.store.store.display()
     );
+    let warnings = store.config.warnings();
+    for w in &warnings {
+        eprintln!("optscrub: warning: {w}");
+    }
     write_summary(
         a.store.summary.as_deref(),
-        &json!({"command": "config", "accounts": store.config.accounts.len(), "generation": store.manifest.generation}),
+        &json!({"warnings": warnings, "command": "config", "accounts": store.config.accounts.len(), "generation": store.manifest.generation}),
     )
 }

@@ -28,9 +28,13 @@ pub fn run(a: Args) -> Result<()> {
         store.config.accounts.len(),
         store.config.shared_numbers.len()
     );
+    let warnings = store.config.warnings();
+    for w in &warnings {
+        eprintln!("optscrub: warning: {w}");
+    }
     write_summary(
         a.store.summary.as_deref(),
-        &json!({"command": "init", "accounts": store.config.accounts.len(), "senders": senders,
+        &json!({"warnings": warnings, "command": "init", "accounts": store.config.accounts.len(), "senders": senders,
                 "shared_numbers": store.config.shared_numbers.len()}),
     )
 }
