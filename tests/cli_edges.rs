@@ -33,6 +33,66 @@ fn a_csv_without_header_is_said_so_and_no_number_is_echoed() {
     );
     assert!(e.contains("seems to have no header row"), "{e}");
     assert!(!e.contains("900711"), "a phone number in an error: {e}");
+    // --no-header names the columns by position, and no row is lost
+    let r = w.ok_stderr(&[
+        "scrub",
+        "--store",
+        &store,
+        "--input",
+        &list,
+        "--output",
+        &w.p("k.csv"),
+        "--no-header",
+        "--phone-column",
+        "1",
+        "--account-column",
+        "2",
+        "--sender-column",
+        "3",
+    ]);
+    assert!(r.contains("2 rows in, 2 kept"), "{r}");
+    // an import without a header, separated by ;
+    let imp = w.write(
+        "i.csv",
+        "+447700900713;2026-11-01T00:00:00Z\n+447700900714;2026-11-01T00:00:00Z\n",
+    );
+    let r = w.ok_stderr(&[
+        "ingest",
+        "import",
+        "--store",
+        &store,
+        &imp,
+        "--account",
+        "acme",
+        "--account-wide",
+        "--no-header",
+        "--delimiter",
+        ";",
+        "--phone-column",
+        "1",
+        "--time-column",
+        "2",
+    ]);
+    assert!(r.contains("2 opt-outs read"), "{r}");
+    let e = w.fails(
+        &[
+            "ingest",
+            "import",
+            "--store",
+            &store,
+            &imp,
+            "--account",
+            "acme",
+            "--account-wide",
+            "--delimiter",
+            "ab",
+        ],
+        1,
+    );
+    assert!(
+        e.contains("--delimiter 'ab': expected one ASCII character"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub struct Args {
     store: StoreArgs,
     #[command(flatten)]
     limit: crate::cmd::RejectLimit,
+    #[command(flatten)]
+    csv: crate::cmd::CsvFlags,
     /// Import files (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -71,15 +73,16 @@ pub fn run(a: Args) -> Result<()> {
         Some(list) => Mapping::Senders(import::resolve_senders(&account, list)?),
         None => Mapping::AccountWide,
     };
-    let data = Dataset::open(&a.files)?;
-    let mut rejects = Rejects::new(a.rejects.as_deref(), &data.schema)?;
     let cols = ImportColumns {
         phone: a.phone_column,
         sender: a.sender_column,
         time: a.time_column,
         country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
         zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
+        csv: a.csv.shape()?,
     };
+    let data = Dataset::open_shaped(&a.files, cols.csv)?;
+    let mut rejects = Rejects::new(a.rejects.as_deref(), &data.schema)?;
     let events = import::read(&account, &mapping, data, &cols, now_micros(), &mut rejects)?;
     let read = events.len();
     let done = store.ingest(events)?;

@@ -16,6 +16,8 @@ pub struct Args {
     store: StoreArgs,
     #[command(flatten)]
     limit: crate::cmd::RejectLimit,
+    #[command(flatten)]
+    csv: crate::cmd::CsvFlags,
     /// Reply logs (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -64,6 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         body: a.body_column,
         channel: a.channel_column,
         zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
+        csv: a.csv.shape()?,
     };
     let outputs = Outputs {
         outbox: a.outbox.as_deref(),

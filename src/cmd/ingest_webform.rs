@@ -16,6 +16,8 @@ pub struct Args {
     store: StoreArgs,
     #[command(flatten)]
     limit: crate::cmd::RejectLimit,
+    #[command(flatten)]
+    csv: crate::cmd::CsvFlags,
     /// Webform files (CSV or Parquet), folders of them, or - for CSV on stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -55,6 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         id: a.id_column,
         country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
         zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
+        csv: a.csv.shape()?,
     };
     let mut figures = webform::ingest(&mut store, &a.files, &cols, a.rejects.as_deref())?;
     figures["command"] = json!("ingest webform");

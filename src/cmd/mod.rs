@@ -156,6 +156,39 @@ pub fn rejected(summary: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// How CSV inputs are read: `--no-header`, `--delimiter C`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CsvFlags {
+    /// CSV inputs have no header row: their columns are named 1, 2, 3…
+    /// (say --phone-column 1, and so on).
+    #[arg(long)]
+    no_header: bool,
+    /// The CSV field separator (one character, or `tab`); judged from the
+    /// first row when not given (`,` else `;`, tab or `|`).
+    #[arg(long, value_name = "C")]
+    delimiter: Option<String>,
+}
+
+impl CsvFlags {
+    /// The shape these flags ask for.
+    pub fn shape(&self) -> Result<crate::io::input::CsvShape> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("tab" | "\\t") => Some(b'\t'),
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(Error::Usage(format!(
+                    "--delimiter '{d}': expected one ASCII character (like ; or |) or `tab`"
+                )))
+            }
+        };
+        Ok(crate::io::input::CsvShape {
+            header: !self.no_header,
+            delimiter,
+        })
+    }
+}
+
 /// Options every store command shares.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {

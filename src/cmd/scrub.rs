@@ -59,6 +59,8 @@ pub struct ScrubFlags {
     /// account's default_country.
     #[arg(long, value_name = "C")]
     country_column: Option<String>,
+    #[command(flatten)]
+    csv: crate::cmd::CsvFlags,
 }
 
 impl ScrubFlags {
@@ -70,6 +72,7 @@ impl ScrubFlags {
         plan.phone_column = self.phone_column;
         plan.account_column = self.account_column;
         plan.country_column = self.country_column;
+        plan.csv = self.csv.shape()?;
         if let Some(c) = self.sender_column {
             plan.sender_column = c;
             plan.sender_column_given = true;

@@ -32,6 +32,8 @@ pub struct ImportColumns {
     pub country: Option<crate::phone::DefaultCountry>,
     /// The zone of times written without an offset (UTC when `None`).
     pub zone: crate::ingest::Zone,
+    /// How CSV files are read.
+    pub csv: crate::io::input::CsvShape,
 }
 
 impl Default for ImportColumns {
@@ -42,6 +44,7 @@ impl Default for ImportColumns {
             time: "occurred_at".into(),
             country: None,
             zone: None,
+            csv: Default::default(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct ReplyColumns {
     pub channel: String,
     /// The zone of times written without an offset (UTC when `None`).
     pub zone: crate::ingest::Zone,
+    /// How CSV files are read.
+    pub csv: crate::io::input::CsvShape,
 }
 
 impl Default for ReplyColumns {
@@ -39,6 +41,7 @@ impl Default for ReplyColumns {
             body: "body".into(),
             channel: "channel".into(),
             zone: None,
+            csv: Default::default(),
         }
     }
 }
@@ -194,7 +197,7 @@ pub fn ingest(
     if let Some(p) = outputs.outbox {
         crate::store::outbox::check_target(p, "--outbox")?;
     }
-    let data = Dataset::open(files)?;
+    let data = Dataset::open_shaped(files, cols.csv)?;
     let mut rejects = Rejects::new(outputs.rejects, &data.schema)?;
     let mut review = Review::new(outputs.review)?;
     let mut outcome = read(&store.config, data, cols, &mut review, &mut rejects)?;

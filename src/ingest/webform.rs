@@ -25,6 +25,8 @@ pub struct WebformColumns {
     pub country: Option<crate::phone::DefaultCountry>,
     /// The zone of times written without an offset (UTC when `None`).
     pub zone: crate::ingest::Zone,
+    /// How CSV files are read.
+    pub csv: crate::io::input::CsvShape,
 }
 
 impl Default for WebformColumns {
@@ -36,6 +38,7 @@ impl Default for WebformColumns {
             id: "submission_id".into(),
             country: None,
             zone: None,
+            csv: Default::default(),
         }
     }
 }
@@ -127,7 +130,7 @@ pub fn ingest(
     cols: &WebformColumns,
     rejects_path: Option<&std::path::Path>,
 ) -> Result<serde_json::Value> {
-    let data = Dataset::open(files)?;
+    let data = Dataset::open_shaped(files, cols.csv)?;
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
     let events = read(&store.config, data, cols, &mut rejects)?;
     let read = events.len();

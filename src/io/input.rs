@@ -18,6 +18,7 @@ use crate::io::source::Source;
 
 mod csv;
 mod parquet_file;
+pub use self::csv::CsvShape;
 use self::csv::{check_utf8, csv_error, open_csv};
 pub use self::parquet_file::ReadDict;
 use self::parquet_file::{guarded, open_parquet, read_groups, ParquetPart};
@@ -186,7 +187,12 @@ impl Dataset {
 
     /// [`Dataset::open`] with batches of `batch_rows` rows.
     pub fn open_with(paths: &[String], batch_rows: usize) -> Result<Dataset> {
-        Dataset::open_dict(paths, batch_rows, ReadDict::default())
+        Dataset::open_dict(paths, batch_rows, ReadDict::default(), CsvShape::default())
+    }
+
+    /// [`Dataset::open`] with CSV parts read in this shape.
+    pub fn open_shaped(paths: &[String], shape: CsvShape) -> Result<Dataset> {
+        Dataset::open_dict(paths, BATCH_ROWS, ReadDict::default(), shape)
     }
 
     /// [`Dataset::open_with`], reading the named text columns of Parquet
@@ -195,13 +201,18 @@ impl Dataset {
     /// column whose pages are all dictionary-encoded (in the part's first
     /// row group). [`Dataset::schema`] still gives the file's own types;
     /// [`conform`] turns a batch back to them.
-    pub fn open_dict(paths: &[String], batch_rows: usize, dict_columns: ReadDict) -> Result<Dataset> {
+    pub fn open_dict(
+        paths: &[String],
+        batch_rows: usize,
+        dict_columns: ReadDict,
+        shape: CsvShape,
+    ) -> Result<Dataset> {
         let files = expand(paths)?;
         let mut parts = Vec::with_capacity(files.len());
         let mut schema: Option<SchemaRef> = None;
         let batch_rows = batch_rows.max(1);
         for f in &files {
-            let (part, s) = open_part(f, batch_rows, dict_columns)?;
+            let (part, s) = open_part(f, batch_rows, dict_columns, shape)?;
             match &schema {
                 None => schema = Some(s),
                 Some(first) => check_same(first, &s, &files[0], f)?,
@@ -233,7 +244,12 @@ impl Dataset {
                 ReadDict::default(),
             )?
         } else {
-            open_csv(name, Box::new(Cursor::new(bytes)), batch_rows)?
+            open_csv(
+                name,
+                Box::new(Cursor::new(bytes)),
+                batch_rows,
+                CsvShape::default(),
+            )?
         };
         Ok(Dataset {
             schema,
@@ -466,15 +482,20 @@ fn check_same(first: &Schema, other: &Schema, first_name: &str, other_name: &str
     Ok(())
 }
 
-fn open_part(name: &str, batch_rows: usize, dict_columns: ReadDict) -> Result<(Part, SchemaRef)> {
+fn open_part(
+    name: &str,
+    batch_rows: usize,
+    dict_columns: ReadDict,
+    shape: CsvShape,
+) -> Result<(Part, SchemaRef)> {
     if name == "-" {
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-        return open_csv("-", stdin, batch_rows);
+        return open_csv("-", stdin, batch_rows, shape);
     }
     let path = Path::new(name);
     let file = File::open(path).map_err(|e| Error::Input(format!("cannot open {name}: {e}")))?;
     match ext(path).as_deref() {
-        Some("csv") => open_csv(name, Box::new(file), batch_rows),
+        Some("csv") => open_csv(name, Box::new(file), batch_rows, shape),
         Some("parquet") => {
             let source = Source::file(file).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
             open_parquet(name, source, batch_rows, dict_columns)

@@ -41,6 +41,8 @@ pub struct Plan {
     pub sender_column_given: bool,
     /// A column with each row's country (ISO 3166 alpha-2), if given.
     pub country_column: Option<String>,
+    /// How CSV inputs are read.
+    pub csv: crate::io::input::CsvShape,
     /// Rows per batch read ([`crate::io::input::BATCH_ROWS`] by default).
     pub batch_rows: usize,
     /// Rows per unit of work at most ([`UNIT_ROWS`] by default).
@@ -64,6 +66,7 @@ impl Plan {
             sender_column: "sender".into(),
             sender_column_given: false,
             country_column: None,
+            csv: Default::default(),
             batch_rows: crate::io::input::BATCH_ROWS,
             unit_rows: UNIT_ROWS,
         }
@@ -137,7 +140,7 @@ fn open_checked(store: &Store, plan: &Plan) -> Result<(Dataset, Columns)> {
         named: &dict_columns,
         auto_except: Some(&phone),
     };
-    let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, read)?;
+    let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, read, plan.csv)?;
     let cols = resolve_columns(&data, plan)?;
     if plan.suppressed.is_some() {
         for name in ["reason", "scope"] {

@@ -50,10 +50,30 @@ pub(super) fn csv_error(name: &str, e: arrow::error::ArrowError) -> Error {
     ))
 }
 
+/// How CSV files are read: with a header row or not, and the separator
+/// (judged from the first row when not given).
+#[derive(Clone, Copy, Debug)]
+pub struct CsvShape {
+    /// The first row names the columns (else they are named `1`, `2`, …).
+    pub header: bool,
+    /// The field separator, if given.
+    pub delimiter: Option<u8>,
+}
+
+impl Default for CsvShape {
+    fn default() -> Self {
+        CsvShape {
+            header: true,
+            delimiter: None,
+        }
+    }
+}
+
 pub(super) fn open_csv(
     name: &str,
     raw: Box<dyn Read + Send>,
     batch_rows: usize,
+    shape: CsvShape,
 ) -> Result<(Part, SchemaRef)> {
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let mut header = Vec::new();
@@ -63,8 +83,26 @@ pub(super) fn open_csv(
     if header.starts_with(b"\xEF\xBB\xBF") {
         header.drain(..3);
     }
-    let delimiter = delimiter_of(&header);
-    let columns = parse_header(name, &header, delimiter)?;
+    let delimiter = shape.delimiter.unwrap_or_else(|| delimiter_of(&header));
+    let columns = if shape.header {
+        parse_header(name, &header, delimiter)?
+    } else {
+        // the first row is data: columns are named by position
+        let n = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter)
+            .from_reader(&header[..])
+            .records()
+            .next()
+            .and_then(|r| r.ok())
+            .map_or(0, |r| r.len());
+        if n == 0 {
+            return Err(Error::Input(format!(
+                "{name}: the file is empty or its first row is not CSV"
+            )));
+        }
+        (1..=n).map(|i| i.to_string()).collect()
+    };
     let fields: Vec<Field> = columns
         .iter()
         .map(|c| Field::new(c, DataType::Utf8, true))
@@ -72,7 +110,7 @@ pub(super) fn open_csv(
     let schema = Arc::new(Schema::new(fields));
     let chained: Box<dyn BufRead + Send> = Box::new(Cursor::new(header).chain(reader));
     let csv = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_header(true)
+        .with_header(shape.header)
         .with_delimiter(delimiter)
         .with_batch_size(batch_rows)
         .build_buffered(chained)
