@@ -78,6 +78,8 @@ pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// Check that every input of the night can be read and has its columns
+/// (`nightly` reads replies and webforms by their default column names: a
+/// log named otherwise goes through `ingest replies` with its flags first)
 /// (replies, webforms, each campaign), and that the outbox can be written,
 /// before anything is committed: a night that would fail half-way fails
 /// at once instead.
@@ -90,11 +92,11 @@ fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<
         required(
             &n.replies,
             &[
-                (&c.id, "--id-column"),
-                (&c.time, "--time-column"),
-                (&c.from, "--from-column"),
-                (&c.to, "--to-column"),
-                (&c.body, "--body-column"),
+                (&c.id, "`ingest replies --id-column`"),
+                (&c.time, "`ingest replies --time-column`"),
+                (&c.from, "`ingest replies --from-column`"),
+                (&c.to, "`ingest replies --to-column`"),
+                (&c.body, "`ingest replies --body-column`"),
             ],
         )?;
     }
@@ -103,9 +105,9 @@ fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<
         required(
             &n.webform,
             &[
-                (&c.account, "--account-column"),
-                (&c.phone, "--phone-column"),
-                (&c.time, "--time-column"),
+                (&c.account, "`ingest webform --account-column`"),
+                (&c.phone, "`ingest webform --phone-column`"),
+                (&c.time, "`ingest webform --time-column`"),
             ],
         )?;
     }

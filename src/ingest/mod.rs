@@ -265,4 +265,23 @@ mod time_tests {
         assert_eq!(parse_time("yesterday"), None);
         assert!(parse_zone(Some("Mars/Olympus")).is_err());
     }
+
+    #[test]
+    fn parquet_timestamps_without_a_zone_follow_the_same_rule() {
+        use arrow::array::TimestampMillisecondArray;
+        let utc = parse_time("2026-11-01T09:14:00Z").unwrap();
+        let wall = utc / 1000 + 3_600_000; // 10:14 as a wall-clock reading
+        let naive: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![wall]));
+        let paris = parse_zone(Some("Europe/Paris")).unwrap();
+        let col = TimeColumn::new("f", "t", &naive, paris).unwrap();
+        assert_eq!(col.get(0), Ok(Some(utc)));
+        // no zone given: the wall clock is UTC
+        let col = TimeColumn::new("f", "t", &naive, None).unwrap();
+        assert_eq!(col.get(0), Ok(Some(utc + 3_600_000_000)));
+        // a timestamp with a zone is an instant, whatever --timezone says
+        let instant: ArrayRef =
+            Arc::new(TimestampMillisecondArray::from(vec![utc / 1000]).with_timezone("UTC"));
+        let col = TimeColumn::new("f", "t", &instant, paris).unwrap();
+        assert_eq!(col.get(0), Ok(Some(utc)));
+    }
 }
