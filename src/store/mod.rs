@@ -114,6 +114,10 @@ impl Store {
     /// Take the writer lock, then open the store (finishing a hand-over
     /// of replies that a killed process left, and saying so on stderr).
     pub fn open_for_write(dir: &Path) -> Result<(Store, WriteLock)> {
+        if !dir.join(manifest::MANIFEST).exists() {
+            // not a store: say so, rather than fail to create its lock
+            Manifest::read(dir)?;
+        }
         perms::check(dir, perms::Use::Write)?;
         let lock = lock(dir)?;
         let mut store = Store::open(dir)?;

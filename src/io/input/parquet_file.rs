@@ -163,30 +163,43 @@ pub struct ReadDict<'a> {
 }
 
 /// How a Parquet file's top-level columns are encoded, as far as its first
-/// row group's page encoding statistics tell: text columns named in
-/// `dict_columns`, or whose data pages are all dictionary-encoded when it
-/// asks for those, are read as dictionaries; columns whose data pages are
-/// not (distinct values, or a dictionary given up on) are written without
-/// one.
+/// row group tells: text columns named in `dict_columns`, or (when it asks
+/// for those) whose data pages are dictionary-encoded, are read as
+/// dictionaries; columns whose data pages are not (distinct values, or a
+/// dictionary given up on) are written without one.
+///
+/// Page encoding statistics say exactly which encodings the data pages
+/// use, but a writer is free to omit them (Polars does). Then the column
+/// chunk's own encoding list and dictionary page, which every file has,
+/// decide: a chunk with a dictionary page and a dictionary encoding is read
+/// as a dictionary (a page that gave the dictionary up is read all the
+/// same: the reader turns it into dictionary keys), one without a
+/// dictionary page is written without one.
 fn encodings_of(meta: &ArrowReaderMetadata, schema: &Schema, dict_columns: ReadDict) -> Encodings {
     use parquet::basic::Encoding;
     let mut out = Encodings::default();
     let file = meta.metadata();
     let flat = file.file_metadata().schema_descr().num_columns() == schema.fields().len();
     let first = file.row_groups().first().filter(|_| flat);
+    let is_dict = |e: Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
     for (i, f) in schema.fields().iter().enumerate() {
-        let mask = first.and_then(|rg| rg.columns().get(i)).and_then(|c| {
-            let m = c.page_encoding_stats_mask()?;
-            Some((c.dictionary_page_offset().is_some(), m))
-        });
-        let all_dict = mask.is_some_and(|(has_dict, m)| {
-            has_dict && (m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY))
-        });
+        let Some(c) = first.and_then(|rg| rg.columns().get(i)) else {
+            continue;
+        };
+        let has_dict = c.dictionary_page_offset().is_some();
+        // Some(all data pages use a dictionary), when the file says
+        let all_dict = match c.page_encoding_stats_mask() {
+            Some(m) => Some(
+                has_dict && (m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)),
+            ),
+            None if !has_dict => Some(false),
+            None => c.encodings().any(is_dict).then_some(true),
+        };
         let name = f.name().as_str();
-        let auto = all_dict && dict_columns.auto_except.is_some_and(|not| !not.contains(&name));
+        let auto = all_dict == Some(true) && dict_columns.auto_except.is_some_and(|not| !not.contains(&name));
         if f.data_type() == &DataType::Utf8 && (auto || dict_columns.named.contains(&name)) {
             out.dict.push(f.name().clone());
-        } else if mask.is_some() && !all_dict {
+        } else if all_dict == Some(false) {
             out.plain.push(f.name().clone());
         }
     }
