@@ -535,3 +535,71 @@ fn outputs_follow_the_inputs_encodings() {
         }
     }
 }
+
+/// Polars writes text as `string_view` (and pandas as `large_string`) in
+/// the Arrow schema it embeds: those columns take the same path as
+/// `string` (read and written as dictionaries), with the same rows out.
+#[test]
+fn text_written_as_string_view_or_large_string_scrubs_the_same() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, LargeStringArray, RecordBatch, StringArray, StringViewArray};
+    use parquet::arrow::ArrowWriter;
+
+    let w = Work::new();
+    let store = w.loaded_store();
+    let n = 200;
+    let phones: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 50 == 0 {
+                "+447700900001".to_string()
+            } else {
+                format!("+4477009{i:05}")
+            }
+        })
+        .collect();
+    let segment: Vec<&str> = (0..n).map(|i| ["gold", "new", "lapsed"][i % 3]).collect();
+    let write = |name: &str, text: &dyn Fn(Vec<String>) -> ArrayRef| {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("phone", text(phones.clone())),
+            ("account_id", text(owned(&vec!["acme"; n]))),
+            ("sender", text(owned(&vec!["+447860009123"; n]))),
+            ("segment", text(owned(&segment))),
+        ])
+        .unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(w.path(name)).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    };
+    write("utf8.parquet", &|v| Arc::new(StringArray::from(v)) as ArrayRef);
+    write("view.parquet", &|v| {
+        Arc::new(StringViewArray::from(v)) as ArrayRef
+    });
+    write("large.parquet", &|v| {
+        Arc::new(LargeStringArray::from(v)) as ArrayRef
+    });
+    let mut kept = Vec::new();
+    for f in ["utf8", "view", "large"] {
+        let out = w.p(&format!("{f}-k.parquet"));
+        w.ok(&[
+            "scrub",
+            "--store",
+            &store,
+            "--input",
+            &w.p(&format!("{f}.parquet")),
+            "--output",
+            &out,
+        ]);
+        let b = common::read_parquet(std::path::Path::new(&out));
+        kept.push((strings(&b, "phone"), strings(&b, "segment")));
+    }
+    assert!(
+        !kept[0].0.contains(&"+447700900001".to_string()),
+        "opted out by webform"
+    );
+    assert_eq!(kept[0].0.len(), 193);
+    assert_eq!(kept[1], kept[0]);
+    assert_eq!(kept[2], kept[0]);
+}

@@ -109,10 +109,11 @@ pub(super) fn open_parquet(
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
     })?;
     crate::io::guard::check_chunks(name, meta.metadata(), file.len())?;
-    let schema = meta.schema().clone();
+    let schema = text_as_utf8(meta.schema());
     let encodings = encodings_of(&meta, &schema, dict_columns);
     let wants_dict = |f: &Field| encodings.dict.iter().any(|d| d == f.name());
-    let meta = if schema.fields().iter().any(|f| wants_dict(f)) {
+    let retyped = schema.fields() != meta.schema().fields();
+    let meta = if retyped || schema.fields().iter().any(|f| wants_dict(f)) {
         let fields: Vec<Field> = schema
             .fields()
             .iter()
@@ -150,6 +151,30 @@ pub(super) fn open_parquet(
         encodings,
     };
     Ok((part, schema))
+}
+
+/// The file's Arrow schema with its top-level text columns as `Utf8`:
+/// Polars records `string_view` (Utf8View) in the files it writes, pandas
+/// `large_string`; all are Parquet UTF8 byte arrays, and reading them as
+/// one type lets every writer's files take the same path (dictionary
+/// reading, writing from dictionary keys). Outputs then record `string`.
+fn text_as_utf8(schema: &SchemaRef) -> SchemaRef {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Utf8View | DataType::LargeUtf8))
+    {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Which text columns of Parquet parts are read as dictionary arrays.
