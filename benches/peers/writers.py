@@ -1,0 +1,35 @@
+"""Rewrite a Parquet file as another tool writes it, for benches/peers/matrix.sh.
+
+Each writer keeps the rows and their order and uses zstd and row groups of
+1M rows, as a data engineer's pipeline would; the encodings, page sizes,
+statistics and the Arrow types recorded are each tool's own.
+
+usage: writers.py {polars|pyarrow|duckdb} SRC DST
+"""
+import sys
+
+
+def polars(src, dst):
+    import polars as pl
+
+    pl.read_parquet(src).write_parquet(dst, compression="zstd", row_group_size=1_000_000)
+
+
+def pyarrow(src, dst):
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(src), dst, compression="zstd", row_group_size=1_000_000)
+
+
+def duckdb(src, dst):
+    import duckdb as d
+
+    d.connect().execute(
+        f"COPY (SELECT * FROM read_parquet('{src}')) TO '{dst}' "
+        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+    )
+
+
+if __name__ == "__main__":
+    writer, src, dst = sys.argv[1:4]
+    {"polars": polars, "pyarrow": pyarrow, "duckdb": duckdb}[writer](src, dst)
