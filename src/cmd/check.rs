@@ -54,7 +54,7 @@ pub const NOT_SENDABLE: i32 = 3;
 pub fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
     let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
-    let scrubber = Scrubber::new(&store.config, snapshot);
+    let scrubber = Scrubber::for_lookups(&store.config, snapshot);
     let accounts: Vec<&str> = match &a.account {
         Some(acc) => vec![acc.as_str()],
         None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),

@@ -124,7 +124,7 @@ pub struct Columns {
 pub struct Scrubber {
     accounts: FastMap<String, AccountView>,
     scope_names: Vec<String>,
-    probe: Probe,
+    lookup: Lookup,
     /// Account and sender ids a row named that are not configured but
     /// match a configured one ignoring case: (as written, as configured).
     case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
@@ -141,8 +141,20 @@ enum SenderRes {
 }
 
 impl Scrubber {
-    /// Arrange a config and snapshot for scrubbing.
+    /// Arrange a config and snapshot for scrubbing: the opt-outs go into
+    /// a probe built for millions of lookups.
     pub fn new(config: &Config, snapshot: Snapshot) -> Scrubber {
+        Scrubber::build(config, snapshot, false)
+    }
+
+    /// [`Scrubber::new`] for a few lookups (`check`): the snapshot's
+    /// bitmaps are asked directly, with nothing built from all of them (a
+    /// probe of 20M opt-outs takes seconds to build).
+    pub fn for_lookups(config: &Config, snapshot: Snapshot) -> Scrubber {
+        Scrubber::build(config, snapshot, true)
+    }
+
+    fn build(config: &Config, snapshot: Snapshot, few: bool) -> Scrubber {
         let mut by_account: HashMap<String, Vec<(String, RoaringTreemap)>> = HashMap::new();
         for s in snapshot.scopes {
             by_account.entry(s.account).or_default().push((s.scope, s.bitmap));
@@ -150,6 +162,7 @@ impl Scrubber {
         let mut scope_names = Vec::new();
         let mut accounts = FastMap::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
+        let mut bitmaps: Vec<(u32, RoaringTreemap)> = Vec::new();
         for (pos, a) in config.accounts.iter().enumerate() {
             let mut scopes = by_account.remove(&a.id).unwrap_or_default();
             let wide = scopes
@@ -164,13 +177,20 @@ impl Scrubber {
             scopes.sort_by(|x, y| x.0.cmp(&y.0));
             let base = scope_names.len() as u32;
             scope_names.push(ACCOUNT_SCOPE.to_string());
+            let mut keep = |bm: RoaringTreemap, id: u32| {
+                if few {
+                    bitmaps.push((id, bm));
+                } else {
+                    pairs.extend(bm.iter().map(|c| (c, id)));
+                }
+            };
             if let Some((_, bm)) = wide {
-                pairs.extend(bm.iter().map(|c| (c, base)));
+                keep(bm, base);
             }
             let mut senders = FastMap::default();
             for (scope, bm) in scopes {
                 let id = scope_names.len() as u32;
-                pairs.extend(bm.iter().map(|c| (c, id)));
+                keep(bm, id);
                 senders.insert(scope.clone(), id);
                 scope_names.push(scope);
             }
@@ -192,7 +212,11 @@ impl Scrubber {
         Scrubber {
             accounts,
             scope_names,
-            probe: Probe::new(pairs),
+            lookup: if few {
+                Lookup::Bitmaps(bitmaps)
+            } else {
+                Lookup::Probe(Probe::new(pairs))
+            },
             case_hints: Default::default(),
             account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
         }
@@ -260,8 +284,7 @@ impl Scrubber {
             (Some(view), Some(s)) => self.resolve_sender(view, s),
             _ => SenderRes::None,
         };
-        let maybe = contact.is_some_and(|c| self.probe.may_hit(c));
-        self.verdict(contact, account, &sender, maybe)
+        self.verdict(contact, account, &sender, contact.is_some())
     }
 
     /// `maybe`: the contact passed the probe's filter.
@@ -295,7 +318,18 @@ impl Scrubber {
         if !maybe {
             return d;
         }
-        let hits = self.probe.hits(contact);
+        let owned;
+        let hits = match &self.lookup {
+            Lookup::Probe(p) => p.hits(contact),
+            Lookup::Bitmaps(b) => {
+                owned = b
+                    .iter()
+                    .filter(|(_, bm)| bm.contains(contact))
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<u32>>();
+                &owned[..]
+            }
+        };
         if hits.is_empty() {
             return d;
         }
@@ -374,7 +408,7 @@ impl Scrubber {
         // overlap instead of stalling one row at a time
         let maybe: Vec<bool> = contacts
             .iter()
-            .map(|c| c.is_some_and(|c| self.probe.may_hit(c)))
+            .map(|c| c.is_some_and(|c| self.lookup.may_hit(c)))
             .collect();
         Ok((0..n)
             .map(|i| self.verdict(contacts[i], accounts[i], &senders[i], maybe[i]))
@@ -438,6 +472,24 @@ impl Scrubber {
                 (None, Some(_)) => SenderRes::None,
             })
             .collect())
+    }
+}
+
+/// How a scrubber finds a contact's opt-outs.
+enum Lookup {
+    /// Every (contact, scope) in one probe: fast per row, built once.
+    Probe(Probe),
+    /// The bitmaps by scope id (sorted by id): nothing to build.
+    Bitmaps(Vec<(u32, RoaringTreemap)>),
+}
+
+impl Lookup {
+    /// Might this contact have an opt-out (no false negatives)?
+    fn may_hit(&self, contact: u64) -> bool {
+        match self {
+            Lookup::Probe(p) => p.may_hit(contact),
+            Lookup::Bitmaps(_) => true,
+        }
     }
 }
 
