@@ -65,7 +65,8 @@ impl Source {
             Source::Import => "import",
         }
     }
-    fn parse(s: &str) -> Option<Source> {
+    /// Read its name in files.
+    pub fn parse(s: &str) -> Option<Source> {
         match s {
             "keyword" => Some(Source::Keyword),
             "free_keyword" => Some(Source::FreeKeyword),

@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
-use crate::event::{Action, Event};
 use crate::io::atomic::sync_dir;
 use crate::io::output::Output;
 use crate::phone::e164_array;
@@ -81,12 +80,7 @@ fn has_events(store: &Store, account: &str) -> Result<bool> {
 }
 
 fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u64> {
-    let state = store.state()?;
-    let rows: Vec<&Event> = state
-        .events_sorted()
-        .into_iter()
-        .filter(|e| e.action == Action::OptOut && account.is_none_or(|a| &*e.account == a))
-        .collect();
+    let list = store.suppression_list(account)?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("account_id", DataType::Utf8, false),
         Field::new("scope", DataType::Utf8, false),
@@ -99,23 +93,28 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         Field::new("source", DataType::Utf8, false),
         Field::new("keyword", DataType::Utf8, true),
     ]));
+    let name = |o: &crate::store::OptOut| &list.scopes[o.scope as usize];
     let mut out = Output::create(output, schema.clone())?;
-    for chunk in rows.chunks(1 << 16) {
+    for chunk in list.opt_outs.chunks(1 << 16) {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.account))),
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| &*e.scope))),
-            Arc::new(e164_array(chunk.iter().map(|e| e.contact))),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|o| name(o).account.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|o| name(o).scope.as_str()),
+            )),
+            Arc::new(e164_array(chunk.iter().map(|o| o.contact))),
             Arc::new(
-                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|e| e.at))
+                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|o| o.at))
                     .with_timezone(crate::event::UTC),
             ),
             Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|e| e.source.as_str()),
+                chunk.iter().map(|o| o.source.as_str()),
             )),
             Arc::new(
                 chunk
                     .iter()
-                    .map(|e| e.keyword.as_deref())
+                    .map(|o| o.keyword.as_deref())
                     .collect::<StringArray>(),
             ),
         ];
@@ -123,7 +122,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         out.write(&batch)?;
     }
     out.finish()?;
-    Ok(rows.len() as u64)
+    Ok(list.opt_outs.len() as u64)
 }
 
 /// A name safe in a file name: letters, digits, `.`, `_`, `+`, `-` kept,

@@ -21,6 +21,7 @@
 //! run, and updates the snapshot from the keys it changed; runs are merged
 //! size-tiered ([`index`]), so its cost follows the batch, not the store.
 
+mod export;
 pub mod index;
 mod ingest;
 mod lock;
@@ -30,6 +31,7 @@ pub mod perms;
 pub mod snapshot;
 pub mod state;
 
+pub use export::{OptOut, SuppressionList};
 pub use ingest::{Committed, Prepared};
 pub use lock::{lock, WriteLock};
 
