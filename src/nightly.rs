@@ -114,10 +114,19 @@ fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<
     for (_, plan) in plans {
         run::check(store, plan)?;
     }
-    if !n.replies.is_empty() || store.pending_replies() > 0 {
-        crate::store::outbox::check_target(&n.out.join(OUTBOX), "nightly --out: the outbox")?;
-    }
     Ok(())
+}
+
+/// Where a night's replies go: `out/outbox.parquet`, unless that still
+/// holds replies of an earlier run and there are new ones; then
+/// `out/outbox-<generation>.parquet`, so that none is overwritten.
+fn outbox_file(out: &Path, pending: u64, generation: u64) -> PathBuf {
+    let first = out.join(OUTBOX);
+    let held = crate::store::outbox::rows_in(&first).is_some_and(|n| n > 0);
+    if pending == 0 || !held {
+        return first;
+    }
+    out.join(format!("outbox-{generation}.parquet"))
 }
 
 /// Run the nightly job; returns the summary that is also written to
@@ -155,13 +164,9 @@ pub fn run(n: &Nightly) -> Result<Value> {
         replies::ingest(&mut store, &n.replies, &cols, &outputs)?
     };
     // every pending reply goes out now, before the campaigns; an earlier
-    // run's outbox file is left as it is when there is nothing new
-    let outbox = p(OUTBOX);
-    let handed_over = if store.pending_replies() > 0 || !outbox.exists() {
-        replies::hand_over(&mut store, &outbox)?
-    } else {
-        0
-    };
+    // run's outbox file that holds replies is never overwritten
+    let outbox = outbox_file(&n.out, store.pending_replies(), store.manifest.generation);
+    let handed_over = replies::hand_over(&mut store, &outbox)?;
     let webform = if n.webform.is_empty() {
         Value::Null
     } else {
@@ -195,6 +200,7 @@ pub fn run(n: &Nightly) -> Result<Value> {
         "opt_outs_in_store": opt_outs,
         "replies": replies,
         "outbox_handed_over": handed_over,
+        "outbox_file": outbox.file_name().map(|f| f.to_string_lossy().into_owned()),
         "webform": webform,
         "campaigns": results,
         "case_hints": run::say_case_hints("nightly", &scrubber),

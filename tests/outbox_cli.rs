@@ -69,7 +69,13 @@ fn an_outbox_file_that_holds_replies_is_never_overwritten() {
     let out = w.p("out.csv");
     w.ok(&["ingest", "replies", "--store", &store, &replies, "--outbox", &out]);
     let first = fs::read(&out).unwrap();
-    let before = manifest(&store);
+    // the same log again: nothing new, the file is left as it is
+    let e = w.ok_stderr(&["ingest", "replies", "--store", &store, &replies, "--outbox", &out]);
+    assert!(e.contains("nothing new to hand over"), "{e}");
+    assert_eq!(fs::read(&out).unwrap(), first);
+    // a new opt-out while the file still holds the earlier replies: the
+    // opt-out goes in (an outbox never holds one back), its confirmation
+    // waits in the store, and the command says so with exit 1
     let later = w.write(
         "later.csv",
         "message_id,received_at,from,to,body\nz1,2026-11-21T08:00:00Z,+447700900090,+447860009123,STOP\n",
@@ -82,10 +88,27 @@ fn an_outbox_file_that_holds_replies_is_never_overwritten() {
         e.contains("already holds 7 replies from an earlier hand-over"),
         "{e}"
     );
+    assert!(
+        e.contains("the 1 replies to send stay pending in the store"),
+        "{e}"
+    );
     assert_eq!(fs::read(&out).unwrap(), first);
-    assert_eq!(manifest(&store), before, "nothing was ingested");
+    let check = w.run(&[
+        "check",
+        "--store",
+        &store,
+        "--account",
+        "acme",
+        "--exit-status",
+        "+447700900090",
+    ]);
+    assert_eq!(check.code, 3, "the opt-out was ingested");
     let e = w.fails(&["outbox", "--store", &store, "--output", &out], 1);
     assert!(e.contains("already holds 7 replies"), "{e}");
+    // once the earlier file is taken away, the reply is handed over
+    fs::remove_file(&out).unwrap();
+    w.ok(&["outbox", "--store", &store, "--output", &out]);
+    assert_eq!(lines(&w, "out.csv").len(), 2);
 }
 
 #[test]
@@ -136,24 +159,39 @@ fn nightly_checks_every_campaign_before_it_commits() {
     assert_eq!(s["outbox_handed_over"], 7);
     let outbox = common::read_parquet(&w.path("out/outbox.parquet"));
     assert_eq!(outbox.num_rows(), 7);
-    // the same night again into the same folder: the outbox there is not
-    // overwritten, and nothing is committed
-    let before = manifest(&store);
-    let e = w.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 1);
-    assert!(e.contains("already holds 7 replies"), "{e}");
-    assert_eq!(manifest(&store), before);
+    // the same night again into the same folder: nothing new, and the
+    // outbox there is left as it is
+    let e = w.ok_stderr(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("nothing new to hand over"), "{e}");
     assert_eq!(common::read_parquet(&w.path("out/outbox.parquet")).num_rows(), 7);
-    // with no replies and nothing pending, it runs and leaves the outbox be
-    let args = [
+    // a night with new replies while the earlier outbox is still there:
+    // they go to a file of their own, none is overwritten
+    let more = w.write(
+        "more.csv",
+        "message_id,received_at,from,to,body\nz9,2026-11-22T08:00:00Z,+447700900091,+447860009123,STOP\n",
+    );
+    let night2 = [
         "nightly",
         "--store",
         &store,
+        "--replies",
+        &more,
         "--campaigns",
-        &w.p("campaigns"),
+        &campaigns,
         "--out",
         &out,
+        "--summary",
+        &w.p("s2.json"),
     ];
-    w.ok(&args);
+    w.ok(&night2);
+    let s2: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(w.path("s2.json")).unwrap()).unwrap();
+    let name = s2["outbox_file"].as_str().unwrap().to_string();
+    assert!(name.starts_with("outbox-"), "{name}");
+    assert_eq!(
+        common::read_parquet(&w.path(&format!("out/{name}"))).num_rows(),
+        1
+    );
     assert_eq!(common::read_parquet(&w.path("out/outbox.parquet")).num_rows(), 7);
 }
 

@@ -194,9 +194,6 @@ pub fn ingest(
     {
         crate::io::output::Format::for_path(p)?;
     }
-    if let Some(p) = outputs.outbox {
-        crate::store::outbox::check_target(p, "--outbox")?;
-    }
     let data = Dataset::open_shaped(files, cols.csv)?;
     let mut rejects = Rejects::new(outputs.rejects, &data.schema)?;
     let mut review = Review::new(outputs.review)?;
@@ -249,12 +246,24 @@ pub fn ingest(
     Ok(summary)
 }
 
-/// Hand every pending reply over to `path` (checked beforehand with
-/// [`crate::store::outbox::check_target`]) and say so; a failure says
-/// that the replies are safe in the store.
+/// Hand every pending reply over to `path` and say so. A file there that
+/// still holds replies is never overwritten: with nothing pending it is
+/// left as it is; with replies pending they stay in the store and this
+/// fails (after the ingest committed: opt-outs are never held back by an
+/// outbox). A failure says that the replies are safe in the store.
 pub fn hand_over(store: &mut crate::store::Store, path: &std::path::Path) -> Result<u64> {
     let pending = store.pending_replies();
-    let n = store.hand_over(path, true).map_err(|e| {
+    let held = crate::store::outbox::rows_in(path).is_some_and(|n| n > 0);
+    if pending == 0 && held {
+        eprintln!(
+            "outbox: nothing new to hand over; {} is left as it was",
+            path.display()
+        );
+        return Ok(0);
+    }
+    let n = crate::store::outbox::check_target(path, "the outbox")
+        .and_then(|()| store.hand_over(path, true))
+        .map_err(|e| {
         crate::error::Error::Input(format!(
             "{e}; the {pending} replies to send stay pending in the store: hand them over with `optscrub outbox --store {} --output FILE`",
             store.dir.display()
