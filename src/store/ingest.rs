@@ -223,12 +223,7 @@ impl Store {
     /// the lock). A damaged ledger file stops it with that file named.
     pub fn rebuild(&mut self) -> Result<()> {
         // pending replies cannot be recompiled: a damaged one is named
-        let m = &self.manifest;
-        for r in m
-            .outbox
-            .iter()
-            .chain(m.handover.iter().flat_map(|h| h.files.iter()))
-        {
+        for r in self.manifest.outbox_files() {
             super::read_verified(&self.dir, r, FIX_RESTORE)?;
         }
         // Ids of messages that made no event (help requests) live only in

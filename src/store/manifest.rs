@@ -134,18 +134,21 @@ impl Manifest {
             .chain(self.ledger.iter())
             .chain(self.keys.iter())
             .chain(self.ids.iter())
-            .chain(self.outbox.iter())
+            .chain(self.outbox_files())
+    }
+
+    /// Every outbox file: those pending and those of an unfinished
+    /// hand-over. They cannot be recompiled from anything.
+    pub fn outbox_files(&self) -> impl Iterator<Item = &FileRef> {
+        self.outbox
+            .iter()
             .chain(self.handover.iter().flat_map(|h| h.files.iter()))
     }
 
     /// Replies waiting to be handed over (those of an unfinished hand-over
     /// included).
     pub fn pending_replies(&self) -> u64 {
-        self.outbox
-            .iter()
-            .chain(self.handover.iter().flat_map(|h| h.files.iter()))
-            .map(|f| f.rows)
-            .sum()
+        self.outbox_files().map(|f| f.rows).sum()
     }
 
     /// A digest of the ledger list; the snapshot records the one it was

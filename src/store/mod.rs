@@ -276,11 +276,10 @@ impl Store {
     pub fn verify(&self) -> Result<usize> {
         let m = &self.manifest;
         let mut n = 0;
-        let outbox = m
-            .outbox
-            .iter()
-            .chain(m.handover.iter().flat_map(|h| h.files.iter()));
-        for r in std::iter::once(&m.config).chain(&m.ledger).chain(outbox) {
+        for r in std::iter::once(&m.config)
+            .chain(&m.ledger)
+            .chain(m.outbox_files())
+        {
             read_verified(&self.dir, r, FIX_RESTORE)?;
             n += 1;
         }
