@@ -77,12 +77,11 @@ pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Check that every input of the night can be read and has its columns
-/// (`nightly` reads replies and webforms by their default column names: a
-/// log named otherwise goes through `ingest replies` with its flags first)
-/// (replies, webforms, each campaign), and that the outbox can be written,
-/// before anything is committed: a night that would fail half-way fails
-/// at once instead.
+/// Check, before anything is committed, that every input of the night
+/// (replies, webforms, each campaign) can be read and has its columns: a
+/// night that would fail half-way fails at once instead. Replies and
+/// webforms are read by their default column names here; a log named
+/// otherwise goes through `ingest replies` with its flags first.
 fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<()> {
     let required = |files: &[String], cols: &[(&str, &str)]| -> Result<()> {
         Dataset::open(files)?.columns(cols).map(|_| ())
@@ -122,8 +121,7 @@ fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<
 /// `out/outbox-<generation>.parquet`, so that none is overwritten.
 fn outbox_file(out: &Path, pending: u64, generation: u64) -> PathBuf {
     let first = out.join(OUTBOX);
-    let held = crate::store::outbox::rows_in(&first).is_some_and(|n| n > 0);
-    if pending == 0 || !held {
+    if pending == 0 || !crate::store::outbox::Held::at(&first).must_keep() {
         return first;
     }
     out.join(format!("outbox-{generation}.parquet"))
@@ -166,7 +164,7 @@ pub fn run(n: &Nightly) -> Result<Value> {
     // every pending reply goes out now, before the campaigns; an earlier
     // run's outbox file that holds replies is never overwritten
     let outbox = outbox_file(&n.out, store.pending_replies(), store.manifest.generation);
-    let handed_over = replies::hand_over(&mut store, &outbox)?;
+    let handed_over = store.deliver(&outbox)?;
     let webform = if n.webform.is_empty() {
         Value::Null
     } else {

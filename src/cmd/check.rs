@@ -6,8 +6,8 @@ use crate::cmd::scrub::parse_country;
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::Result;
 use crate::event::Event;
-use crate::phone::{format_e164, normalize, normalize_sender};
-use crate::scrub::Scrubber;
+use crate::phone::{format_e164, normalize_sender};
+use crate::scrub::{Reason, Scrubber};
 use crate::store::Store;
 
 /// Arguments of `check`.
@@ -64,8 +64,8 @@ pub fn run(a: Args) -> Result<i32> {
     let mut contact = None;
     for account in &accounts {
         let d = scrubber.decide_one(Some(&a.phone), Some(account), a.sender.as_deref(), country);
-        let country = country.or(store.config.account(account).and_then(|x| x.default_country));
-        let c = normalize(&a.phone, country);
+        // the contact as the decision read it (with the account's country)
+        let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         contact = contact.or(c);
         let events = match c {
             Some(c) => store.deciding(account, sender.as_deref(), c)?,

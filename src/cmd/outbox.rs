@@ -35,7 +35,7 @@ pub fn run(a: Args) -> Result<()> {
         (rows, store.pending_replies())
     } else {
         let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
-        let rows = crate::ingest::replies::hand_over(&mut store, &a.output)?;
+        let rows = store.deliver(&a.output)?;
         (rows, store.pending_replies())
     };
     write_summary(

@@ -230,9 +230,9 @@ pub fn ingest(
     let rejected = rejects.count;
     rejects.finish()?;
     let handed_over = match outputs.outbox {
-        Some(p) => Some(hand_over(store, p)?),
+        Some(p) => Some(store.deliver(p)?),
         None => {
-            say_pending(store);
+            store.say_pending();
             None
         }
     };
@@ -244,42 +244,4 @@ pub fn ingest(
                            "opt_in_confirmation": by_kind[1], "help": by_kind[2]},
         "handed_over": handed_over, "pending_replies": store.pending_replies()});
     Ok(summary)
-}
-
-/// Hand every pending reply over to `path` and say so. A file there that
-/// still holds replies is never overwritten: with nothing pending it is
-/// left as it is; with replies pending they stay in the store and this
-/// fails (after the ingest committed: opt-outs are never held back by an
-/// outbox). A failure says that the replies are safe in the store.
-pub fn hand_over(store: &mut crate::store::Store, path: &std::path::Path) -> Result<u64> {
-    let pending = store.pending_replies();
-    let held = crate::store::outbox::rows_in(path).is_some_and(|n| n > 0);
-    if pending == 0 && held {
-        eprintln!(
-            "outbox: nothing new to hand over; {} is left as it was",
-            path.display()
-        );
-        return Ok(0);
-    }
-    let n = crate::store::outbox::check_target(path, "the outbox")
-        .and_then(|()| store.hand_over(path, true))
-        .map_err(|e| {
-        crate::error::Error::Input(format!(
-            "{e}; the {pending} replies to send stay pending in the store: hand them over with `optscrub outbox --store {} --output FILE`",
-            store.dir.display()
-        ))
-    })?;
-    eprintln!("outbox: {n} replies handed over to {}", path.display());
-    Ok(n)
-}
-
-/// Say on stderr how many replies wait in the store, and how to get them.
-pub fn say_pending(store: &crate::store::Store) {
-    let n = store.pending_replies();
-    if n > 0 {
-        eprintln!(
-            "outbox: {n} replies to send are kept in the store; hand them over with `optscrub outbox --store {} --output FILE` (or give --outbox FILE)",
-            store.dir.display()
-        );
-    }
 }

@@ -72,47 +72,53 @@ fn read(dir: &Path, r: &FileRef) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
-/// How many rows an existing output file holds: `None` when there is no
-/// file, `Some(0)` for an empty one or a header alone; a file that cannot
-/// be read counts as holding rows (it is never overwritten).
-pub fn rows_in(path: &Path) -> Option<u64> {
-    let meta = fs::metadata(path).ok()?;
-    if meta.len() == 0 {
-        return Some(0);
-    }
-    let parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let rows = if parquet {
-        fs::File::open(path)
-            .ok()
-            .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
-            .map(|r| {
-                use parquet::file::reader::FileReader;
-                r.metadata().file_metadata().num_rows().max(0) as u64
-            })
-    } else {
-        fs::read(path).ok().map(|b| {
-            let lines = b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64;
-            lines.saturating_sub(1)
-        })
-    };
-    Some(rows.unwrap_or(u64::MAX))
+/// What a file at an outbox path already holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// No file, an empty one, or a header alone.
+    Nothing,
+    /// Replies, which may not have been sent yet.
+    Rows(u64),
+    /// A file this tool cannot read as an outbox.
+    Unreadable,
 }
 
-/// Refuse to hand replies over into a file that already holds some: they
-/// may not have been sent yet. `flag` names the option that gave the path.
-pub fn check_target(path: &Path, flag: &str) -> Result<()> {
-    match rows_in(path) {
-        None | Some(0) => Ok(()),
-        Some(u64::MAX) => Err(Error::Usage(format!(
-            "{flag} {}: the file exists and is not an outbox this tool can read; it is not overwritten: move it away or name another file",
-            path.display()
-        ))),
-        Some(n) => Err(Error::Usage(format!(
-            "{flag} {}: already holds {n} replies from an earlier hand-over, which may not have been sent; send them and move the file away, or name another file",
-            path.display()
-        ))),
+impl Held {
+    /// What the file at `path` holds.
+    pub fn at(path: &Path) -> Held {
+        let Ok(meta) = fs::metadata(path) else {
+            return Held::Nothing;
+        };
+        if meta.len() == 0 {
+            return Held::Nothing;
+        }
+        let parquet = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        let rows = if parquet {
+            fs::File::open(path)
+                .ok()
+                .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+                .map(|r| {
+                    use parquet::file::reader::FileReader;
+                    r.metadata().file_metadata().num_rows().max(0) as u64
+                })
+        } else {
+            fs::read(path).ok().map(|b| {
+                let lines = b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64;
+                lines.saturating_sub(1)
+            })
+        };
+        match rows {
+            None => Held::Unreadable,
+            Some(0) => Held::Nothing,
+            Some(n) => Held::Rows(n),
+        }
+    }
+
+    /// Must the file be kept (never overwritten)?
+    pub fn must_keep(self) -> bool {
+        self != Held::Nothing
     }
 }
 
@@ -158,10 +164,57 @@ impl Store {
         self.manifest.pending_replies()
     }
 
+    /// Hand every pending reply over to `path` and say so on stderr (the
+    /// caller holds the lock). A file there that still holds replies is
+    /// never overwritten: with nothing pending it is left as it is; with
+    /// replies pending they stay in the store and this fails (an ingest has
+    /// committed by then: an outbox never holds back an opt-out). A failure
+    /// says that the replies are safe in the store.
+    pub fn deliver(&mut self, path: &Path) -> Result<u64> {
+        let pending = self.pending_replies();
+        let held = Held::at(path);
+        if pending == 0 && held.must_keep() {
+            eprintln!(
+                "outbox: nothing new to hand over; {} is left as it was",
+                path.display()
+            );
+            return Ok(0);
+        }
+        let refused = match held {
+            Held::Nothing => None,
+            Held::Unreadable => Some("the file exists and is not an outbox this tool can read; it is not overwritten: move it away or name another file".to_string()),
+            Held::Rows(n) => Some(format!("already holds {n} replies from an earlier hand-over, which may not have been sent; send them and move the file away, or name another file")),
+        };
+        let res = match refused {
+            Some(why) => Err(Error::Usage(format!("the outbox {}: {why}", path.display()))),
+            None => self.hand_over(path, true),
+        };
+        let n = res.map_err(|e| {
+            Error::Input(format!(
+                "{e}; the {pending} replies to send stay pending in the store: hand them over with `optscrub outbox --store {} --output FILE`",
+                self.dir.display()
+            ))
+        })?;
+        eprintln!("outbox: {n} replies handed over to {}", path.display());
+        Ok(n)
+    }
+
+    /// Say on stderr how many replies wait in the store, and how to get
+    /// them.
+    pub fn say_pending(&self) {
+        let n = self.pending_replies();
+        if n > 0 {
+            eprintln!(
+                "outbox: {n} replies to send are kept in the store; hand them over with `optscrub outbox --store {} --output FILE` (or give --outbox FILE)",
+                self.dir.display()
+            );
+        }
+    }
+
     /// Write every pending reply to `path`, oldest first. With `take`,
     /// they are handed over: no longer pending once the file is in place
-    /// (the caller holds the lock, and has checked the path with
-    /// [`check_target`]). Returns the rows written.
+    /// (the caller holds the lock; [`Store::deliver`] also guards the
+    /// path). Returns the rows written.
     pub fn hand_over(&mut self, path: &Path, take: bool) -> Result<u64> {
         let files = self.manifest.outbox.clone();
         let rows = files.iter().map(|f| f.rows).sum();
@@ -237,7 +290,7 @@ impl Store {
         let done = if temp.exists() {
             // the output name may have been taken since: then the replies
             // stay with the store rather than overwrite it
-            rows_in(&output).is_none_or(|n| n == 0) && crate::io::atomic::commit(&temp, &output).is_ok()
+            !Held::at(&output).must_keep() && crate::io::atomic::commit(&temp, &output).is_ok()
         } else {
             fs::metadata(&output).is_ok_and(|m| m.len() == h.bytes)
         };
