@@ -84,25 +84,7 @@ pub(super) fn open_csv(
         header.drain(..3);
     }
     let delimiter = shape.delimiter.unwrap_or_else(|| delimiter_of(&header));
-    let columns = if shape.header {
-        parse_header(name, &header, delimiter)?
-    } else {
-        // the first row is data: columns are named by position
-        let n = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .delimiter(delimiter)
-            .from_reader(&header[..])
-            .records()
-            .next()
-            .and_then(|r| r.ok())
-            .map_or(0, |r| r.len());
-        if n == 0 {
-            return Err(Error::Input(format!(
-                "{name}: the file is empty or its first row is not CSV"
-            )));
-        }
-        (1..=n).map(|i| i.to_string()).collect()
-    };
+    let columns = parse_header(name, &header, delimiter, shape.header)?;
     let fields: Vec<Field> = columns
         .iter()
         .map(|c| Field::new(c, DataType::Utf8, true))
@@ -143,10 +125,17 @@ fn delimiter_of(header: &[u8]) -> u8 {
         .map_or(b',', |(_, d)| d)
 }
 
-fn parse_header(name: &str, line: &[u8], delimiter: u8) -> Result<Vec<String>> {
+/// The column names from the first line: the header's, checked, or with
+/// no header (`header` false: the line is data) 1, 2, 3… by position.
+fn parse_header(name: &str, line: &[u8], delimiter: u8, header: bool) -> Result<Vec<String>> {
+    let expected = if header {
+        "a header row of column names"
+    } else {
+        "a first row of data"
+    };
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Input(format!(
-            "{name}: the file is empty; expected a header row of column names"
+            "{name}: the file is empty; expected {expected}"
         )));
     }
     let mut rdr = ::csv::ReaderBuilder::new()
@@ -154,10 +143,12 @@ fn parse_header(name: &str, line: &[u8], delimiter: u8) -> Result<Vec<String>> {
         .delimiter(delimiter)
         .from_reader(line);
     let rec = rdr.records().next().and_then(|r| r.ok()).ok_or_else(|| {
-        Error::Input(format!(
-            "{name}: row 0 (header): not valid UTF-8 CSV; expected a header row of column names"
-        ))
+        let row = if header { "row 0 (header)" } else { "row 1" };
+        Error::Input(format!("{name}: {row}: not valid UTF-8 CSV; expected {expected}"))
     })?;
+    if !header {
+        return Ok((1..=rec.len()).map(|i| i.to_string()).collect());
+    }
     let cols: Vec<String> = rec.iter().map(|c| c.to_string()).collect();
     for (i, c) in cols.iter().enumerate() {
         if c.is_empty() {
