@@ -99,6 +99,11 @@ impl Store {
     /// Open a store for reading (its modes checked: see [`perms`]).
     pub fn open(dir: &Path) -> Result<Store> {
         let exposed = perms::check(dir, perms::Use::Read)?;
+        Store::read(dir, exposed)
+    }
+
+    /// Read the store's manifest and config (its modes already checked).
+    fn read(dir: &Path, exposed: Option<String>) -> Result<Store> {
         let manifest = Manifest::read(dir)?;
         let config_bytes = read_verified(dir, &manifest.config, FIX_RESTORE)?;
         let text = std::str::from_utf8(&config_bytes)
@@ -120,9 +125,11 @@ impl Store {
             // not a store: say so, rather than fail to create its lock
             Manifest::read(dir)?;
         }
-        perms::check(dir, perms::Use::Write)?;
+        // checked before the lock: no LOCK file is made in a store that
+        // is not the user's
+        let exposed = perms::check(dir, perms::Use::Write)?;
         let lock = lock(dir)?;
-        let mut store = Store::open(dir)?;
+        let mut store = Store::read(dir, exposed)?;
         if let Some(what) = store.recover_handover()? {
             eprintln!("optscrub: {what}");
         }
