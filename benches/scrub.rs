@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use optscrub::config::Config;
 use optscrub::gen::{Rng, Spec};
 use optscrub::phone::{normalize, DefaultCountry};
-use optscrub::scrub::{Columns, Deduper, Scrubber};
+use optscrub::scrub::{Columns, Deduper, OptOuts, Scrubber};
 use optscrub::store::snapshot::{ScopeBitmap, Snapshot};
 use roaring::RoaringTreemap;
 
@@ -115,10 +115,10 @@ fn bench_scrub(c: &mut Criterion) {
         b.iter(|| Snapshot::decode(&bytes, crc).map(|s| s.opt_outs()))
     });
     g.bench_function("build scrub index from 1M opt-outs", |b| {
-        b.iter(|| Scrubber::new(&config, snap.clone()))
+        b.iter(|| Scrubber::new(&config, OptOuts::Bitmaps(snap.clone())))
     });
     g.finish();
-    let scrubber = Scrubber::new(&config, snap);
+    let scrubber = Scrubber::new(&config, OptOuts::Bitmaps(snap)).expect("scrubber");
     let batch = batch(&spec);
     let cols = Columns {
         phone: 0,

@@ -176,9 +176,9 @@ pub fn run(n: &Nightly) -> Result<Value> {
         webform::ingest(&mut store, &n.webform, &cols, Some(&rejects))?
     };
     let ingested = start.elapsed().as_secs_f64();
-    let snapshot = store.snapshot()?;
-    let opt_outs = snapshot.opt_outs();
-    let scrubber = Scrubber::new(&store.config, snapshot);
+    let lookups = store.opt_outs()?;
+    let opt_outs = lookups.opt_outs();
+    let scrubber = Scrubber::new(&store.config, lookups)?;
     let mut results = Vec::new();
     for (name, plan) in &plans {
         let t = Instant::now();

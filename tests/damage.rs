@@ -2,7 +2,7 @@
 //! caught. `stats` (which verifies every file) exits 2 naming the file and
 //! what to do; scrub, check and export either exit 2 or give exactly the
 //! answer of the sound store, never a different one; `rebuild` repairs
-//! what is derived (state, ids, snapshot) and refuses a damaged ledger,
+//! what is derived (state, ids, snapshot, probe) and refuses a damaged ledger,
 //! config or manifest, naming it.
 
 #![allow(clippy::unwrap_used)]
@@ -147,7 +147,7 @@ fn every_flipped_or_cut_byte_is_caught() {
                     assert!(&got == want, "{case}: a reader gave a different answer");
                 }
             }
-            let derived = ["index/", "ids/", "snapshot/"]
+            let derived = ["index/", "ids/", "snapshot/", "probe/"]
                 .iter()
                 .any(|p| name.starts_with(p));
             if derived {

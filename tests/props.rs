@@ -15,7 +15,7 @@ use std::path::Path;
 
 use optscrub::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use optscrub::scrub::run::{run, Plan};
-use optscrub::scrub::Scrubber;
+use optscrub::scrub::{OptOuts, Scrubber};
 use optscrub::store::Store;
 use proptest::prelude::*;
 
@@ -214,7 +214,7 @@ fn engine(
         .num_threads(threads)
         .build()
         .unwrap();
-    let scrubber = Scrubber::new(&store.config, store.snapshot().unwrap());
+    let scrubber = Scrubber::new(&store.config, store.opt_outs().unwrap()).unwrap();
     pool.install(|| run(store, &scrubber, &plan)).unwrap();
     let (kept_ids, sup) = if ext == "csv" {
         let k = common::read_csv(&plan.output);
@@ -308,15 +308,21 @@ proptest! {
 
         let input = dir.path().join("in.csv");
         write_rows(&input, &rows);
-        // one row at a time, as `check` asks (bitmaps, no probe), and as
-        // the probe answers: both as the model without duplicates
+        // one row at a time, as `check` asks (the probe file, and the
+        // bitmaps of a store without one), and as a scrub asks (the probe
+        // file merged commit by commit, and a probe built in memory from
+        // the snapshot): each as the model without duplicates
         let each = model_scrub(&rows, &out, false);
-        let lookups = Scrubber::for_lookups(&store.config, store.snapshot().unwrap());
-        let probe = Scrubber::new(&store.config, store.snapshot().unwrap());
+        let bitmaps = Scrubber::for_lookups(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap()));
+        let point = Scrubber::for_lookups(&store.config, store.opt_outs().unwrap());
+        prop_assert!(matches!(store.opt_outs().unwrap(), OptOuts::Probe(_)));
+        let probe = Scrubber::new(&store.config, store.opt_outs().unwrap()).unwrap();
+        probe.verified().unwrap();
+        let in_memory = Scrubber::new(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap())).unwrap();
         for (r, want) in rows.iter().zip(&each) {
             let phone = r.phone.map_or("12".to_string(), |c| format!("+{}", contact(c)));
             let sender = (!r.sender.is_empty()).then_some(r.sender);
-            for s in [&lookups, &probe] {
+            for s in [&bitmaps, &point, &probe, &in_memory] {
                 let d = s.decide_one(Some(&phone), Some(r.account), sender, None);
                 let got = (
                     d.reason.map_or(String::new(), |x| x.as_str().to_string()),

@@ -384,8 +384,8 @@ fn stats_counts() {
     assert_eq!(v["scopes"].as_array().map(Vec::len), Some(4));
 }
 
-fn snapshot_file(w: &Work) -> std::path::PathBuf {
-    fs::read_dir(w.path("store/snapshot"))
+fn newest(w: &Work, sub: &str) -> std::path::PathBuf {
+    fs::read_dir(w.path(&format!("store/{sub}")))
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -393,49 +393,58 @@ fn snapshot_file(w: &Work) -> std::path::PathBuf {
         .unwrap()
 }
 
+fn scrub_args<'a>(store: &'a str, input: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["scrub", "--store", store, "--input", input, "--output", out]
+}
+
+/// The probe file is what a scrub reads: damaged, it stops the scrub
+/// (no output appears) until `rebuild`.
 #[test]
-fn damaged_snapshot_stops_scrub_until_rebuild() {
+fn damaged_probe_stops_scrub_until_rebuild() {
     let w = Work::new();
     let store = w.loaded_store();
     let input = w.copy_example("campaigns/spring-sale.csv");
-    let snap = snapshot_file(&w);
+    let out = w.p("k.csv");
+    let probe = newest(&w, "probe");
+    let mut bytes = fs::read(&probe).unwrap();
+    let third = bytes.len() / 3;
+    bytes[third] ^= 1;
+    fs::write(&probe, &bytes).unwrap();
+    let e = w.fails(&scrub_args(&store, &input, &out), 2);
+    assert!(
+        e.contains("probe/") && e.contains("is damaged (block 0 checksum mismatch); run `optscrub rebuild"),
+        "{e}"
+    );
+    assert!(!w.path("k.csv").exists());
+    w.ok(&["rebuild", "--store", &store]);
+    w.ok(&scrub_args(&store, &input, &out));
+    assert_eq!(w.read_csv("k.csv").len(), 5);
+    fs::remove_file(newest(&w, "probe")).unwrap();
+    let e = w.fails(&scrub_args(&store, &input, &out), 2);
+    assert!(e.contains("probe/") && e.contains("cannot open"), "{e}");
+}
+
+/// The snapshot is what an ingest and `stats` read: damaged, it stops
+/// them until `rebuild`.
+#[test]
+fn damaged_snapshot_stops_ingest_until_rebuild() {
+    let w = Work::new();
+    let store = w.loaded_store();
+    let replies = w.copy_example("replies.csv");
+    let snap = newest(&w, "snapshot");
     let mut bytes = fs::read(&snap).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     fs::write(&snap, &bytes).unwrap();
-    let e = w.fails(
-        &[
-            "scrub",
-            "--store",
-            &store,
-            "--input",
-            &input,
-            "--output",
-            &w.p("k.csv"),
-        ],
-        2,
-    );
+    let e = w.fails(&["ingest", "replies", "--store", &store, &replies], 2);
     assert!(
         e.contains("is damaged (checksum mismatch); run `optscrub rebuild"),
         "{e}"
     );
-    assert!(!w.path("k.csv").exists());
-    w.fails(
-        &["check", "--store", &store, "--account", "acme", "+447700900001"],
-        2,
-    );
+    w.fails(&["stats", "--store", &store], 2);
     w.ok(&["rebuild", "--store", &store]);
-    w.ok(&[
-        "scrub",
-        "--store",
-        &store,
-        "--input",
-        &input,
-        "--output",
-        &w.p("k.csv"),
-    ]);
-    assert_eq!(w.read_csv("k.csv").len(), 5);
-    fs::remove_file(snapshot_file(&w)).unwrap();
+    w.ok(&["ingest", "replies", "--store", &store, &replies]);
+    fs::remove_file(newest(&w, "snapshot")).unwrap();
     let e = w.fails(&["stats", "--store", &store], 2);
     assert!(e.contains("cannot open snapshot"), "{e}");
 }

@@ -53,8 +53,8 @@ pub const NOT_SENDABLE: i32 = 3;
 /// Answer whether the contact may be messaged; returns the exit status.
 pub fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
-    let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
-    let scrubber = Scrubber::for_lookups(&store.config, snapshot);
+    let (store, opt_outs) = Store::open_with_opt_outs(&a.store.store)?;
+    let scrubber = Scrubber::for_lookups(&store.config, opt_outs);
     let accounts: Vec<&str> = match &a.account {
         Some(acc) => vec![acc.as_str()],
         None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),
@@ -66,6 +66,10 @@ pub fn run(a: Args) -> Result<i32> {
         let d = scrubber.decide_one(Some(&a.phone), Some(account), a.sender.as_deref(), country);
         // the contact as the decision read it (with the account's country)
         let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
+        if let Some(c) = c {
+            // the answer stands only on sound bytes
+            scrubber.verify_lookup(c)?;
+        }
         contact = contact.or(c);
         let events = match c {
             Some(c) => store.deciding(account, sender.as_deref(), c)?,

@@ -100,8 +100,8 @@ pub fn run(a: Args) -> Result<()> {
     plan.suppressed = a.suppressed;
     plan.account = a.account;
     plan.sender = a.sender;
-    let (store, snapshot) = Store::open_with_snapshot(&a.store.store)?;
-    let scrubber = Scrubber::new(&store.config, snapshot);
+    let (store, opt_outs) = Store::open_with_opt_outs(&a.store.store)?;
+    let scrubber = Scrubber::new(&store.config, opt_outs)?;
     let stats = run::run(&store, &scrubber, &plan)?;
     let secs = start.elapsed().as_secs_f64();
     let reasons: Vec<String> = Reason::ALL

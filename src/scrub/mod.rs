@@ -7,7 +7,6 @@
 //! writing wrap around these in [`run`].
 
 mod dedupe;
-mod probe;
 pub mod run;
 
 pub use dedupe::Deduper;
@@ -25,9 +24,8 @@ use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::fasthash::FastMap;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
+use crate::store::probe::{self, ProbeFile};
 use crate::store::snapshot::Snapshot;
-
-use self::probe::Probe;
 
 /// Why a row may not be messaged, in SPEC §3.4's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,6 +128,10 @@ pub struct Scrubber {
     case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     /// Does any account have a `default_country`?
     account_countries: bool,
+    /// The probe file's verification, running beside the scrub.
+    verifying: std::sync::Mutex<Option<std::thread::JoinHandle<Result<(), String>>>>,
+    /// Its outcome, once waited for.
+    verified: std::sync::OnceLock<Result<(), String>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -141,58 +143,100 @@ enum SenderRes {
 }
 
 impl Scrubber {
-    /// Arrange a config and snapshot for scrubbing: the opt-outs go into
-    /// a probe built for millions of lookups.
-    pub fn new(config: &Config, snapshot: Snapshot) -> Scrubber {
-        Scrubber::build(config, snapshot, false)
+    /// Arrange a config and the store's opt-outs for scrubbing millions of
+    /// rows. A probe file is searched where it lies, and checked block by
+    /// block beside the scrub (see [`Scrubber::verified`]); a store without
+    /// one (written by an older build) gets one built in memory from its
+    /// snapshot.
+    pub fn new(config: &Config, opt_outs: OptOuts) -> crate::error::Result<Scrubber> {
+        let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
+        let probe = match opt_outs {
+            OptOuts::Probe(p) => p,
+            OptOuts::Bitmaps(snap) => in_memory_probe(&snap)?,
+        };
+        let probe = Arc::new(probe);
+        // a probe file's blocks are checked on a thread of their own,
+        // beside the scrub
+        let verifying = probe.is_mapped().then(|| {
+            let probe = Arc::clone(&probe);
+            std::thread::spawn(move || probe.verify_all())
+        });
+        let mut s = Scrubber::arrange(config, names, Lookup::Probe { probe, ids });
+        s.verifying = std::sync::Mutex::new(verifying);
+        Ok(s)
     }
 
-    /// [`Scrubber::new`] for a few lookups (`check`): the snapshot's
-    /// bitmaps are asked directly, with nothing built from all of them (a
-    /// probe of 20M opt-outs takes seconds to build).
-    pub fn for_lookups(config: &Config, snapshot: Snapshot) -> Scrubber {
-        Scrubber::build(config, snapshot, true)
+    /// [`Scrubber::new`] for a few lookups (`check`): nothing is built from
+    /// all the opt-outs, and nothing is verified beyond what a lookup
+    /// reads ([`Scrubber::verify_lookup`]).
+    pub fn for_lookups(config: &Config, opt_outs: OptOuts) -> Scrubber {
+        let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
+        let lookup = match opt_outs {
+            OptOuts::Probe(p) => Lookup::Probe {
+                probe: Arc::new(p),
+                ids,
+            },
+            OptOuts::Bitmaps(snap) => Lookup::Bitmaps(
+                snap.scopes
+                    .into_iter()
+                    .zip(ids)
+                    .filter(|(_, id)| *id != NO_SCOPE)
+                    .map(|(s, id)| (id, s.bitmap))
+                    .collect(),
+            ),
+        };
+        Scrubber::arrange(config, names, lookup)
     }
 
-    fn build(config: &Config, snapshot: Snapshot, few: bool) -> Scrubber {
-        let mut by_account: HashMap<String, Vec<(String, RoaringTreemap)>> = HashMap::new();
-        for s in snapshot.scopes {
-            by_account.entry(s.account).or_default().push((s.scope, s.bitmap));
+    /// The scrubber's scope names (account scope first, then its senders,
+    /// account by account) and, per scope of the store (by index), its id
+    /// among them (`NO_SCOPE` for an account the config does not have).
+    fn scope_ids(config: &Config, opt_outs: &OptOuts) -> (Arranged, Vec<u32>) {
+        let names: Vec<(&str, &str)> = match opt_outs {
+            OptOuts::Probe(p) => p
+                .scopes
+                .iter()
+                .map(|s| (s.account.as_str(), s.scope.as_str()))
+                .collect(),
+            OptOuts::Bitmaps(snap) => snap
+                .scopes
+                .iter()
+                .map(|s| (s.account.as_str(), s.scope.as_str()))
+                .collect(),
+        };
+        // the store's scopes (by index) → this scrubber's scope ids
+        let mut ids = vec![NO_SCOPE; names.len()];
+        let mut by_account: HashMap<&str, Vec<(&str, Option<usize>)>> = HashMap::new();
+        for (i, &(account, scope)) in names.iter().enumerate() {
+            by_account.entry(account).or_default().push((scope, Some(i)));
         }
         let mut scope_names = Vec::new();
         let mut accounts = FastMap::default();
-        let mut pairs: Vec<(u64, u32)> = Vec::new();
-        let mut bitmaps: Vec<(u32, RoaringTreemap)> = Vec::new();
         for (pos, a) in config.accounts.iter().enumerate() {
-            let mut scopes = by_account.remove(&a.id).unwrap_or_default();
+            let mut scopes = by_account.remove(a.id.as_str()).unwrap_or_default();
             let wide = scopes
                 .iter()
                 .position(|s| s.0 == ACCOUNT_SCOPE)
                 .map(|i| scopes.swap_remove(i));
             for s in &a.senders {
                 if !scopes.iter().any(|x| x.0 == s.id) {
-                    scopes.push((s.id.clone(), RoaringTreemap::new()));
+                    scopes.push((&s.id, None));
                 }
             }
-            scopes.sort_by(|x, y| x.0.cmp(&y.0));
+            scopes.sort_by(|x, y| x.0.cmp(y.0));
             let base = scope_names.len() as u32;
             scope_names.push(ACCOUNT_SCOPE.to_string());
-            let mut keep = |bm: RoaringTreemap, id: u32| {
-                if few {
-                    bitmaps.push((id, bm));
-                } else {
-                    pairs.extend(bm.iter().map(|c| (c, id)));
-                }
-            };
-            if let Some((_, bm)) = wide {
-                keep(bm, base);
+            if let Some((_, Some(i))) = wide {
+                ids[i] = base;
             }
             let mut senders = FastMap::default();
-            for (scope, bm) in scopes {
+            for (scope, at) in scopes {
                 let id = scope_names.len() as u32;
-                keep(bm, id);
-                senders.insert(scope.clone(), id);
-                scope_names.push(scope);
+                if let Some(i) = at {
+                    ids[i] = id;
+                }
+                senders.insert(scope.to_string(), id);
+                scope_names.push(scope.to_string());
             }
             // only configured senders resolve; removed ones still count for
             // rows that name no sender
@@ -209,17 +253,59 @@ impl Scrubber {
                 },
             );
         }
-        Scrubber {
-            accounts,
-            scope_names,
-            lookup: if few {
-                Lookup::Bitmaps(bitmaps)
-            } else {
-                Lookup::Probe(Probe::new(pairs))
+        (
+            Arranged {
+                accounts,
+                scope_names,
             },
+            ids,
+        )
+    }
+
+    fn arrange(config: &Config, names: Arranged, lookup: Lookup) -> Scrubber {
+        Scrubber {
+            accounts: names.accounts,
+            scope_names: names.scope_names,
+            lookup,
             case_hints: Default::default(),
             account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
+            verifying: Default::default(),
+            verified: Default::default(),
         }
+    }
+
+    /// Wait for the probe file's verification: an error names the damaged
+    /// file. A scrub asks before its outputs are put in place.
+    pub fn verified(&self) -> crate::error::Result<()> {
+        let result = self.verified.get_or_init(|| {
+            let handle = self.verifying.lock().ok().and_then(|mut h| h.take());
+            match handle.map(std::thread::JoinHandle::join) {
+                None => Ok(()),
+                Some(Ok(r)) => r,
+                Some(Err(_)) => Err("its verification failed".into()),
+            }
+        });
+        result.clone().map_err(|why| self.damaged(&why))
+    }
+
+    /// Verify what a lookup of this contact reads (for a one-contact
+    /// answer, where reading the whole probe would cost more than the
+    /// answer).
+    pub fn verify_lookup(&self, contact: u64) -> crate::error::Result<()> {
+        match &self.lookup {
+            Lookup::Probe { probe, .. } => probe.verify_lookup(contact).map_err(|why| self.damaged(&why)),
+            Lookup::Bitmaps(_) => Ok(()),
+        }
+    }
+
+    fn damaged(&self, why: &str) -> crate::error::Error {
+        let origin = match &self.lookup {
+            Lookup::Probe { probe, .. } => probe.origin.as_str(),
+            Lookup::Bitmaps(_) => "the snapshot",
+        };
+        crate::error::Error::Corrupt(format!(
+            "{origin} is damaged ({why}); run `optscrub rebuild --store <DIR>` to recompile it from the ledger"
+        ))
     }
 
     /// Unknown account and sender ids seen so far that match a configured
@@ -318,27 +404,35 @@ impl Scrubber {
         if !maybe {
             return d;
         }
-        let owned;
-        let hits = match &self.lookup {
-            Lookup::Probe(p) => p.hits(contact),
-            Lookup::Bitmaps(b) => {
-                owned = b
-                    .iter()
-                    .filter(|(_, bm)| bm.contains(contact))
-                    .map(|(id, _)| *id)
-                    .collect::<Vec<u32>>();
-                &owned[..]
+        // the account scope (base) comes before its senders: the smallest
+        // scope that applies decides
+        let mut hit = NO_SCOPE;
+        let mut consider = |s: u32| {
+            let applies = s >= view.base
+                && s < view.end
+                && match sender {
+                    SenderRes::Known(id) => s == view.base || s == *id,
+                    _ => true,
+                };
+            if applies {
+                hit = hit.min(s);
             }
         };
-        if hits.is_empty() {
-            return d;
+        match &self.lookup {
+            Lookup::Probe { probe, ids } => probe.for_each_hit(contact, |raw| {
+                if let Some(&s) = ids.get(raw as usize) {
+                    consider(s);
+                }
+            }),
+            Lookup::Bitmaps(b) => {
+                for (id, bm) in b {
+                    if bm.contains(contact) {
+                        consider(*id);
+                    }
+                }
+            }
         }
-        // hits are sorted: the account scope (base) comes before its senders
-        let mut in_account = hits.iter().copied().filter(|&s| s >= view.base && s < view.end);
-        let hit = match sender {
-            SenderRes::Known(id) => in_account.find(|&s| s == view.base || s == *id),
-            _ => in_account.next(),
-        };
+        let hit = (hit != NO_SCOPE).then_some(hit);
         if let Some(s) = hit {
             d.reason = Some(if s == view.base {
                 Reason::AccountOptOut
@@ -475,11 +569,56 @@ impl Scrubber {
     }
 }
 
+/// A scrubber's accounts and scope names.
+struct Arranged {
+    accounts: FastMap<String, AccountView>,
+    scope_names: Vec<String>,
+}
+
+/// The store's opt-outs, as a scrubber is made from them.
+pub enum OptOuts {
+    /// The store's probe file.
+    Probe(ProbeFile),
+    /// The snapshot's bitmaps (a store written before probe files).
+    Bitmaps(Snapshot),
+}
+
+impl OptOuts {
+    /// Total opted-out (account, scope, contact) keys.
+    pub fn opt_outs(&self) -> u64 {
+        match self {
+            OptOuts::Probe(p) => p.scopes.iter().map(|s| s.count).sum(),
+            OptOuts::Bitmaps(s) => s.opt_outs(),
+        }
+    }
+}
+
+/// A probe of a snapshot's opt-outs, built in memory.
+fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<ProbeFile> {
+    let pairs = snap
+        .scopes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.bitmap.iter().map(move |c| (c, i as u32)));
+    let names = snap
+        .scopes
+        .iter()
+        .map(|s| (s.account.clone(), s.scope.clone()))
+        .collect();
+    probe::build(pairs, names, snap.ledger_digest)
+        .map_err(|e| e.to_string())
+        .and_then(ProbeFile::from_bytes)
+        .map_err(|why| {
+            crate::error::Error::Internal(format!("cannot build the probe of the snapshot: {why}"))
+        })
+}
+
 /// How a scrubber finds a contact's opt-outs.
 enum Lookup {
-    /// Every (contact, scope) in one probe: fast per row, built once.
-    Probe(Probe),
-    /// The bitmaps by scope id (sorted by id): nothing to build.
+    /// Every (contact, scope) in one probe; `ids` turns its scope indices
+    /// into this scrubber's ids (`NO_SCOPE` for unconfigured accounts).
+    Probe { probe: Arc<ProbeFile>, ids: Vec<u32> },
+    /// The bitmaps by scope id: nothing to build.
     Bitmaps(Vec<(u32, RoaringTreemap)>),
 }
 
@@ -487,7 +626,7 @@ impl Lookup {
     /// Might this contact have an opt-out (no false negatives)?
     fn may_hit(&self, contact: u64) -> bool {
         match self {
-            Lookup::Probe(p) => p.may_hit(contact),
+            Lookup::Probe { probe, .. } => probe.may_hit(contact),
             Lookup::Bitmaps(_) => true,
         }
     }

@@ -214,7 +214,9 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
         (plan.keep_duplicates, plan.unit_rows.max(1)),
         (&mut kept_out, sup_out.as_mut()),
     )?;
-    // only now, with every row decided and written, do the outputs appear
+    // only now, with every row decided and written, and every byte of the
+    // opt-outs it read found sound, do the outputs appear
+    scrubber.verified()?;
     kept_out.finish()?;
     sup_out.map(Output::finish).transpose()?;
     Ok(stats)

@@ -47,6 +47,10 @@ pub struct Manifest {
     pub ids: Vec<FileRef>,
     /// The compiled roaring bitmaps.
     pub snapshot: FileRef,
+    /// The probe file: the opt-outs laid out for lookups in place (none
+    /// in a store last written by a build before probe files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<FileRef>,
     /// Replies (confirmations, help answers) committed by ingests and not
     /// yet handed over, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,6 +138,7 @@ impl Manifest {
             .chain(self.ledger.iter())
             .chain(self.keys.iter())
             .chain(self.ids.iter())
+            .chain(self.probe.iter())
             .chain(self.outbox_files())
     }
 

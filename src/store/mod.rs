@@ -10,6 +10,8 @@
 //! DIR/index/<gen>.idx         key runs: where each key's last event lies
 //! DIR/ids/<gen>.bin            id runs: sorted hashes of every event id
 //! DIR/snapshot/<gen>.snap      roaring bitmaps per (account, scope)
+//! DIR/probe/<gen>.probe        the opt-outs laid out for lookups in place
+//! DIR/outbox/<gen>.parquet     replies not yet handed over
 //! ```
 //!
 //! A commit writes the new generation's files under fresh names, fsyncs
@@ -28,6 +30,7 @@ mod lock;
 pub mod manifest;
 pub mod outbox;
 pub mod perms;
+pub mod probe;
 pub mod snapshot;
 pub mod state;
 
@@ -49,13 +52,16 @@ use crate::event::{self, Event};
 use crate::io::atomic::{sync_dir, write_atomic_mode};
 use index::{Entry, IdRun, KeyRun, ScopeName};
 use manifest::{FileRef, Manifest};
+use probe::ProbeFile;
 use snapshot::Snapshot;
 use state::State;
+
+use crate::scrub::OptOuts;
 
 /// How often a reader re-reads the manifest when writers keep replacing
 /// the generation under it.
 const READER_RETRIES: u32 = 3;
-const SUBDIRS: [&str; 6] = ["config", "ledger", "index", "ids", "snapshot", "outbox"];
+const SUBDIRS: [&str; 7] = ["config", "ledger", "index", "ids", "snapshot", "probe", "outbox"];
 
 /// An opened store: its manifest and config, read at one moment.
 pub struct Store {
@@ -136,15 +142,25 @@ impl Store {
         Ok((store, lock))
     }
 
-    /// Open a store and its snapshot for reading. Readers take no lock: if
-    /// a writer replaced the generation in between (and removed its files),
-    /// the manifest is read again.
+    /// Open a store and its snapshot for reading.
     pub fn open_with_snapshot(dir: &Path) -> Result<(Store, Snapshot)> {
+        Store::open_reading(dir, Store::snapshot)
+    }
+
+    /// Open a store and its opt-outs for scrubbing or checking.
+    pub fn open_with_opt_outs(dir: &Path) -> Result<(Store, OptOuts)> {
+        Store::open_reading(dir, Store::opt_outs)
+    }
+
+    /// Open a store and read something of its generation with `read`.
+    /// Readers take no lock: if a writer replaced the generation in
+    /// between (and removed its files), the manifest is read again.
+    fn open_reading<T>(dir: &Path, read: impl Fn(&Store) -> Result<T>) -> Result<(Store, T)> {
         let mut tries = READER_RETRIES;
         loop {
             let store = Store::open(dir)?;
-            match store.snapshot() {
-                Ok(snap) => return Ok((store, snap)),
+            match read(&store) {
+                Ok(x) => return Ok((store, x)),
                 Err(e) => {
                     let moved = Manifest::read(dir).map(|m| m.generation != store.manifest.generation);
                     if tries == 0 || !matches!(moved, Ok(true)) {
@@ -154,6 +170,29 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The opt-outs as a scrub reads them: the probe file, mapped (its
+    /// footer and header checked; its blocks are checked as it is read),
+    /// or the snapshot of a store that has none yet.
+    pub fn opt_outs(&self) -> Result<OptOuts> {
+        match &self.manifest.probe {
+            Some(r) => self.probe_file(r).map(OptOuts::Probe),
+            None => self.snapshot().map(OptOuts::Bitmaps),
+        }
+    }
+
+    fn probe_file(&self, r: &FileRef) -> Result<ProbeFile> {
+        let bad = |why: &str| corrupt(&self.dir, &r.file, why, FIX_REBUILD);
+        let mut p = ProbeFile::open(&self.dir.join(&r.file)).map_err(|why| bad(&why))?;
+        if p.file_bytes() != r.bytes {
+            return Err(bad("wrong size"));
+        }
+        if p.ledger_digest != self.manifest.ledger_digest() {
+            return Err(bad("it does not match the ledger"));
+        }
+        p.origin = format!("store {}: {}", self.dir.display(), r.file);
+        Ok(p)
     }
 
     /// Open and verify the compiled snapshot.
@@ -290,8 +329,8 @@ impl Store {
             read_verified(&self.dir, r, FIX_RESTORE)?;
             n += 1;
         }
-        for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]) {
-            read_verified(&self.dir, r, FIX_REBUILD)?;
+        for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]).chain(&m.probe) {
+            check_file(&self.dir, r, FIX_REBUILD)?;
             n += 1;
         }
         Ok(n)
@@ -341,6 +380,7 @@ impl Store {
                 crc32: 0,
                 rows: 0,
             },
+            probe: None,
             outbox: Vec::new(),
             handover: None,
         };
@@ -395,6 +435,7 @@ impl Store {
                 format!("index/{generation:010}.idx"),
                 format!("ids/{generation:010}.bin"),
                 format!("snapshot/{generation:010}.snap"),
+                format!("probe/{generation:010}.probe"),
                 format!("outbox/{generation:010}.parquet"),
             ] {
                 if !keep.contains(rel.as_str()) {
@@ -486,10 +527,12 @@ impl Store {
             )?);
         }
         m.ids = id_refs;
-        // a store made before outboxes were kept has no outbox folder
-        let outbox_dir = self.dir.join("outbox");
-        if !outbox_dir.is_dir() {
-            perms::create_dir(&outbox_dir)?;
+        // a store made before outboxes and probes were kept lacks their folders
+        for sub in ["outbox", "probe"] {
+            let d = self.dir.join(sub);
+            if !d.is_dir() {
+                perms::create_dir(&d)?;
+            }
         }
         let rows: u64 = change.outbox.iter().map(|b| b.num_rows() as u64).sum();
         if rows > 0 {
@@ -510,6 +553,12 @@ impl Store {
             &snap.encode(),
             rows,
         )?;
+        m.probe = Some(self.write_probe(
+            &format!("probe/{generation:010}.probe"),
+            &snap,
+            &change.keys,
+            change.replace,
+        )?);
         for sub in SUBDIRS {
             sync_dir(&self.dir.join(sub))?;
         }
@@ -517,6 +566,89 @@ impl Store {
         self.gc(&m);
         self.manifest = m;
         Ok(())
+    }
+
+    /// Write the probe file of the new snapshot: the previous generation's
+    /// probe with the changed keys merged in, in one pass; from the
+    /// snapshot itself on a rebuild, in a store that has no probe yet, or
+    /// when the previous one is damaged (said on stderr).
+    fn write_probe(&self, rel: &str, snap: &Snapshot, keys: &[Entry], replace: bool) -> Result<FileRef> {
+        let names: Vec<(String, String)> = snap
+            .scopes
+            .iter()
+            .map(|s| (s.account.clone(), s.scope.clone()))
+            .collect();
+        let old = match (&self.manifest.probe, replace) {
+            (Some(r), false) => {
+                let checked = self.probe_file(r).and_then(|p| {
+                    p.verify_all()
+                        .map(|()| p)
+                        .map_err(|why| corrupt(&self.dir, &r.file, &why, FIX_REBUILD))
+                });
+                match checked {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("optscrub: {e}; it is recompiled from the snapshot");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (changes, remap) = match &old {
+            Some(p) => {
+                let at: crate::fasthash::FastMap<u64, u32> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| (index::scope_hash(a, s), i as u32))
+                    .collect();
+                let remap: Vec<Option<u32>> = p
+                    .scopes
+                    .iter()
+                    .map(|s| at.get(&index::scope_hash(&s.account, &s.scope)).copied())
+                    .collect();
+                // an opt-in of a scope that is gone has nothing to take out
+                let changes = keys
+                    .iter()
+                    .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out)))
+                    .collect();
+                (probe::sorted_changes(changes), remap)
+            }
+            None => {
+                let all = snap
+                    .scopes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, s)| s.bitmap.iter().map(move |c| probe::change(c, i as u32, true)))
+                    .collect();
+                (probe::sorted_changes(all), Vec::new())
+            }
+        };
+        let path = self.dir.join(rel);
+        let tmp = crate::io::atomic::temp_path(&path);
+        let written = (|| {
+            let f = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE))?;
+            let w = probe::write(
+                &f,
+                old.as_ref().map(|p| (p, &remap[..])),
+                &changes,
+                names,
+                snap.ledger_digest,
+            )?;
+            f.sync_all()?;
+            Ok(w)
+        })();
+        let written = written.map_err(|e: std::io::Error| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("cannot write", &path, e)
+        })?;
+        crate::io::atomic::commit(&tmp, &path)?;
+        Ok(FileRef {
+            file: rel.to_string(),
+            bytes: written.bytes,
+            crc32: written.crc32,
+            rows: written.contacts,
+        })
     }
 
     /// Remove files that neither the new nor the previous manifest names
@@ -536,7 +668,7 @@ impl Store {
                 }
             }
         }
-        for sub in ["ledger", "index", "ids", "snapshot", "outbox"] {
+        for sub in ["ledger", "index", "ids", "snapshot", "probe", "outbox"] {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
@@ -578,6 +710,31 @@ fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
         return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Check a store file's size and checksum, reading it a piece at a time.
+fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix);
+    let mut f = fs::File::open(dir.join(&r.file)).map_err(cannot)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    if bytes != r.bytes {
+        return Err(corrupt(dir, &r.file, "wrong size", fix));
+    }
+    if h.finalize() != r.crc32 {
+        return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
+    }
+    Ok(())
 }
 
 fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {

@@ -1,0 +1,786 @@
+//! The probe file (`probe/<gen>.probe`): contact → the scopes it is opted
+//! out in, laid out to be searched where it lies. A scrub or a check maps
+//! it with memmap2 and reads a few cache lines per row, so opening a store
+//! costs the same whatever the number of opt-outs; a commit writes the new
+//! generation's file by merging the changed keys into the previous one in
+//! one pass (nothing is sorted but the change).
+//!
+//! Contacts are keyed by `c × K` (K odd: a bijection on u64, so equal keys
+//! are equal contacts, and keys spread evenly whatever the numbers).
+//!
+//! ```text
+//! records   n × 12 bytes: key (u64), value (u32), sorted by key
+//! multi     u32s: for a contact in several scopes, its count then its scopes
+//! dir       2^d + 1 u32s: the first record whose key's top d bits are ≥ b
+//! filter    2^f u64s: a blocked Bloom filter, three bits per key in the
+//!           word its top f bits name (about one in a hundred misses pass)
+//! blocks    a CRC-32 per 64 KiB of everything above
+//! header    JSON: sizes, the ledger digest, the scopes (account, scope, count)
+//! footer    header length (u32), CRC-32 of blocks and header (u32), OPTPRB01
+//! ```
+//!
+//! A value below 2^31 is the contact's one scope, an index into the
+//! header's scopes (sorted by account and scope, as the snapshot's);
+//! otherwise its low bits say where its scopes start in `multi`.
+//!
+//! Opening reads the footer and header only. The body is verified by
+//! blocks: [`ProbeFile::verify_all`] for a scrub (run beside it, checked
+//! before any output is published), [`ProbeFile::verify_lookup`] for the
+//! few blocks one lookup read (a check). A damaged file never panics a
+//! lookup: every read is bounds-checked, and the verification names it.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+const MAGIC: &[u8; 8] = b"OPTPRB01";
+/// The multiplier of the key (odd, from the golden ratio).
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+const RECORD: usize = 12;
+const BLOCK: usize = 1 << 16;
+const FOOTER: usize = 16;
+/// Set in a value that points into `multi`.
+const MULTI: u32 = 1 << 31;
+/// Records per directory bucket, on average.
+const PER_BUCKET: u64 = 4;
+
+/// The key of a contact.
+fn key(contact: u64) -> u64 {
+    contact.wrapping_mul(K)
+}
+
+/// A key's three bits in its word of the filter (from bits of the key
+/// below those that choose the word).
+fn mask(k: u64) -> u64 {
+    1 << ((k >> 20) & 63) | 1 << ((k >> 26) & 63) | 1 << ((k >> 32) & 63)
+}
+
+/// Bits enough to number `n` slots (at least `min`, at most 40).
+fn bits_for(n: u64, min: u32) -> u32 {
+    n.max(1).next_power_of_two().trailing_zeros().clamp(min, 40)
+}
+
+/// One scope of the probe: what the snapshot calls it, and its opt-outs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeScope {
+    /// The account.
+    pub account: String,
+    /// `account` or a sender id.
+    pub scope: String,
+    /// Contacts opted out in it.
+    pub count: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    ledger_digest: u32,
+    records: u64,
+    multi: u64,
+    dir_bits: u32,
+    filter_bits: u32,
+    scopes: Vec<ProbeScope>,
+}
+
+impl Header {
+    /// Bytes of each section of the body, in order.
+    fn sections(&self) -> Option<[usize; 4]> {
+        let records = usize::try_from(self.records).ok()?.checked_mul(RECORD)?;
+        let multi = usize::try_from(self.multi).ok()?.checked_mul(4)?;
+        let dir = 1usize
+            .checked_shl(self.dir_bits)?
+            .checked_add(1)?
+            .checked_mul(4)?;
+        let filter = 1usize.checked_shl(self.filter_bits)?.checked_mul(8)?;
+        Some([records, multi, dir, filter])
+    }
+}
+
+/// The bytes of a probe: mapped from its file, or built in memory (for a
+/// store written before probe files were kept).
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
+/// An opened probe. See the module documentation.
+pub struct ProbeFile {
+    bytes: Backing,
+    /// What errors call it (the store and file name, when it has one).
+    pub origin: String,
+    /// Scopes by index (sorted by account and scope).
+    pub scopes: Vec<ProbeScope>,
+    /// Digest of the ledger it was compiled from.
+    pub ledger_digest: u32,
+    records: usize,
+    multi_at: usize,
+    multi_len: usize,
+    dir_at: usize,
+    dir_shift: u32,
+    filter_at: usize,
+    filter_shift: u32,
+    body: usize,
+}
+
+impl ProbeFile {
+    /// Map a probe file and check its footer and header (not its body:
+    /// see [`ProbeFile::verify_all`]).
+    pub fn open(path: &Path) -> Result<ProbeFile, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        // SAFETY: store files are written once under a fresh name and
+        // never modified in place (a commit writes a new generation), so
+        // the mapped bytes do not change while the map is held; a file cut
+        // short by hand fails the size checks below before any read.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        ProbeFile::from_backing(Backing::Mapped(map))
+    }
+
+    /// A probe held in memory (built by [`ProbeWriter`] into a `Vec`).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<ProbeFile, String> {
+        ProbeFile::from_backing(Backing::Owned(bytes))
+    }
+
+    fn from_backing(bytes: Backing) -> Result<ProbeFile, String> {
+        let len = bytes.len();
+        if len < FOOTER || &bytes[len - 8..] != MAGIC {
+            return Err("not a probe file".into());
+        }
+        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let header_len = word(len - FOOTER) as usize;
+        let tail_crc = word(len - FOOTER + 4);
+        let header_at = (len - FOOTER).checked_sub(header_len).ok_or("header cut short")?;
+        let header: Header = serde_json::from_slice(&bytes[header_at..len - FOOTER])
+            .map_err(|_| "unreadable header".to_string())?;
+        let sections = header.sections().ok_or("sizes out of range")?;
+        let body: usize = sections
+            .iter()
+            .try_fold(0usize, |a, &s| a.checked_add(s))
+            .ok_or("sizes out of range")?;
+        let blocks_len = body.div_ceil(BLOCK) * 4;
+        if body.checked_add(blocks_len) != Some(header_at) {
+            return Err("wrong size".into());
+        }
+        if crc32fast::hash(&bytes[body..len - 8 - 4 - 4]) != tail_crc {
+            return Err("header checksum mismatch".into());
+        }
+        if header.scopes.len() >= MULTI as usize || header.records > u64::from(u32::MAX) {
+            return Err("sizes out of range".into());
+        }
+        let [records, multi, dir, _] = sections;
+        Ok(ProbeFile {
+            origin: "the probe".into(),
+            records: header.records as usize,
+            multi_at: records,
+            multi_len: header.multi as usize,
+            dir_at: records + multi,
+            dir_shift: 64 - header.dir_bits,
+            filter_at: records + multi + dir,
+            filter_shift: 64 - header.filter_bits,
+            body,
+            scopes: header.scopes,
+            ledger_digest: header.ledger_digest,
+            bytes,
+        })
+    }
+
+    /// Bytes of the whole file.
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Is it mapped from a file (not built in memory)?
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.bytes, Backing::Mapped(_))
+    }
+
+    /// Contacts with at least one opt-out.
+    pub fn contacts(&self) -> u64 {
+        self.records as u64
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        self.bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+
+    fn u64_at(&self, at: usize) -> u64 {
+        self.bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+
+    fn filter_word(&self, k: u64) -> usize {
+        self.filter_at + (k >> self.filter_shift) as usize * 8
+    }
+
+    /// False when the contact is surely opted out nowhere.
+    pub fn may_hit(&self, contact: u64) -> bool {
+        let k = key(contact);
+        let m = mask(k);
+        self.u64_at(self.filter_word(k)) & m == m
+    }
+
+    /// The records that may hold a key (its directory bucket).
+    fn bucket(&self, k: u64) -> Range<usize> {
+        let b = self.dir_at + (k >> self.dir_shift) as usize * 4;
+        let hi = (self.u32_at(b + 4) as usize).min(self.records);
+        (self.u32_at(b) as usize).min(hi)..hi
+    }
+
+    /// The record of a key, if it has one.
+    fn find(&self, k: u64) -> Option<usize> {
+        for i in self.bucket(k) {
+            let rk = self.u64_at(i * RECORD);
+            if rk >= k {
+                return (rk == k).then_some(i);
+            }
+        }
+        None
+    }
+
+    /// Where a record's scopes lie in `multi` (first scope, count), when
+    /// it has several.
+    fn multi_range(&self, value: u32) -> Option<(usize, usize)> {
+        if value & MULTI == 0 {
+            return None;
+        }
+        let off = (value & !MULTI) as usize;
+        let count =
+            (self.u32_at(self.multi_at + off * 4) as usize).min(self.multi_len.saturating_sub(off + 1));
+        Some((off + 1, count))
+    }
+
+    /// Call `f` with each scope (index into [`ProbeFile::scopes`]) the
+    /// contact is opted out in, in ascending order.
+    pub fn for_each_hit(&self, contact: u64, mut f: impl FnMut(u32)) {
+        let Some(i) = self.find(key(contact)) else {
+            return;
+        };
+        let v = self.u32_at(i * RECORD + 8);
+        match self.multi_range(v) {
+            None => f(v),
+            Some((from, count)) => {
+                for j in from..from + count {
+                    f(self.u32_at(self.multi_at + j * 4));
+                }
+            }
+        }
+    }
+
+    /// The scopes a contact is opted out in.
+    pub fn hits(&self, contact: u64) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.for_each_hit(contact, |s| out.push(s));
+        out
+    }
+
+    /// Check the blocks that overlap `range` of the body.
+    fn verify_range(&self, range: Range<usize>) -> Result<(), String> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let last = (range.end.min(self.body).max(1) - 1) / BLOCK;
+        for b in range.start / BLOCK..=last {
+            let from = b * BLOCK;
+            let to = (from + BLOCK).min(self.body);
+            let want = self.u32_at(self.body + b * 4);
+            if crc32fast::hash(self.bytes.get(from..to).unwrap_or_default()) != want {
+                return Err(format!("block {b} checksum mismatch"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check every block of the body.
+    pub fn verify_all(&self) -> Result<(), String> {
+        self.verify_range(0..self.body)
+    }
+
+    /// Check the blocks that a lookup of this contact reads (what a
+    /// one-contact answer depends on).
+    pub fn verify_lookup(&self, contact: u64) -> Result<(), String> {
+        let k = key(contact);
+        let w = self.filter_word(k);
+        self.verify_range(w..w + 8)?;
+        let b = self.dir_at + (k >> self.dir_shift) as usize * 4;
+        self.verify_range(b..b + 8)?;
+        let bucket = self.bucket(k);
+        self.verify_range(bucket.start * RECORD..bucket.end * RECORD)?;
+        if let Some(i) = self.find(k) {
+            if let Some((from, count)) = self.multi_range(self.u32_at(i * RECORD + 8)) {
+                let at = self.multi_at + (from - 1) * 4;
+                self.verify_range(at..at + (count + 1) * 4)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record in key order: (key, value). Values that point into
+    /// `multi` are read with [`ProbeFile::scopes_of`].
+    fn records(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0..self.records).map(|i| (self.u64_at(i * RECORD), self.u32_at(i * RECORD + 8)))
+    }
+
+    /// The scopes of a record's value.
+    fn scopes_of(&self, value: u32, out: &mut Vec<u32>) {
+        out.clear();
+        match self.multi_range(value) {
+            None => out.push(value),
+            Some((from, count)) => {
+                out.extend((from..from + count).map(|j| self.u32_at(self.multi_at + j * 4)))
+            }
+        }
+    }
+}
+
+/// A change to one contact's scopes: (key of the contact, scope index in
+/// the new list, opted out?). See [`change`].
+pub type Change = (u64, u32, bool);
+
+/// The [`Change`] of a contact.
+pub fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
+    (key(contact), scope, opt_out)
+}
+
+/// Write the probe of `scopes` (the new list, sorted by account and
+/// scope): the records of `old` (its scope indices moved to the new list
+/// by `remap`, `None` for a scope that is gone) with `changes` applied.
+/// `changes` must be sorted; with no `old`, they are every opt-out.
+/// Returns what it wrote.
+pub fn write<W: Write>(
+    out: W,
+    old: Option<(&ProbeFile, &[Option<u32>])>,
+    changes: &[Change],
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+) -> io::Result<Written> {
+    let expected = old.map_or(0, |(p, _)| p.records as u64) + changes.iter().filter(|c| c.2).count() as u64;
+    let mut w = ProbeWriter::new(out, expected, scopes.len());
+    let mut olds = old.map(|(p, _)| p.records().peekable());
+    let remap = old.map_or(&[][..], |(_, r)| r);
+    let mut ci = 0;
+    let mut set: Vec<u32> = Vec::new();
+    let mut raw: Vec<u32> = Vec::new();
+    loop {
+        let next_old = olds.as_mut().and_then(|o| o.peek().map(|r| r.0));
+        let next_change = changes.get(ci).map(|c| c.0);
+        let k = match (next_old, next_change) {
+            (None, None) => break,
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+        };
+        set.clear();
+        if next_old == Some(k) {
+            if let (Some(o), Some((p, _))) = (olds.as_mut(), old) {
+                if let Some((_, v)) = o.next() {
+                    p.scopes_of(v, &mut raw);
+                    set.extend(
+                        raw.iter()
+                            .filter_map(|&s| remap.get(s as usize).copied().flatten()),
+                    );
+                }
+            }
+        }
+        while let Some(&(_, scope, opt_out)) = changes.get(ci).filter(|c| c.0 == k) {
+            set.retain(|&s| s != scope);
+            if opt_out {
+                set.push(scope);
+            }
+            ci += 1;
+        }
+        if !set.is_empty() {
+            set.sort_unstable();
+            set.dedup();
+            w.push(k, &set)?;
+        }
+    }
+    w.finish(scopes, ledger_digest)
+}
+
+/// What [`write`] wrote.
+pub struct Written {
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Their CRC-32.
+    pub crc32: u32,
+    /// Contacts with at least one opt-out.
+    pub contacts: u64,
+}
+
+/// Writes the body as records come, a block's CRC at a time.
+struct ProbeWriter<W: Write> {
+    out: io::BufWriter<W>,
+    file_crc: crc32fast::Hasher,
+    block_crc: crc32fast::Hasher,
+    in_block: usize,
+    blocks: Vec<u32>,
+    written: u64,
+    dir: Vec<u32>,
+    dir_bits: u32,
+    next_bucket: usize,
+    filter: Vec<u64>,
+    filter_bits: u32,
+    records: u64,
+    multi: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+impl<W: Write> ProbeWriter<W> {
+    /// For about `expected` records (more or fewer only cost speed).
+    fn new(out: W, expected: u64, scopes: usize) -> ProbeWriter<W> {
+        let dir_bits = bits_for(expected / PER_BUCKET, 1);
+        let filter_bits = bits_for(expected / 4, 6);
+        ProbeWriter {
+            out: io::BufWriter::with_capacity(1 << 20, out),
+            file_crc: crc32fast::Hasher::new(),
+            block_crc: crc32fast::Hasher::new(),
+            in_block: 0,
+            blocks: Vec::new(),
+            written: 0,
+            dir: vec![0; (1 << dir_bits) + 1],
+            dir_bits,
+            next_bucket: 0,
+            filter: vec![0; 1 << filter_bits],
+            filter_bits,
+            records: 0,
+            multi: Vec::new(),
+            counts: vec![0; scopes],
+        }
+    }
+
+    fn body(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.file_crc.update(bytes);
+        self.written += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let take = (BLOCK - self.in_block).min(bytes.len());
+            self.block_crc.update(&bytes[..take]);
+            self.in_block += take;
+            bytes = &bytes[take..];
+            if self.in_block == BLOCK {
+                let done = std::mem::replace(&mut self.block_crc, crc32fast::Hasher::new());
+                self.blocks.push(done.finalize());
+                self.in_block = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add a contact (keys ascending) with its scopes (sorted, distinct,
+    /// not empty).
+    fn push(&mut self, k: u64, scopes: &[u32]) -> io::Result<()> {
+        let too_many = || io::Error::other("more opt-outs than a probe file holds");
+        let index = u32::try_from(self.records).map_err(|_| too_many())?;
+        let bucket = (k >> (64 - self.dir_bits)) as usize;
+        while self.next_bucket <= bucket {
+            self.dir[self.next_bucket] = index;
+            self.next_bucket += 1;
+        }
+        self.filter[(k >> (64 - self.filter_bits)) as usize] |= mask(k);
+        let value = match scopes {
+            [one] => *one,
+            many => {
+                let at = u32::try_from(self.multi.len())
+                    .ok()
+                    .filter(|&a| a < MULTI)
+                    .ok_or_else(too_many)?;
+                self.multi.push(many.len() as u32);
+                self.multi.extend_from_slice(many);
+                at | MULTI
+            }
+        };
+        for &s in scopes {
+            if let Some(c) = self.counts.get_mut(s as usize) {
+                *c += 1;
+            }
+        }
+        let mut rec = [0u8; RECORD];
+        rec[..8].copy_from_slice(&k.to_le_bytes());
+        rec[8..].copy_from_slice(&value.to_le_bytes());
+        self.body(&rec)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn finish(mut self, names: Vec<(String, String)>, ledger_digest: u32) -> io::Result<Written> {
+        let index = self.records as u32;
+        for d in &mut self.dir[self.next_bucket..] {
+            *d = index;
+        }
+        let multi = std::mem::take(&mut self.multi);
+        let dir = std::mem::take(&mut self.dir);
+        let filter = std::mem::take(&mut self.filter);
+        let mut buf = Vec::with_capacity(1 << 16);
+        for chunk in multi.chunks(1 << 14) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            self.body(&buf)?;
+        }
+        for chunk in dir.chunks(1 << 14) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            self.body(&buf)?;
+        }
+        for chunk in filter.chunks(1 << 13) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            self.body(&buf)?;
+        }
+        if self.in_block > 0 {
+            let done = std::mem::replace(&mut self.block_crc, crc32fast::Hasher::new());
+            self.blocks.push(done.finalize());
+        }
+        let header = Header {
+            ledger_digest,
+            records: self.records,
+            multi: multi.len() as u64,
+            dir_bits: self.dir_bits,
+            filter_bits: self.filter_bits,
+            scopes: names
+                .into_iter()
+                .zip(&self.counts)
+                .map(|((account, scope), &count)| ProbeScope {
+                    account,
+                    scope,
+                    count,
+                })
+                .collect(),
+        };
+        let header = serde_json::to_vec(&header).map_err(io::Error::other)?;
+        let mut tail: Vec<u8> = self.blocks.iter().flat_map(|c| c.to_le_bytes()).collect();
+        tail.extend_from_slice(&header);
+        let mut footer = Vec::with_capacity(FOOTER);
+        footer.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        self.out.write_all(&tail)?;
+        self.out.write_all(&footer)?;
+        self.file_crc.update(&tail);
+        self.file_crc.update(&footer);
+        self.out.flush()?;
+        Ok(Written {
+            bytes: self.written + (tail.len() + footer.len()) as u64,
+            crc32: self.file_crc.finalize(),
+            contacts: self.records,
+        })
+    }
+}
+
+/// Build a probe in memory from (contact, scope) pairs in any order.
+pub fn build(
+    pairs: impl Iterator<Item = (u64, u32)>,
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+) -> io::Result<Vec<u8>> {
+    let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
+    let mut out = Vec::new();
+    write(&mut out, None, &changes, scopes, ledger_digest)?;
+    Ok(out)
+}
+
+/// Sort changes as [`write`] takes them (in parallel: there may be
+/// millions).
+pub fn sorted_changes(mut changes: Vec<Change>) -> Vec<Change> {
+    use rayon::slice::ParallelSliceMut;
+    changes.par_sort_unstable();
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn names(n: usize) -> Vec<(String, String)> {
+        (0..n).map(|i| ("a".to_string(), format!("s{i}"))).collect()
+    }
+
+    fn pairs(n: usize, seed: u64) -> Vec<(u64, u32)> {
+        let mut x = 0x1234_5678_9abc_def0u64 ^ seed;
+        let mut out = Vec::new();
+        for i in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let c = if i % 3 == 0 {
+                447_700_900_000 + (i as u64 % 5000)
+            } else {
+                x % 1_000_000_000_000_000
+            };
+            out.push((c, (x % 7) as u32));
+        }
+        out.extend([(0, 1), (u64::MAX, 2), (0, 1)]);
+        out
+    }
+
+    fn model(pairs: &[(u64, u32)]) -> BTreeMap<u64, Vec<u32>> {
+        let mut want: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for &(c, s) in pairs {
+            want.entry(c).or_default().push(s);
+        }
+        for v in want.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        want
+    }
+
+    fn assert_answers(p: &ProbeFile, want: &BTreeMap<u64, Vec<u32>>) {
+        for (c, scopes) in want {
+            assert!(p.may_hit(*c), "{c}");
+            assert_eq!(&p.hits(*c), scopes, "{c}");
+            p.verify_lookup(*c).expect("sound");
+        }
+        let mut misses = 0;
+        for c in (1..20_000u64).map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D)) {
+            if !want.contains_key(&c) {
+                assert!(p.hits(c).is_empty(), "{c}");
+                misses += usize::from(p.may_hit(c));
+            }
+        }
+        assert!(misses < 20_000 / 40, "{misses} false positives");
+        assert_eq!(p.contacts(), want.len() as u64);
+        for (i, s) in p.scopes.iter().enumerate() {
+            let n = want.values().filter(|v| v.contains(&(i as u32))).count() as u64;
+            assert_eq!(s.count, n, "scope {i}");
+        }
+    }
+
+    #[test]
+    fn finds_what_a_map_finds() {
+        for n in [0usize, 1, 2, 3, 1000, 50_000] {
+            let pairs = pairs(n, n as u64);
+            let want = model(&pairs);
+            let bytes = build(pairs.into_iter(), names(7), 9).expect("build");
+            let p = ProbeFile::from_bytes(bytes).expect("open");
+            assert_eq!(p.ledger_digest, 9);
+            p.verify_all().expect("sound");
+            assert_answers(&p, &want);
+        }
+    }
+
+    #[test]
+    fn a_merge_equals_a_build_from_scratch() {
+        let first = pairs(30_000, 1);
+        let old =
+            ProbeFile::from_bytes(build(first.iter().copied(), names(7), 1).expect("build")).expect("open");
+        // scope 3 disappears, a new scope comes first: old i → i + 1
+        let remap: Vec<Option<u32>> = (0..7).map(|i| (i != 3).then_some(i + 1)).collect();
+        let mut model_pairs: Vec<(u64, u32)> = first
+            .iter()
+            .filter(|p| p.1 != 3)
+            .map(|&(c, s)| (c, s + 1))
+            .collect();
+        let mut changes = Vec::new();
+        let more = pairs(5_000, 2);
+        for (i, &(c, s)) in more.iter().enumerate() {
+            let s = s + 1;
+            if i % 4 == 0 {
+                // an opt-in, of a contact that may or may not be there
+                changes.push(change(c, s, false));
+                model_pairs.retain(|p| *p != (c, s));
+            } else if s != 4 {
+                changes.push(change(c, s, true));
+                model_pairs.push((c, s));
+            }
+        }
+        // the new scope 0
+        changes.push(change(447_700_900_001, 0, true));
+        model_pairs.push((447_700_900_001, 0));
+        let changes = sorted_changes(changes);
+        let mut bytes = Vec::new();
+        let mut names8 = names(8);
+        names8[0].1 = "new".into();
+        write(&mut bytes, Some((&old, &remap)), &changes, names8.clone(), 2).expect("write");
+        let merged = ProbeFile::from_bytes(bytes.clone()).expect("open");
+        merged.verify_all().expect("sound");
+        assert_answers(&merged, &model(&model_pairs));
+        let scratch = build(model_pairs.iter().copied(), names8, 2).expect("build");
+        let scratch = ProbeFile::from_bytes(scratch).expect("open");
+        let all: Vec<_> = merged.records().collect();
+        assert_eq!(all.len() as u64, scratch.contacts());
+        for (k, _) in all {
+            let c = k.wrapping_mul(INVERSE);
+            assert_eq!(merged.hits(c), scratch.hits(c));
+        }
+    }
+
+    /// K⁻¹ mod 2^64: turns a key back into its contact (tests only).
+    const INVERSE: u64 = {
+        let mut inv: u64 = 1;
+        let mut i = 0;
+        while i < 6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(K.wrapping_mul(inv)));
+            i += 1;
+        }
+        inv
+    };
+
+    #[test]
+    fn the_inverse_is_one() {
+        assert_eq!(K.wrapping_mul(INVERSE), 1);
+    }
+
+    #[test]
+    fn damage_is_found_and_never_panics() {
+        let bytes = build(pairs(3000, 5).into_iter(), names(7), 3).expect("build");
+        let want = model(&pairs(3000, 5));
+        let len = bytes.len();
+        // flips through the body, the block table, the header and footer
+        for at in (0..len).step_by(97).chain(len - 40..len) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x41;
+            match ProbeFile::from_bytes(bad) {
+                Err(_) => {}
+                Ok(p) => {
+                    // lookups stay in bounds, and verification catches it
+                    for c in want.keys().take(50) {
+                        let _ = p.hits(*c);
+                        let _ = p.may_hit(*c);
+                    }
+                    assert!(p.verify_all().is_err(), "flip at {at} of {len}");
+                }
+            }
+        }
+        for cut in [0, 1, 15, 16, len / 2, len - 1] {
+            assert!(
+                ProbeFile::from_bytes(bytes[..cut].to_vec()).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lookup_verifies_what_it_reads() {
+        let pairs = pairs(40_000, 8);
+        let want = model(&pairs);
+        let bytes = build(pairs.into_iter(), names(7), 3).expect("build");
+        let (&c, _) = want.iter().nth(1234).expect("a contact");
+        let p = ProbeFile::from_bytes(bytes.clone()).expect("open");
+        let i = p.find(key(c)).expect("found");
+        let mut bad = bytes;
+        bad[i * RECORD + 8] ^= 1;
+        let p = ProbeFile::from_bytes(bad).expect("header is sound");
+        assert!(p.verify_lookup(c).is_err());
+    }
+}
