@@ -63,6 +63,9 @@ enum UnitSource {
         meta: ArrowReaderMetadata,
         groups: Vec<usize>,
         batch_rows: usize,
+        /// A range of the rows of its one row group, when that is larger
+        /// than a unit.
+        rows: Option<std::ops::Range<u64>>,
     },
 }
 
@@ -99,8 +102,9 @@ impl Unit {
                 meta,
                 groups,
                 batch_rows,
+                rows,
             } => {
-                let mut reader = read_groups(&file, &source, &meta, groups, batch_rows)?;
+                let mut reader = read_groups(&file, &source, &meta, groups, batch_rows, rows)?;
                 while let Some(b) = guarded(&file, || Ok(reader.next()))? {
                     give(b.map_err(|e| Error::Input(format!("{file}: cannot read Parquet data: {e}")))?)?;
                 }
@@ -262,9 +266,10 @@ impl Dataset {
     }
 
     /// The next [`Unit`] of about `target_rows` rows (at least one batch),
-    /// in input order; `None` at the end. Whole Parquet row groups that fit
-    /// are left to decode wherever the unit is read; a larger row group,
-    /// and CSV, are read here in batches up to `target_rows`.
+    /// in input order; `None` at the end. Parquet row groups are left to
+    /// decode wherever the unit is read: whole ones that fit, several
+    /// together, or a larger one a range of its rows at a time. CSV is read
+    /// here in batches up to `target_rows`.
     pub fn next_unit(&mut self, target_rows: u64) -> Option<Result<Unit>> {
         loop {
             if self.current.is_none() {
@@ -273,35 +278,44 @@ impl Dataset {
             let part = self.current.as_mut()?;
             if let Reader::Parquet(p) = &mut part.reader {
                 if p.current.is_none() && p.next_group < p.groups() {
-                    let mut groups = vec![p.next_group];
-                    let mut rows = p.group_rows(p.next_group);
-                    if rows <= target_rows {
+                    let first = p.next_group;
+                    let group_rows = p.group_rows(first);
+                    let (groups, rows, range) = if group_rows > target_rows {
+                        // too large for one unit: a range of its rows, so
+                        // that its parts decode on several threads
+                        let from = p.group_offset;
+                        let to = (from + target_rows).min(group_rows);
+                        p.group_offset = to;
+                        if to == group_rows {
+                            p.next_group += 1;
+                            p.group_offset = 0;
+                        }
+                        (vec![first], to - from, Some(from..to))
+                    } else {
+                        let mut groups = vec![first];
+                        let mut rows = group_rows;
                         p.next_group += 1;
                         while p.next_group < p.groups() && rows + p.group_rows(p.next_group) <= target_rows {
                             rows += p.group_rows(p.next_group);
                             groups.push(p.next_group);
                             p.next_group += 1;
                         }
-                        let unit = Unit {
-                            file: part.name.clone(),
-                            first_row: part.rows + 1,
-                            rows,
-                            source: UnitSource::Groups {
-                                source: p.source.clone(),
-                                meta: p.meta.clone(),
-                                groups,
-                                batch_rows: p.batch_rows,
-                            },
-                        };
-                        part.rows += rows;
-                        return Some(Ok(unit));
-                    }
-                    // too large for one unit: read it here, in batches
-                    match read_groups(&part.name, &p.source, &p.meta, groups, p.batch_rows) {
-                        Ok(r) => p.current = Some(r),
-                        Err(e) => return Some(Err(e)),
-                    }
-                    p.next_group += 1;
+                        (groups, rows, None)
+                    };
+                    let unit = Unit {
+                        file: part.name.clone(),
+                        first_row: part.rows + 1,
+                        rows,
+                        source: UnitSource::Groups {
+                            source: p.source.clone(),
+                            meta: p.meta.clone(),
+                            groups,
+                            batch_rows: p.batch_rows,
+                            rows: range,
+                        },
+                    };
+                    part.rows += rows;
+                    return Some(Ok(unit));
                 }
             }
             let (file, first_row) = (part.name.clone(), part.rows + 1);

@@ -370,16 +370,15 @@ impl Scrubber {
             (Some(view), Some(s)) => self.resolve_sender(view, s),
             _ => SenderRes::None,
         };
-        self.verdict(contact, account, &sender, contact.is_some())
+        self.verdict(contact, account, &sender, Found::Ask)
     }
 
-    /// `maybe`: the contact passed the probe's filter.
     fn verdict(
         &self,
         contact: Option<u64>,
         account: Option<&AccountView>,
         sender: &SenderRes,
-        maybe: bool,
+        found: Found,
     ) -> RowDecision {
         let mut d = RowDecision {
             reason: None,
@@ -401,7 +400,7 @@ impl Scrubber {
             d.reason = Some(Reason::UnknownSender);
             return d;
         }
-        if !maybe {
+        if matches!(found, Found::No) {
             return d;
         }
         // the account scope (base) comes before its senders: the smallest
@@ -419,11 +418,19 @@ impl Scrubber {
             }
         };
         match &self.lookup {
-            Lookup::Probe { probe, ids } => probe.for_each_hit(contact, |raw| {
-                if let Some(&s) = ids.get(raw as usize) {
-                    consider(s);
+            Lookup::Probe { probe, ids } => {
+                let value = match found {
+                    Found::Value(v) => Some(v),
+                    _ => probe.value(contact),
+                };
+                if let Some(v) = value {
+                    probe.for_each_scope(v, |raw| {
+                        if let Some(&s) = ids.get(raw as usize) {
+                            consider(s);
+                        }
+                    });
                 }
-            }),
+            }
             Lookup::Bitmaps(b) => {
                 for (id, bm) in b {
                     if bm.contains(contact) {
@@ -500,12 +507,34 @@ impl Scrubber {
             .collect();
         // a tight loop of independent loads: the cache misses of the filter
         // overlap instead of stalling one row at a time
-        let maybe: Vec<bool> = contacts
-            .iter()
-            .map(|c| c.is_some_and(|c| self.lookup.may_hit(c)))
-            .collect();
+        let found: Vec<Found> = match &self.lookup {
+            // the filter's words, then the table's slots of the rows that
+            // pass it: tight loops of independent reads, whose misses
+            // overlap instead of stalling one row at a time
+            Lookup::Probe { probe, .. } => {
+                let maybe: Vec<bool> = contacts
+                    .iter()
+                    .map(|c| c.is_some_and(|c| probe.may_hit(c)))
+                    .collect();
+                let found: Vec<Found> = contacts
+                    .iter()
+                    .zip(maybe)
+                    .map(|(c, maybe)| match (c, maybe) {
+                        (Some(c), true) => probe.value(*c).map_or(Found::No, Found::Value),
+                        _ => Found::No,
+                    })
+                    .collect();
+                let touched = found.iter().fold(0u32, |acc, f| match f {
+                    Found::Value(v) => acc ^ probe.touch_scopes(*v),
+                    _ => acc,
+                });
+                std::hint::black_box(touched);
+                found
+            }
+            Lookup::Bitmaps(_) => vec![Found::Ask; n],
+        };
         Ok((0..n)
-            .map(|i| self.verdict(contacts[i], accounts[i], &senders[i], maybe[i]))
+            .map(|i| self.verdict(contacts[i], accounts[i], &senders[i], found[i]))
             .collect())
     }
 
@@ -622,14 +651,15 @@ enum Lookup {
     Bitmaps(Vec<(u32, RoaringTreemap)>),
 }
 
-impl Lookup {
-    /// Might this contact have an opt-out (no false negatives)?
-    fn may_hit(&self, contact: u64) -> bool {
-        match self {
-            Lookup::Probe { probe, .. } => probe.may_hit(contact),
-            Lookup::Bitmaps(_) => true,
-        }
-    }
+/// What a row's lookup found, when it was made ahead of the verdict.
+#[derive(Clone, Copy)]
+enum Found {
+    /// No opt-out.
+    No,
+    /// The probe's value of the contact's slot.
+    Value(u32),
+    /// Not looked up yet.
+    Ask,
 }
 
 /// Distinct case hints kept at most (they are for a message).

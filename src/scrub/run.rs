@@ -207,11 +207,12 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
         .as_ref()
         .map(|p| Output::create_with(p, sup_schema.clone(), &encodings))
         .transpose()?;
+    let unit = unit_rows(plan.unit_rows, data.total_rows);
     let stats = produce(
         data,
         scrubber,
         &cols,
-        (plan.keep_duplicates, plan.unit_rows.max(1)),
+        (plan.keep_duplicates, unit),
         (&mut kept_out, sup_out.as_mut()),
     )?;
     // only now, with every row decided and written, and every byte of the
@@ -226,6 +227,16 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
 /// one Parquet row group of the usual 1M rows, so that a file's row groups
 /// decode in parallel, each into a row group of the output.
 pub const UNIT_ROWS: u64 = 1 << 20;
+
+/// Rows a unit holds: at most `most`, and few enough that a file of
+/// `total` rows makes a unit for every thread (a file of one large row
+/// group is read by all of them), but not so few that units are tiny.
+fn unit_rows(most: u64, total: Option<u64>) -> u64 {
+    const FEWEST: u64 = 1 << 17;
+    let threads = rayon::current_num_threads().max(1) as u64;
+    let share = total.map_or(most, |t| t.div_ceil(threads).max(FEWEST));
+    most.min(share).max(1)
+}
 
 /// Units in flight, about one per thread; memory is bounded by these
 /// whatever the number of rows.

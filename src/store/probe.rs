@@ -6,12 +6,18 @@
 //! one pass (nothing is sorted but the change).
 //!
 //! Contacts are keyed by `c × K` (K odd: a bijection on u64, so equal keys
-//! are equal contacts, and keys spread evenly whatever the numbers).
+//! are equal contacts, and keys spread evenly whatever the numbers). A
+//! lookup reads the filter's word, then the table from the key's home slot
+//! to the first key not below it: one random read, of two or three slots
+//! on average, where a sorted list with a directory would take two (each
+//! a TLB miss in a large mapped file).
 //!
 //! ```text
-//! records   n × 12 bytes: key (u64), value (u32), sorted by key
+//! table     slots of 12 bytes: key (u64), value (u32); keys ascending, each
+//!           at its home slot (its place in proportion: k × m / 2^64 of m
+//!           home slots, m ≈ n / 0.75) or just after the key before it;
+//!           empty slots between have key 0 and value 2^32 − 1
 //! multi     u32s: for a contact in several scopes, its count then its scopes
-//! dir       2^d + 1 u32s: the first record whose key's top d bits are ≥ b
 //! filter    2^f u64s: a blocked Bloom filter, three bits per key in the
 //!           word its top f bits name (about one in a hundred misses pass)
 //! blocks    a CRC-32 per 64 KiB of everything above
@@ -44,8 +50,15 @@ const BLOCK: usize = 1 << 16;
 const FOOTER: usize = 16;
 /// Set in a value that points into `multi`.
 const MULTI: u32 = 1 << 31;
-/// Records per directory bucket, on average.
-const PER_BUCKET: u64 = 4;
+/// The value of an empty slot (never a scope, never a place in `multi`).
+const EMPTY: u32 = u32::MAX;
+/// Home slots per key, inverse of the load factor (4/3).
+const SLOTS_PER_KEY: (u64, u64) = (4, 3);
+
+/// The home slot of a key among `m`.
+fn home(k: u64, m: usize) -> usize {
+    ((u128::from(k) * m as u128) >> 64) as usize
+}
 
 /// The key of a contact.
 fn key(contact: u64) -> u64 {
@@ -77,24 +90,27 @@ pub struct ProbeScope {
 #[derive(Serialize, Deserialize)]
 struct Header {
     ledger_digest: u32,
+    /// Contacts (full slots).
     records: u64,
+    /// Home slots.
+    home_slots: u64,
+    /// Slots in the table (home slots and the overflow past them).
+    slots: u64,
     multi: u64,
-    dir_bits: u32,
     filter_bits: u32,
     scopes: Vec<ProbeScope>,
 }
 
 impl Header {
     /// Bytes of each section of the body, in order.
-    fn sections(&self) -> Option<[usize; 4]> {
-        let records = usize::try_from(self.records).ok()?.checked_mul(RECORD)?;
+    fn sections(&self) -> Option<[usize; 3]> {
+        if self.home_slots == 0 || self.home_slots > self.slots || self.filter_bits > 40 {
+            return None;
+        }
+        let table = usize::try_from(self.slots).ok()?.checked_mul(RECORD)?;
         let multi = usize::try_from(self.multi).ok()?.checked_mul(4)?;
-        let dir = 1usize
-            .checked_shl(self.dir_bits)?
-            .checked_add(1)?
-            .checked_mul(4)?;
         let filter = 1usize.checked_shl(self.filter_bits)?.checked_mul(8)?;
-        Some([records, multi, dir, filter])
+        Some([table, multi, filter])
     }
 }
 
@@ -125,10 +141,10 @@ pub struct ProbeFile {
     /// Digest of the ledger it was compiled from.
     pub ledger_digest: u32,
     records: usize,
+    home_slots: usize,
+    slots: usize,
     multi_at: usize,
     multi_len: usize,
-    dir_at: usize,
-    dir_shift: u32,
     filter_at: usize,
     filter_shift: u32,
     body: usize,
@@ -178,18 +194,18 @@ impl ProbeFile {
         if crc32fast::hash(&bytes[body..len - 8 - 4 - 4]) != tail_crc {
             return Err("header checksum mismatch".into());
         }
-        if header.scopes.len() >= MULTI as usize || header.records > u64::from(u32::MAX) {
+        if header.scopes.len() >= MULTI as usize || header.records > header.slots {
             return Err("sizes out of range".into());
         }
-        let [records, multi, dir, _] = sections;
+        let [table, multi, _] = sections;
         Ok(ProbeFile {
             origin: "the probe".into(),
             records: header.records as usize,
-            multi_at: records,
+            home_slots: header.home_slots as usize,
+            slots: header.slots as usize,
+            multi_at: table,
             multi_len: header.multi as usize,
-            dir_at: records + multi,
-            dir_shift: 64 - header.dir_bits,
-            filter_at: records + multi + dir,
+            filter_at: table + multi,
             filter_shift: 64 - header.filter_bits,
             body,
             scopes: header.scopes,
@@ -238,22 +254,19 @@ impl ProbeFile {
         self.u64_at(self.filter_word(k)) & m == m
     }
 
-    /// The records that may hold a key (its directory bucket).
-    fn bucket(&self, k: u64) -> Range<usize> {
-        let b = self.dir_at + (k >> self.dir_shift) as usize * 4;
-        let hi = (self.u32_at(b + 4) as usize).min(self.records);
-        (self.u32_at(b) as usize).min(hi)..hi
-    }
-
-    /// The record of a key, if it has one.
-    fn find(&self, k: u64) -> Option<usize> {
-        for i in self.bucket(k) {
-            let rk = self.u64_at(i * RECORD);
-            if rk >= k {
-                return (rk == k).then_some(i);
+    /// The slot of a key, if it has one, and the slots read to know.
+    fn find(&self, k: u64) -> (Option<usize>, Range<usize>) {
+        let from = home(k, self.home_slots);
+        for i in from..self.slots {
+            if self.u32_at(i * RECORD + 8) == EMPTY {
+                return (None, from..i + 1);
+            }
+            let sk = self.u64_at(i * RECORD);
+            if sk >= k {
+                return ((sk == k).then_some(i), from..i + 1);
             }
         }
-        None
+        (None, from..self.slots)
     }
 
     /// Where a record's scopes lie in `multi` (first scope, count), when
@@ -270,11 +283,33 @@ impl ProbeFile {
 
     /// Call `f` with each scope (index into [`ProbeFile::scopes`]) the
     /// contact is opted out in, in ascending order.
-    pub fn for_each_hit(&self, contact: u64, mut f: impl FnMut(u32)) {
-        let Some(i) = self.find(key(contact)) else {
-            return;
-        };
-        let v = self.u32_at(i * RECORD + 8);
+    pub fn for_each_hit(&self, contact: u64, f: impl FnMut(u32)) {
+        if let Some(v) = self.value(contact) {
+            self.for_each_scope(v, f);
+        }
+    }
+
+    /// The value of a contact's slot, if it has one: what
+    /// [`ProbeFile::for_each_scope`] reads its scopes from. Lookups of many
+    /// rows ask this first, in a loop of its own, so that their reads of
+    /// the table overlap.
+    pub fn value(&self, contact: u64) -> Option<u32> {
+        let i = self.find(key(contact)).0?;
+        Some(self.u32_at(i * RECORD + 8))
+    }
+
+    /// Read the first word of a value's scopes when they lie in `multi`
+    /// (so that a loop over many rows brings them in together); returns
+    /// it, for the caller to keep the read from being optimized away.
+    pub fn touch_scopes(&self, v: u32) -> u32 {
+        match v & MULTI {
+            0 => 0,
+            _ => self.u32_at(self.multi_at + (v & !MULTI) as usize * 4),
+        }
+    }
+
+    /// Call `f` with each scope of a slot's value, in ascending order.
+    pub fn for_each_scope(&self, v: u32, mut f: impl FnMut(u32)) {
         match self.multi_range(v) {
             None => f(v),
             Some((from, count)) => {
@@ -320,11 +355,9 @@ impl ProbeFile {
         let k = key(contact);
         let w = self.filter_word(k);
         self.verify_range(w..w + 8)?;
-        let b = self.dir_at + (k >> self.dir_shift) as usize * 4;
-        self.verify_range(b..b + 8)?;
-        let bucket = self.bucket(k);
-        self.verify_range(bucket.start * RECORD..bucket.end * RECORD)?;
-        if let Some(i) = self.find(k) {
+        let (found, read) = self.find(k);
+        self.verify_range(read.start * RECORD..read.end * RECORD)?;
+        if let Some(i) = found {
             if let Some((from, count)) = self.multi_range(self.u32_at(i * RECORD + 8)) {
                 let at = self.multi_at + (from - 1) * 4;
                 self.verify_range(at..at + (count + 1) * 4)?;
@@ -336,7 +369,9 @@ impl ProbeFile {
     /// Every record in key order: (key, value). Values that point into
     /// `multi` are read with [`ProbeFile::scopes_of`].
     fn records(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        (0..self.records).map(|i| (self.u64_at(i * RECORD), self.u32_at(i * RECORD + 8)))
+        (0..self.slots)
+            .map(|i| (self.u64_at(i * RECORD), self.u32_at(i * RECORD + 8)))
+            .filter(|r| r.1 != EMPTY)
     }
 
     /// The scopes of a record's value.
@@ -372,7 +407,12 @@ pub fn write<W: Write>(
     scopes: Vec<(String, String)>,
     ledger_digest: u32,
 ) -> io::Result<Written> {
-    let expected = old.map_or(0, |(p, _)| p.records as u64) + changes.iter().filter(|c| c.2).count() as u64;
+    // contacts after the merge, at most: the table is sized for them
+    let added = changes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|g| g.iter().any(|c| c.2))
+        .count();
+    let expected = old.map_or(0, |(p, _)| p.records as u64) + added as u64;
     let mut w = ProbeWriter::new(out, expected, scopes.len());
     let mut olds = old.map(|(p, _)| p.records().peekable());
     let remap = old.map_or(&[][..], |(_, r)| r);
@@ -434,9 +474,9 @@ struct ProbeWriter<W: Write> {
     in_block: usize,
     blocks: Vec<u32>,
     written: u64,
-    dir: Vec<u32>,
-    dir_bits: u32,
-    next_bucket: usize,
+    home_slots: usize,
+    /// The next free slot.
+    next_slot: usize,
     filter: Vec<u64>,
     filter_bits: u32,
     records: u64,
@@ -447,7 +487,7 @@ struct ProbeWriter<W: Write> {
 impl<W: Write> ProbeWriter<W> {
     /// For about `expected` records (more or fewer only cost speed).
     fn new(out: W, expected: u64, scopes: usize) -> ProbeWriter<W> {
-        let dir_bits = bits_for(expected / PER_BUCKET, 1);
+        let home_slots = (expected * SLOTS_PER_KEY.0).div_ceil(SLOTS_PER_KEY.1).max(1) as usize;
         let filter_bits = bits_for(expected / 4, 6);
         ProbeWriter {
             out: io::BufWriter::with_capacity(1 << 20, out),
@@ -456,9 +496,8 @@ impl<W: Write> ProbeWriter<W> {
             in_block: 0,
             blocks: Vec::new(),
             written: 0,
-            dir: vec![0; (1 << dir_bits) + 1],
-            dir_bits,
-            next_bucket: 0,
+            home_slots,
+            next_slot: 0,
             filter: vec![0; 1 << filter_bits],
             filter_bits,
             records: 0,
@@ -489,12 +528,11 @@ impl<W: Write> ProbeWriter<W> {
     /// not empty).
     fn push(&mut self, k: u64, scopes: &[u32]) -> io::Result<()> {
         let too_many = || io::Error::other("more opt-outs than a probe file holds");
-        let index = u32::try_from(self.records).map_err(|_| too_many())?;
-        let bucket = (k >> (64 - self.dir_bits)) as usize;
-        while self.next_bucket <= bucket {
-            self.dir[self.next_bucket] = index;
-            self.next_bucket += 1;
+        let at = home(k, self.home_slots).max(self.next_slot);
+        while self.next_slot < at {
+            self.empty_slot()?;
         }
+        self.next_slot += 1;
         self.filter[(k >> (64 - self.filter_bits)) as usize] |= mask(k);
         let value = match scopes {
             [one] => *one,
@@ -521,21 +559,21 @@ impl<W: Write> ProbeWriter<W> {
         Ok(())
     }
 
+    fn empty_slot(&mut self) -> io::Result<()> {
+        let mut rec = [0u8; RECORD];
+        rec[8..].copy_from_slice(&EMPTY.to_le_bytes());
+        self.next_slot += 1;
+        self.body(&rec)
+    }
+
     fn finish(mut self, names: Vec<(String, String)>, ledger_digest: u32) -> io::Result<Written> {
-        let index = self.records as u32;
-        for d in &mut self.dir[self.next_bucket..] {
-            *d = index;
+        while self.next_slot < self.home_slots {
+            self.empty_slot()?;
         }
         let multi = std::mem::take(&mut self.multi);
-        let dir = std::mem::take(&mut self.dir);
         let filter = std::mem::take(&mut self.filter);
         let mut buf = Vec::with_capacity(1 << 16);
         for chunk in multi.chunks(1 << 14) {
-            buf.clear();
-            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
-            self.body(&buf)?;
-        }
-        for chunk in dir.chunks(1 << 14) {
             buf.clear();
             buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
             self.body(&buf)?;
@@ -552,8 +590,9 @@ impl<W: Write> ProbeWriter<W> {
         let header = Header {
             ledger_digest,
             records: self.records,
+            home_slots: self.home_slots as u64,
+            slots: self.next_slot as u64,
             multi: multi.len() as u64,
-            dir_bits: self.dir_bits,
             filter_bits: self.filter_bits,
             scopes: names
                 .into_iter()
@@ -777,7 +816,7 @@ mod tests {
         let bytes = build(pairs.into_iter(), names(7), 3).expect("build");
         let (&c, _) = want.iter().nth(1234).expect("a contact");
         let p = ProbeFile::from_bytes(bytes.clone()).expect("open");
-        let i = p.find(key(c)).expect("found");
+        let i = p.find(key(c)).0.expect("found");
         let mut bad = bytes;
         bad[i * RECORD + 8] ^= 1;
         let p = ProbeFile::from_bytes(bad).expect("header is sound");

@@ -25,6 +25,9 @@ pub(super) struct ParquetPart {
     pub(super) batch_rows: usize,
     /// The first row group not yet handed to a reader.
     pub(super) next_group: usize,
+    /// Rows of `next_group` already handed out (as row ranges, when a row
+    /// group is larger than a unit).
+    pub(super) group_offset: u64,
     /// The reader of the row groups being read in order.
     pub(super) current: Option<ParquetRecordBatchReader>,
 }
@@ -47,7 +50,7 @@ impl ParquetPart {
                 }
                 let groups = (self.next_group..self.groups()).collect();
                 self.next_group = self.groups();
-                match read_groups(name, &self.source, &self.meta, groups, self.batch_rows) {
+                match read_groups(name, &self.source, &self.meta, groups, self.batch_rows, None) {
                     Ok(r) => self.current = Some(r),
                     Err(e) => return Some(Err(e)),
                 }
@@ -73,12 +76,23 @@ pub(super) fn read_groups(
     meta: &ArrowReaderMetadata,
     groups: Vec<usize>,
     batch_rows: usize,
+    rows: Option<std::ops::Range<u64>>,
 ) -> Result<ParquetRecordBatchReader> {
+    use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
     guarded(name, || {
         crate::io::guard::check_pages(name, source, meta, &groups)?;
-        ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
             .with_row_groups(groups)
-            .with_batch_size(batch_rows)
+            .with_batch_size(batch_rows);
+        let builder = match rows {
+            // whole pages before the range are skipped by their headers
+            Some(r) => builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(r.start as usize),
+                RowSelector::select((r.end - r.start) as usize),
+            ])),
+            None => builder,
+        };
+        builder
             .build()
             .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
     })
@@ -144,6 +158,7 @@ pub(super) fn open_parquet(
             meta,
             batch_rows,
             next_group: 0,
+            group_offset: 0,
             current: None,
         })),
         rows: 0,
