@@ -2,7 +2,7 @@
 //! caught. `stats` (which verifies every file) exits 2 naming the file and
 //! what to do; scrub, check and export either exit 2 or give exactly the
 //! answer of the sound store, never a different one; `rebuild` repairs
-//! what is derived (state, ids, snapshot, probe) and refuses a damaged ledger,
+//! what is derived (state, ids, snapshot, probe, blocks files) and refuses a damaged ledger,
 //! config or manifest, naming it.
 
 #![allow(clippy::unwrap_used)]
@@ -149,7 +149,8 @@ fn every_flipped_or_cut_byte_is_caught() {
             }
             let derived = ["index/", "ids/", "snapshot/", "probe/"]
                 .iter()
-                .any(|p| name.starts_with(p));
+                .any(|p| name.starts_with(p))
+                || name.ends_with(".blocks");
             if derived {
                 w.ok(&["rebuild", "--store", &store]);
                 w.ok(&["stats", "--store", &store]);

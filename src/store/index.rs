@@ -233,6 +233,75 @@ impl KeyRun {
     }
 }
 
+/// Where a key run's records start (after its magic, header length and
+/// header); its blocks file covers them from there.
+pub fn records_start(run: &[u8]) -> usize {
+    let hlen = run
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes);
+    (12 + hlen as usize).min(run.len())
+}
+
+/// The first key of a block of a key run's records (a block holding only
+/// the run's trailing CRC sorts after every key).
+pub fn fence(block: &[u8]) -> (u64, u64) {
+    match block.get(..RECORD) {
+        Some(r) => Entry::decode(r).key(),
+        None => (u64::MAX, u64::MAX),
+    }
+}
+
+/// A key run opened for a few lookups (`check`): its header and the
+/// blocks a lookup reads are verified, not the whole run.
+pub struct KeyLookup {
+    run: super::blocks::Checked,
+    len: usize,
+    /// The scopes its records name.
+    pub scopes: Vec<ScopeName>,
+}
+
+impl KeyLookup {
+    /// From a key run mapped with its blocks.
+    pub fn new(run: super::blocks::Checked) -> std::result::Result<KeyLookup, String> {
+        let head = run.head()?;
+        if head.len() < 12 || &head[..8] != MAGIC {
+            return Err("not a key run".into());
+        }
+        let header: Header = serde_json::from_slice(&head[12..]).map_err(|_| "unreadable header")?;
+        let records = run.len().checked_sub(head.len() + 4).ok_or("records cut short")?;
+        if !records.is_multiple_of(RECORD) || !run.blocks.size.is_multiple_of(RECORD) {
+            return Err("records cut short".into());
+        }
+        Ok(KeyLookup {
+            len: records / RECORD,
+            scopes: header.scopes,
+            run,
+        })
+    }
+
+    /// The record of a key, if this run has it.
+    pub fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
+        let key = (scope, contact);
+        let blocks = &self.run.blocks;
+        let b = blocks.fences.partition_point(|f| *f <= key);
+        let Some(b) = b.checked_sub(1) else {
+            return Ok(None);
+        };
+        let end = blocks.start + self.len * RECORD;
+        let from = blocks.start + b * blocks.size;
+        if from >= end {
+            return Ok(None);
+        }
+        let bytes = self.run.range(from..(from + blocks.size).min(end))?;
+        let records: Vec<&[u8]> = bytes.chunks_exact(RECORD).collect();
+        Ok(records
+            .binary_search_by(|r| Entry::decode(r).key().cmp(&key))
+            .ok()
+            .map(|i| Entry::decode(records[i])))
+    }
+}
+
 /// Encode a key run from records sorted by key, each key once.
 pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     let header = serde_json::to_vec(&Header {

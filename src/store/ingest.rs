@@ -234,14 +234,30 @@ impl Store {
         };
         let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
         let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
-        for r in &self.manifest.ledger {
+        let mut ledger = self.manifest.ledger.clone();
+        for r in &mut ledger {
             let generation = r
                 .file
                 .strip_prefix("ledger/")
                 .and_then(|f| f.strip_suffix(".parquet"))
                 .and_then(|g| g.parse::<u32>().ok())
                 .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
-            for (row, e) in read_events(&self.dir, r, FIX_RESTORE)?.into_iter().enumerate() {
+            let bytes = super::read_verified(&self.dir, r, FIX_RESTORE)?;
+            // its blocks file is derived from it: made again when missing
+            // (a store written before them) or damaged
+            let sound = r
+                .blocks
+                .as_deref()
+                .is_some_and(|b| super::check_file(&self.dir, b, FIX_REBUILD).is_ok());
+            if !sound {
+                let table = super::blocks::encode(&bytes, 0, super::BLOCK, None);
+                let name = format!("{}.blocks", r.file);
+                r.blocks = Some(Box::new(super::write_file(&self.dir, &name, &table, 0)?));
+            }
+            for (row, e) in super::decode_events(&self.dir, r, bytes, FIX_RESTORE)?
+                .into_iter()
+                .enumerate()
+            {
                 ids.push(e.id_hash());
                 let sh = index::scope_hash(&e.account, &e.scope);
                 scopes.entry(sh).or_insert_with(|| ScopeName {
@@ -273,6 +289,7 @@ impl Store {
         scopes.sort();
         let mut snapshot = Snapshot::default();
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
+        self.manifest.ledger = ledger;
         self.commit(
             None,
             Change {

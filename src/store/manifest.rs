@@ -26,6 +26,9 @@ pub struct FileRef {
     /// Rows (events, keys or ids) it holds.
     #[serde(default)]
     pub rows: u64,
+    /// Its blocks file (see [`super::blocks`]), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Box<FileRef>>,
 }
 
 /// The current generation of the store.
@@ -75,6 +78,11 @@ pub struct Handover {
     pub bytes: u64,
     /// The outbox files it holds.
     pub files: Vec<FileRef>,
+}
+
+/// A file and its blocks file, if it has one.
+fn with_blocks(r: &FileRef) -> impl Iterator<Item = &FileRef> {
+    std::iter::once(r).chain(r.blocks.as_deref())
 }
 
 impl Manifest {
@@ -131,7 +139,7 @@ impl Manifest {
         )
     }
 
-    /// Every file this manifest names.
+    /// Every file this manifest names (blocks files included).
     pub fn files(&self) -> impl Iterator<Item = &FileRef> {
         [&self.config, &self.snapshot]
             .into_iter()
@@ -140,6 +148,7 @@ impl Manifest {
             .chain(self.ids.iter())
             .chain(self.probe.iter())
             .chain(self.outbox_files())
+            .flat_map(with_blocks)
     }
 
     /// Every outbox file: those pending and those of an unfinished

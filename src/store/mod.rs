@@ -23,6 +23,7 @@
 //! run, and updates the snapshot from the keys it changed; runs are merged
 //! size-tiered ([`index`]), so its cost follows the batch, not the store.
 
+pub mod blocks;
 mod export;
 pub mod index;
 mod ingest;
@@ -73,6 +74,30 @@ pub struct Store {
     pub config: Config,
     /// Set when other users may read the store (a warning, not an error).
     pub exposed: Option<String>,
+}
+
+/// A key run opened for lookups.
+enum RunLookup {
+    /// Verified whole (a run written before blocks files).
+    Whole(KeyRun),
+    /// Verified by the blocks each lookup reads.
+    Blocks(index::KeyLookup),
+}
+
+impl RunLookup {
+    fn scopes(&self) -> &[ScopeName] {
+        match self {
+            RunLookup::Whole(r) => &r.scopes,
+            RunLookup::Blocks(r) => &r.scopes,
+        }
+    }
+
+    fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
+        match self {
+            RunLookup::Whole(r) => Ok(r.get(scope, contact)),
+            RunLookup::Blocks(r) => r.get(scope, contact),
+        }
+    }
 }
 
 /// What a commit adds besides the ledger file.
@@ -256,10 +281,10 @@ impl Store {
     /// scope when `sender` is `None`; oldest first. Searches the key runs
     /// in place and reads only the ledger files that hold the answers.
     pub fn deciding(&self, account: &str, sender: Option<&str>, contact: u64) -> Result<Vec<Event>> {
-        let runs = self.key_runs()?;
+        let runs = self.key_lookups()?;
         let mut scopes: Vec<&ScopeName> = runs
             .iter()
-            .flat_map(|r| r.scopes.iter())
+            .flat_map(|r| r.scopes().iter())
             .filter(|s| {
                 s.account == account
                     && (s.scope == event::ACCOUNT_SCOPE || sender.is_none_or(|x| x == s.scope))
@@ -267,26 +292,122 @@ impl Store {
             .collect();
         scopes.sort();
         scopes.dedup();
-        let mut found: Vec<Entry> = scopes
-            .iter()
-            .filter_map(|s| runs.iter().find_map(|r| r.get(s.hash, contact)))
-            .collect();
-        found.sort_by_key(|e| e.ledger);
-        let mut out = Vec::new();
-        let mut file: Option<(u32, Vec<Event>)> = None;
-        for w in found {
-            if file.as_ref().is_none_or(|(g, _)| *g != w.ledger) {
-                let r = self.ledger_file(w.ledger)?;
-                file = Some((w.ledger, read_events(&self.dir, r, FIX_RESTORE)?));
+        let mut found: Vec<Entry> = Vec::new();
+        for s in scopes {
+            // the newest run that has the key is right
+            for (r, fr) in runs.iter().zip(self.manifest.keys.iter().rev()) {
+                let got = r
+                    .get(s.hash, contact)
+                    .map_err(|why| index::damaged(&self.dir, &fr.file, &why))?;
+                if let Some(e) = got {
+                    found.push(e);
+                    break;
+                }
             }
-            let e = file
-                .as_ref()
-                .and_then(|(_, events)| events.get(w.row as usize))
-                .filter(|e| e.contact == w.contact && e.at == w.at)
-                .ok_or_else(|| corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD))?;
-            out.push(e.clone());
+        }
+        found.sort_by_key(|e| (e.ledger, e.row));
+        let mut out = Vec::new();
+        for same in found.chunk_by(|a, b| a.ledger == b.ledger) {
+            let r = self.ledger_file(same[0].ledger)?;
+            let rows: Vec<u32> = same.iter().map(|w| w.row).collect();
+            let events = self.ledger_rows(r, &rows)?;
+            for (w, e) in same.iter().zip(&events) {
+                if e.contact != w.contact || e.at != w.at {
+                    return Err(corrupt(
+                        &self.dir,
+                        "index",
+                        "it disagrees with the ledger",
+                        FIX_REBUILD,
+                    ));
+                }
+            }
+            out.extend(events);
         }
         out.sort_by(|a, b| a.order(b));
+        Ok(out)
+    }
+
+    /// The key runs for a few lookups, newest first: those with a blocks
+    /// file verified only where a lookup reads.
+    fn key_lookups(&self) -> Result<Vec<RunLookup>> {
+        self.manifest
+            .keys
+            .iter()
+            .rev()
+            .map(|r| match self.checked(r, FIX_REBUILD)? {
+                Some(c) => index::KeyLookup::new(c)
+                    .map(RunLookup::Blocks)
+                    .map_err(|why| index::damaged(&self.dir, &r.file, &why)),
+                None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                    .map(RunLookup::Whole)
+                    .map_err(|why| index::damaged(&self.dir, &r.file, &why)),
+            })
+            .collect()
+    }
+
+    /// A store file mapped with its blocks, when it has a blocks file.
+    fn checked(&self, r: &FileRef, fix: &str) -> Result<Option<blocks::Checked>> {
+        let Some(b) = r.blocks.as_deref() else {
+            return Ok(None);
+        };
+        let table = read_verified(&self.dir, b, FIX_REBUILD)?;
+        let table = blocks::Blocks::decode(&table, r.bytes as usize)
+            .map_err(|why| corrupt(&self.dir, &b.file, &why, FIX_REBUILD))?;
+        blocks::Checked::open(&self.dir.join(&r.file), r.bytes, table)
+            .map(Some)
+            .map_err(|why| corrupt(&self.dir, &r.file, &why, fix))
+    }
+
+    /// The events at these rows (sorted) of a ledger file. With a blocks
+    /// file, only the pages that hold them are read (through the file's
+    /// page index), and only the blocks those pages lie in are verified.
+    fn ledger_rows(&self, r: &FileRef, rows: &[u32]) -> Result<Vec<Event>> {
+        use parquet::arrow::arrow_reader::{
+            ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+        };
+        use parquet::file::metadata::PageIndexPolicy;
+        let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD);
+        let Some(checked) = self.checked(r, FIX_RESTORE)? else {
+            let all = read_events(&self.dir, r, FIX_RESTORE)?;
+            return rows
+                .iter()
+                .map(|&i| all.get(i as usize).cloned().ok_or_else(disagrees))
+                .collect();
+        };
+        let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
+        let src = blocks::CheckedSource::new(checked);
+        let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
+        let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let mut first = 0u64;
+            let mut at = None;
+            for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+                let n = u64::try_from(rg.num_rows()).unwrap_or(0);
+                if u64::from(row) < first + n {
+                    at = Some((g, (u64::from(row) - first) as usize));
+                    break;
+                }
+                first += n;
+            }
+            let (g, skip) = at.ok_or_else(disagrees)?;
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src.clone(), meta.clone())
+                .with_row_groups(vec![g])
+                .with_row_selection(RowSelection::from(vec![
+                    RowSelector::skip(skip),
+                    RowSelector::select(1),
+                ]))
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            let before = out.len();
+            for batch in reader {
+                let batch = batch.map_err(|e| bad(e.to_string()))?;
+                event::from_batch(&batch, &mut out).map_err(bad)?;
+            }
+            if out.len() != before + 1 {
+                return Err(disagrees());
+            }
+        }
         Ok(out)
     }
 
@@ -330,6 +451,10 @@ impl Store {
             n += 1;
         }
         for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]).chain(&m.probe) {
+            check_file(&self.dir, r, FIX_REBUILD)?;
+            n += 1;
+        }
+        for r in m.ledger.iter().chain(&m.keys).filter_map(|r| r.blocks.as_deref()) {
             check_file(&self.dir, r, FIX_REBUILD)?;
             n += 1;
         }
@@ -379,6 +504,7 @@ impl Store {
                 bytes: 0,
                 crc32: 0,
                 rows: 0,
+                blocks: None,
             },
             probe: None,
             outbox: Vec::new(),
@@ -432,7 +558,9 @@ impl Store {
             let generation = before.generation + 1;
             for rel in [
                 format!("ledger/{generation:010}.parquet"),
+                format!("ledger/{generation:010}.parquet.blocks"),
                 format!("index/{generation:010}.idx"),
+                format!("index/{generation:010}.idx.blocks"),
                 format!("ids/{generation:010}.bin"),
                 format!("snapshot/{generation:010}.snap"),
                 format!("probe/{generation:010}.probe"),
@@ -452,11 +580,13 @@ impl Store {
         m.generation = generation;
         if let Some(events) = new_ledger {
             let bytes = events_to_parquet(events)?;
-            let r = write_file(
+            let r = write_file_blocked(
                 &self.dir,
                 &format!("ledger/{generation:010}.parquet"),
                 &bytes,
                 events.len() as u64,
+                0,
+                None,
             )?;
             m.ledger.push(r);
         }
@@ -489,11 +619,13 @@ impl Store {
                     change.keys.len() as u64,
                 )
             };
-            key_refs.push(write_file(
+            key_refs.push(write_file_blocked(
                 &self.dir,
                 &format!("index/{generation:010}.idx"),
                 &bytes.0,
                 bytes.1,
+                index::records_start(&bytes.0),
+                Some(&index::fence),
             )?);
         }
         m.keys = key_refs;
@@ -648,6 +780,7 @@ impl Store {
             bytes: written.bytes,
             crc32: written.crc32,
             rows: written.contacts,
+            blocks: None,
         })
     }
 
@@ -696,7 +829,28 @@ fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef>
         bytes: bytes.len() as u64,
         crc32: crc32fast::hash(bytes),
         rows,
+        blocks: None,
     })
+}
+
+/// Bytes per block of a blocks file.
+const BLOCK: usize = 1 << 16;
+
+/// [`write_file`], with its blocks file (`<rel>.blocks`): blocks from
+/// `start`, with first keys when `fence` is given.
+fn write_file_blocked(
+    dir: &Path,
+    rel: &str,
+    bytes: &[u8],
+    rows: u64,
+    start: usize,
+    fence: Option<&dyn Fn(&[u8]) -> (u64, u64)>,
+) -> Result<FileRef> {
+    let table = blocks::encode(bytes, start, BLOCK, fence);
+    let sidecar = write_file(dir, &format!("{rel}.blocks"), &table, 0)?;
+    let mut r = write_file(dir, rel, bytes, rows)?;
+    r.blocks = Some(Box::new(sidecar));
+    Ok(r)
 }
 
 /// Read a store file whole and check its size and checksum.
@@ -738,7 +892,11 @@ fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
 }
 
 fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {
-    let bytes = read_verified(dir, r, fix)?;
+    decode_events(dir, r, read_verified(dir, r, fix)?, fix)
+}
+
+/// The events of a ledger file's bytes (already verified).
+fn decode_events(dir: &Path, r: &FileRef, bytes: Bytes, fix: &str) -> Result<Vec<Event>> {
     let bad = |why: String| corrupt(dir, &r.file, &why, fix);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())

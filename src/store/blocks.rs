@@ -1,0 +1,264 @@
+//! Block checksums of a store file, kept beside it (`<file>.blocks`), so
+//! that a reader who needs a few rows of a large file (`check`, asking for
+//! one contact's events) verifies only the blocks it reads, not the whole
+//! file. The manifest names the blocks file with its own size and CRC, as
+//! it names every file; a file written before blocks files were kept is
+//! verified whole, as before.
+//!
+//! ```text
+//! OPTBLK01, block size (u32), blocks (u32), fenced (u32: 0 or 1),
+//! then per block: CRC-32 (u32) and, when fenced, the block's first key
+//! (two u64: a key run's scope hash and contact)
+//! ```
+//!
+//! Blocks cover `body` bytes from `start` (a key run's records, aligned to
+//! whole records; a ledger file from its first byte); the bytes before
+//! `start` (a key run's header) are the first block's business of the
+//! caller, checked with [`Checked::head`].
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const MAGIC: &[u8; 8] = b"OPTBLK01";
+
+/// Block checksums (and first keys) of a file.
+pub struct Blocks {
+    /// Bytes per block.
+    pub size: usize,
+    /// Where the blocks start in the file.
+    pub start: usize,
+    crcs: Vec<u32>,
+    /// Each block's first key, when the file is a sorted run.
+    pub fences: Vec<(u64, u64)>,
+    /// CRC-32 of the bytes before `start`.
+    head_crc: u32,
+}
+
+/// Encode the blocks file of `file`: blocks of `size` bytes from `start`,
+/// with first keys read by `fence` when given.
+pub fn encode(
+    file: &[u8],
+    start: usize,
+    size: usize,
+    fence: Option<&dyn Fn(&[u8]) -> (u64, u64)>,
+) -> Vec<u8> {
+    let body = file.get(start..).unwrap_or_default();
+    let count = body.len().div_ceil(size);
+    let mut out = Vec::with_capacity(28 + count * 20);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(size as u32).to_le_bytes());
+    out.extend_from_slice(&(start as u32).to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    out.extend_from_slice(&u32::from(fence.is_some()).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&file[..start.min(file.len())]).to_le_bytes());
+    for block in body.chunks(size) {
+        out.extend_from_slice(&crc32fast::hash(block).to_le_bytes());
+        if let Some(f) = fence {
+            let (a, b) = f(block);
+            out.extend_from_slice(&a.to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+    }
+    out
+}
+
+impl Blocks {
+    /// Decode a blocks file (its bytes already checked against the
+    /// manifest) for a file of `file_len` bytes.
+    pub fn decode(bytes: &[u8], file_len: usize) -> Result<Blocks, String> {
+        let word = |i: usize| -> Result<u32, String> {
+            bytes
+                .get(i..i + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| "blocks file cut short".to_string())
+        };
+        if bytes.get(..8) != Some(&MAGIC[..]) {
+            return Err("not a blocks file".into());
+        }
+        let size = word(8)? as usize;
+        let start = word(12)? as usize;
+        let count = word(16)? as usize;
+        let fenced = word(20)? == 1;
+        let head_crc = word(24)?;
+        let each = if fenced { 20 } else { 4 };
+        if size == 0
+            || start > file_len
+            || count != (file_len - start).div_ceil(size)
+            || bytes.len() != 28 + count * each
+        {
+            return Err("blocks file does not fit its file".into());
+        }
+        let mut crcs = Vec::with_capacity(count);
+        let mut fences = Vec::new();
+        for i in 0..count {
+            let at = 28 + i * each;
+            crcs.push(word(at)?);
+            if fenced {
+                let u = |j: usize| -> Result<u64, String> {
+                    Ok(u64::from(word(j)?) | (u64::from(word(j + 4)?) << 32))
+                };
+                fences.push((u(at + 4)?, u(at + 12)?));
+            }
+        }
+        Ok(Blocks {
+            size,
+            start,
+            crcs,
+            fences,
+            head_crc,
+        })
+    }
+}
+
+/// A store file mapped, with its blocks: each block is verified the first
+/// time a read covers it.
+pub struct Checked {
+    map: memmap2::Mmap,
+    /// Its blocks.
+    pub blocks: Blocks,
+    verified: Vec<AtomicBool>,
+}
+
+impl Checked {
+    /// Map a file of `bytes` bytes with its blocks.
+    pub fn open(path: &Path, bytes: u64, blocks: Blocks) -> Result<Checked, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+        if len != bytes || len == 0 {
+            return Err("wrong size".into());
+        }
+        // SAFETY: store files are written once under a fresh name and never
+        // modified in place, so the mapped bytes do not change while the
+        // map is held; the size was checked above.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        let verified = (0..blocks.crcs.len()).map(|_| AtomicBool::new(false)).collect();
+        Ok(Checked {
+            map,
+            blocks,
+            verified,
+        })
+    }
+
+    /// Bytes of the file.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True for an empty file (never: an empty file is refused).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The bytes before the blocks, verified.
+    pub fn head(&self) -> Result<&[u8], String> {
+        let head = &self.map[..self.blocks.start];
+        if crc32fast::hash(head) != self.blocks.head_crc {
+            return Err("checksum mismatch in its header".into());
+        }
+        Ok(head)
+    }
+
+    /// Bytes `r` of the file (from the blocks' start on), every block they
+    /// touch verified.
+    pub fn range(&self, r: Range<usize>) -> Result<&[u8], String> {
+        if r.start < self.blocks.start || r.end > self.map.len() || r.start > r.end {
+            return Err("a read out of bounds".into());
+        }
+        if r.is_empty() {
+            return Ok(&[]);
+        }
+        let first = (r.start - self.blocks.start) / self.blocks.size;
+        let last = (r.end - 1 - self.blocks.start) / self.blocks.size;
+        for b in first..=last {
+            self.verify_block(b)?;
+        }
+        Ok(&self.map[r])
+    }
+
+    /// Check block `b`.
+    pub fn verify_block(&self, b: usize) -> Result<(), String> {
+        let done = self.verified.get(b).ok_or("a read out of bounds")?;
+        if done.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let from = self.blocks.start + b * self.blocks.size;
+        let to = (from + self.blocks.size).min(self.map.len());
+        if crc32fast::hash(&self.map[from..to]) != self.blocks.crcs[b] {
+            return Err(format!("checksum mismatch in block {b}"));
+        }
+        done.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A [`Checked`] file as the parquet crate reads it: every byte range it
+/// asks for is verified first.
+#[derive(Clone)]
+pub struct CheckedSource(std::sync::Arc<Checked>);
+
+impl CheckedSource {
+    /// Read this file through its blocks.
+    pub fn new(file: Checked) -> CheckedSource {
+        CheckedSource(std::sync::Arc::new(file))
+    }
+}
+
+impl parquet::file::reader::Length for CheckedSource {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl parquet::file::reader::ChunkReader for CheckedSource {
+    type T = bytes::buf::Reader<bytes::Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        let rest = self.0.len().saturating_sub(start as usize);
+        Ok(self.get_bytes(start, rest)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let from =
+            usize::try_from(start).map_err(|_| parquet::errors::ParquetError::EOF("out of range".into()))?;
+        self.0
+            .range(from..from.saturating_add(length))
+            .map(bytes::Bytes::copy_from_slice)
+            .map_err(parquet::errors::ParquetError::General)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_verified_by_the_blocks_they_touch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let path = dir.path().join("f");
+        let fence = |b: &[u8]| (u64::from(b[0]), u64::from(b[1]));
+        let table = encode(&file, 100, 1000, Some(&fence));
+        let blocks = Blocks::decode(&table, file.len()).expect("decode");
+        assert_eq!(blocks.fences.len(), 40);
+        assert_eq!(blocks.fences[1], (u64::from(file[1100]), u64::from(file[1101])));
+        let mut bad = file.clone();
+        bad[5500] ^= 1;
+        std::fs::write(&path, &bad).expect("write");
+        let c = Checked::open(&path, bad.len() as u64, blocks).expect("open");
+        assert_eq!(c.head().expect("head"), &file[..100]);
+        assert_eq!(c.range(100..1100).expect("sound"), &file[100..1100]);
+        assert_eq!(c.range(6100..9000).expect("sound"), &file[6100..9000]);
+        assert!(c.range(5000..5200).is_err(), "block 5 holds the flip");
+        assert!(c.range(1050..5101).is_err());
+        assert!(c.range(0..10).is_err(), "the head is read with head()");
+        assert!(c.range(39_000..40_001).is_err(), "past the end");
+        assert!(Blocks::decode(&table, file.len() + 1000).is_err());
+        assert!(Blocks::decode(&table[..table.len() - 1], file.len()).is_err());
+    }
+}
