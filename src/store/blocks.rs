@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const MAGIC: &[u8; 8] = b"OPTBLK01";
 
+/// Reads the first key of a block of a sorted run.
+pub type Fence<'a> = &'a dyn Fn(&[u8]) -> (u64, u64);
+
 /// Block checksums (and first keys) of a file.
 pub struct Blocks {
     /// Bytes per block.
@@ -37,12 +40,7 @@ pub struct Blocks {
 
 /// Encode the blocks file of `file`: blocks of `size` bytes from `start`,
 /// with first keys read by `fence` when given.
-pub fn encode(
-    file: &[u8],
-    start: usize,
-    size: usize,
-    fence: Option<&dyn Fn(&[u8]) -> (u64, u64)>,
-) -> Vec<u8> {
+pub fn encode(file: &[u8], start: usize, size: usize, fence: Option<Fence<'_>>) -> Vec<u8> {
     let body = file.get(start..).unwrap_or_default();
     let count = body.len().div_ceil(size);
     let mut out = Vec::with_capacity(28 + count * 20);

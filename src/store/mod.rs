@@ -844,7 +844,7 @@ fn write_file_blocked(
     bytes: &[u8],
     rows: u64,
     start: usize,
-    fence: Option<&dyn Fn(&[u8]) -> (u64, u64)>,
+    fence: Option<blocks::Fence<'_>>,
 ) -> Result<FileRef> {
     let table = blocks::encode(bytes, start, BLOCK, fence);
     let sidecar = write_file(dir, &format!("{rel}.blocks"), &table, 0)?;
