@@ -456,6 +456,9 @@ pub fn write<W: Write>(
     w.finish(scopes, ledger_digest)
 }
 
+/// Bytes of slots staged before they are written.
+const STAGED: usize = 1 << 16;
+
 /// What [`write`] wrote.
 pub struct Written {
     /// Bytes of the file.
@@ -482,6 +485,9 @@ struct ProbeWriter<W: Write> {
     records: u64,
     multi: Vec<u32>,
     counts: Vec<u64>,
+    /// Slots not yet written (checksummed a buffer at a time, not 12
+    /// bytes at a time).
+    staged: Vec<u8>,
 }
 
 impl<W: Write> ProbeWriter<W> {
@@ -503,6 +509,7 @@ impl<W: Write> ProbeWriter<W> {
             records: 0,
             multi: Vec::new(),
             counts: vec![0; scopes],
+            staged: Vec::with_capacity(STAGED + RECORD),
         }
     }
 
@@ -551,25 +558,35 @@ impl<W: Write> ProbeWriter<W> {
                 *c += 1;
             }
         }
-        let mut rec = [0u8; RECORD];
-        rec[..8].copy_from_slice(&k.to_le_bytes());
-        rec[8..].copy_from_slice(&value.to_le_bytes());
-        self.body(&rec)?;
+        self.staged.extend_from_slice(&k.to_le_bytes());
+        self.staged.extend_from_slice(&value.to_le_bytes());
         self.records += 1;
+        self.flush_staged(false)
+    }
+
+    /// Write the staged slots when there are enough of them (or `all`).
+    fn flush_staged(&mut self, all: bool) -> io::Result<()> {
+        if all || self.staged.len() >= STAGED {
+            let staged = std::mem::take(&mut self.staged);
+            self.body(&staged)?;
+            self.staged = staged;
+            self.staged.clear();
+        }
         Ok(())
     }
 
     fn empty_slot(&mut self) -> io::Result<()> {
-        let mut rec = [0u8; RECORD];
-        rec[8..].copy_from_slice(&EMPTY.to_le_bytes());
+        self.staged.extend_from_slice(&[0; 8]);
+        self.staged.extend_from_slice(&EMPTY.to_le_bytes());
         self.next_slot += 1;
-        self.body(&rec)
+        self.flush_staged(false)
     }
 
     fn finish(mut self, names: Vec<(String, String)>, ledger_digest: u32) -> io::Result<Written> {
         while self.next_slot < self.home_slots {
             self.empty_slot()?;
         }
+        self.flush_staged(true)?;
         let multi = std::mem::take(&mut self.multi);
         let filter = std::mem::take(&mut self.filter);
         let mut buf = Vec::with_capacity(1 << 16);
