@@ -41,24 +41,49 @@ pub struct Blocks {
 /// Encode the blocks file of `file`: blocks of `size` bytes from `start`,
 /// with first keys read by `fence` when given.
 pub fn encode(file: &[u8], start: usize, size: usize, fence: Option<Fence<'_>>) -> Vec<u8> {
-    let body = file.get(start..).unwrap_or_default();
-    let count = body.len().div_ceil(size);
-    let mut out = Vec::with_capacity(28 + count * 20);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(size as u32).to_le_bytes());
-    out.extend_from_slice(&(start as u32).to_le_bytes());
-    out.extend_from_slice(&(count as u32).to_le_bytes());
-    out.extend_from_slice(&u32::from(fence.is_some()).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&file[..start.min(file.len())]).to_le_bytes());
-    for block in body.chunks(size) {
-        out.extend_from_slice(&crc32fast::hash(block).to_le_bytes());
-        if let Some(f) = fence {
-            let (a, b) = f(block);
-            out.extend_from_slice(&a.to_le_bytes());
-            out.extend_from_slice(&b.to_le_bytes());
-        }
+    let start = start.min(file.len());
+    let mut table = Table::new(size, start, crc32fast::hash(&file[..start]), fence.is_some());
+    for block in file[start..].chunks(size) {
+        table.push(crc32fast::hash(block), fence.map(|f| f(block)));
     }
-    out
+    table.finish()
+}
+
+/// A blocks file built a block at a time, for a file written as a stream.
+pub struct Table {
+    out: Vec<u8>,
+    count: u32,
+}
+
+impl Table {
+    /// For blocks of `size` bytes from `start`, the bytes before having
+    /// this CRC; `fenced` when each block will come with its first key.
+    pub fn new(size: usize, start: usize, head_crc: u32, fenced: bool) -> Table {
+        let mut out = Vec::with_capacity(1 << 12);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(size as u32).to_le_bytes());
+        out.extend_from_slice(&(start as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&u32::from(fenced).to_le_bytes());
+        out.extend_from_slice(&head_crc.to_le_bytes());
+        Table { out, count: 0 }
+    }
+
+    /// The next block's CRC and, for a fenced table, its first key.
+    pub fn push(&mut self, crc: u32, fence: Option<(u64, u64)>) {
+        self.out.extend_from_slice(&crc.to_le_bytes());
+        if let Some((a, b)) = fence {
+            self.out.extend_from_slice(&a.to_le_bytes());
+            self.out.extend_from_slice(&b.to_le_bytes());
+        }
+        self.count += 1;
+    }
+
+    /// The blocks file.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out[16..20].copy_from_slice(&self.count.to_le_bytes());
+        self.out
+    }
 }
 
 impl Blocks {

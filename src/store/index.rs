@@ -320,6 +320,98 @@ pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     out
 }
 
+/// The records of key runs (newest first) in key order, each key once:
+/// for a key in several runs, the newest run's record. Streams: it holds
+/// nothing but a place in each run.
+pub fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
+    let mut heads = vec![0usize; newest_first.len()];
+    std::iter::from_fn(move || {
+        let mut best: Option<Entry> = None;
+        for (run, &at) in newest_first.iter().zip(&heads) {
+            if at < run.len() {
+                let e = run.entry(at);
+                // strictly smaller: on a tie the newer run (earlier) stays
+                if best.is_none_or(|b| e.key() < b.key()) {
+                    best = Some(e);
+                }
+            }
+        }
+        let best = best?;
+        for (run, at) in newest_first.iter().zip(&mut heads) {
+            if *at < run.len() && run.entry(*at).key() == best.key() {
+                *at += 1;
+            }
+        }
+        Some(best)
+    })
+}
+
+/// A key run written as a stream.
+pub struct WrittenRun {
+    /// Bytes of the run.
+    pub bytes: u64,
+    /// Their CRC-32.
+    pub crc32: u32,
+    /// Records.
+    pub rows: u64,
+    /// Its blocks file (a block is 2048 records).
+    pub blocks: Vec<u8>,
+}
+
+/// Write a key run from records sorted by key, each key once, as
+/// [`encode_keys`] lays it out, with its blocks file made on the way:
+/// memory is one block, whatever the number of records.
+pub fn write_keys<W: std::io::Write>(
+    out: W,
+    scopes: &[ScopeName],
+    entries: impl Iterator<Item = Entry>,
+    block: usize,
+) -> std::io::Result<WrittenRun> {
+    use std::io::Write;
+    let header = serde_json::to_vec(&Header {
+        scopes: scopes.to_vec(),
+    })
+    .map_err(std::io::Error::other)?;
+    let mut head = Vec::with_capacity(12 + header.len());
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    head.extend_from_slice(&header);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    out.write_all(&head)?;
+    let mut file_crc = crc32fast::Hasher::new();
+    file_crc.update(&head);
+    let mut table = super::blocks::Table::new(block, head.len(), crc32fast::hash(&head), true);
+    let mut buf: Vec<u8> = Vec::with_capacity(block + 4);
+    let mut rows = 0u64;
+    let mut bytes = head.len() as u64;
+    for e in entries {
+        e.encode(&mut buf);
+        rows += 1;
+        if buf.len() >= block {
+            out.write_all(&buf)?;
+            file_crc.update(&buf);
+            table.push(crc32fast::hash(&buf), Some(fence(&buf)));
+            bytes += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    // the last block: the records left and the run's CRC
+    file_crc.update(&buf);
+    let crc = file_crc.clone().finalize();
+    buf.extend_from_slice(&crc.to_le_bytes());
+    file_crc.update(&crc.to_le_bytes());
+    out.write_all(&buf)?;
+    table.push(crc32fast::hash(&buf), Some(fence(&buf)));
+    bytes += buf.len() as u64;
+    out.flush()?;
+    Ok(WrittenRun {
+        bytes,
+        crc32: file_crc.finalize(),
+        rows,
+        blocks: table.finish(),
+    })
+}
+
 /// Merge key runs, newest first: for a key in several, the newest wins.
 pub fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
     let mut scopes: Vec<ScopeName> = newest_first
@@ -396,14 +488,53 @@ pub fn encode_ids(sorted: &[u64]) -> Vec<u8> {
 
 /// Merge id runs into one sorted, distinct list.
 pub fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
-    let mut all: Vec<u64> = runs
-        .iter()
-        .flat_map(|r| r.iter())
-        .chain(more.iter().copied())
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
+    merged_ids(runs, more).collect()
+}
+
+/// The ids of runs and of `more` (sorted), in order, each once. Streams:
+/// it holds nothing but a place in each.
+pub fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
+    let mut heads = vec![0usize; runs.len() + 1];
+    let at = move |i: usize, pos: usize| -> Option<u64> {
+        match runs.get(i) {
+            Some(r) => (pos < r.len()).then(|| r.at(pos)),
+            None => more.get(pos).copied(),
+        }
+    };
+    std::iter::from_fn(move || {
+        let least = (0..heads.len()).filter_map(|i| at(i, heads[i])).min()?;
+        for (i, h) in heads.iter_mut().enumerate() {
+            while at(i, *h) == Some(least) {
+                *h += 1;
+            }
+        }
+        Some(least)
+    })
+}
+
+/// Write an id run from ids in order; returns (bytes, CRC-32, ids).
+pub fn write_ids<W: std::io::Write>(
+    out: W,
+    ids: impl Iterator<Item = u64>,
+) -> std::io::Result<(u64, u32, u64)> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut n = 0u64;
+    for id in ids {
+        buf.extend_from_slice(&id.to_le_bytes());
+        n += 1;
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            crc.update(&buf);
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    crc.update(&buf);
+    out.flush()?;
+    Ok((n * 8, crc.finalize(), n))
 }
 
 /// Which runs (a suffix of the list, oldest first) to merge after a new
@@ -450,6 +581,74 @@ mod tests {
         let mut bytes = encode_keys(&[], &merged);
         bytes[20] ^= 1;
         assert!(KeyRun::from_bytes(bytes).is_err());
+    }
+
+    #[test]
+    fn ids_merge_as_a_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |name: &str, ids: &[u64]| {
+            let bytes = encode_ids(ids);
+            let p = dir.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            IdRun::open(&p, bytes.len() as u64, crc32fast::hash(&bytes)).unwrap()
+        };
+        let a = run("a", &[1, 4, 9, 10]);
+        let b = run("b", &[]);
+        let c = run("c", &[0, 4, 11, u64::MAX]);
+        let ids = merge_ids(&[&a, &b, &c], &[2, 4, 9, 12]);
+        assert_eq!(ids, [0, 1, 2, 4, 9, 10, 11, 12, u64::MAX]);
+        let mut out = Vec::new();
+        let (bytes, crc, n) = write_ids(&mut out, ids.iter().copied()).unwrap();
+        assert_eq!(out, encode_ids(&ids));
+        assert_eq!((bytes, crc, n), (out.len() as u64, crc32fast::hash(&out), 9));
+    }
+
+    #[test]
+    fn a_streamed_merge_writes_what_a_merge_in_memory_writes() {
+        let scope = |i: u64| ScopeName {
+            hash: i,
+            account: "a".into(),
+            scope: format!("s{i}"),
+        };
+        let e = |i: u64, at: i64| Entry {
+            scope: i % 3,
+            contact: i * 7919 % 100_003,
+            at,
+            ledger: at as u32,
+            row: i as u32,
+            opt_out: i.is_multiple_of(2),
+        };
+        let sorted = |mut v: Vec<Entry>| {
+            v.sort_by_key(Entry::key);
+            v.dedup_by_key(|x| x.key());
+            v
+        };
+        // runs of several blocks (block of 4 records here), keys shared
+        for (a, b, c) in [(0, 0, 0), (1, 0, 0), (50, 3, 9), (4000, 700, 5000), (8, 8, 0)] {
+            let runs: Vec<KeyRun> = [(a, 1), (b, 2), (c, 3)]
+                .iter()
+                .rev()
+                .map(|&(n, at)| {
+                    let v = sorted((0..n).map(|i| e(i * at as u64 + at as u64, at)).collect());
+                    KeyRun::from_bytes(encode_keys(&[scope(at as u64)], &v)).unwrap()
+                })
+                .collect();
+            let (scopes, want) = merge_keys(&runs.iter().collect::<Vec<_>>());
+            let streamed: Vec<Entry> = merged_keys(&runs).collect();
+            assert_eq!(streamed, want);
+            let mut out = Vec::new();
+            let w = write_keys(&mut out, &scopes, streamed.into_iter(), 4 * RECORD).unwrap();
+            let whole = encode_keys(&scopes, &want);
+            assert_eq!(out, whole);
+            assert_eq!(
+                (w.bytes, w.crc32, w.rows),
+                (whole.len() as u64, crc32fast::hash(&whole), want.len() as u64)
+            );
+            let fence_of: super::super::blocks::Fence<'_> = &fence;
+            let table =
+                super::super::blocks::encode(&whole, records_start(&whole), 4 * RECORD, Some(fence_of));
+            assert_eq!(w.blocks, table);
+        }
     }
 
     #[test]

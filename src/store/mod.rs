@@ -599,10 +599,13 @@ impl Store {
         if !change.keys.is_empty() || change.replace {
             key_rows.push(change.keys.len() as u64);
             let from = index::merge_from(&key_rows);
-            let bytes = if from + 1 < key_rows.len() {
+            let rel = format!("index/{generation:010}.idx");
+            if from + 1 < key_rows.len() {
+                // merged as a stream, newest first: memory is a block, not
+                // the runs
                 let mut runs = vec![
                     KeyRun::from_bytes(index::encode_keys(&change.scopes, &change.keys))
-                        .map_err(|e| Error::Corrupt(format!("cannot encode a key run: {e}")))?,
+                        .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?,
                 ];
                 for r in key_refs[from..].iter().rev() {
                     runs.push(
@@ -610,23 +613,32 @@ impl Store {
                             .map_err(|why| index::damaged(&self.dir, &r.file, &why))?,
                     );
                 }
-                let (scopes, keys) = index::merge_keys(&runs.iter().collect::<Vec<_>>());
+                let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
+                scopes.sort();
+                scopes.dedup();
+                let run = self.write_streamed(&rel, |f| {
+                    index::write_keys(f, &scopes, index::merged_keys(&runs), BLOCK)
+                })?;
+                let sidecar = write_file(&self.dir, &format!("{rel}.blocks"), &run.blocks, 0)?;
                 key_refs.truncate(from);
-                (index::encode_keys(&scopes, &keys), keys.len() as u64)
+                key_refs.push(FileRef {
+                    file: rel,
+                    bytes: run.bytes,
+                    crc32: run.crc32,
+                    rows: run.rows,
+                    blocks: Some(Box::new(sidecar)),
+                });
             } else {
-                (
-                    index::encode_keys(&change.scopes, &change.keys),
+                let bytes = index::encode_keys(&change.scopes, &change.keys);
+                key_refs.push(write_file_blocked(
+                    &self.dir,
+                    &rel,
+                    &bytes,
                     change.keys.len() as u64,
-                )
-            };
-            key_refs.push(write_file_blocked(
-                &self.dir,
-                &format!("index/{generation:010}.idx"),
-                &bytes.0,
-                bytes.1,
-                index::records_start(&bytes.0),
-                Some(&index::fence),
-            )?);
+                    index::records_start(&bytes),
+                    Some(&index::fence),
+                )?);
+            }
         }
         m.keys = key_refs;
         // id runs, the same way
@@ -638,25 +650,27 @@ impl Store {
         if !change.ids.is_empty() || change.replace {
             id_rows.push(change.ids.len() as u64);
             let from = index::merge_from(&id_rows);
-            let ids = if from + 1 < id_rows.len() {
-                let runs = id_refs[from..]
-                    .iter()
-                    .map(|r| {
-                        IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                            .map_err(|why| index::damaged(&self.dir, &r.file, &why))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                id_refs.truncate(from);
-                index::merge_ids(&runs.iter().collect::<Vec<_>>(), &change.ids)
-            } else {
-                change.ids
-            };
-            id_refs.push(write_file(
-                &self.dir,
-                &format!("ids/{generation:010}.bin"),
-                &index::encode_ids(&ids),
-                ids.len() as u64,
-            )?);
+            let rel = format!("ids/{generation:010}.bin");
+            let runs = id_refs[from..id_rows.len() - 1]
+                .iter()
+                .map(|r| {
+                    IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                        .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let runs: Vec<&IdRun> = runs.iter().collect();
+            // merged as a stream with the new ids (no run when none)
+            let (bytes, crc32, rows) = self.write_streamed(&rel, |f| {
+                index::write_ids(f, index::merged_ids(&runs, &change.ids))
+            })?;
+            id_refs.truncate(from);
+            id_refs.push(FileRef {
+                file: rel,
+                bytes,
+                crc32,
+                rows,
+                blocks: None,
+            });
         }
         m.ids = id_refs;
         // a store made before outboxes and probes were kept lacks their folders
@@ -756,25 +770,15 @@ impl Store {
                 (probe::sorted_changes(all), Vec::new())
             }
         };
-        let path = self.dir.join(rel);
-        let tmp = crate::io::atomic::temp_path(&path);
-        let written = (|| {
-            let f = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE))?;
-            let w = probe::write(
-                &f,
+        let written = self.write_streamed(rel, |f| {
+            probe::write(
+                f,
                 old.as_ref().map(|p| (p, &remap[..])),
                 &changes,
                 names,
                 snap.ledger_digest,
-            )?;
-            f.sync_all()?;
-            Ok(w)
-        })();
-        let written = written.map_err(|e: std::io::Error| {
-            let _ = fs::remove_file(&tmp);
-            Error::io("cannot write", &path, e)
+            )
         })?;
-        crate::io::atomic::commit(&tmp, &path)?;
         Ok(FileRef {
             file: rel.to_string(),
             bytes: written.bytes,
@@ -782,6 +786,24 @@ impl Store {
             rows: written.contacts,
             blocks: None,
         })
+    }
+
+    /// Write a store file as a stream: under a temporary name with the
+    /// store's mode, fsynced, then renamed into place.
+    fn write_streamed<T>(&self, rel: &str, write: impl FnOnce(&fs::File) -> std::io::Result<T>) -> Result<T> {
+        let path = self.dir.join(rel);
+        let tmp = crate::io::atomic::temp_path(&path);
+        let written = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE)).and_then(|f| {
+            let w = write(&f)?;
+            f.sync_all()?;
+            Ok(w)
+        });
+        let written = written.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("cannot write", &path, e)
+        })?;
+        crate::io::atomic::commit(&tmp, &path)?;
+        Ok(written)
     }
 
     /// Remove files that neither the new nor the previous manifest names
