@@ -393,6 +393,14 @@ fn newest(w: &Work, sub: &str) -> std::path::PathBuf {
         .unwrap()
 }
 
+/// Flip a bit of the byte at `1/part` of a file.
+fn flip_byte(path: &std::path::Path, part: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    let at = bytes.len() / part;
+    bytes[at] ^= 1;
+    fs::write(path, &bytes).unwrap();
+}
+
 fn scrub_args<'a>(store: &'a str, input: &'a str, out: &'a str) -> [&'a str; 7] {
     ["scrub", "--store", store, "--input", input, "--output", out]
 }
@@ -405,11 +413,7 @@ fn damaged_probe_stops_scrub_until_rebuild() {
     let store = w.loaded_store();
     let input = w.copy_example("campaigns/spring-sale.csv");
     let out = w.p("k.csv");
-    let probe = newest(&w, "probe");
-    let mut bytes = fs::read(&probe).unwrap();
-    let third = bytes.len() / 3;
-    bytes[third] ^= 1;
-    fs::write(&probe, &bytes).unwrap();
+    flip_byte(&newest(&w, "probe"), 3);
     let e = w.fails(&scrub_args(&store, &input, &out), 2);
     assert!(
         e.contains("probe/") && e.contains("is damaged (block 0 checksum mismatch); run `optscrub rebuild"),
@@ -431,11 +435,7 @@ fn damaged_snapshot_stops_ingest_until_rebuild() {
     let w = Work::new();
     let store = w.loaded_store();
     let replies = w.copy_example("replies.csv");
-    let snap = newest(&w, "snapshot");
-    let mut bytes = fs::read(&snap).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 1;
-    fs::write(&snap, &bytes).unwrap();
+    flip_byte(&newest(&w, "snapshot"), 2);
     let e = w.fails(&["ingest", "replies", "--store", &store, &replies], 2);
     assert!(
         e.contains("is damaged (checksum mismatch); run `optscrub rebuild"),

@@ -108,7 +108,7 @@ struct Header {
 }
 
 /// Bytes of a store file, mapped or owned.
-enum Bytes {
+pub(super) enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
 }

@@ -42,6 +42,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+// a probe's bytes: mapped from its file, or built in memory (for a store
+// written before probe files were kept)
+use super::index::Bytes as Backing;
+
 const MAGIC: &[u8; 8] = b"OPTPRB01";
 /// The multiplier of the key (odd, from the golden ratio).
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -111,23 +115,6 @@ impl Header {
         let multi = usize::try_from(self.multi).ok()?.checked_mul(4)?;
         let filter = 1usize.checked_shl(self.filter_bits)?.checked_mul(8)?;
         Some([table, multi, filter])
-    }
-}
-
-/// The bytes of a probe: mapped from its file, or built in memory (for a
-/// store written before probe files were kept).
-enum Backing {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Backing {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Backing::Mapped(m) => m,
-            Backing::Owned(v) => v,
-        }
     }
 }
 
