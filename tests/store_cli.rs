@@ -382,6 +382,12 @@ fn stats_counts() {
     let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(w.path("s.json")).unwrap()).unwrap();
     assert_eq!(v["opt_outs"], 5);
     assert_eq!(v["scopes"].as_array().map(Vec::len), Some(4));
+    // the probe file, and the blocks files of the ledger and key runs, are
+    // among the files verified
+    let probe = fs::metadata(newest(&w, "probe")).unwrap().len();
+    assert_eq!(v["probe_bytes"], probe);
+    assert!(out.contains(&format!("probe {probe} bytes (")), "{out}");
+    assert!(v["verified_files"].as_u64().unwrap() >= 10, "{v}");
 }
 
 fn newest(w: &Work, sub: &str) -> std::path::PathBuf {

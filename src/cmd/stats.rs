@@ -47,8 +47,17 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         0.0
     };
+    let probe = match &m.probe {
+        Some(p) if opt_outs > 0 => format!(
+            "probe {} bytes ({:.2} bytes per opt-out); ",
+            p.bytes,
+            p.bytes as f64 / opt_outs as f64
+        ),
+        Some(p) => format!("probe {} bytes; ", p.bytes),
+        None => String::new(),
+    };
     println!(
-        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); index {} bytes in {} runs; ids {} bytes in {} runs; generation {}; all {verified} files verified",
+        "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); {probe}index {} bytes in {} runs; ids {} bytes in {} runs; generation {}; all {verified} files verified",
         m.ledger.len(),
         m.snapshot.bytes,
         m.keys.iter().map(|r| r.bytes).sum::<u64>(),
@@ -82,7 +91,7 @@ pub fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
-                "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
+                "probe_bytes": m.probe.as_ref().map(|p| p.bytes), "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
                 "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes}),
     )
 }
