@@ -128,10 +128,6 @@ pub struct Scrubber {
     case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     /// Does any account have a `default_country`?
     account_countries: bool,
-    /// The probe file's verification, running beside the scrub.
-    verifying: std::sync::Mutex<Option<std::thread::JoinHandle<Result<(), String>>>>,
-    /// Its outcome, once waited for.
-    verified: std::sync::OnceLock<Result<(), String>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -145,7 +141,7 @@ enum SenderRes {
 impl Scrubber {
     /// Arrange a config and the store's opt-outs for scrubbing millions of
     /// rows. A probe file is searched where it lies, and checked block by
-    /// block beside the scrub (see [`Scrubber::verified`]); a store without
+    /// block as it is read (see [`Scrubber::verified`]); a store without
     /// one (written by an older build) gets one built in memory from its
     /// snapshot.
     pub fn new(config: &Config, opt_outs: OptOuts) -> crate::error::Result<Scrubber> {
@@ -154,21 +150,19 @@ impl Scrubber {
             OptOuts::Probe(p) => p,
             OptOuts::Bitmaps(snap) => in_memory_probe(&snap)?,
         };
-        let probe = Arc::new(probe);
-        // a probe file's blocks are checked on a thread of their own,
-        // beside the scrub
-        let verifying = probe.is_mapped().then(|| {
-            let probe = Arc::clone(&probe);
-            std::thread::spawn(move || probe.verify_all())
-        });
-        let mut s = Scrubber::arrange(config, names, Lookup::Probe { probe, ids });
-        s.verifying = std::sync::Mutex::new(verifying);
-        Ok(s)
+        Ok(Scrubber::arrange(
+            config,
+            names,
+            Lookup::Probe {
+                probe: Arc::new(probe),
+                ids,
+            },
+        ))
     }
 
     /// [`Scrubber::new`] for a few lookups (`check`): nothing is built from
-    /// all the opt-outs, and nothing is verified beyond what a lookup
-    /// reads ([`Scrubber::verify_lookup`]).
+    /// all the opt-outs (a store without a probe file is asked through
+    /// its bitmaps).
     pub fn for_lookups(config: &Config, opt_outs: OptOuts) -> Scrubber {
         let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
         let lookup = match opt_outs {
@@ -269,31 +263,18 @@ impl Scrubber {
             lookup,
             case_hints: Default::default(),
             account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
-            verifying: Default::default(),
-            verified: Default::default(),
         }
     }
 
-    /// Wait for the probe file's verification: an error names the damaged
-    /// file. A scrub asks before its outputs are put in place.
+    /// Were all the bytes of the probe file that decisions read sound?
+    /// An error names the damaged file: a scrub asks before its outputs
+    /// are put in place, `check` before it answers.
     pub fn verified(&self) -> crate::error::Result<()> {
-        let result = self.verified.get_or_init(|| {
-            let handle = self.verifying.lock().ok().and_then(|mut h| h.take());
-            match handle.map(std::thread::JoinHandle::join) {
-                None => Ok(()),
-                Some(Ok(r)) => r,
-                Some(Err(_)) => Err("its verification failed".into()),
-            }
-        });
-        result.clone().map_err(|why| self.damaged(&why))
-    }
-
-    /// Verify what a lookup of this contact reads (for a one-contact
-    /// answer, where reading the whole probe would cost more than the
-    /// answer).
-    pub fn verify_lookup(&self, contact: u64) -> crate::error::Result<()> {
         match &self.lookup {
-            Lookup::Probe { probe, .. } => probe.verify_lookup(contact).map_err(|why| self.damaged(&why)),
+            Lookup::Probe { probe, .. } => match probe.damage() {
+                Some(why) => Err(self.damaged(why)),
+                None => Ok(()),
+            },
             Lookup::Bitmaps(_) => Ok(()),
         }
     }

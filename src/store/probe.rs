@@ -30,15 +30,18 @@
 //! otherwise its low bits say where its scopes start in `multi`.
 //!
 //! Opening reads the footer and header only. The body is verified by
-//! blocks: [`ProbeFile::verify_all`] for a scrub (run beside it, checked
-//! before any output is published), [`ProbeFile::verify_lookup`] for the
-//! few blocks one lookup read (a check). A damaged file never panics a
-//! lookup: every read is bounds-checked, and the verification names it.
+//! blocks of 64 KiB, each the first time a read touches it: a check of one
+//! contact verifies a few blocks, a scrub of millions of rows most of
+//! them, and neither waits for the rest. A damaged block is recorded
+//! ([`ProbeFile::damage`]); whoever answers from the probe asks before
+//! answering (a scrub before it publishes its outputs). A damaged file
+//! never panics a lookup: every read is bounds-checked.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +138,11 @@ pub struct ProbeFile {
     filter_at: usize,
     filter_shift: u32,
     body: usize,
+    /// Per block of the body: checked sound already? (All set for a probe
+    /// built in memory.)
+    checked: Vec<AtomicBool>,
+    /// The first damaged block a read met.
+    damage: std::sync::OnceLock<String>,
 }
 
 impl ProbeFile {
@@ -185,7 +193,13 @@ impl ProbeFile {
             return Err("sizes out of range".into());
         }
         let [table, multi, _] = sections;
+        let owned = matches!(bytes, Backing::Owned(_));
+        let checked = (0..body.div_ceil(BLOCK))
+            .map(|_| AtomicBool::new(owned))
+            .collect();
         Ok(ProbeFile {
+            checked,
+            damage: Default::default(),
             origin: "the probe".into(),
             records: header.records as usize,
             home_slots: header.home_slots as usize,
@@ -206,17 +220,45 @@ impl ProbeFile {
         self.bytes.len() as u64
     }
 
-    /// Is it mapped from a file (not built in memory)?
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Backing::Mapped(_))
-    }
-
     /// Contacts with at least one opt-out.
     pub fn contacts(&self) -> u64 {
         self.records as u64
     }
 
+    /// Check the blocks of a read of `len` bytes at `at` the first time
+    /// one is read; a damaged one is recorded (see [`ProbeFile::damage`]).
+    #[inline]
+    fn check(&self, at: usize, len: usize) {
+        if at >= self.body {
+            return;
+        }
+        for b in [at / BLOCK, (at + len - 1) / BLOCK] {
+            if let Some(flag) = self.checked.get(b) {
+                if !flag.load(Ordering::Relaxed) {
+                    self.check_block(b, flag);
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn check_block(&self, b: usize, flag: &AtomicBool) {
+        match self.verify_range(b * BLOCK..b * BLOCK + 1) {
+            Ok(()) => flag.store(true, Ordering::Relaxed),
+            Err(why) => {
+                let _ = self.damage.set(why);
+            }
+        }
+    }
+
+    /// The first damage a read found, if any: answers read since may be
+    /// wrong, and whoever gives them must not (a scrub publishes nothing).
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.get().map(String::as_str)
+    }
+
     fn u32_at(&self, at: usize) -> u32 {
+        self.check(at, 4);
         self.bytes
             .get(at..at + 4)
             .and_then(|b| b.try_into().ok())
@@ -224,6 +266,7 @@ impl ProbeFile {
     }
 
     fn u64_at(&self, at: usize) -> u64 {
+        self.check(at, 8);
         self.bytes
             .get(at..at + 8)
             .and_then(|b| b.try_into().ok())
@@ -323,7 +366,12 @@ impl ProbeFile {
         for b in range.start / BLOCK..=last {
             let from = b * BLOCK;
             let to = (from + BLOCK).min(self.body);
-            let want = self.u32_at(self.body + b * 4);
+            // the block table lies past the body: read as it is
+            let want = self
+                .bytes
+                .get(self.body + b * 4..self.body + b * 4 + 4)
+                .and_then(|x| x.try_into().ok())
+                .map_or(0, u32::from_le_bytes);
             if crc32fast::hash(self.bytes.get(from..to).unwrap_or_default()) != want {
                 return Err(format!("block {b} checksum mismatch"));
             }
@@ -334,23 +382,6 @@ impl ProbeFile {
     /// Check every block of the body.
     pub fn verify_all(&self) -> Result<(), String> {
         self.verify_range(0..self.body)
-    }
-
-    /// Check the blocks that a lookup of this contact reads (what a
-    /// one-contact answer depends on).
-    pub fn verify_lookup(&self, contact: u64) -> Result<(), String> {
-        let k = key(contact);
-        let w = self.filter_word(k);
-        self.verify_range(w..w + 8)?;
-        let (found, read) = self.find(k);
-        self.verify_range(read.start * RECORD..read.end * RECORD)?;
-        if let Some(i) = found {
-            if let Some((from, count)) = self.multi_range(self.u32_at(i * RECORD + 8)) {
-                let at = self.multi_at + (from - 1) * 4;
-                self.verify_range(at..at + (count + 1) * 4)?;
-            }
-        }
-        Ok(())
     }
 
     /// Every record in key order: (key, value). Values that point into
@@ -692,7 +723,6 @@ mod tests {
         for (c, scopes) in want {
             assert!(p.may_hit(*c), "{c}");
             assert_eq!(&p.hits(*c), scopes, "{c}");
-            p.verify_lookup(*c).expect("sound");
         }
         let mut misses = 0;
         for c in (1..20_000u64).map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D)) {
@@ -823,7 +853,22 @@ mod tests {
         let i = p.find(key(c)).0.expect("found");
         let mut bad = bytes;
         bad[i * RECORD + 8] ^= 1;
-        let p = ProbeFile::from_bytes(bad).expect("header is sound");
-        assert!(p.verify_lookup(c).is_err());
+        // a probe in memory is taken as sound; a mapped one is checked
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p");
+        std::fs::write(&path, &bad).expect("write");
+        let p = ProbeFile::open(&path).expect("header is sound");
+        let (&other, _) = want
+            .iter()
+            .find(|(o, _)| {
+                p.find(key(**o))
+                    .0
+                    .is_some_and(|j| j * RECORD / BLOCK != i * RECORD / BLOCK)
+            })
+            .expect("a contact elsewhere");
+        let _ = p.hits(other);
+        assert_eq!(p.damage(), None, "a lookup elsewhere reads sound blocks");
+        let _ = p.hits(c);
+        assert!(p.damage().is_some_and(|d| d.contains("checksum mismatch")));
     }
 }
