@@ -128,6 +128,8 @@ pub struct Scrubber {
     case_hints: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     /// Does any account have a `default_country`?
     account_countries: bool,
+    /// Was [`Scrubber::check_ahead`] started?
+    checking_ahead: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -263,6 +265,23 @@ impl Scrubber {
             lookup,
             case_hints: Default::default(),
             account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
+            checking_ahead: Default::default(),
+        }
+    }
+
+    /// Check the probe file's blocks ahead of the lookups, on a thread of
+    /// their own (once per scrubber): for a scrub of many rows, which would
+    /// otherwise check them inline, one at a time.
+    pub fn check_ahead(&self) {
+        if let Lookup::Probe { probe, .. } = &self.lookup {
+            if !self
+                .checking_ahead
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                let probe = Arc::clone(probe);
+                // not joined: it only sets flags, and ends with the process
+                std::thread::spawn(move || probe.check_all());
+            }
         }
     }
 

@@ -208,6 +208,10 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
         .map(|p| Output::create_with(p, sup_schema.clone(), &encodings))
         .transpose()?;
     let unit = unit_rows(plan.unit_rows, data.total_rows);
+    // many rows read most of the probe: check its blocks ahead of them
+    if data.total_rows.is_none_or(|n| n >= CHECK_AHEAD_ROWS) {
+        scrubber.check_ahead();
+    }
     let stats = produce(
         data,
         scrubber,
@@ -227,6 +231,10 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
 /// one Parquet row group of the usual 1M rows, so that a file's row groups
 /// decode in parallel, each into a row group of the output.
 pub const UNIT_ROWS: u64 = 1 << 20;
+
+/// Inputs of at least this many rows (or of unknown size) have the probe
+/// file's blocks checked ahead of their lookups.
+const CHECK_AHEAD_ROWS: u64 = 1 << 17;
 
 /// Rows a unit holds: at most `most`, and few enough that a file of
 /// `total` rows makes a unit for every thread (a file of one large row

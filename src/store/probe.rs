@@ -229,10 +229,10 @@ impl ProbeFile {
     /// one is read; a damaged one is recorded (see [`ProbeFile::damage`]).
     #[inline]
     fn check(&self, at: usize, len: usize) {
-        if at >= self.body {
+        if at >= self.body || len == 0 {
             return;
         }
-        for b in [at / BLOCK, (at + len - 1) / BLOCK] {
+        for b in at / BLOCK..=(at + len - 1) / BLOCK {
             if let Some(flag) = self.checked.get(b) {
                 if !flag.load(Ordering::Relaxed) {
                     self.check_block(b, flag);
@@ -251,6 +251,20 @@ impl ProbeFile {
         }
     }
 
+    /// Check every block not checked yet (a scrub of many rows runs this
+    /// on a thread of its own, so that its reads find their blocks
+    /// checked).
+    pub fn check_all(&self) {
+        for (b, flag) in self.checked.iter().enumerate() {
+            if self.damage.get().is_some() {
+                return;
+            }
+            if !flag.load(Ordering::Relaxed) {
+                self.check_block(b, flag);
+            }
+        }
+    }
+
     /// The first damage a read found, if any: answers read since may be
     /// wrong, and whoever gives them must not (a scrub publishes nothing).
     pub fn damage(&self) -> Option<&str> {
@@ -258,7 +272,6 @@ impl ProbeFile {
     }
 
     fn u32_at(&self, at: usize) -> u32 {
-        self.check(at, 4);
         self.bytes
             .get(at..at + 4)
             .and_then(|b| b.try_into().ok())
@@ -266,7 +279,6 @@ impl ProbeFile {
     }
 
     fn u64_at(&self, at: usize) -> u64 {
-        self.check(at, 8);
         self.bytes
             .get(at..at + 8)
             .and_then(|b| b.try_into().ok())
@@ -281,11 +293,20 @@ impl ProbeFile {
     pub fn may_hit(&self, contact: u64) -> bool {
         let k = key(contact);
         let m = mask(k);
-        self.u64_at(self.filter_word(k)) & m == m
+        let w = self.filter_word(k);
+        self.check(w, 8);
+        self.u64_at(w) & m == m
     }
 
-    /// The slot of a key, if it has one, and the slots read to know.
-    fn find(&self, k: u64) -> (Option<usize>, Range<usize>) {
+    /// The slot of a key, if it has one (the slots read to know checked).
+    fn find(&self, k: u64) -> Option<usize> {
+        let (found, read) = self.scan(k);
+        self.check(read.start * RECORD, read.len() * RECORD);
+        found
+    }
+
+    /// [`ProbeFile::find`] unchecked, and the slots it read.
+    fn scan(&self, k: u64) -> (Option<usize>, Range<usize>) {
         let from = home(k, self.home_slots);
         for i in from..self.slots {
             if self.u32_at(i * RECORD + 8) == EMPTY {
@@ -306,6 +327,7 @@ impl ProbeFile {
             return None;
         }
         let off = (value & !MULTI) as usize;
+        self.check(self.multi_at + off * 4, 4);
         let count =
             (self.u32_at(self.multi_at + off * 4) as usize).min(self.multi_len.saturating_sub(off + 1));
         Some((off + 1, count))
@@ -324,7 +346,7 @@ impl ProbeFile {
     /// rows ask this first, in a loop of its own, so that their reads of
     /// the table overlap.
     pub fn value(&self, contact: u64) -> Option<u32> {
-        let i = self.find(key(contact)).0?;
+        let i = self.find(key(contact))?;
         Some(self.u32_at(i * RECORD + 8))
     }
 
@@ -343,6 +365,7 @@ impl ProbeFile {
         match self.multi_range(v) {
             None => f(v),
             Some((from, count)) => {
+                self.check(self.multi_at + from * 4, count * 4);
                 for j in from..from + count {
                     f(self.u32_at(self.multi_at + j * 4));
                 }
@@ -850,7 +873,7 @@ mod tests {
         let bytes = build(pairs.into_iter(), names(7), 3).expect("build");
         let (&c, _) = want.iter().nth(1234).expect("a contact");
         let p = ProbeFile::from_bytes(bytes.clone()).expect("open");
-        let i = p.find(key(c)).0.expect("found");
+        let i = p.find(key(c)).expect("found");
         let mut bad = bytes;
         bad[i * RECORD + 8] ^= 1;
         // a probe in memory is taken as sound; a mapped one is checked
@@ -861,9 +884,9 @@ mod tests {
         let (&other, _) = want
             .iter()
             .find(|(o, _)| {
-                p.find(key(**o))
-                    .0
-                    .is_some_and(|j| j * RECORD / BLOCK != i * RECORD / BLOCK)
+                let (found, read) = p.scan(key(**o));
+                let bad = i * RECORD / BLOCK;
+                found.is_some() && read.start * RECORD / BLOCK > bad
             })
             .expect("a contact elsewhere");
         let _ = p.hits(other);
