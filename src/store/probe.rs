@@ -146,8 +146,9 @@ pub struct ProbeFile {
 }
 
 impl ProbeFile {
-    /// Map a probe file and check its footer and header (not its body:
-    /// see [`ProbeFile::verify_all`]).
+    /// Map a probe file and check its footer and header (its body is
+    /// checked a block at a time as it is read, or whole with
+    /// [`ProbeFile::verify_all`]).
     pub fn open(path: &Path) -> Result<ProbeFile, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         // SAFETY: store files are written once under a fresh name and
