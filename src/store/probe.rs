@@ -111,7 +111,7 @@ struct Header {
 impl Header {
     /// Bytes of each section of the body, in order.
     fn sections(&self) -> Option<[usize; 3]> {
-        if self.home_slots == 0 || self.home_slots > self.slots || self.filter_bits > 40 {
+        if self.home_slots == 0 || self.home_slots > self.slots || !(1..=40).contains(&self.filter_bits) {
             return None;
         }
         let table = usize::try_from(self.slots).ok()?.checked_mul(RECORD)?;
