@@ -13,14 +13,15 @@ pub struct Args {
     store: StoreArgs,
 }
 
-/// Recompile state and snapshot from the ledger.
+/// Recompile the key runs, id runs, snapshot and probe from the ledger.
 pub fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     store.rebuild()?;
     let m = &store.manifest;
     let events: u64 = m.ledger.iter().map(|f| f.rows).sum();
+    let probe_bytes = m.probe.as_ref().map_or(0, |p| p.bytes);
     eprintln!(
-        "rebuilt snapshot from {} ledger files ({events} events): {} opt-outs, {} bytes",
+        "rebuilt snapshot from {} ledger files ({events} events): {} opt-outs, {} bytes; probe {probe_bytes} bytes",
         m.ledger.len(),
         m.snapshot.rows,
         m.snapshot.bytes
@@ -28,6 +29,6 @@ pub fn run(a: Args) -> Result<()> {
     write_summary(
         a.store.summary.as_deref(),
         &json!({"command": "rebuild", "ledger_files": m.ledger.len(), "events": events,
-                "opt_outs": m.snapshot.rows, "snapshot_bytes": m.snapshot.bytes}),
+                "opt_outs": m.snapshot.rows, "snapshot_bytes": m.snapshot.bytes, "probe_bytes": probe_bytes}),
     )
 }
