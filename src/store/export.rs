@@ -55,8 +55,7 @@ impl Store {
     /// The suppression list, of one account or all.
     pub fn suppression_list(&self, account: Option<&str>) -> Result<SuppressionList> {
         let runs = self.key_runs()?;
-        let (mut scopes, entries) = index::merge_keys(&runs.iter().collect::<Vec<_>>());
-        drop(runs);
+        let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
         scopes.retain(|s| account.is_none_or(|a| s.account == a));
         scopes.sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
         scopes.dedup_by(|a, b| a.hash == b.hash);
@@ -65,8 +64,8 @@ impl Store {
             .enumerate()
             .map(|(i, s)| (s.hash, i as u32))
             .collect();
-        let mut wanted: Vec<Wanted> = entries
-            .iter()
+        // the runs merged as a stream: only the opt-outs wanted are kept
+        let mut wanted: Vec<Wanted> = index::merged_keys(&runs)
             .filter(|e| e.opt_out)
             .filter_map(|e| {
                 Some(Wanted {
@@ -78,7 +77,7 @@ impl Store {
                 })
             })
             .collect();
-        drop(entries);
+        drop(runs);
         wanted.sort_unstable_by_key(|w| (w.ledger, w.row));
         let mut opt_outs = Vec::with_capacity(wanted.len());
         for file in wanted.chunk_by(|a, b| a.ledger == b.ledger) {

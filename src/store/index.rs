@@ -412,7 +412,9 @@ pub fn write_keys<W: std::io::Write>(
     })
 }
 
-/// Merge key runs, newest first: for a key in several, the newest wins.
+/// Merge key runs, newest first: for a key in several, the newest wins
+/// (in memory: the model the streamed [`merged_keys`] is tested against).
+#[cfg(test)]
 pub fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
     let mut scopes: Vec<ScopeName> = newest_first
         .iter()

@@ -415,7 +415,7 @@ impl Store {
     /// key's event read from the ledger.
     pub fn state(&self) -> Result<State> {
         let runs = self.key_runs()?;
-        let (_, entries) = index::merge_keys(&runs.iter().collect::<Vec<_>>());
+        let entries: Vec<Entry> = index::merged_keys(&runs).collect();
         let mut by_file: std::collections::BTreeMap<u32, Vec<Entry>> = Default::default();
         for e in entries {
             by_file.entry(e.ledger).or_default().push(e);
