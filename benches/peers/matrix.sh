@@ -14,7 +14,10 @@ rows="${1:-10000000}"; optouts="${2:-1000000}"; runs="${3:-3}"
 source benches/peers/setup.sh "$rows" "$optouts"
 src="$data/gen/campaigns/campaign-00.parquet"
 declare -A file=([optscrub-gen]="$src")
-for w in polars pyarrow duckdb; do
+# Spark too when pyspark is installed (pip install pyspark; Java 17)
+writers=(polars pyarrow duckdb)
+"$venv/bin/python" -c "import pyspark" 2>/dev/null && writers+=(spark)
+for w in "${writers[@]}"; do
   f="$data/written-by-$w.parquet"
   [ -f "$f" ] || "$venv/bin/python" benches/peers/writers.py "$w" "$src" "$f"
   file[$w]="$f"
@@ -31,7 +34,7 @@ command_for() { # tool input output
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "rows $rows, opt-outs $optouts, $runs runs each (interleaved), $(nproc) cores, $(date -u '+%F %H:%M') UTC" >&2
 table="$out/matrix.tsv"; : > "$table"
-for w in optscrub-gen polars pyarrow duckdb; do
+for w in optscrub-gen "${writers[@]}"; do
   declare -A times=() peaks=()
   for _ in $(seq "$runs"); do
     for t in "${tools[@]}"; do

@@ -4,7 +4,11 @@ Each writer keeps the rows and their order and uses zstd and row groups of
 1M rows, as a data engineer's pipeline would; the encodings, page sizes,
 statistics and the Arrow types recorded are each tool's own.
 
-usage: writers.py {polars|pyarrow|duckdb} SRC DST
+Spark (pyspark, local[2]) writes with its own defaults but zstd: row
+groups by size (128 MB), one part file (`coalesce(1)` keeps the order),
+moved to DST.
+
+usage: writers.py {polars|pyarrow|duckdb|spark} SRC DST
 """
 import sys
 
@@ -30,6 +34,31 @@ def duckdb(src, dst):
     )
 
 
+def spark(src, dst):
+    import glob
+    import os
+    import shutil
+    import tempfile
+
+    from pyspark.sql import SparkSession
+
+    s = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        .getOrCreate()
+    )
+    tmp = tempfile.mkdtemp()
+    try:
+        out = os.path.join(tmp, "out")
+        s.read.parquet(os.path.abspath(src)).coalesce(1).write.parquet(out)
+        (part,) = glob.glob(os.path.join(out, "part-*.parquet"))
+        shutil.move(part, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        s.stop()
+
+
 if __name__ == "__main__":
     writer, src, dst = sys.argv[1:4]
-    {"polars": polars, "pyarrow": pyarrow, "duckdb": duckdb}[writer](src, dst)
+    {"polars": polars, "pyarrow": pyarrow, "duckdb": duckdb, "spark": spark}[writer](src, dst)
