@@ -149,7 +149,7 @@ impl Scrubber {
     pub fn new(config: &Config, opt_outs: OptOuts) -> crate::error::Result<Scrubber> {
         let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
         let probe = match opt_outs {
-            OptOuts::Probe(p) => p,
+            OptOuts::Probe(p) => *p,
             OptOuts::Bitmaps(snap) => in_memory_probe(&snap)?,
         };
         Ok(Scrubber::arrange(
@@ -169,7 +169,7 @@ impl Scrubber {
         let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
         let lookup = match opt_outs {
             OptOuts::Probe(p) => Lookup::Probe {
-                probe: Arc::new(p),
+                probe: Arc::new(*p),
                 ids,
             },
             OptOuts::Bitmaps(snap) => Lookup::Bitmaps(
@@ -607,7 +607,7 @@ struct Arranged {
 /// The store's opt-outs, as a scrubber is made from them.
 pub enum OptOuts {
     /// The store's probe file.
-    Probe(ProbeFile),
+    Probe(Box<ProbeFile>),
     /// The snapshot's bitmaps (a store written before probe files).
     Bitmaps(Snapshot),
 }

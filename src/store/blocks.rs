@@ -135,13 +135,79 @@ impl Blocks {
     }
 }
 
+/// Checks a file's blocks against their CRCs, each the first time a read
+/// covers it (a flag per block). The probe file (its table inside it) and
+/// [`Checked`] files (their table beside them) both check through it.
+pub struct Verifier {
+    size: usize,
+    start: usize,
+    end: usize,
+    crcs: Vec<u32>,
+    done: Vec<AtomicBool>,
+}
+
+impl Verifier {
+    /// Blocks of `size` bytes from `start` to `end` with these CRCs;
+    /// `trusted` when the bytes need no checking (built in memory).
+    pub fn new(size: usize, start: usize, end: usize, crcs: Vec<u32>, trusted: bool) -> Verifier {
+        let done = crcs.iter().map(|_| AtomicBool::new(trusted)).collect();
+        Verifier {
+            size,
+            start,
+            end,
+            crcs,
+            done,
+        }
+    }
+
+    /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
+    #[inline]
+    pub fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
+        if r.start < self.start || r.end > self.end || r.start > r.end {
+            return Err("a read out of bounds".into());
+        }
+        if r.is_empty() {
+            return Ok(());
+        }
+        for b in (r.start - self.start) / self.size..=(r.end - 1 - self.start) / self.size {
+            let done = self.done.get(b).ok_or("a read out of bounds")?;
+            if !done.load(Ordering::Relaxed) {
+                self.check_block(data, b, done)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn check_block(&self, data: &[u8], b: usize, done: &AtomicBool) -> Result<(), String> {
+        let from = self.start + b * self.size;
+        let to = (from + self.size).min(self.end);
+        let block = data.get(from..to).ok_or("a read out of bounds")?;
+        if crc32fast::hash(block) != self.crcs[b] {
+            return Err(format!("block {b} checksum mismatch"));
+        }
+        done.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The same blocks, none taken as checked.
+    pub fn untrusted(&self) -> Verifier {
+        Verifier::new(self.size, self.start, self.end, self.crcs.clone(), false)
+    }
+
+    /// Check every block not checked yet.
+    pub fn check_all(&self, data: &[u8]) -> Result<(), String> {
+        self.check(data, self.start..self.end)
+    }
+}
+
 /// A store file mapped, with its blocks: each block is verified the first
 /// time a read covers it.
 pub struct Checked {
     map: memmap2::Mmap,
     /// Its blocks.
     pub blocks: Blocks,
-    verified: Vec<AtomicBool>,
+    verifier: Verifier,
 }
 
 impl Checked {
@@ -152,18 +218,12 @@ impl Checked {
         if len != bytes || len == 0 {
             return Err("wrong size".into());
         }
-        // SAFETY: store files are written once under a fresh name and never
-        // modified in place, so the mapped bytes do not change while the
-        // map is held; the size was checked above.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
-        let verified = (0..blocks.crcs.len()).map(|_| AtomicBool::new(false)).collect();
+        let map = super::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?;
+        let verifier = Verifier::new(blocks.size, blocks.start, map.len(), blocks.crcs.clone(), false);
         Ok(Checked {
             map,
             blocks,
-            verified,
+            verifier,
         })
     }
 
@@ -189,33 +249,8 @@ impl Checked {
     /// Bytes `r` of the file (from the blocks' start on), every block they
     /// touch verified.
     pub fn range(&self, r: Range<usize>) -> Result<&[u8], String> {
-        if r.start < self.blocks.start || r.end > self.map.len() || r.start > r.end {
-            return Err("a read out of bounds".into());
-        }
-        if r.is_empty() {
-            return Ok(&[]);
-        }
-        let first = (r.start - self.blocks.start) / self.blocks.size;
-        let last = (r.end - 1 - self.blocks.start) / self.blocks.size;
-        for b in first..=last {
-            self.verify_block(b)?;
-        }
+        self.verifier.check(&self.map, r.clone())?;
         Ok(&self.map[r])
-    }
-
-    /// Check block `b`.
-    pub fn verify_block(&self, b: usize) -> Result<(), String> {
-        let done = self.verified.get(b).ok_or("a read out of bounds")?;
-        if done.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let from = self.blocks.start + b * self.blocks.size;
-        let to = (from + self.blocks.size).min(self.map.len());
-        if crc32fast::hash(&self.map[from..to]) != self.blocks.crcs[b] {
-            return Err(format!("checksum mismatch in block {b}"));
-        }
-        done.store(true, Ordering::Relaxed);
-        Ok(())
     }
 }
 

@@ -133,11 +133,7 @@ fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes,
     let data = if len == 0 {
         Bytes::Owned(Vec::new())
     } else {
-        // SAFETY: store files are written once under a fresh name and never
-        // modified in place (the store replaces, never rewrites), so the
-        // mapped bytes do not change while we hold the map.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
+        let map = super::map_file(&file, false).map_err(|e| format!("cannot map: {e}"))?;
         Bytes::Mapped(map)
     };
     if crc32fast::hash(&data) != crc {

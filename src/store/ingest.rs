@@ -251,8 +251,7 @@ impl Store {
                 .is_some_and(|b| super::check_file(&self.dir, b, FIX_REBUILD).is_ok());
             if !sound {
                 let table = super::blocks::encode(&bytes, 0, super::BLOCK, None);
-                let name = format!("{}.blocks", r.file);
-                r.blocks = Some(Box::new(super::write_file(&self.dir, &name, &table, 0)?));
+                r.blocks = Some(super::write_blocks(&self.dir, &r.file, &table)?);
             }
             for (row, e) in super::decode_events(&self.dir, r, bytes, FIX_RESTORE)?
                 .into_iter()

@@ -202,7 +202,7 @@ impl Store {
     /// or the snapshot of a store that has none yet.
     pub fn opt_outs(&self) -> Result<OptOuts> {
         match &self.manifest.probe {
-            Some(r) => self.probe_file(r).map(OptOuts::Probe),
+            Some(r) => self.probe_file(r).map(|p| OptOuts::Probe(Box::new(p))),
             None => self.snapshot().map(OptOuts::Bitmaps),
         }
     }
@@ -619,14 +619,14 @@ impl Store {
                 let run = self.write_streamed(&rel, |f| {
                     index::write_keys(f, &scopes, index::merged_keys(&runs), BLOCK)
                 })?;
-                let sidecar = write_file(&self.dir, &format!("{rel}.blocks"), &run.blocks, 0)?;
+                let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
                 key_refs.truncate(from);
                 key_refs.push(FileRef {
                     file: rel,
                     bytes: run.bytes,
                     crc32: run.crc32,
                     rows: run.rows,
-                    blocks: Some(Box::new(sidecar)),
+                    blocks: Some(sidecar),
                 });
             } else {
                 let bytes = index::encode_keys(&change.scopes, &change.keys);
@@ -855,6 +855,23 @@ fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef>
     })
 }
 
+/// Map a store file read-only; `random` for files read at random (no
+/// read-ahead). The one place the store maps files.
+fn map_file(file: &fs::File, random: bool) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: store files are written once under a fresh name and never
+    // modified in place (a commit writes a new generation, and the old
+    // files are removed only when no manifest names them), so the mapped
+    // bytes do not change while a map is held. Every reader checks the
+    // file's size before it reads.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(file) }?;
+    #[cfg(unix)]
+    if random {
+        let _ = map.advise(memmap2::Advice::Random);
+    }
+    Ok(map)
+}
+
 /// Bytes per block of a blocks file.
 const BLOCK: usize = 1 << 16;
 
@@ -869,10 +886,15 @@ fn write_file_blocked(
     fence: Option<blocks::Fence<'_>>,
 ) -> Result<FileRef> {
     let table = blocks::encode(bytes, start, BLOCK, fence);
-    let sidecar = write_file(dir, &format!("{rel}.blocks"), &table, 0)?;
+    let sidecar = write_blocks(dir, rel, &table)?;
     let mut r = write_file(dir, rel, bytes, rows)?;
-    r.blocks = Some(Box::new(sidecar));
+    r.blocks = Some(sidecar);
     Ok(r)
+}
+
+/// Write the blocks file of the store file `rel`.
+fn write_blocks(dir: &Path, rel: &str, table: &[u8]) -> Result<Box<FileRef>> {
+    write_file(dir, &format!("{rel}.blocks"), table, 0).map(Box::new)
 }
 
 /// Read a store file whole and check its size and checksum.

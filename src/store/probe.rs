@@ -41,9 +41,10 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+use super::blocks::Verifier;
 
 // a probe's bytes: mapped from its file, or built in memory (for a store
 // written before probe files were kept)
@@ -138,9 +139,9 @@ pub struct ProbeFile {
     filter_at: usize,
     filter_shift: u32,
     body: usize,
-    /// Per block of the body: checked sound already? (All set for a probe
-    /// built in memory.)
-    checked: Vec<AtomicBool>,
+    /// Checks the body's blocks against the block table (a probe built in
+    /// memory is trusted).
+    verifier: Verifier,
     /// The first damaged block a read met.
     damage: std::sync::OnceLock<String>,
 }
@@ -151,14 +152,8 @@ impl ProbeFile {
     /// [`ProbeFile::verify_all`]).
     pub fn open(path: &Path) -> Result<ProbeFile, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-        // SAFETY: store files are written once under a fresh name and
-        // never modified in place (a commit writes a new generation), so
-        // the mapped bytes do not change while the map is held; a file cut
-        // short by hand fails the size checks below before any read.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
+        // a file cut short by hand fails the size checks before any read
+        let map = super::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?;
         ProbeFile::from_backing(Backing::Mapped(map))
     }
 
@@ -195,11 +190,12 @@ impl ProbeFile {
         }
         let [table, multi, _] = sections;
         let owned = matches!(bytes, Backing::Owned(_));
-        let checked = (0..body.div_ceil(BLOCK))
-            .map(|_| AtomicBool::new(owned))
+        let crcs = bytes[body..header_at]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         Ok(ProbeFile {
-            checked,
+            verifier: Verifier::new(BLOCK, 0, body, crcs, owned),
             damage: Default::default(),
             origin: "the probe".into(),
             records: header.records as usize,
@@ -222,6 +218,7 @@ impl ProbeFile {
     }
 
     /// Contacts with at least one opt-out.
+    #[cfg(test)]
     pub fn contacts(&self) -> u64 {
         self.records as u64
     }
@@ -230,25 +227,11 @@ impl ProbeFile {
     /// one is read; a damaged one is recorded (see [`ProbeFile::damage`]).
     #[inline]
     fn check(&self, at: usize, len: usize) {
-        if at >= self.body || len == 0 {
+        if at >= self.body {
             return;
         }
-        for b in at / BLOCK..=(at + len - 1) / BLOCK {
-            if let Some(flag) = self.checked.get(b) {
-                if !flag.load(Ordering::Relaxed) {
-                    self.check_block(b, flag);
-                }
-            }
-        }
-    }
-
-    #[cold]
-    fn check_block(&self, b: usize, flag: &AtomicBool) {
-        match self.verify_range(b * BLOCK..b * BLOCK + 1) {
-            Ok(()) => flag.store(true, Ordering::Relaxed),
-            Err(why) => {
-                let _ = self.damage.set(why);
-            }
+        if let Err(why) = self.verifier.check(&self.bytes, at..(at + len).min(self.body)) {
+            let _ = self.damage.set(why);
         }
     }
 
@@ -256,13 +239,8 @@ impl ProbeFile {
     /// on a thread of its own, so that its reads find their blocks
     /// checked).
     pub fn check_all(&self) {
-        for (b, flag) in self.checked.iter().enumerate() {
-            if self.damage.get().is_some() {
-                return;
-            }
-            if !flag.load(Ordering::Relaxed) {
-                self.check_block(b, flag);
-            }
+        if let Err(why) = self.verifier.check_all(&self.bytes) {
+            let _ = self.damage.set(why);
         }
     }
 
@@ -336,6 +314,7 @@ impl ProbeFile {
 
     /// Call `f` with each scope (index into [`ProbeFile::scopes`]) the
     /// contact is opted out in, in ascending order.
+    #[cfg(test)]
     pub fn for_each_hit(&self, contact: u64, f: impl FnMut(u32)) {
         if let Some(v) = self.value(contact) {
             self.for_each_scope(v, f);
@@ -375,37 +354,16 @@ impl ProbeFile {
     }
 
     /// The scopes a contact is opted out in.
+    #[cfg(test)]
     pub fn hits(&self, contact: u64) -> Vec<u32> {
         let mut out = Vec::new();
         self.for_each_hit(contact, |s| out.push(s));
         out
     }
 
-    /// Check the blocks that overlap `range` of the body.
-    fn verify_range(&self, range: Range<usize>) -> Result<(), String> {
-        if range.is_empty() {
-            return Ok(());
-        }
-        let last = (range.end.min(self.body).max(1) - 1) / BLOCK;
-        for b in range.start / BLOCK..=last {
-            let from = b * BLOCK;
-            let to = (from + BLOCK).min(self.body);
-            // the block table lies past the body: read as it is
-            let want = self
-                .bytes
-                .get(self.body + b * 4..self.body + b * 4 + 4)
-                .and_then(|x| x.try_into().ok())
-                .map_or(0, u32::from_le_bytes);
-            if crc32fast::hash(self.bytes.get(from..to).unwrap_or_default()) != want {
-                return Err(format!("block {b} checksum mismatch"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Check every block of the body.
+    /// Check every block of the body, whether read before or not.
     pub fn verify_all(&self) -> Result<(), String> {
-        self.verify_range(0..self.body)
+        self.verifier.untrusted().check_all(&self.bytes)
     }
 
     /// Every record in key order: (key, value). Values that point into

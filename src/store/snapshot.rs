@@ -88,11 +88,7 @@ impl Snapshot {
     /// `what` names the file in errors.
     pub fn open(path: &Path, want_crc: u32) -> Result<Snapshot> {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
-        // SAFETY: snapshot files are written once under a fresh name and
-        // never modified in place (the store replaces, never rewrites), so
-        // the mapped bytes do not change while we hold the map.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| open_error(path, e))?;
+        let map = super::map_file(&file, false).map_err(|e| open_error(path, e))?;
         Snapshot::decode(&map, want_crc).map_err(|why| damaged(path, &why))
     }
 
