@@ -160,6 +160,13 @@ impl Verifier {
         }
     }
 
+    /// Are blocks `first..=last` checked already (the fast path of a
+    /// caller that numbers its blocks itself)?
+    #[inline]
+    pub fn done(&self, first: usize, last: usize) -> bool {
+        (first..=last).all(|b| self.done.get(b).is_some_and(|d| d.load(Ordering::Relaxed)))
+    }
+
     /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
     #[inline]
     pub fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
