@@ -105,8 +105,9 @@ fn to_event(i: usize, e: &Ev) -> Event {
         contact: contact(e.contact),
         at: e.at,
         action: if e.opt_in { Action::OptIn } else { Action::OptOut },
-        source: Source::Import,
-        keyword: None,
+        // sources and keywords vary, for the export's evidence
+        source: [Source::Import, Source::Keyword, Source::Webform][i % 3],
+        keyword: (i % 3 == 1).then(|| ["STOP", "END"][i % 2].into()),
         via: None,
     }
 }
@@ -126,6 +127,58 @@ fn model_opt_outs(events: &[Event]) -> HashSet<(String, String, u64)> {
     last.into_iter()
         .filter(|(_, e)| e.action == Action::OptOut)
         .map(|(k, _)| k)
+        .collect()
+}
+
+/// The model's suppression list: (account, scope, contact, at, source,
+/// keyword) of every key whose last event is an opt-out, in order.
+type Listed = (String, String, u64, i64, String, Option<String>);
+fn model_list(events: &[Event], account: Option<&str>) -> Vec<Listed> {
+    let mut last: HashMap<(String, String, u64), &Event> = HashMap::new();
+    for e in events {
+        let k = (e.account.to_string(), e.scope.to_string(), e.contact);
+        if last
+            .get(&k)
+            .is_none_or(|cur| (e.at, &e.event_id) > (cur.at, &cur.event_id))
+        {
+            last.insert(k, e);
+        }
+    }
+    let mut out: Vec<Listed> = last
+        .into_iter()
+        .filter(|(k, e)| e.action == Action::OptOut && account.is_none_or(|a| k.0 == a))
+        .map(|((a, s, c), e)| {
+            (
+                a,
+                s,
+                c,
+                e.at,
+                e.source.as_str().to_string(),
+                e.keyword.as_deref().map(String::from),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The suppression list as the store streams it.
+fn store_list(store: &Store, account: Option<&str>) -> Vec<Listed> {
+    let list = store.suppression_list(account).unwrap();
+    list.opt_outs()
+        .map(|o| {
+            let o = o.unwrap();
+            let s = &list.scopes[o.scope as usize];
+            let (source, keyword) = &list.evidence[o.evidence as usize];
+            (
+                s.account.clone(),
+                s.scope.clone(),
+                o.contact,
+                o.at,
+                source.as_str().to_string(),
+                keyword.as_deref().map(String::from),
+            )
+        })
         .collect()
 }
 
@@ -304,6 +357,11 @@ proptest! {
         for e in &events {
             let opted = state.get(&e.account, &e.scope, e.contact).map(|l| l.action == Action::OptOut);
             prop_assert_eq!(opted, Some(out.contains(&(e.account.to_string(), e.scope.to_string(), e.contact))));
+        }
+
+        // the export's stream, of every account and of one
+        for account in [None, Some("a"), Some("b")] {
+            prop_assert_eq!(store_list(&store, account), model_list(&events, account));
         }
 
         let input = dir.path().join("in.csv");

@@ -4,16 +4,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{
+    ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::io::atomic::sync_dir;
-use crate::io::output::Output;
+use crate::io::output::{Encodings, Output, Part};
 use crate::phone::e164_array;
-use crate::store::Store;
+use crate::store::{OptOut, Store};
 
 /// Output formats of `export`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +82,9 @@ fn has_events(store: &Store, account: &str) -> Result<bool> {
     Ok(store.snapshot()?.scopes.iter().any(|s| s.account == account))
 }
 
+/// Rows of one row group of the export, and how many are encoded at once.
+const GROUP_ROWS: usize = 1 << 20;
+
 fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u64> {
     let list = store.suppression_list(account)?;
     let schema = Arc::new(Schema::new(vec![
@@ -93,36 +99,137 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         Field::new("source", DataType::Utf8, false),
         Field::new("keyword", DataType::Utf8, true),
     ]));
-    let name = |o: &crate::store::OptOut| &list.scopes[o.scope as usize];
-    let mut out = Output::create(output, schema.clone())?;
-    for chunk in list.opt_outs.chunks(1 << 16) {
+    // the text columns other than the phone take few values: each is a
+    // dictionary over the scopes or the evidence, written from its keys
+    let encodings = Encodings {
+        plain: vec!["phone".into()],
+        dict: ["account_id", "scope", "source", "keyword"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let texts = Texts {
+        accounts: Arc::new(StringArray::from_iter_values(
+            list.scopes.iter().map(|s| s.account.as_str()),
+        )),
+        scopes: Arc::new(StringArray::from_iter_values(
+            list.scopes.iter().map(|s| s.scope.as_str()),
+        )),
+        sources: Arc::new(StringArray::from_iter_values(
+            list.evidence.iter().map(|e| e.0.as_str()),
+        )),
+        keywords: Arc::new(StringArray::from_iter_values(
+            list.evidence.iter().map(|e| e.1.as_deref().unwrap_or_default()),
+        )),
+        has_keyword: list.evidence.iter().map(|e| e.1.is_some()).collect(),
+    };
+    let mut out = Output::create_with(output, schema.clone(), &encodings)?;
+    // the batches' own schema: those columns as dictionaries
+    let schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let f = f.as_ref().clone();
+                if encodings.dict.iter().any(|d| d == f.name()) {
+                    let d = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    f.with_data_type(d)
+                } else {
+                    f
+                }
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let parts = out.parts();
+    // row groups gathered in order, a window at a time; a window is
+    // encoded in parallel while the next one is merged
+    let window = rayon::current_num_threads().max(1) * 2;
+    let encode = |groups: Vec<Vec<OptOut>>| -> Vec<Result<Part>> {
+        groups
+            .into_par_iter()
+            .map(|g| {
+                let batch = texts.batch(&schema, &g)?;
+                let mut part = parts.encoder().map_err(|e| out_error(output, e))?;
+                part.write(&batch).map_err(|e| out_error(output, e))?;
+                part.finish().map_err(|e| out_error(output, e))
+            })
+            .collect()
+    };
+    let mut opt_outs = list.opt_outs();
+    let mut gather = || -> Result<Vec<Vec<OptOut>>> {
+        let mut groups = Vec::with_capacity(window);
+        while groups.len() < window {
+            let group: Vec<OptOut> = opt_outs.by_ref().take(GROUP_ROWS).collect::<Result<_>>()?;
+            if group.is_empty() {
+                break;
+            }
+            groups.push(group);
+        }
+        Ok(groups)
+    };
+    let mut groups = gather()?;
+    while !groups.is_empty() {
+        let (encoded, next) = rayon::join(|| encode(groups), &mut gather);
+        for part in encoded {
+            out.append(part?)?;
+        }
+        groups = next?;
+    }
+    let rows = out.rows;
+    out.finish()?;
+    Ok(rows)
+}
+
+fn out_error(output: &Path, e: String) -> Error {
+    Error::Input(format!("cannot write {}: {e}", output.display()))
+}
+
+/// The dictionaries of an export's text columns.
+struct Texts {
+    accounts: ArrayRef,
+    scopes: ArrayRef,
+    sources: ArrayRef,
+    keywords: ArrayRef,
+    /// Per evidence code: whether it has a keyword (else the cell is null).
+    has_keyword: Vec<bool>,
+}
+
+impl Texts {
+    /// One row group's rows as a batch.
+    fn batch(&self, schema: &SchemaRef, rows: &[OptOut]) -> Result<RecordBatch> {
+        let dict = |keys: Int32Array, values: &ArrayRef| -> Result<ArrayRef> {
+            DictionaryArray::<Int32Type>::try_new(keys, values.clone())
+                .map(|d| Arc::new(d) as ArrayRef)
+                .map_err(|e| Error::Input(e.to_string()))
+        };
+        let scope_keys = || Int32Array::from_iter_values(rows.iter().map(|o| o.scope as i32));
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|o| name(o).account.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|o| name(o).scope.as_str()),
-            )),
-            Arc::new(e164_array(chunk.iter().map(|o| o.contact))),
+            dict(scope_keys(), &self.accounts)?,
+            dict(scope_keys(), &self.scopes)?,
+            Arc::new(e164_array(rows.iter().map(|o| o.contact))),
             Arc::new(
-                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|o| o.at))
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|o| o.at))
                     .with_timezone(crate::event::UTC),
             ),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|o| o.source.as_str()),
-            )),
-            Arc::new(
-                chunk
-                    .iter()
-                    .map(|o| o.keyword.as_deref())
-                    .collect::<StringArray>(),
-            ),
+            dict(
+                Int32Array::from_iter_values(rows.iter().map(|o| o.evidence as i32)),
+                &self.sources,
+            )?,
+            dict(
+                rows.iter()
+                    .map(|o| {
+                        let e = o.evidence as usize;
+                        self.has_keyword
+                            .get(e)
+                            .copied()
+                            .unwrap_or(false)
+                            .then_some(e as i32)
+                    })
+                    .collect(),
+                &self.keywords,
+            )?,
         ];
-        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))?;
-        out.write(&batch)?;
+        RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))
     }
-    out.finish()?;
-    Ok(list.opt_outs.len() as u64)
 }
 
 /// A name safe in a file name: letters, digits, `.`, `_`, `+`, `-` kept,

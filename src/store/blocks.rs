@@ -279,13 +279,37 @@ impl parquet::file::reader::Length for CheckedSource {
     }
 }
 
+/// A [`CheckedSource`] read on from a place: each read verifies (and
+/// copies) only the bytes it returns, so that a page header read from the
+/// middle of a large file costs the header, not the rest of the file.
+pub struct CheckedRead {
+    file: std::sync::Arc<Checked>,
+    at: usize,
+}
+
+impl std::io::Read for CheckedRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = self.at.saturating_add(buf.len()).min(self.file.len());
+        if end <= self.at {
+            return Ok(0);
+        }
+        let bytes = self.file.range(self.at..end).map_err(std::io::Error::other)?;
+        buf[..bytes.len()].copy_from_slice(bytes);
+        self.at = end;
+        Ok(bytes.len())
+    }
+}
+
 impl parquet::file::reader::ChunkReader for CheckedSource {
-    type T = bytes::buf::Reader<bytes::Bytes>;
+    type T = CheckedRead;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        use bytes::Buf;
-        let rest = self.0.len().saturating_sub(start as usize);
-        Ok(self.get_bytes(start, rest)?.reader())
+        let at =
+            usize::try_from(start).map_err(|_| parquet::errors::ParquetError::EOF("out of range".into()))?;
+        Ok(CheckedRead {
+            file: self.0.clone(),
+            at,
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
@@ -324,6 +348,24 @@ mod tests {
         assert!(c.range(0..10).is_err(), "the head is read with head()");
         assert!(c.range(39_000..40_001).is_err(), "past the end");
         assert!(Blocks::decode(&table, file.len() + 1000).is_err());
+        // read on from a place: only what is read is checked
+        use parquet::file::reader::ChunkReader;
+        use std::io::Read;
+        let src = CheckedSource::new(c);
+        let mut four = [0u8; 4];
+        src.get_read(1000)
+            .expect("read")
+            .read_exact(&mut four)
+            .expect("sound");
+        assert_eq!(four, file[1000..1004]);
+        let mut rest = Vec::new();
+        assert!(src.get_read(5000).expect("read").read_to_end(&mut rest).is_err());
+        rest.clear();
+        src.get_read(39_990)
+            .expect("read")
+            .read_to_end(&mut rest)
+            .expect("sound");
+        assert_eq!(rest, file[39_990..]);
         assert!(Blocks::decode(&table[..table.len() - 1], file.len()).is_err());
     }
 }

@@ -1,24 +1,31 @@
 //! The suppression list as `export` writes it: every key whose last event
 //! is an opt-out, in (account, scope, contact) order, with its time, source
-//! and keyword. Built from the key runs, which already say where each key's
-//! last event lies; from the ledger only the source and keyword of those
-//! rows are read, one file at a time. Loading every event of the ledger
-//! instead ([`Store::state`]) costs about 400 bytes an event.
+//! and keyword, streamed.
+//!
+//! The key runs already say where each key's last event lies and when it
+//! happened; the ledger is needed only for its source and keyword. Those
+//! take few values, so each ledger file's rows are first read into one
+//! small code per row (a byte an event while there are fewer than 256
+//! (source, keyword) pairs; the file verified by blocks as it is read), and then the
+//! runs are merged one scope at a time, in name order, each record taking
+//! its evidence from its row's code. Nothing else is held: memory is the
+//! codes, whatever the number of opt-outs.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, StringArray, TimestampMicrosecondArray, UInt64Array};
+use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::index::{self, ScopeName};
+use super::index::{self, KeyRun, ScopeName};
+use super::manifest::FileRef;
 use super::{corrupt, read_verified, Store, FIX_REBUILD, FIX_RESTORE};
 use crate::error::Result;
 use crate::event::Source;
 use crate::fasthash::FastMap;
 
 /// One opted-out key of the suppression list.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OptOut {
     /// Index of its (account, scope) in [`SuppressionList::scopes`].
     pub scope: u32,
@@ -26,142 +33,242 @@ pub struct OptOut {
     pub contact: u64,
     /// When it was opted out (µs, UTC).
     pub at: i64,
-    /// Where the opt-out came from.
-    pub source: Source,
-    /// The keyword, for replies.
-    pub keyword: Option<Arc<str>>,
+    /// Index of its source and keyword in [`SuppressionList::evidence`].
+    pub evidence: u32,
 }
 
-/// The suppression list: opted-out keys sorted by (account, scope,
-/// contact).
-#[derive(Debug, Default)]
-pub struct SuppressionList {
+/// Where an opt-out came from: its source, and the keyword for replies.
+pub type Evidence = (Source, Option<Arc<str>>);
+
+/// The suppression list of one account or all, ready to be streamed with
+/// [`SuppressionList::opt_outs`].
+pub struct SuppressionList<'s> {
+    store: &'s Store,
     /// (account, scope) names, sorted.
     pub scopes: Vec<ScopeName>,
-    /// The keys.
-    pub opt_outs: Vec<OptOut>,
+    /// Every (source, keyword) pair an opt-out may have.
+    pub evidence: Vec<Evidence>,
+    runs: Vec<KeyRun>,
+    /// Per ledger generation, the evidence of each of its rows.
+    codes: FastMap<u32, Codes>,
 }
 
-/// A key whose source and keyword are still to be read.
-struct Wanted {
-    scope: u32,
-    contact: u64,
-    at: i64,
-    ledger: u32,
-    row: u32,
+/// The evidence codes of one ledger file's rows: one byte each while a
+/// store has fewer than 256 (source, keyword) pairs, else two, else four.
+enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    fn get(&self, row: u32) -> Option<u32> {
+        let i = row as usize;
+        match self {
+            Codes::U8(v) => v.get(i).map(|&c| u32::from(c)),
+            Codes::U16(v) => v.get(i).map(|&c| u32::from(c)),
+            Codes::U32(v) => v.get(i).copied(),
+        }
+    }
+
+    /// Codes below `pairs`, in the narrowest width that holds them.
+    fn new(codes: impl Iterator<Item = u32>, pairs: usize) -> Codes {
+        if pairs <= 1 << 8 {
+            Codes::U8(codes.map(|c| c as u8).collect())
+        } else if pairs <= 1 << 16 {
+            Codes::U16(codes.map(|c| c as u16).collect())
+        } else {
+            Codes::U32(codes.collect())
+        }
+    }
+}
+
+/// One ledger file's rows as (source, keyword) texts, by dictionary key:
+/// the file's distinct values, its distinct pairs of them, and per row
+/// the index of its pair.
+struct FileEvidence {
+    generation: u32,
+    sources: Vec<String>,
+    keywords: Vec<String>,
+    /// A source's index, and a keyword's index + 1 (0: none).
+    pairs: Vec<(u32, u32)>,
+    rows: Vec<u32>,
 }
 
 impl Store {
     /// The suppression list, of one account or all.
-    pub fn suppression_list(&self, account: Option<&str>) -> Result<SuppressionList> {
+    pub fn suppression_list(&self, account: Option<&str>) -> Result<SuppressionList<'_>> {
         let runs = self.key_runs()?;
         let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
         scopes.retain(|s| account.is_none_or(|a| s.account == a));
         scopes.sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
         scopes.dedup_by(|a, b| a.hash == b.hash);
-        let rank: FastMap<u64, u32> = scopes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.hash, i as u32))
-            .collect();
-        // the runs merged as a stream: only the opt-outs wanted are kept
-        let mut wanted: Vec<Wanted> = index::merged_keys(&runs)
-            .filter(|e| e.opt_out)
-            .filter_map(|e| {
-                Some(Wanted {
-                    scope: *rank.get(&e.scope)?,
-                    contact: e.contact,
-                    at: e.at,
-                    ledger: e.ledger,
-                    row: e.row,
+        // one code per distinct (source, keyword) over the whole ledger;
+        // each file's codes as narrow as the codes given so far allow
+        let mut evidence: Vec<Evidence> = Vec::new();
+        let mut code_of: FastMap<Evidence, u32> = FastMap::default();
+        let mut codes = FastMap::default();
+        for r in &self.manifest.ledger {
+            let f = self.file_evidence(r)?;
+            let bad = || corrupt(&self.dir, &r.file, "bad source value", FIX_RESTORE);
+            let sources: Vec<Source> = f
+                .sources
+                .iter()
+                .map(|s| Source::parse(s).ok_or_else(bad))
+                .collect::<Result<_>>()?;
+            // the file's own pairs, each given its code once
+            let local: Vec<u32> = f
+                .pairs
+                .iter()
+                .map(|&(s, k)| {
+                    let pair = (
+                        sources[s as usize],
+                        k.checked_sub(1)
+                            .map(|k| Arc::from(f.keywords[k as usize].as_str())),
+                    );
+                    *code_of.entry(pair.clone()).or_insert_with(|| {
+                        evidence.push(pair);
+                        evidence.len() as u32 - 1
+                    })
                 })
-            })
-            .collect();
-        drop(runs);
-        wanted.sort_unstable_by_key(|w| (w.ledger, w.row));
-        let mut opt_outs = Vec::with_capacity(wanted.len());
-        for file in wanted.chunk_by(|a, b| a.ledger == b.ledger) {
-            self.read_sources(file, &mut opt_outs)?;
+                .collect();
+            let rows = f.rows.into_iter().map(|p| local[p as usize]);
+            codes.insert(f.generation, Codes::new(rows, evidence.len()));
         }
-        opt_outs.sort_unstable_by_key(|o| (o.scope, o.contact));
-        Ok(SuppressionList { scopes, opt_outs })
+        Ok(SuppressionList {
+            store: self,
+            scopes,
+            evidence,
+            runs,
+            codes,
+        })
     }
 
-    /// Read the source and keyword of these rows (one ledger file, sorted
-    /// by row), checking that the rows are the keys' events.
-    fn read_sources(&self, rows: &[Wanted], out: &mut Vec<OptOut>) -> Result<()> {
-        let Some(first) = rows.first() else {
-            return Ok(());
-        };
-        let r = self.ledger_file(first.ledger)?;
-        let bytes = read_verified(&self.dir, r, FIX_RESTORE)?;
+    /// The source and keyword of every row of a ledger file, as dictionary
+    /// keys. Read through its blocks file when it has one (mapped, each
+    /// block verified as it is read), else read whole and verified.
+    fn file_evidence(&self, r: &FileRef) -> Result<FileEvidence> {
+        let generation = super::ledger_generation(r)
+            .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
         let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| bad(e.to_string()))?;
-        let columns = ["contact", "at", "source", "keyword"];
-        let schema = builder.parquet_schema();
-        let indexes: Vec<usize> = columns
-            .iter()
-            .map(|c| {
-                (0..schema.num_columns())
-                    .find(|&i| schema.column(i).name() == *c)
-                    .ok_or_else(|| bad(format!("no column '{c}'")))
-            })
-            .collect::<Result<_>>()?;
-        let mask = ProjectionMask::leaves(schema, indexes);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let disagree = || corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD);
-        let mut keywords: FastMap<String, Arc<str>> = FastMap::default();
-        let mut next = rows.iter().peekable();
-        let mut base = 0u32;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| bad(format!("no column '{name}'")))
-            };
-            let contact = col("contact")?
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .ok_or_else(|| bad("contact is not UInt64".into()))?;
-            let at = col("at")?
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .ok_or_else(|| bad("at is not a timestamp".into()))?;
-            let source = col("source")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| bad("source is not text".into()))?;
-            let keyword = col("keyword")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| bad("keyword is not text".into()))?;
-            let end = base + batch.num_rows() as u32;
-            while let Some(w) = next.next_if(|w| w.row < end) {
-                let i = (w.row - base) as usize;
-                if contact.value(i) != w.contact || at.value(i) != w.at {
-                    return Err(disagree());
-                }
-                let kw = (!keyword.is_null(i)).then(|| {
-                    let k = keyword.value(i);
-                    keywords.entry(k.to_string()).or_insert_with(|| k.into()).clone()
-                });
-                out.push(OptOut {
-                    scope: w.scope,
-                    contact: w.contact,
-                    at: w.at,
-                    source: Source::parse(source.value(i)).ok_or_else(|| bad("bad source value".into()))?,
-                    keyword: kw,
-                });
+        match self.checked(r, FIX_RESTORE)? {
+            Some(checked) => read_evidence(super::blocks::CheckedSource::new(checked), generation),
+            None => read_evidence(read_verified(&self.dir, r, FIX_RESTORE)?, generation),
+        }
+        .map_err(bad)
+    }
+}
+
+/// [`Store::file_evidence`] of a file's bytes.
+fn read_evidence<R: parquet::file::reader::ChunkReader + 'static>(
+    src: R,
+    generation: u32,
+) -> std::result::Result<FileEvidence, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(src).map_err(|e| e.to_string())?;
+    let schema = builder.parquet_schema();
+    let leaf = |name: &str| {
+        (0..schema.num_columns())
+            .find(|&i| schema.column(i).name() == name)
+            .ok_or_else(|| format!("no column '{name}'"))
+    };
+    let mask = ProjectionMask::leaves(schema, [leaf("source")?, leaf("keyword")?]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(1 << 16)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out = FileEvidence {
+        generation,
+        sources: Vec::new(),
+        keywords: Vec::new(),
+        pairs: Vec::new(),
+        rows: Vec::new(),
+    };
+    // rows come in long runs of one pair: a row like the one before it
+    // costs a comparison, a new pair a lookup
+    let mut pair_of: FastMap<(String, Option<String>), u32> = FastMap::default();
+    let mut last: Option<(String, Option<String>, u32)> = None;
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| format!("{name} is not text"))
+        };
+        let (source, keyword) = (column("source")?, column("keyword")?);
+        for i in 0..batch.num_rows() {
+            if source.is_null(i) {
+                return Err("a row without a source".into());
             }
-            base = end;
+            let (s, k) = (source.value(i), (!keyword.is_null(i)).then(|| keyword.value(i)));
+            let same = last
+                .as_ref()
+                .filter(|(ls, lk, _)| ls == s && lk.as_deref() == k)
+                .map(|l| l.2);
+            let pair = match same {
+                Some(p) => p,
+                None => {
+                    let key = (s.to_string(), k.map(String::from));
+                    let p = match pair_of.get(&key) {
+                        Some(&p) => p,
+                        None => {
+                            let index = |values: &mut Vec<String>, v: &str| match values
+                                .iter()
+                                .position(|x| x == v)
+                            {
+                                Some(i) => i as u32,
+                                None => {
+                                    values.push(v.to_string());
+                                    values.len() as u32 - 1
+                                }
+                            };
+                            let si = index(&mut out.sources, s);
+                            let ki = k.map_or(0, |k| index(&mut out.keywords, k) + 1);
+                            out.pairs.push((si, ki));
+                            let p = out.pairs.len() as u32 - 1;
+                            pair_of.insert(key.clone(), p);
+                            p
+                        }
+                    };
+                    last = Some((key.0, key.1, p));
+                    p
+                }
+            };
+            out.rows.push(pair);
         }
-        if next.peek().is_some() {
-            return Err(disagree());
-        }
-        Ok(())
+    }
+    Ok(out)
+}
+
+impl SuppressionList<'_> {
+    /// The opt-outs in (account, scope, contact) order, one scope's runs
+    /// merged at a time. A record whose row the ledger does not have is an
+    /// error (the key runs disagree with the ledger).
+    pub fn opt_outs(&self) -> impl Iterator<Item = Result<OptOut>> + '_ {
+        self.scopes.iter().enumerate().flat_map(move |(i, s)| {
+            index::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
+                .filter(|e| e.opt_out)
+                .map(move |e| {
+                    let evidence = self
+                        .codes
+                        .get(&e.ledger)
+                        .and_then(|c| c.get(e.row))
+                        .ok_or_else(|| {
+                            corrupt(
+                                &self.store.dir,
+                                "index",
+                                "it disagrees with the ledger",
+                                FIX_REBUILD,
+                            )
+                        })?;
+                    Ok(OptOut {
+                        scope: i as u32,
+                        contact: e.contact,
+                        at: e.at,
+                        evidence,
+                    })
+                })
+        })
     }
 }

@@ -154,20 +154,23 @@ pub struct KeyRun {
 impl KeyRun {
     /// Open a key run, checking it against the manifest's size and CRC.
     pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<KeyRun, String> {
-        KeyRun::parse(map_verified(path, bytes, crc)?)
+        // the manifest's CRC covers the whole file, its own CRC included
+        KeyRun::parse(map_verified(path, bytes, crc)?, true)
     }
 
     /// Decode a key run held in memory (checked with its own CRC only).
     pub fn from_bytes(bytes: Vec<u8>) -> std::result::Result<KeyRun, String> {
-        KeyRun::parse(Bytes::Owned(bytes))
+        KeyRun::parse(Bytes::Owned(bytes), false)
     }
 
-    fn parse(data: Bytes) -> std::result::Result<KeyRun, String> {
+    /// A run's records; its own CRC checked unless the bytes were
+    /// `verified` whole already.
+    fn parse(data: Bytes, verified: bool) -> std::result::Result<KeyRun, String> {
         if data.len() < 16 || &data[..8] != MAGIC {
             return Err("not a key run".into());
         }
         let (body, tail) = data.split_at(data.len() - 4);
-        if crc32fast::hash(body) != u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) {
+        if !verified && crc32fast::hash(body) != u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) {
             return Err("checksum mismatch".into());
         }
         let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
@@ -221,6 +224,20 @@ impl KeyRun {
             }
         }
         None
+    }
+
+    /// The index of the first record whose key is not below `key`.
+    pub fn lower_bound(&self, key: (u64, u64)) -> usize {
+        let (mut lo, mut hi) = (0usize, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid).key() < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// Every record, in key order.
@@ -320,24 +337,57 @@ pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
 /// for a key in several runs, the newest run's record. Streams: it holds
 /// nothing but a place in each run.
 pub fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
-    let mut heads = vec![0usize; newest_first.len()];
+    merged_range(newest_first, (0, 0)..=(u64::MAX, u64::MAX))
+}
+
+/// [`merged_keys`] of the keys in a range only (each run binary-searched
+/// for its start): one scope's keys are `(hash, 0)..=(hash, u64::MAX)`.
+pub fn merged_range<'a>(
+    newest_first: &'a [KeyRun],
+    keys: std::ops::RangeInclusive<(u64, u64)>,
+) -> impl Iterator<Item = Entry> + 'a {
+    let end = *keys.end();
+    // each run's next record, decoded once; None when the run is done
+    let head =
+        move |run: &KeyRun, at: usize| (at < run.len()).then(|| run.entry(at)).filter(|e| e.key() <= end);
+    let mut at: Vec<usize> = newest_first
+        .iter()
+        .map(|r| r.lower_bound(*keys.start()))
+        .collect();
+    let mut heads: Vec<Option<Entry>> = newest_first.iter().zip(&at).map(|(r, &i)| head(r, i)).collect();
+    // the run whose records come next, up to (not including) the smallest
+    // head of the others: within that stretch no other run is looked at
+    let mut stretch: Option<(usize, (u64, u64))> = None;
     std::iter::from_fn(move || {
-        let mut best: Option<Entry> = None;
-        for (run, &at) in newest_first.iter().zip(&heads) {
-            if at < run.len() {
-                let e = run.entry(at);
-                // strictly smaller: on a tie the newer run (earlier) stays
-                if best.is_none_or(|b| e.key() < b.key()) {
-                    best = Some(e);
-                }
+        if let Some((r, limit)) = stretch {
+            if let Some(e) = heads[r].filter(|e| e.key() < limit) {
+                at[r] += 1;
+                heads[r] = head(&newest_first[r], at[r]);
+                return Some(e);
             }
         }
-        let best = best?;
-        for (run, at) in newest_first.iter().zip(&mut heads) {
-            if *at < run.len() && run.entry(*at).key() == best.key() {
-                *at += 1;
+        // the smallest head; on a tie the newer run (earlier) wins
+        let (r, best) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|e| (i, e)))
+            .fold(None, |b: Option<(usize, Entry)>, (i, e)| match b {
+                Some(b) if b.1.key() <= e.key() => Some(b),
+                _ => Some((i, e)),
+            })?;
+        let mut limit = (u64::MAX, u64::MAX);
+        for ((run, i), h) in newest_first.iter().zip(&mut at).zip(&mut heads) {
+            if h.is_some_and(|e| e.key() == best.key()) {
+                *i += 1;
+                *h = head(run, *i);
             }
         }
+        for (i, h) in heads.iter().enumerate() {
+            if let Some(e) = h.filter(|_| i != r) {
+                limit = limit.min(e.key());
+            }
+        }
+        stretch = Some((r, limit));
         Some(best)
     })
 }
@@ -634,6 +684,11 @@ mod tests {
             let (scopes, want) = merge_keys(&runs.iter().collect::<Vec<_>>());
             let streamed: Vec<Entry> = merged_keys(&runs).collect();
             assert_eq!(streamed, want);
+            for s in 0..4 {
+                let one: Vec<Entry> = merged_range(&runs, (s, 0)..=(s, u64::MAX)).collect();
+                let model: Vec<Entry> = want.iter().filter(|e| e.scope == s).copied().collect();
+                assert_eq!(one, model, "scope {s}");
+            }
             let mut out = Vec::new();
             let w = write_keys(&mut out, &scopes, streamed.into_iter(), 4 * RECORD).unwrap();
             let whole = encode_keys(&scopes, &want);

@@ -236,11 +236,7 @@ impl Store {
         let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
         let mut ledger = self.manifest.ledger.clone();
         for r in &mut ledger {
-            let generation = r
-                .file
-                .strip_prefix("ledger/")
-                .and_then(|f| f.strip_suffix(".parquet"))
-                .and_then(|g| g.parse::<u32>().ok())
+            let generation = super::ledger_generation(r)
                 .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
             let bytes = super::read_verified(&self.dir, r, FIX_RESTORE)?;
             // its blocks file is derived from it: made again when missing

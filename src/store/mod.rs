@@ -35,7 +35,7 @@ pub mod probe;
 pub mod snapshot;
 pub mod state;
 
-pub use export::{OptOut, SuppressionList};
+pub use export::{Evidence, OptOut, SuppressionList};
 pub use ingest::{Committed, Prepared};
 pub use lock::{lock, WriteLock};
 
@@ -898,6 +898,14 @@ fn write_blocks(dir: &Path, rel: &str, table: &[u8]) -> Result<Box<FileRef>> {
 }
 
 /// Read a store file whole and check its size and checksum.
+/// The generation of a ledger file, from its name (`ledger/<gen>.parquet`).
+fn ledger_generation(r: &FileRef) -> Option<u32> {
+    r.file
+        .strip_prefix("ledger/")
+        .and_then(|f| f.strip_suffix(".parquet"))
+        .and_then(|g| g.parse::<u32>().ok())
+}
+
 fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
     let path = dir.join(&r.file);
     let bytes = fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
