@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::atomic::sync_dir;
 use crate::io::output::{Encodings, Output, Part};
 use crate::phone::e164_array;
+use crate::store::snapshot::{MappedSnapshot, ScopeBlob};
 use crate::store::{OptOut, Store};
 
 /// Output formats of `export`.
@@ -79,7 +80,20 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn has_events(store: &Store, account: &str) -> Result<bool> {
-    Ok(store.snapshot()?.scopes.iter().any(|s| s.account == account))
+    let snap = store.snapshot_mapped()?;
+    Ok(snapshot_scopes(store, &snap)?
+        .iter()
+        .any(|s| s.account == account))
+}
+
+fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Result<Vec<ScopeBlob<'a>>> {
+    snap.scopes().map_err(|why| {
+        Error::Corrupt(format!(
+            "the snapshot of store {} is damaged ({why}); run `optscrub rebuild --store {}` to recompile it from the ledger",
+            store.dir.display(),
+            store.dir.display()
+        ))
+    })
 }
 
 /// Rows of one row group of the export, and how many are encoded at once.
@@ -247,7 +261,8 @@ pub fn file_safe(s: &str) -> String {
 }
 
 fn export_roaring(store: &Store, account: Option<&str>, dir: &Path) -> Result<(u64, usize)> {
-    let snap = store.snapshot()?;
+    let snap = store.snapshot_mapped()?;
+    let scopes = snapshot_scopes(store, &snap)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -262,24 +277,16 @@ fn export_roaring(store: &Store, account: Option<&str>, dir: &Path) -> Result<(u
     let result = (|| -> Result<(u64, usize)> {
         let mut index = Vec::new();
         let mut total = 0;
-        for s in snap
-            .scopes
-            .iter()
-            .filter(|s| account.is_none_or(|a| s.account == a))
-        {
-            let sub = tmp.join(file_safe(&s.account));
+        // each bitmap is copied as the snapshot holds it (already the
+        // portable format): nothing is decoded, memory is the mapped pages
+        for s in scopes.iter().filter(|s| account.is_none_or(|a| s.account == a)) {
+            let sub = tmp.join(file_safe(s.account));
             fs::create_dir_all(&sub).map_err(|e| io("cannot create", &sub, e))?;
-            let rel = format!("{}/{}.roaring", file_safe(&s.account), file_safe(&s.scope));
-            let mut bytes = Vec::with_capacity(s.bitmap.serialized_size());
-            s.bitmap
-                .serialize_into(&mut bytes)
-                .map_err(|e| io("cannot encode", &tmp, e))?;
+            let rel = format!("{}/{}.roaring", file_safe(s.account), file_safe(s.scope));
             let path = tmp.join(&rel);
-            fs::write(&path, &bytes).map_err(|e| io("cannot write", &path, e))?;
-            total += s.bitmap.len();
-            index.push(
-                json!({"account_id": s.account, "scope": s.scope, "file": rel, "count": s.bitmap.len()}),
-            );
+            fs::write(&path, s.bytes).map_err(|e| io("cannot write", &path, e))?;
+            total += s.count;
+            index.push(json!({"account_id": s.account, "scope": s.scope, "file": rel, "count": s.count}));
         }
         let idx = tmp.join("index.json");
         let text = serde_json::to_string_pretty(&json!({"format": "roaring-portable-64", "values": "E.164 digits as an unsigned 64-bit integer", "scopes": index}))

@@ -224,14 +224,27 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot> {
         let r = &self.manifest.snapshot;
         let snap = Snapshot::open(&self.dir.join(&r.file), r.crc32)?;
-        if snap.ledger_digest != self.manifest.ledger_digest() {
+        self.snapshot_matches(snap.ledger_digest)?;
+        Ok(snap)
+    }
+
+    /// Map and verify the compiled snapshot, its bitmaps left in place.
+    pub fn snapshot_mapped(&self) -> Result<snapshot::MappedSnapshot> {
+        let r = &self.manifest.snapshot;
+        let snap = snapshot::MappedSnapshot::open(&self.dir.join(&r.file), r.crc32)?;
+        self.snapshot_matches(snap.ledger_digest())?;
+        Ok(snap)
+    }
+
+    fn snapshot_matches(&self, digest: u32) -> Result<()> {
+        if digest != self.manifest.ledger_digest() {
             return Err(Error::Corrupt(format!(
                 "store {}: the snapshot does not match the ledger; run `optscrub rebuild --store {}`",
                 self.dir.display(),
                 self.dir.display()
             )));
         }
-        Ok(snap)
+        Ok(())
     }
 
     /// The key runs, newest first.

@@ -85,7 +85,6 @@ impl Snapshot {
     }
 
     /// Open a snapshot file with memmap2, verify it, and load its bitmaps.
-    /// `what` names the file in errors.
     pub fn open(path: &Path, want_crc: u32) -> Result<Snapshot> {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
         let map = super::map_file(&file, false).map_err(|e| open_error(path, e))?;
@@ -95,32 +94,17 @@ impl Snapshot {
     /// Decode from bytes, checking the checksum against the file's own and
     /// the manifest's.
     pub fn decode(bytes: &[u8], want_crc: u32) -> std::result::Result<Snapshot, String> {
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err("not a snapshot file".into());
-        }
-        let (body, tail) = bytes.split_at(bytes.len() - 4);
-        let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-        let actual = crc32fast::hash(body);
-        if actual != stored || crc32fast::hash(bytes) != want_crc {
-            return Err("checksum mismatch".into());
-        }
-        let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
-        let header = body.get(12..12 + hlen).ok_or("header cut short")?;
-        let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
-        let blobs = &body[12 + hlen..];
+        let (header, blobs) = verified_parts(bytes, want_crc)?;
         let mut scopes = Vec::with_capacity(header.scopes.len());
-        for s in header.scopes {
-            let end = s.offset.checked_add(s.len).ok_or("bad offset")?;
-            let blob = blobs
-                .get(s.offset as usize..end as usize)
-                .ok_or("bitmap out of bounds")?;
-            let bitmap = RoaringTreemap::deserialize_from(blob).map_err(|_| "unreadable bitmap")?;
+        for s in &header.scopes {
+            let bitmap =
+                RoaringTreemap::deserialize_from(blob(blobs, s)?).map_err(|_| "unreadable bitmap")?;
             if bitmap.len() != s.count {
                 return Err("bitmap count mismatch".into());
             }
             scopes.push(ScopeBitmap {
-                account: s.account,
-                scope: s.scope,
+                account: s.account.clone(),
+                scope: s.scope.clone(),
                 bitmap,
             });
         }
@@ -134,6 +118,86 @@ impl Snapshot {
     pub fn opt_outs(&self) -> u64 {
         self.scopes.iter().map(|s| s.bitmap.len()).sum()
     }
+}
+
+/// A snapshot file mapped and verified, its bitmaps left in place as
+/// portable Roaring bytes: what `export --format roaring` copies out,
+/// without decoding them.
+pub struct MappedSnapshot {
+    map: memmap2::Mmap,
+    header: Header,
+    blobs: usize,
+}
+
+/// One scope's bitmap in a [`MappedSnapshot`].
+pub struct ScopeBlob<'a> {
+    /// The account.
+    pub account: &'a str,
+    /// `account` or a sender id.
+    pub scope: &'a str,
+    /// Contacts in the bitmap.
+    pub count: u64,
+    /// The bitmap, serialized in the portable Roaring format.
+    pub bytes: &'a [u8],
+}
+
+impl MappedSnapshot {
+    /// Map a snapshot file and verify its checksums.
+    pub fn open(path: &Path, want_crc: u32) -> Result<MappedSnapshot> {
+        let file = File::open(path).map_err(|e| open_error(path, e))?;
+        let map = super::map_file(&file, false).map_err(|e| open_error(path, e))?;
+        let (header, blobs) = verified_parts(&map, want_crc).map_err(|why| damaged(path, &why))?;
+        let blobs = map.len() - 4 - blobs.len();
+        Ok(MappedSnapshot { map, header, blobs })
+    }
+
+    /// Digest of the ledger it was compiled from.
+    pub fn ledger_digest(&self) -> u32 {
+        self.header.ledger_digest
+    }
+
+    /// Its scopes, sorted by (account, scope), each with its bitmap's bytes.
+    pub fn scopes(&self) -> std::result::Result<Vec<ScopeBlob<'_>>, String> {
+        let blobs = &self.map[self.blobs..self.map.len() - 4];
+        self.header
+            .scopes
+            .iter()
+            .map(|s| {
+                Ok(ScopeBlob {
+                    account: &s.account,
+                    scope: &s.scope,
+                    count: s.count,
+                    bytes: blob(blobs, s)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The header and the bitmaps' bytes of a snapshot file, its checksums
+/// (its own and the manifest's) checked.
+fn verified_parts(bytes: &[u8], want_crc: u32) -> std::result::Result<(Header, &[u8]), String> {
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err("not a snapshot file".into());
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let actual = crc32fast::hash(body);
+    if actual != stored || crc32fast::hash(bytes) != want_crc {
+        return Err("checksum mismatch".into());
+    }
+    let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
+    let header = body.get(12..12 + hlen).ok_or("header cut short")?;
+    let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
+    Ok((header, &body[12 + hlen..]))
+}
+
+/// One scope's bitmap bytes among the blobs.
+fn blob<'a>(blobs: &'a [u8], s: &HeaderScope) -> std::result::Result<&'a [u8], String> {
+    let end = s.offset.checked_add(s.len).ok_or("bad offset")?;
+    blobs
+        .get(s.offset as usize..end as usize)
+        .ok_or_else(|| "bitmap out of bounds".into())
 }
 
 fn open_error(path: &Path, e: std::io::Error) -> Error {
@@ -178,5 +242,20 @@ mod tests {
             assert!(Snapshot::decode(&bad, crc).is_err(), "flip at {i}");
         }
         assert!(Snapshot::decode(&bytes[..bytes.len() - 1], crc).is_err());
+        // mapped, the bitmaps are the bytes `serialize_into` writes
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.snap");
+        std::fs::write(&path, &bytes).expect("write");
+        let mapped = MappedSnapshot::open(&path, crc).expect("open");
+        assert_eq!(mapped.ledger_digest(), 7);
+        let blobs = mapped.scopes().expect("scopes");
+        let mut want = Vec::new();
+        s.scopes[0].bitmap.serialize_into(&mut want).expect("serialize");
+        assert_eq!(
+            (blobs[0].account, blobs[0].scope, blobs[0].count),
+            ("a", "account", 2)
+        );
+        assert_eq!(blobs[0].bytes, &want[..]);
+        assert!(MappedSnapshot::open(&path, crc ^ 1).is_err());
     }
 }
