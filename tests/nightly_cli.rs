@@ -255,3 +255,105 @@ fn plan_measures_fits_and_projects() {
     // and nonsense is refused
     w.fails(&["plan", "--recipients", "0", "--opt-outs", "1"], 1);
 }
+
+/// A recipient list of `n` rows in the demo's shape, some of them opted out.
+fn recipients_csv(w: &Work, rel: &str, n: usize) -> String {
+    let mut text = String::from("customer_id,phone,account_id,sender,segment\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "c{i},+4477009{:05},acme,+447860009123,s{}\n",
+            i % 100_000,
+            i % 7
+        ));
+    }
+    w.write(rel, &text)
+}
+
+#[test]
+fn plan_measures_the_users_own_file_as_written() {
+    let w = Work::new();
+    let store = w.loaded_store();
+    let csv = recipients_csv(&w, "list.csv", 6000);
+    let parquet = w.path("list.parquet");
+    common::csv_to_parquet_grouped(std::path::Path::new(&csv), &parquet, &[], Some(1000));
+    let out = w.ok(&[
+        "plan",
+        "--recipients",
+        "2000000",
+        "--max-rows",
+        "4000",
+        "--input",
+        &w.p("list.parquet"),
+        "--store",
+        &store,
+        "--work",
+        &w.p("work"),
+        "--summary",
+        &w.p("plan.json"),
+    ]);
+    assert!(
+        out.starts_with("projected scrub of 2000000 rows against "),
+        "{out}"
+    );
+    assert!(!out.contains("senders"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("plan.json")).unwrap()).unwrap();
+    assert_eq!(v["modelled"]["data"], "input");
+    let writer = v["modelled"]["writer"].as_str().unwrap();
+    assert!(
+        writer.contains("6000 rows in 6 row groups of about 1000 rows"),
+        "{writer}"
+    );
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(notes[0].contains("as written"), "{notes:?}");
+    // samples of whole row groups: 1000, 2000 and 4000 rows
+    let rows: Vec<u64> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [1000, 2000, 4000]);
+    assert!(v["projected"]["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(std::fs::read_dir(w.path("work")).unwrap().count(), 0);
+
+    // a CSV is sampled by its first records
+    w.ok(&[
+        "plan",
+        "--recipients",
+        "100000",
+        "--max-rows",
+        "4000",
+        "--input",
+        &csv,
+        "--store",
+        &store,
+        "--summary",
+        &w.p("plan-csv.json"),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("plan-csv.json")).unwrap()).unwrap();
+    assert_eq!(v["modelled"]["writer"], "CSV");
+    let rows: Vec<u64> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [1000, 2000, 4000]);
+
+    // --input needs the store it is scrubbed against, and a readable file
+    let e = w.fails(&["plan", "--recipients", "10", "--input", &csv], 1);
+    assert!(e.contains("--store"), "{e}");
+    let bad = w.write("bad.parquet", "PAR1 not really");
+    let e = w.fails(
+        &["plan", "--recipients", "10", "--input", &bad, "--store", &store],
+        1,
+    );
+    assert!(e.contains("bad.parquet"), "{e}");
+}

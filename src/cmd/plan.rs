@@ -1,8 +1,14 @@
 //! `optscrub plan --recipients N --opt-outs M [--senders K]`: capacity
-//! planning for the nightly window. Runs scaled-down scrubs of generated
-//! data (each a separate process, so that its peak memory is its own), fits
-//! how time and peak memory grow with rows and opt-outs by least squares,
-//! and projects both for the target.
+//! planning for the nightly window. Runs scaled-down scrubs (each a
+//! separate process, so that its peak memory is its own), fits how time and
+//! peak memory grow with rows and opt-outs by least squares, and projects
+//! both for the target.
+//!
+//! The scrubs run on generated data, or, with `--input F --store S`, on the
+//! user's own file against the user's own store: samples of whole row
+//! groups copied from `F` byte for byte (the writer's encodings, codec,
+//! page sizes and Arrow types kept), so that the projection is made on the
+//! shape the nightly job will read, not on a friendlier one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,24 +19,56 @@ use serde_json::json;
 use crate::cmd::write_summary;
 use crate::error::{Error, Result};
 
+mod sample;
+
 /// Arguments of `plan`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Recipient rows the nightly scrub will have.
     #[arg(long)]
     recipients: u64,
-    /// Opt-outs the store will hold.
-    #[arg(long)]
-    opt_outs: u64,
+    /// Opt-outs the store will hold (with --store: what it holds).
+    #[arg(long, required_unless_present = "store")]
+    opt_outs: Option<u64>,
     /// Senders over all accounts (10 accounts share them).
     #[arg(long, default_value_t = 100)]
     senders: u32,
     /// Largest scaled-down run, in rows.
     #[arg(long, default_value_t = 1_000_000)]
     max_rows: u64,
-    /// Largest scaled-down run, in opt-outs.
-    #[arg(long, default_value_t = 200_000)]
-    max_opt_outs: u64,
+    /// Largest scaled-down run, in opt-outs (default: the target itself;
+    /// a smaller one is extrapolated, and said so).
+    #[arg(long)]
+    max_opt_outs: Option<u64>,
+    /// Measure on this recipient file (Parquet or CSV, or a folder of
+    /// Parquet parts) as it was written: samples of its row groups (of a
+    /// CSV, its first rows), scrubbed against --store.
+    #[arg(long, value_name = "PATH", requires = "store")]
+    input: Option<PathBuf>,
+    /// The store the --input rows are scrubbed against (only read).
+    #[arg(long, value_name = "DIR", requires = "input")]
+    store: Option<PathBuf>,
+    /// With --input: the scrub flags the nightly job uses.
+    #[arg(long, value_name = "C")]
+    phone_column: Option<String>,
+    /// With --input: see `scrub --account-column`.
+    #[arg(long, value_name = "C")]
+    account_column: Option<String>,
+    /// With --input: see `scrub --sender-column`.
+    #[arg(long, value_name = "C")]
+    sender_column: Option<String>,
+    /// With --input: see `scrub --account`.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// With --input: see `scrub --sender`.
+    #[arg(long, value_name = "ID")]
+    sender: Option<String>,
+    /// With --input: see `scrub --default-country`.
+    #[arg(long, value_name = "XX")]
+    default_country: Option<String>,
+    /// With --input: see `scrub --keep-duplicates`.
+    #[arg(long)]
+    keep_duplicates: bool,
     /// Work folder for the generated data (default: a new folder in the
     /// system's temporary folder, removed afterwards).
     #[arg(long, value_name = "DIR")]
@@ -242,27 +280,48 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
         .map(|e| e.path())
         .next()
         .ok_or_else(|| Error::Input("plan: gen wrote no campaign".into()))?;
-    let input = campaign.to_string_lossy().into_owned();
+    let point = scrub_point(
+        &dir,
+        &store,
+        &campaign,
+        rows,
+        opt_outs,
+        &["--keep-duplicates".to_string()],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    point
+}
+
+/// Time one scrub of `input` against `store` (outputs in `dir`).
+fn scrub_point(
+    dir: &Path,
+    store: &Path,
+    input: &Path,
+    rows: u64,
+    opt_outs: u64,
+    flags: &[String],
+) -> Result<Point> {
     let output = dir.join("kept.parquet").to_string_lossy().into_owned();
     let suppressed = dir.join("suppressed.parquet").to_string_lossy().into_owned();
+    let (s, input) = (
+        store.to_string_lossy().into_owned(),
+        input.to_string_lossy().into_owned(),
+    );
+    let mut args: Vec<&str> = vec![
+        "scrub",
+        "--store",
+        &s,
+        "--input",
+        &input,
+        "--output",
+        &output,
+        "--suppressed",
+        &suppressed,
+    ];
+    args.extend(flags.iter().map(String::as_str));
     let start = Instant::now();
-    let v = step(
-        &[
-            "scrub",
-            "--store",
-            &s,
-            "--input",
-            &input,
-            "--output",
-            &output,
-            "--suppressed",
-            &suppressed,
-            "--keep-duplicates",
-        ],
-        &sum,
-    )?;
+    let v = step(&args, &dir.join("summary.json"))?;
     let seconds = start.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(Point {
         rows: rows as f64,
         opt_outs: opt_outs as f64,
@@ -271,9 +330,135 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
     })
 }
 
+/// What a plan measured: its points, the opt-outs it projects at, the
+/// shape of the data it modelled, and what the reader should know.
+struct Measured {
+    points: Vec<Point>,
+    opt_outs: u64,
+    modelled: serde_json::Value,
+    notes: Vec<String>,
+}
+
+fn print_point(p: &Point) {
+    eprintln!(
+        "plan: {:>10} rows, {:>9} opt-outs: {:>7.2} s, peak {:>6.0} MiB",
+        p.rows,
+        p.opt_outs,
+        p.seconds,
+        p.peak_bytes / MIB
+    );
+}
+
+const MIB: f64 = 1048576.0;
+
+/// Scaled-down scrubs of generated data: rows and opt-outs each varied.
+fn measure_generated(a: &Args, work: &Path) -> Result<Measured> {
+    let target = a.opt_outs.unwrap_or(0);
+    let rows = a.recipients.min(a.max_rows);
+    let opts = target.min(a.max_opt_outs.unwrap_or(target)).max(4);
+    let grid = [
+        (rows / 4, opts),
+        (rows / 2, opts),
+        (rows, opts),
+        (rows, opts / 4),
+        (rows, opts / 2),
+    ];
+    let mut points = Vec::new();
+    for (r, o) in grid {
+        let p = measure(work, r.max(1), o, a.senders)?;
+        print_point(&p);
+        points.push(p);
+    }
+    let mut notes = vec![
+        "modelled on generated data (optscrub gen: zstd, E.164 phones, its own encodings); a file written by another tool can be slower: give --input FILE --store DIR to measure yours".to_string(),
+    ];
+    if opts < target {
+        notes.push(format!(
+            "opt-outs extrapolated linearly from {opts} measured to the target {target} (--max-opt-outs)"
+        ));
+    }
+    Ok(Measured {
+        points,
+        opt_outs: target,
+        modelled: json!({"data": "generated", "max_opt_outs_measured": opts}),
+        notes,
+    })
+}
+
+/// Scaled-down scrubs of the user's own file against the user's store.
+fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Measured> {
+    let held: u64 = {
+        let st = crate::store::Store::open(store)?;
+        let snap = st.snapshot_mapped()?;
+        let scopes = snap
+            .scopes()
+            .map_err(|why| Error::Corrupt(format!("{}: the snapshot is damaged ({why})", store.display())))?;
+        scopes.iter().map(|s| s.count).sum()
+    };
+    let rows = a.recipients.min(a.max_rows).max(1);
+    let targets = [rows / 4, rows / 2, rows].map(|t| t.max(1));
+    let sample = sample::Sampler::open(input)?;
+    let mut flags: Vec<String> = Vec::new();
+    for (flag, v) in [
+        ("--phone-column", &a.phone_column),
+        ("--account-column", &a.account_column),
+        ("--sender-column", &a.sender_column),
+        ("--account", &a.account),
+        ("--sender", &a.sender),
+        ("--default-country", &a.default_country),
+    ] {
+        if let Some(v) = v {
+            flags.extend([flag.to_string(), v.clone()]);
+        }
+    }
+    if a.keep_duplicates {
+        flags.push("--keep-duplicates".into());
+    }
+    let mut points: Vec<Point> = Vec::new();
+    for (k, t) in targets.into_iter().enumerate() {
+        let dir = work.join(format!("sample-{k}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let (file, n) = sample.write(t, &dir)?;
+        if points.iter().any(|p| p.rows as u64 == n) {
+            let _ = std::fs::remove_dir_all(&dir);
+            continue;
+        }
+        let p = scrub_point(&dir, store, &file, n, held, &flags);
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = p?;
+        print_point(&p);
+        points.push(p);
+    }
+    let mut notes = vec![format!(
+        "modelled on {} as written ({}), against the store {} with {held} opt-outs",
+        input.display(),
+        sample.describe(),
+        store.display()
+    )];
+    if points.len() < 2 {
+        notes.push(format!(
+            "its smallest sample (one row group) is {} rows: time and memory taken to grow in proportion to rows",
+            points.first().map_or(0, |p| p.rows as u64)
+        ));
+    }
+    if a.opt_outs.is_some_and(|m| m != held) {
+        notes.push(format!(
+            "projected at the {held} opt-outs the store holds, not the --opt-outs {} asked: measure against a store of that size",
+            a.opt_outs.unwrap_or(0)
+        ));
+    }
+    Ok(Measured {
+        points,
+        opt_outs: held,
+        modelled: json!({"data": "input", "file": input, "writer": sample.describe(), "store": store, "opt_outs": held}),
+        notes,
+    })
+}
+
 /// Measure, fit, project.
 pub fn run(a: Args) -> Result<()> {
-    if a.recipients == 0 || a.max_rows < 4 || a.max_opt_outs < 4 {
+    if a.recipients == 0 || a.max_rows < 4 || a.max_opt_outs.is_some_and(|m| m < 4) {
         return Err(Error::Usage(
             "--recipients must be at least 1, --max-rows and --max-opt-outs at least 4".into(),
         ));
@@ -286,37 +471,46 @@ pub fn run(a: Args) -> Result<()> {
         ),
     };
     std::fs::create_dir_all(&work).map_err(|e| Error::io("cannot create", &work, e))?;
-    let rows = a.recipients.min(a.max_rows);
-    let opts = a.opt_outs.min(a.max_opt_outs).max(4);
-    let grid = [
-        (rows / 4, opts),
-        (rows / 2, opts),
-        (rows, opts),
-        (rows, opts / 4),
-        (rows, opts / 2),
-    ];
-    let mut points = Vec::new();
-    let result = (|| {
-        for (r, o) in grid {
-            let p = measure(&work, r.max(1), o, a.senders)?;
-            eprintln!(
-                "plan: {:>10} rows, {:>9} opt-outs: {:>7.2} s, peak {:>6.0} MiB",
-                r,
-                o,
-                p.seconds,
-                p.peak_bytes / 1048576.0
-            );
-            points.push(p);
-        }
-        Ok::<(), Error>(())
-    })();
+    let result = match (&a.input, &a.store) {
+        (Some(input), Some(store)) => measure_input(&a, input, store, &work),
+        _ => measure_generated(&a, &work),
+    };
     if temporary {
         let _ = std::fs::remove_dir_all(&work);
     }
-    result?;
-    let time = Fit::of(&points, |p| p.seconds);
-    let mem = Fit::of(&points, |p| p.peak_bytes);
-    let (n, m) = (a.recipients as f64, a.opt_outs as f64);
+    let Measured {
+        points,
+        opt_outs,
+        modelled,
+        notes,
+    } = result?;
+    let distinct_rows = {
+        let mut r: Vec<u64> = points.iter().map(|p| p.rows as u64).collect();
+        r.sort_unstable();
+        r.dedup();
+        r.len()
+    };
+    // one sample size: a line through the origin, never a flat one
+    let fit = |y: &dyn Fn(&Point) -> f64| {
+        if distinct_rows < 2 {
+            let p = points.first().copied().unwrap_or(Point {
+                rows: 1.0,
+                opt_outs: 0.0,
+                seconds: 0.0,
+                peak_bytes: 0.0,
+            });
+            Fit {
+                a: 0.0,
+                b: y(&p) / p.rows.max(1.0),
+                c: 0.0,
+            }
+        } else {
+            Fit::of(&points, y)
+        }
+    };
+    let time = fit(&|p: &Point| p.seconds);
+    let mem = fit(&|p: &Point| p.peak_bytes);
+    let (n, m) = (a.recipients as f64, opt_outs as f64);
     let secs = time.project(&points, |p| p.seconds, n, m);
     let peak = mem.project(&points, |p| p.peak_bytes, n, m);
     eprintln!(
@@ -327,16 +521,22 @@ pub fn run(a: Args) -> Result<()> {
     );
     eprintln!(
         "plan: peak ≈ {:.0} MiB {:+.1} MiB per million rows {:+.1} MiB per million opt-outs",
-        mem.a / 1048576.0,
-        mem.b * 1e6 / 1048576.0,
-        mem.c * 1e6 / 1048576.0
+        mem.a / MIB,
+        mem.b * 1e6 / MIB,
+        mem.c * 1e6 / MIB
     );
+    for note in &notes {
+        eprintln!("plan: {note}");
+    }
+    let over = if a.input.is_some() {
+        String::new()
+    } else {
+        format!(" over {} senders", a.senders)
+    };
     println!(
-        "projected scrub of {} rows against {} opt-outs over {} senders: {secs:.1} s, peak {:.0} MiB",
+        "projected scrub of {} rows against {opt_outs} opt-outs{over}: {secs:.1} s, peak {:.0} MiB",
         a.recipients,
-        a.opt_outs,
-        a.senders,
-        peak / 1048576.0
+        peak / MIB
     );
     let pts: Vec<_> = points
         .iter()
@@ -344,7 +544,8 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     write_summary(
         a.summary.as_deref(),
-        &json!({"command": "plan", "target": {"recipients": a.recipients, "opt_outs": a.opt_outs, "senders": a.senders},
+        &json!({"command": "plan", "target": {"recipients": a.recipients, "opt_outs": opt_outs, "senders": a.senders},
+                "modelled": modelled, "notes": notes,
                 "points": pts,
                 "fit": {"seconds": {"base": time.a, "per_row": time.b, "per_opt_out": time.c},
                         "peak_rss_bytes": {"base": mem.a, "per_row": mem.b, "per_opt_out": mem.c}},

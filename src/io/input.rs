@@ -18,8 +18,8 @@ use crate::io::source::Source;
 
 mod csv;
 mod parquet_file;
-pub use self::csv::CsvShape;
 use self::csv::{check_utf8, csv_error, open_csv};
+pub use self::csv::{delimiter_of, CsvShape};
 pub use self::parquet_file::ReadDict;
 use self::parquet_file::{guarded, open_parquet, read_groups, ParquetPart};
 

@@ -112,7 +112,7 @@ pub(super) fn open_csv(
 /// The field separator, judged from the header row: a comma when there is
 /// one, else the most frequent of semicolon, tab and bar (lists exported
 /// by spreadsheets in many locales use `;`), else a comma (one column).
-fn delimiter_of(header: &[u8]) -> u8 {
+pub fn delimiter_of(header: &[u8]) -> u8 {
     let count = |d: u8| header.iter().filter(|&&b| b == d).count();
     if count(b',') > 0 {
         return b',';

@@ -1,0 +1,337 @@
+//! Samples of a user's recipient file for `plan --input`, written as the
+//! user wrote it.
+//!
+//! A Parquet sample is made of whole row groups of the original, their
+//! column chunks copied byte for byte (the writer's encodings, codec, page
+//! sizes, statistics, page index and Arrow schema kept): a scrub of the
+//! sample reads the shape the nightly job will read. A CSV sample is the
+//! file's first records, copied as they are. A folder's sample is a folder:
+//! whole parts, then the last one cut.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::reader::Length;
+use parquet::file::writer::SerializedFileWriter;
+
+use crate::error::{Error, Result};
+use crate::io::source::Source;
+
+/// One part of the input.
+enum Part {
+    Parquet {
+        path: PathBuf,
+        source: Source,
+        meta: Arc<ParquetMetaData>,
+    },
+    Csv {
+        path: PathBuf,
+    },
+}
+
+impl Part {
+    fn path(&self) -> &Path {
+        match self {
+            Part::Parquet { path, .. } | Part::Csv { path } => path,
+        }
+    }
+
+    /// Rows, where the part says (a CSV part does not).
+    fn rows(&self) -> Option<u64> {
+        match self {
+            Part::Parquet { meta, .. } => Some(meta.file_metadata().num_rows().max(0) as u64),
+            Part::Csv { .. } => None,
+        }
+    }
+}
+
+/// The parts of a recipient input, opened for sampling.
+pub struct Sampler {
+    parts: Vec<Part>,
+    folder: bool,
+}
+
+fn name_of(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn open_parquet(path: &Path) -> Result<Part> {
+    let name = name_of(path);
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let source = Source::file(file).map_err(|e| Error::io("cannot read", path, e))?;
+    crate::io::guard::check_footer(&name, &source)?;
+    let parsed = crate::error::quiet_panics(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .parse_and_finish(&source)
+        }))
+    });
+    let meta = match parsed {
+        Ok(Ok(meta)) => meta,
+        Ok(Err(e)) => return Err(Error::Input(format!("{name}: not a readable Parquet file ({e})"))),
+        Err(_) => {
+            return Err(Error::Input(format!(
+                "{name}: not a readable Parquet file (its metadata is inconsistent)"
+            )))
+        }
+    };
+    crate::io::guard::check_chunks(&name, &meta, source.len())?;
+    Ok(Part::Parquet {
+        path: path.to_path_buf(),
+        source,
+        meta: Arc::new(meta),
+    })
+}
+
+impl Sampler {
+    /// Open a file or a folder of parts (as `scrub --input` reads them).
+    pub fn open(input: &Path) -> Result<Sampler> {
+        let folder = input.is_dir();
+        let paths = crate::io::input::expand(&[input.to_string_lossy().into_owned()])?;
+        let mut parts = Vec::with_capacity(paths.len());
+        for p in &paths {
+            let path = PathBuf::from(p);
+            if p == "-" {
+                return Err(Error::Usage(
+                    "plan --input needs a file or a folder: standard input cannot be sampled".into(),
+                ));
+            }
+            let parquet = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+                || (!path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                    && has_parquet_magic(&path));
+            parts.push(if parquet {
+                open_parquet(&path)?
+            } else {
+                Part::Csv { path }
+            });
+        }
+        let kinds = parts.iter().filter(|p| matches!(p, Part::Parquet { .. })).count();
+        if kinds != 0 && kinds != parts.len() {
+            return Err(Error::Input(format!(
+                "{}: its parts mix Parquet and CSV; plan samples one kind",
+                input.display()
+            )));
+        }
+        let mut schemas = parts.iter().filter_map(|p| match p {
+            Part::Parquet { meta, .. } => Some(meta.file_metadata().schema_descr().root_schema()),
+            Part::Csv { .. } => None,
+        });
+        if let Some(first) = schemas.next() {
+            if let Some(k) = schemas.position(|s| s != first) {
+                return Err(Error::Input(format!(
+                    "{}: its schema differs from the first part's",
+                    parts[k + 1].path().display()
+                )));
+            }
+        }
+        Ok(Sampler { parts, folder })
+    }
+
+    /// Write a sample of about `target` rows (never less than one row
+    /// group, never more than the input) into `dir`: a file `sample.<ext>`
+    /// for a file, a folder `parts` for a folder. Its path and its rows.
+    pub fn write(&self, target: u64, dir: &Path) -> Result<(PathBuf, u64)> {
+        if !self.folder {
+            let part = &self.parts[0];
+            let file = dir.join(format!("sample.{}", extension(part)));
+            let n = write_part(part, target, &file)?;
+            return Ok((file, n));
+        }
+        let out = dir.join("parts");
+        std::fs::create_dir_all(&out).map_err(|e| Error::io("cannot create", &out, e))?;
+        let mut written = 0u64;
+        for (k, part) in self.parts.iter().enumerate() {
+            if written >= target {
+                break;
+            }
+            let file = out.join(format!("part-{k:05}.{}", extension(part)));
+            let left = target - written;
+            written += match part.rows() {
+                Some(rows) if rows <= left => {
+                    std::fs::copy(part.path(), &file)
+                        .map_err(|e| Error::io("cannot copy", part.path(), e))?;
+                    rows
+                }
+                _ => write_part(part, left, &file)?,
+            };
+        }
+        Ok((out, written))
+    }
+
+    /// The shape of the input, for the plan's notes: who wrote it, how
+    /// its rows are grouped and compressed.
+    pub fn describe(&self) -> String {
+        let prefix = if self.folder {
+            format!("{} parts, ", self.parts.len())
+        } else {
+            String::new()
+        };
+        let shape = match &self.parts[0] {
+            Part::Csv { .. } => "CSV".to_string(),
+            Part::Parquet { meta, .. } => {
+                let fm = meta.file_metadata();
+                let groups: Vec<u64> = self
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Parquet { meta, .. } => Some(meta),
+                        Part::Csv { .. } => None,
+                    })
+                    .flat_map(|m| m.row_groups().iter().map(|g| g.num_rows().max(0) as u64))
+                    .collect();
+                let rows: u64 = groups.iter().sum();
+                let codec = meta
+                    .row_groups()
+                    .first()
+                    .and_then(|g| g.columns().first())
+                    .map_or("no".to_string(), |c| c.compression().to_string());
+                format!(
+                    "Parquet by {}, {rows} rows in {} row groups of about {} rows, {codec} compression",
+                    fm.created_by().unwrap_or("an unnamed writer"),
+                    groups.len(),
+                    rows / (groups.len() as u64).max(1)
+                )
+            }
+        };
+        format!("{prefix}{shape}")
+    }
+}
+
+fn extension(part: &Part) -> &'static str {
+    match part {
+        Part::Parquet { .. } => "parquet",
+        Part::Csv { .. } => "csv",
+    }
+}
+
+fn has_parquet_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"PAR1")
+}
+
+/// Write about `target` rows of one part to `file`; the rows written.
+fn write_part(part: &Part, target: u64, file: &Path) -> Result<u64> {
+    match part {
+        Part::Parquet { path, source, meta } => copy_row_groups(path, source, meta, target, file),
+        Part::Csv { path } => copy_records(path, target, file),
+    }
+}
+
+/// Copy whole row groups, from the first, until `target` rows are reached
+/// (at least one group).
+fn copy_row_groups(
+    path: &Path,
+    source: &Source,
+    meta: &ParquetMetaData,
+    target: u64,
+    file: &Path,
+) -> Result<u64> {
+    let fm = meta.file_metadata();
+    let version = if fm.version() >= 2 {
+        WriterVersion::PARQUET_2_0
+    } else {
+        WriterVersion::PARQUET_1_0
+    };
+    let has_offset_index = meta.page_index().is_some();
+    let mut props = WriterProperties::builder()
+        .set_writer_version(version)
+        .set_key_value_metadata(fm.key_value_metadata().cloned())
+        .set_offset_index_disabled(!has_offset_index);
+    if let Some(by) = fm.created_by() {
+        props = props.set_created_by(by.to_string());
+    }
+    let failed = |e: parquet::errors::ParquetError| {
+        Error::Input(format!(
+            "plan: cannot copy the row groups of {} ({e})",
+            path.display()
+        ))
+    };
+    let out = File::create(file).map_err(|e| Error::io("cannot create", file, e))?;
+    let mut writer =
+        SerializedFileWriter::new(out, fm.schema_descr().root_schema_ptr(), Arc::new(props.build()))
+            .map_err(failed)?;
+    let mut rows = 0u64;
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        if rows >= target && g > 0 {
+            break;
+        }
+        let index = meta.page_index_for_row_group(g);
+        let mut group = writer.next_row_group().map_err(failed)?;
+        for (c, col) in rg.columns().iter().enumerate() {
+            let close = ColumnCloseResult {
+                bytes_written: col.compressed_size().max(0) as u64,
+                rows_written: rg.num_rows().max(0) as u64,
+                metadata: col.clone(),
+                bloom_filter: None,
+                column_index: index.column_index(c).cloned(),
+                offset_index: index.offset_index(c).cloned(),
+            };
+            group.append_column(source, close).map_err(failed)?;
+        }
+        group.close().map_err(failed)?;
+        rows += rg.num_rows().max(0) as u64;
+    }
+    writer.close().map_err(failed)?;
+    Ok(rows)
+}
+
+/// What was wrong with a CSV record, in words that hold no field's text
+/// (a phone number stays out of messages).
+fn csv_problem(e: &csv::Error) -> &'static str {
+    match e.kind() {
+        csv::ErrorKind::Io(_) => "it could not be read",
+        csv::ErrorKind::Utf8 { .. } => "it is not UTF-8 text",
+        csv::ErrorKind::UnequalLengths { .. } => "its fields do not match the header",
+        _ => "it is not valid CSV",
+    }
+}
+
+/// Copy the header and the first `target` records (at least one) of a CSV
+/// file as they are.
+fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
+    let mut header = Vec::new();
+    BufReader::new(open()?)
+        .read_until(b'\n', &mut header)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    let line = header.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&header);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(crate::io::input::delimiter_of(line))
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(BufReader::new(open()?));
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    while rows < target.max(1) {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => rows += 1,
+            Ok(false) => break,
+            Err(e) => {
+                return Err(Error::Input(format!(
+                    "{}: record {} cannot be sampled: {}",
+                    path.display(),
+                    rows + 1,
+                    csv_problem(&e)
+                )))
+            }
+        }
+    }
+    let end = reader.position().byte();
+    let mut prefix = open()?.take(end);
+    let mut out =
+        std::io::BufWriter::new(File::create(file).map_err(|e| Error::io("cannot create", file, e))?);
+    std::io::copy(&mut prefix, &mut out).map_err(|e| Error::io("cannot write", file, e))?;
+    out.flush().map_err(|e| Error::io("cannot write", file, e))?;
+    Ok(rows)
+}
