@@ -261,25 +261,29 @@ pub fn format_e164(v: u64) -> String {
 pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringArray {
     let (n, _) = contacts.size_hint();
     let mut b = arrow::array::StringBuilder::with_capacity(n, n * 13);
-    // digits written from the right into a buffer: `format!` costs more
-    // than the rest of an export's row
     let mut buf = [0u8; 21];
-    for mut v in contacts {
-        let mut i = buf.len();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        i -= 1;
-        buf[i] = b'+';
-        // only ASCII digits and '+' were written
-        b.append_value(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    for v in contacts {
+        // only ASCII digits and '+' are written
+        b.append_value(std::str::from_utf8(e164_bytes(v, &mut buf)).unwrap_or_default());
     }
     b.finish()
+}
+
+/// `+digits` of a contact, written from the right into `buf` (`format!`
+/// costs more than the rest of an export's row).
+pub fn e164_bytes(mut v: u64, buf: &mut [u8; 21]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    i -= 1;
+    buf[i] = b'+';
+    &buf[i..]
 }
 
 /// The digits of a phone-like sender id, and whether it had a `+`

@@ -14,10 +14,11 @@ use serde_json::json;
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::io::atomic::sync_dir;
-use crate::io::output::{Encodings, Output, Part};
-use crate::phone::e164_array;
+use crate::io::output::{Encodings, Format, Output, Part};
+use crate::phone::{e164_array, e164_bytes};
+use crate::store::index::ScopeName;
 use crate::store::snapshot::{MappedSnapshot, ScopeBlob};
-use crate::store::{OptOut, Store};
+use crate::store::{Evidence, OptOut, Store};
 
 /// Output formats of `export`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,10 @@ fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Result<Vec<Sc
 /// Rows of one row group of the export, and how many are encoded at once.
 const GROUP_ROWS: usize = 1 << 20;
 
+/// Rows of a CSV export encoded at once: a CSV has no row groups, so the
+/// share is kept small (its text is held until it is written).
+const CSV_ROWS: usize = 1 << 18;
+
 fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u64> {
     let list = store.suppression_list(account)?;
     let schema = Arc::new(Schema::new(vec![
@@ -121,21 +126,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
             .map(String::from)
             .to_vec(),
     };
-    let texts = Texts {
-        accounts: Arc::new(StringArray::from_iter_values(
-            list.scopes.iter().map(|s| s.account.as_str()),
-        )),
-        scopes: Arc::new(StringArray::from_iter_values(
-            list.scopes.iter().map(|s| s.scope.as_str()),
-        )),
-        sources: Arc::new(StringArray::from_iter_values(
-            list.evidence.iter().map(|e| e.0.as_str()),
-        )),
-        keywords: Arc::new(StringArray::from_iter_values(
-            list.evidence.iter().map(|e| e.1.as_deref().unwrap_or_default()),
-        )),
-        has_keyword: list.evidence.iter().map(|e| e.1.is_some()).collect(),
-    };
+    let texts = Texts::new(&list.scopes, &list.evidence);
     let mut out = Output::create_with(output, schema.clone(), &encodings)?;
     // the batches' own schema: those columns as dictionaries
     let schema = Arc::new(Schema::new(
@@ -154,6 +145,13 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
             .collect::<Vec<_>>(),
     ));
     let parts = out.parts();
+    // a CSV's lines are written straight from the rows, each text cell
+    // from its value encoded once (the same bytes arrow's CSV writer makes)
+    let csv = match Format::for_path(output)? {
+        Format::Csv => Some(CsvTexts::new(&list.scopes, &list.evidence)?),
+        Format::Parquet => None,
+    };
+    let group_rows = if csv.is_some() { CSV_ROWS } else { GROUP_ROWS };
     // row groups gathered in order, a window at a time; a window is
     // encoded in parallel while the next one is merged
     let window = rayon::current_num_threads().max(1) * 2;
@@ -161,6 +159,9 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         groups
             .into_par_iter()
             .map(|g| {
+                if let Some(csv) = &csv {
+                    return Ok(Part::csv(csv.lines(&g)?, g.len()));
+                }
                 let batch = texts.batch(&schema, &g)?;
                 let mut part = parts.encoder().map_err(|e| out_error(output, e))?;
                 part.write(&batch).map_err(|e| out_error(output, e))?;
@@ -172,7 +173,7 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
     let mut gather = || -> Result<Vec<Vec<OptOut>>> {
         let mut groups = Vec::with_capacity(window);
         while groups.len() < window {
-            let group: Vec<OptOut> = opt_outs.by_ref().take(GROUP_ROWS).collect::<Result<_>>()?;
+            let group: Vec<OptOut> = opt_outs.by_ref().take(group_rows).collect::<Result<_>>()?;
             if group.is_empty() {
                 break;
             }
@@ -208,6 +209,24 @@ struct Texts {
 }
 
 impl Texts {
+    fn new(scopes: &[ScopeName], evidence: &[Evidence]) -> Texts {
+        Texts {
+            accounts: Arc::new(StringArray::from_iter_values(
+                scopes.iter().map(|s| s.account.as_str()),
+            )),
+            scopes: Arc::new(StringArray::from_iter_values(
+                scopes.iter().map(|s| s.scope.as_str()),
+            )),
+            sources: Arc::new(StringArray::from_iter_values(
+                evidence.iter().map(|e| e.0.as_str()),
+            )),
+            keywords: Arc::new(StringArray::from_iter_values(
+                evidence.iter().map(|e| e.1.as_deref().unwrap_or_default()),
+            )),
+            has_keyword: evidence.iter().map(|e| e.1.is_some()).collect(),
+        }
+    }
+
     /// One row group's rows as a batch.
     fn batch(&self, schema: &SchemaRef, rows: &[OptOut]) -> Result<RecordBatch> {
         let dict = |keys: Int32Array, values: &ArrayRef| -> Result<ArrayRef> {
@@ -244,6 +263,124 @@ impl Texts {
         ];
         RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Input(e.to_string()))
     }
+}
+
+/// The text cells of a CSV export, each value encoded as a CSV field once
+/// (quoted where it must be).
+struct CsvTexts {
+    accounts: Vec<Vec<u8>>,
+    scopes: Vec<Vec<u8>>,
+    sources: Vec<Vec<u8>>,
+    /// Empty for a null keyword, as arrow's CSV writer leaves it.
+    keywords: Vec<Vec<u8>>,
+}
+
+/// One value as a CSV field, as the csv crate writes it inside a record
+/// of several fields (an empty one is nothing, not `""`).
+fn csv_field(value: &str) -> Result<Vec<u8>> {
+    if value.is_empty() {
+        return Ok(Vec::new());
+    }
+    let failed = |e: String| Error::Input(format!("cannot encode a CSV field: {e}"));
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record([value]).map_err(|e| failed(e.to_string()))?;
+    let mut field = w.into_inner().map_err(|e| failed(e.to_string()))?;
+    field.pop_if(|b| *b == b'\n');
+    Ok(field)
+}
+
+impl CsvTexts {
+    fn new(scopes: &[ScopeName], evidence: &[Evidence]) -> Result<CsvTexts> {
+        let all = |values: &mut dyn Iterator<Item = &str>| values.map(csv_field).collect::<Result<Vec<_>>>();
+        Ok(CsvTexts {
+            accounts: all(&mut scopes.iter().map(|s| s.account.as_str()))?,
+            scopes: all(&mut scopes.iter().map(|s| s.scope.as_str()))?,
+            sources: all(&mut evidence.iter().map(|e| e.0.as_str()))?,
+            keywords: all(&mut evidence.iter().map(|e| e.1.as_deref().unwrap_or_default()))?,
+        })
+    }
+
+    /// The CSV lines of these rows.
+    fn lines(&self, rows: &[OptOut]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(rows.len() * 72);
+        let mut phone = [0u8; 21];
+        for o in rows {
+            out.extend_from_slice(cell(&self.accounts, o.scope)?);
+            out.push(b',');
+            out.extend_from_slice(cell(&self.scopes, o.scope)?);
+            out.push(b',');
+            out.extend_from_slice(e164_bytes(o.contact, &mut phone));
+            out.push(b',');
+            push_rfc3339(o.at, &mut out);
+            out.push(b',');
+            out.extend_from_slice(cell(&self.sources, o.evidence)?);
+            out.push(b',');
+            out.extend_from_slice(cell(&self.keywords, o.evidence)?);
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+}
+
+/// Value `i` of a column's encoded values.
+fn cell(cells: &[Vec<u8>], i: u32) -> Result<&[u8]> {
+    cells.get(i as usize).map(Vec::as_slice).ok_or_else(|| {
+        Error::Input(format!(
+            "export: a row names value {i} of a list of {}",
+            cells.len()
+        ))
+    })
+}
+
+/// A UTC time in µs as RFC 3339, as arrow's CSV writer shows a timestamp
+/// with a time zone: `Z`, and as many groups of three fraction digits as
+/// are not zero (chrono's `SecondsFormat::AutoSi`).
+fn push_rfc3339(micros: i64, out: &mut Vec<u8>) {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // days to a civil date (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        // outside four-digit years chrono's own text, as arrow writes it
+        let text = chrono::DateTime::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default();
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let digits = |out: &mut Vec<u8>, v: i64, n: u32| {
+        for k in (0..n).rev() {
+            out.push(b'0' + (v / 10i64.pow(k) % 10) as u8);
+        }
+    };
+    digits(out, year, 4);
+    out.push(b'-');
+    digits(out, month, 2);
+    out.push(b'-');
+    digits(out, day, 2);
+    out.push(b'T');
+    digits(out, of_day / 3600, 2);
+    out.push(b':');
+    digits(out, of_day / 60 % 60, 2);
+    out.push(b':');
+    digits(out, of_day % 60, 2);
+    if frac != 0 {
+        out.push(b'.');
+        if frac % 1000 == 0 {
+            digits(out, frac / 1000, 3);
+        } else {
+            digits(out, frac, 6);
+        }
+    }
+    out.push(b'Z');
 }
 
 /// A name safe in a file name: letters, digits, `.`, `_`, `+`, `-` kept,
@@ -309,4 +446,112 @@ fn export_roaring(store: &Store, account: Option<&str>, dir: &Path) -> Result<(u
     let _ = fs::remove_dir_all(&old);
     sync_dir(parent)?;
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::event::Source;
+    use proptest::prelude::*;
+
+    /// What arrow's CSV writer makes of these rows (the export's format
+    /// before its lines were written directly).
+    fn arrow_lines(texts: &Texts, schema: &SchemaRef, rows: &[OptOut]) -> Vec<u8> {
+        let batch = texts.batch(schema, rows).unwrap();
+        let batch = crate::io::input::conform(batch, &plain(schema)).unwrap();
+        let mut out = Vec::new();
+        arrow::csv::WriterBuilder::new()
+            .with_header(false)
+            .build(&mut out)
+            .write(&batch)
+            .unwrap();
+        out
+    }
+
+    fn schema() -> SchemaRef {
+        let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        Arc::new(Schema::new(vec![
+            Field::new("account_id", dict(), false),
+            Field::new("scope", dict(), false),
+            Field::new("phone", DataType::Utf8, false),
+            Field::new(
+                "opted_out_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some(crate::event::UTC.into())),
+                false,
+            ),
+            Field::new("source", dict(), false),
+            Field::new("keyword", dict(), true),
+        ]))
+    }
+
+    /// The schema as the CSV output has it: text, not dictionaries.
+    fn plain(schema: &SchemaRef) -> SchemaRef {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Dictionary(_, _) => f.as_ref().clone().with_data_type(DataType::Utf8),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    fn names() -> (Vec<ScopeName>, Vec<Evidence>) {
+        let scope = |account: &str, scope: &str| ScopeName {
+            hash: 0,
+            account: account.into(),
+            scope: scope.into(),
+        };
+        let scopes = vec![
+            scope("acme", "acme"),
+            scope("acme", "+447860009123"),
+            scope("big, \"quoted\" co", "line\nbreak"),
+            scope("", "wa:acme"),
+        ];
+        let evidence: Vec<Evidence> = vec![
+            (Source::Keyword, Some("STOP".into())),
+            (Source::Webform, None),
+            (Source::Keyword, Some("arrêt, \"svp\"".into())),
+            (Source::Import, Some(String::new().into())),
+            (Source::FreeKeyword, Some("\r".into())),
+        ];
+        (scopes, evidence)
+    }
+
+    proptest! {
+        #[test]
+        fn csv_lines_are_what_arrow_writes(
+            rows in proptest::collection::vec((0u32..4, 1u64..=999_999_999_999_999, -62_000_000_000_000_000i64..300_000_000_000_000_000, 0u32..5), 0..64),
+            round in 0u32..3,
+        ) {
+            let (scopes, evidence) = names();
+            let rows: Vec<OptOut> = rows
+                .into_iter()
+                .map(|(scope, contact, at, evidence)| OptOut {
+                    scope,
+                    contact,
+                    // whole seconds and milliseconds are common
+                    at: match round { 0 => at - at.rem_euclid(1_000_000), 1 => at - at.rem_euclid(1000), _ => at },
+                    evidence,
+                })
+                .collect();
+            let direct = CsvTexts::new(&scopes, &evidence).unwrap().lines(&rows).unwrap();
+            let arrow = arrow_lines(&Texts::new(&scopes, &evidence), &schema(), &rows);
+            prop_assert_eq!(String::from_utf8_lossy(&direct), String::from_utf8_lossy(&arrow));
+        }
+    }
+
+    #[test]
+    fn a_row_naming_no_value_is_an_error_not_a_panic() {
+        let (scopes, evidence) = names();
+        let bad = OptOut {
+            scope: 9,
+            contact: 1,
+            at: 0,
+            evidence: 0,
+        };
+        assert!(CsvTexts::new(&scopes, &evidence).unwrap().lines(&[bad]).is_err());
+    }
 }

@@ -157,6 +157,15 @@ impl Parts {
 }
 
 impl Part {
+    /// Lines of a CSV output, already encoded (no header; each line ends
+    /// in `\n`), holding `rows` rows.
+    pub fn csv(lines: Vec<u8>, rows: usize) -> Part {
+        Part {
+            inner: PartKind::Csv(lines),
+            rows,
+        }
+    }
+
     /// Rows in the part.
     pub fn rows(&self) -> usize {
         self.rows
