@@ -33,9 +33,11 @@ pub struct Args {
     /// Senders over all accounts (10 accounts share them).
     #[arg(long, default_value_t = 100)]
     senders: u32,
-    /// Largest scaled-down run, in rows.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_rows: u64,
+    /// Largest scaled-down run, in rows (default: twice the rows a scrub
+    /// holds in flight, 2 × threads × 1M, so that memory is measured past
+    /// the point where it stops growing with the pipeline).
+    #[arg(long)]
+    max_rows: Option<u64>,
     /// Largest scaled-down run, in opt-outs (default: the target itself;
     /// a smaller one is extrapolated, and said so).
     #[arg(long)]
@@ -48,7 +50,8 @@ pub struct Args {
     /// The store the --input rows are scrubbed against (only read).
     #[arg(long, value_name = "DIR", requires = "input")]
     store: Option<PathBuf>,
-    /// With --input: the scrub flags the nightly job uses.
+    /// With --input: see `scrub --phone-column` (give the flags the
+    /// nightly scrub uses).
     #[arg(long, value_name = "C")]
     phone_column: Option<String>,
     /// With --input: see `scrub --account-column`.
@@ -69,8 +72,8 @@ pub struct Args {
     /// With --input: see `scrub --keep-duplicates`.
     #[arg(long)]
     keep_duplicates: bool,
-    /// Work folder for the generated data (default: a new folder in the
-    /// system's temporary folder, removed afterwards).
+    /// Work folder for the generated data or the samples (default: a new
+    /// folder in the system's temporary folder; removed afterwards).
     #[arg(long, value_name = "DIR")]
     work: Option<PathBuf>,
     /// Also write the points, the fit and the projection as JSON.
@@ -187,6 +190,53 @@ impl Fit {
             .map(&y)
             .fold(0.0, f64::max);
         (self.a + self.b * rows + self.c * opt_outs).max(floor)
+    }
+}
+
+/// The fits of time and memory, and their values at a target.
+struct Projection {
+    time: Fit,
+    mem: Fit,
+    secs: f64,
+    peak: f64,
+}
+
+impl Projection {
+    fn of(points: &[Point], rows: f64, opt_outs: f64) -> Projection {
+        let mut sizes: Vec<u64> = points.iter().map(|p| p.rows as u64).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let fit = |points: &[Point], y: &dyn Fn(&Point) -> f64| {
+            if sizes.len() < 2 {
+                // one sample size: a line through the origin, never a flat one
+                let p = points.first().copied().unwrap_or(Point {
+                    rows: 1.0,
+                    opt_outs: 0.0,
+                    seconds: 0.0,
+                    peak_bytes: 0.0,
+                });
+                Fit {
+                    a: 0.0,
+                    b: y(&p) / p.rows.max(1.0),
+                    c: 0.0,
+                }
+            } else {
+                Fit::of(points, y)
+            }
+        };
+        let time = fit(points, &|p| p.seconds);
+        // memory grows fast while the pipeline fills, then only with what
+        // is kept per row: its slope in rows comes from the two largest
+        // sample sizes
+        let from = sizes.len().checked_sub(2).map_or(0, |i| sizes[i]);
+        let large: Vec<Point> = points.iter().filter(|p| p.rows as u64 >= from).copied().collect();
+        let mem = fit(&large, &|p| p.peak_bytes);
+        Projection {
+            time,
+            mem,
+            secs: time.project(points, |p| p.seconds, rows, opt_outs),
+            peak: mem.project(points, |p| p.peak_bytes, rows, opt_outs),
+        }
     }
 }
 
@@ -351,10 +401,18 @@ fn print_point(p: &Point) {
 
 const MIB: f64 = 1048576.0;
 
+/// The largest sample's rows: past the rows a scrub holds in flight (a
+/// unit of up to 1M rows per thread), where its memory stops growing with
+/// the pipeline and grows only with what it keeps per row.
+fn max_rows(a: &Args) -> u64 {
+    a.max_rows
+        .unwrap_or_else(|| 2 * rayon::current_num_threads().max(1) as u64 * crate::scrub::run::UNIT_ROWS)
+}
+
 /// Scaled-down scrubs of generated data: rows and opt-outs each varied.
 fn measure_generated(a: &Args, work: &Path) -> Result<Measured> {
     let target = a.opt_outs.unwrap_or(0);
-    let rows = a.recipients.min(a.max_rows);
+    let rows = a.recipients.min(max_rows(a));
     let opts = target.min(a.max_opt_outs.unwrap_or(target)).max(4);
     let grid = [
         (rows / 4, opts),
@@ -395,7 +453,7 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
             .map_err(|why| Error::Corrupt(format!("{}: the snapshot is damaged ({why})", store.display())))?;
         scopes.iter().map(|s| s.count).sum()
     };
-    let rows = a.recipients.min(a.max_rows).max(1);
+    let rows = a.recipients.min(max_rows(a)).max(1);
     let targets = [rows / 4, rows / 2, rows].map(|t| t.max(1));
     let sample = sample::Sampler::open(input)?;
     let mut flags: Vec<String> = Vec::new();
@@ -414,21 +472,31 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
     if a.keep_duplicates {
         flags.push("--keep-duplicates".into());
     }
+    // each sample at least twice the one before (a file of one row group
+    // is measured at one, two and four copies of it); the first is
+    // scrubbed once unmeasured, so that no point pays for a cold store
     let mut points: Vec<Point> = Vec::new();
+    let mut smallest = 0u64;
     for (k, t) in targets.into_iter().enumerate() {
+        let t = t.max(smallest << k);
         let dir = work.join(format!("sample-{k}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        let (file, n) = sample.write(t, &dir)?;
-        if points.iter().any(|p| p.rows as u64 == n) {
-            let _ = std::fs::remove_dir_all(&dir);
-            continue;
-        }
-        let p = scrub_point(&dir, store, &file, n, held, &flags);
+        let measured = sample.write(t, &dir).and_then(|(file, n)| {
+            if k == 0 {
+                smallest = n;
+                scrub_point(&dir, store, &file, n, held, &flags)?;
+            }
+            if points.iter().any(|p| p.rows as u64 == n) {
+                return Ok(None);
+            }
+            scrub_point(&dir, store, &file, n, held, &flags).map(Some)
+        });
         let _ = std::fs::remove_dir_all(&dir);
-        let p = p?;
-        print_point(&p);
-        points.push(p);
+        if let Some(p) = measured? {
+            print_point(&p);
+            points.push(p);
+        }
     }
     let mut notes = vec![format!(
         "modelled on {} as written ({}), against the store {} with {held} opt-outs",
@@ -436,9 +504,15 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
         sample.describe(),
         store.display()
     )];
+    let largest = points.iter().map(|p| p.rows as u64).max().unwrap_or(0);
+    if sample.rows().is_some_and(|total| largest > total) {
+        notes.push(format!(
+            "samples of up to {largest} rows repeat the file's row groups: a repeated row is a duplicate, set aside as one unless --keep-duplicates"
+        ));
+    }
     if points.len() < 2 {
         notes.push(format!(
-            "its smallest sample (one row group) is {} rows: time and memory taken to grow in proportion to rows",
+            "only one sample size ({} rows): time and memory taken to grow in proportion to rows",
             points.first().map_or(0, |p| p.rows as u64)
         ));
     }
@@ -458,7 +532,7 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
 
 /// Measure, fit, project.
 pub fn run(a: Args) -> Result<()> {
-    if a.recipients == 0 || a.max_rows < 4 || a.max_opt_outs.is_some_and(|m| m < 4) {
+    if a.recipients == 0 || a.max_rows.is_some_and(|m| m < 4) || a.max_opt_outs.is_some_and(|m| m < 4) {
         return Err(Error::Usage(
             "--recipients must be at least 1, --max-rows and --max-opt-outs at least 4".into(),
         ));
@@ -484,35 +558,13 @@ pub fn run(a: Args) -> Result<()> {
         modelled,
         notes,
     } = result?;
-    let distinct_rows = {
-        let mut r: Vec<u64> = points.iter().map(|p| p.rows as u64).collect();
-        r.sort_unstable();
-        r.dedup();
-        r.len()
-    };
-    // one sample size: a line through the origin, never a flat one
-    let fit = |y: &dyn Fn(&Point) -> f64| {
-        if distinct_rows < 2 {
-            let p = points.first().copied().unwrap_or(Point {
-                rows: 1.0,
-                opt_outs: 0.0,
-                seconds: 0.0,
-                peak_bytes: 0.0,
-            });
-            Fit {
-                a: 0.0,
-                b: y(&p) / p.rows.max(1.0),
-                c: 0.0,
-            }
-        } else {
-            Fit::of(&points, y)
-        }
-    };
-    let time = fit(&|p: &Point| p.seconds);
-    let mem = fit(&|p: &Point| p.peak_bytes);
     let (n, m) = (a.recipients as f64, opt_outs as f64);
-    let secs = time.project(&points, |p| p.seconds, n, m);
-    let peak = mem.project(&points, |p| p.peak_bytes, n, m);
+    let Projection {
+        time,
+        mem,
+        secs,
+        peak,
+    } = Projection::of(&points, n, m);
     eprintln!(
         "plan: time ≈ {:.2} s {:+.3} s per million rows {:+.3} s per million opt-outs",
         time.a,
@@ -578,6 +630,27 @@ mod tests {
             (m.project(&points, |p| p.peak_bytes, 1e7, 1e6) - 1e7).abs() < 1.0,
             "{m:?}"
         );
+    }
+
+    #[test]
+    fn memory_is_projected_from_past_the_pipelines_fill() {
+        // measured on a Polars file: steep while units grow, then ~17 MiB
+        // per million rows; the scrub of 10M rows peaked at 430 MiB
+        let mib = |v: f64| v * MIB;
+        let points: Vec<Point> = [(1.0, 244.0, 0.27), (2.0, 351.0, 0.54), (4.0, 386.0, 0.94)]
+            .iter()
+            .map(|&(r, m, s)| Point {
+                rows: r * 1048576.0,
+                opt_outs: 1.87e7,
+                seconds: s,
+                peak_bytes: mib(m),
+            })
+            .collect();
+        let p = Projection::of(&points, 1e7, 1.87e7);
+        let peak = p.peak / MIB;
+        // a line through all three would say 520+ MiB
+        assert!((400.0..=500.0).contains(&peak), "{peak}");
+        assert!((2.0..=2.6).contains(&p.secs), "{}", p.secs);
     }
 
     #[test]

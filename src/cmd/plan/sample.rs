@@ -6,7 +6,9 @@
 //! sizes, statistics, page index and Arrow schema kept): a scrub of the
 //! sample reads the shape the nightly job will read. A CSV sample is the
 //! file's first records, copied as they are. A folder's sample is a folder:
-//! whole parts, then the last one cut.
+//! whole parts, then the last one cut. A sample larger than the input
+//! starts over from its first row group (record, part): the rows repeat,
+//! the shape stays the writer's.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -147,8 +149,8 @@ impl Sampler {
         let out = dir.join("parts");
         std::fs::create_dir_all(&out).map_err(|e| Error::io("cannot create", &out, e))?;
         let mut written = 0u64;
-        for (k, part) in self.parts.iter().enumerate() {
-            if written >= target {
+        for (k, part) in self.parts.iter().cycle().enumerate() {
+            if written >= target || (k >= self.parts.len() && written == 0) {
                 break;
             }
             let file = out.join(format!("part-{k:05}.{}", extension(part)));
@@ -163,6 +165,11 @@ impl Sampler {
             };
         }
         Ok((out, written))
+    }
+
+    /// Rows in the whole input, when every part says (Parquet does).
+    pub fn rows(&self) -> Option<u64> {
+        self.parts.iter().map(Part::rows).sum()
     }
 
     /// The shape of the input, for the plan's notes: who wrote it, how
@@ -227,8 +234,8 @@ fn write_part(part: &Part, target: u64, file: &Path) -> Result<u64> {
     }
 }
 
-/// Copy whole row groups, from the first, until `target` rows are reached
-/// (at least one group).
+/// Copy whole row groups, from the first (and again from the first when
+/// the file ends), until `target` rows are reached: at least one group.
 fn copy_row_groups(
     path: &Path,
     source: &Source,
@@ -261,8 +268,12 @@ fn copy_row_groups(
         SerializedFileWriter::new(out, fm.schema_descr().root_schema_ptr(), Arc::new(props.build()))
             .map_err(failed)?;
     let mut rows = 0u64;
-    for (g, rg) in meta.row_groups().iter().enumerate() {
-        if rows >= target && g > 0 {
+    let groups = meta.row_groups();
+    // a file without rows is copied once, not looped on
+    let has_rows = groups.iter().any(|g| g.num_rows() > 0);
+    let passes = if has_rows { usize::MAX } else { groups.len() };
+    for (g, rg) in groups.iter().enumerate().cycle().take(passes) {
+        if rows >= target.max(1) {
             break;
         }
         let index = meta.page_index_for_row_group(g);
@@ -297,9 +308,10 @@ fn csv_problem(e: &csv::Error) -> &'static str {
 }
 
 /// Copy the header and the first `target` records (at least one) of a CSV
-/// file as they are.
+/// file as they are; when the file has fewer, its records again, from the
+/// first.
 fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader, Read, Seek, Write};
     let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
     let mut header = Vec::new();
     BufReader::new(open()?)
@@ -311,27 +323,65 @@ fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
         .has_headers(true)
         .flexible(true)
         .from_reader(BufReader::new(open()?));
+    let problem = |rows: u64, e: &csv::Error| {
+        Error::Input(format!(
+            "{}: record {} cannot be sampled: {}",
+            path.display(),
+            rows + 1,
+            csv_problem(e)
+        ))
+    };
+    reader.byte_headers().map_err(|e| problem(0, &e))?;
+    let body_start = reader.position().byte();
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
-    while rows < target.max(1) {
+    let target = target.max(1);
+    while rows < target {
         match reader.read_byte_record(&mut record) {
             Ok(true) => rows += 1,
             Ok(false) => break,
-            Err(e) => {
-                return Err(Error::Input(format!(
-                    "{}: record {} cannot be sampled: {}",
-                    path.display(),
-                    rows + 1,
-                    csv_problem(&e)
-                )))
-            }
+            Err(e) => return Err(problem(rows, &e)),
         }
     }
     let end = reader.position().byte();
-    let mut prefix = open()?.take(end);
+    let write_err = |e| Error::io("cannot write", file, e);
     let mut out =
         std::io::BufWriter::new(File::create(file).map_err(|e| Error::io("cannot create", file, e))?);
-    std::io::copy(&mut prefix, &mut out).map_err(|e| Error::io("cannot write", file, e))?;
-    out.flush().map_err(|e| Error::io("cannot write", file, e))?;
+    std::io::copy(&mut open()?.take(end), &mut out).map_err(write_err)?;
+    // fewer records than asked: the records again, from the first
+    let last_is_newline = |pos: u64| -> Result<bool> {
+        let mut last = [0u8; 1];
+        let mut f = open()?;
+        f.seek(std::io::SeekFrom::Start(pos.saturating_sub(1)))
+            .and_then(|_| f.read_exact(&mut last))
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        Ok(last[0] == b'\n')
+    };
+    let per_copy = rows;
+    let mut stop = end;
+    while per_copy > 0 && rows < target {
+        if !last_is_newline(stop)? {
+            out.write_all(b"\n").map_err(write_err)?;
+        }
+        let take = (target - rows).min(per_copy);
+        let mut again = csv::ReaderBuilder::new()
+            .delimiter(crate::io::input::delimiter_of(line))
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(BufReader::new(open()?));
+        again.byte_headers().map_err(|e| problem(0, &e))?;
+        for _ in 0..take {
+            again
+                .read_byte_record(&mut record)
+                .map_err(|e| problem(rows, &e))?;
+        }
+        stop = again.position().byte();
+        let mut f = open()?;
+        f.seek(std::io::SeekFrom::Start(body_start))
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        std::io::copy(&mut f.take(stop - body_start), &mut out).map_err(write_err)?;
+        rows += take;
+    }
+    out.flush().map_err(write_err)?;
     Ok(rows)
 }
