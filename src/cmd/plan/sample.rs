@@ -385,3 +385,91 @@ fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
     out.flush().map_err(write_err)?;
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn records(path: &Path) -> Vec<Vec<String>> {
+        let mut r = csv::ReaderBuilder::new().delimiter(b';').from_path(path).unwrap();
+        r.records()
+            .map(|x| x.unwrap().iter().map(String::from).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_csv_smaller_than_the_sample_repeats_its_records_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("list.csv");
+        // semicolons, a quoted field with a line break, no final newline
+        let mut text = String::from("\u{feff}id;phone;note\n");
+        for i in 0..5 {
+            text.push_str(&format!("{i};+4477009000{i:02};\"a;\n{i}\"\n"));
+        }
+        text.pop();
+        std::fs::write(&input, text).unwrap();
+        let sampler = Sampler::open(&input).unwrap();
+        assert_eq!(sampler.describe(), "CSV");
+        let (file, n) = sampler.write(12, dir.path()).unwrap();
+        assert_eq!(n, 12);
+        let got = records(&file);
+        let once = records(&input);
+        assert_eq!(once.len(), 5);
+        let want: Vec<Vec<String>> = once.iter().cycle().take(12).cloned().collect();
+        assert_eq!(got, want);
+        // a sample no larger than the file is its first records
+        let (file, n) = sampler.write(3, dir.path()).unwrap();
+        assert_eq!((n, records(&file)), (3, once[..3].to_vec()));
+    }
+
+    #[test]
+    fn a_parquet_sample_is_whole_row_groups_copied_as_written() {
+        use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ArrowWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("list.parquet");
+        let phones = StringArray::from_iter_values((0..1000).map(|i| format!("+447700{i:06}")));
+        let batch = RecordBatch::try_from_iter([("phone", std::sync::Arc::new(phones) as _)]).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(400))
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut w = ArrowWriter::try_new(File::create(&input).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let sampler = Sampler::open(&input).unwrap();
+        assert_eq!(sampler.rows(), Some(1000));
+        let read = |path: &Path| {
+            let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+            let groups: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+            let codec = r.metadata().row_group(0).column(0).compression();
+            let values: Vec<String> = r
+                .build()
+                .unwrap()
+                .flat_map(|b| {
+                    let b = b.unwrap();
+                    let c = b.column(0).as_string::<i32>().clone();
+                    (0..c.len())
+                        .map(move |i| c.value(i).to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            (groups, codec, values)
+        };
+        let (_, _, all) = read(&input);
+        // 500 rows: two whole groups of 400
+        let (file, n) = sampler.write(500, dir.path()).unwrap();
+        let (groups, codec, values) = read(&file);
+        assert_eq!((n, groups), (800, vec![400, 400]));
+        assert_eq!(codec, parquet::basic::Compression::SNAPPY);
+        assert_eq!(values, all[..800]);
+        // 2500 rows: the file, then its groups again
+        let (file, n) = sampler.write(2500, dir.path()).unwrap();
+        let (groups, _, values) = read(&file);
+        assert_eq!((n, groups), (2800, vec![400, 400, 200, 400, 400, 200, 400, 400]));
+        let want: Vec<String> = all.iter().cycle().take(2800).cloned().collect();
+        assert_eq!(values, want);
+    }
+}
