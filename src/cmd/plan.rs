@@ -481,7 +481,7 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
         let t = t.max(smallest << k);
         let dir = work.join(format!("sample-{k}"));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        private_dir(&dir)?;
         let measured = sample.write(t, &dir).and_then(|(file, n)| {
             if k == 0 {
                 smallest = n;
@@ -530,6 +530,34 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
     })
 }
 
+/// A new folder only its owner may enter: a sample is a copy of the
+/// user's recipients (phone numbers), and so are the scrub's outputs.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create", dir, e))
+}
+
+/// A new private folder in the system's temporary folder (never one that
+/// is already there: another user could have made it).
+fn temporary_work() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!("optscrub-plan-{}-{nanos:x}{attempt}", std::process::id()));
+        match private_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Usage("cannot create a temporary folder".into())))
+}
+
 /// Measure, fit, project.
 pub fn run(a: Args) -> Result<()> {
     if a.recipients == 0 || a.max_rows.is_some_and(|m| m < 4) || a.max_opt_outs.is_some_and(|m| m < 4) {
@@ -538,13 +566,12 @@ pub fn run(a: Args) -> Result<()> {
         ));
     }
     let (work, temporary) = match &a.work {
-        Some(w) => (w.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("optscrub-plan-{}", std::process::id())),
-            true,
-        ),
+        Some(w) => {
+            std::fs::create_dir_all(w).map_err(|e| Error::io("cannot create", w, e))?;
+            (w.clone(), false)
+        }
+        None => (temporary_work()?, true),
     };
-    std::fs::create_dir_all(&work).map_err(|e| Error::io("cannot create", &work, e))?;
     let result = match (&a.input, &a.store) {
         (Some(input), Some(store)) => measure_input(&a, input, store, &work),
         _ => measure_generated(&a, &work),
@@ -651,6 +678,17 @@ mod tests {
         // a line through all three would say 520+ MiB
         assert!((400.0..=500.0).contains(&peak), "{peak}");
         assert!((2.0..=2.6).contains(&p.secs), "{}", p.secs);
+    }
+
+    #[test]
+    fn samples_go_in_folders_only_their_owner_may_enter() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temporary_work().unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // an existing folder is never taken over
+        assert!(private_dir(&dir).is_err());
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

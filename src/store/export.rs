@@ -151,7 +151,7 @@ impl Store {
         let generation = super::ledger_generation(r)
             .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
         let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
-        match self.checked(r, FIX_RESTORE)? {
+        match self.checked(r, FIX_RESTORE, true)? {
             Some(checked) => read_evidence(super::blocks::CheckedSource::new(checked), generation),
             None => read_evidence(read_verified(&self.dir, r, FIX_RESTORE)?, generation),
         }

@@ -347,7 +347,7 @@ impl Store {
             .keys
             .iter()
             .rev()
-            .map(|r| match self.checked(r, FIX_REBUILD)? {
+            .map(|r| match self.checked(r, FIX_REBUILD, false)? {
                 Some(c) => index::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
                     .map_err(|why| index::damaged(&self.dir, &r.file, &why)),
@@ -358,15 +358,17 @@ impl Store {
             .collect()
     }
 
-    /// A store file mapped with its blocks, when it has a blocks file.
-    fn checked(&self, r: &FileRef, fix: &str) -> Result<Option<blocks::Checked>> {
+    /// A store file with its blocks, when it has a blocks file: `mapped`
+    /// for a reader of much of it, else read by positioned reads (a few
+    /// lookups).
+    fn checked(&self, r: &FileRef, fix: &str, mapped: bool) -> Result<Option<blocks::Checked>> {
         let Some(b) = r.blocks.as_deref() else {
             return Ok(None);
         };
         let table = read_verified(&self.dir, b, FIX_REBUILD)?;
         let table = blocks::Blocks::decode(&table, r.bytes as usize)
             .map_err(|why| corrupt(&self.dir, &b.file, &why, FIX_REBUILD))?;
-        blocks::Checked::open(&self.dir.join(&r.file), r.bytes, table)
+        blocks::Checked::open_as(&self.dir.join(&r.file), r.bytes, table, mapped)
             .map(Some)
             .map_err(|why| corrupt(&self.dir, &r.file, &why, fix))
     }
@@ -380,7 +382,7 @@ impl Store {
         };
         use parquet::file::metadata::PageIndexPolicy;
         let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD);
-        let Some(checked) = self.checked(r, FIX_RESTORE)? else {
+        let Some(checked) = self.checked(r, FIX_RESTORE, false)? else {
             let all = read_events(&self.dir, r, FIX_RESTORE)?;
             return rows
                 .iter()
