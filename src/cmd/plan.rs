@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     recipients: u64,
     /// Opt-outs the store will hold (with --store: what it holds).
-    #[arg(long, required_unless_present = "store")]
+    #[arg(long, required_unless_present_any = ["store", "input"])]
     opt_outs: Option<u64>,
     /// Senders over all accounts (10 accounts share them).
     #[arg(long, default_value_t = 100)]
