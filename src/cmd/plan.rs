@@ -477,12 +477,15 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
     // scrubbed once unmeasured, so that no point pays for a cold store
     let mut points: Vec<Point> = Vec::new();
     let mut smallest = 0u64;
+    let mut repeated = false;
     for (k, t) in targets.into_iter().enumerate() {
         let t = t.max(smallest << k);
         let dir = work.join(format!("sample-{k}"));
         let _ = std::fs::remove_dir_all(&dir);
         private_dir(&dir)?;
-        let measured = sample.write(t, &dir).and_then(|(file, n)| {
+        let measured = sample.write(t, &dir).and_then(|written| {
+            let (file, n) = (written.path, written.rows);
+            repeated |= written.repeated;
             if k == 0 {
                 smallest = n;
                 scrub_point(&dir, store, &file, n, held, &flags)?;
@@ -504,10 +507,10 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
         sample.describe(),
         store.display()
     )];
-    let largest = points.iter().map(|p| p.rows as u64).max().unwrap_or(0);
-    if sample.rows().is_some_and(|total| largest > total) {
+    if repeated {
+        let largest = points.iter().map(|p| p.rows as u64).max().unwrap_or(0);
         notes.push(format!(
-            "samples of up to {largest} rows repeat the file's row groups: a repeated row is a duplicate, set aside as one unless --keep-duplicates"
+            "samples of up to {largest} rows repeat the input's rows (its row groups, records or parts, as written): a repeated row is a duplicate, set aside as one unless --keep-duplicates"
         ));
     }
     if points.len() < 2 {

@@ -51,6 +51,16 @@ impl Part {
     }
 }
 
+/// A sample written: where, its rows, and whether they repeat the input's.
+pub struct Sample {
+    /// The file, or the folder of parts.
+    pub path: PathBuf,
+    /// Its rows.
+    pub rows: u64,
+    /// True when the input had fewer rows and was copied again.
+    pub repeated: bool,
+}
+
 /// The parts of a recipient input, opened for sampling.
 pub struct Sampler {
     parts: Vec<Part>,
@@ -136,23 +146,24 @@ impl Sampler {
         Ok(Sampler { parts, folder })
     }
 
-    /// Write a sample of about `target` rows (never less than one row
-    /// group, never more than the input) into `dir`: a file `sample.<ext>`
-    /// for a file, a folder `parts` for a folder. Its path and its rows.
-    pub fn write(&self, target: u64, dir: &Path) -> Result<(PathBuf, u64)> {
+    /// Write a sample of about `target` rows (at least one row group;
+    /// the input again from its start when it has fewer) into `dir`: a
+    /// file `sample.<ext>` for a file, a folder `parts` for a folder.
+    pub fn write(&self, target: u64, dir: &Path) -> Result<Sample> {
         if !self.folder {
             let part = &self.parts[0];
-            let file = dir.join(format!("sample.{}", extension(part)));
-            let n = write_part(part, target, &file)?;
-            return Ok((file, n));
+            let path = dir.join(format!("sample.{}", extension(part)));
+            let (rows, repeated) = write_part(part, target, &path)?;
+            return Ok(Sample { path, rows, repeated });
         }
         let out = dir.join("parts");
         std::fs::create_dir_all(&out).map_err(|e| Error::io("cannot create", &out, e))?;
-        let mut written = 0u64;
+        let (mut written, mut repeated) = (0u64, false);
         for (k, part) in self.parts.iter().cycle().enumerate() {
             if written >= target || (k >= self.parts.len() && written == 0) {
                 break;
             }
+            repeated |= k >= self.parts.len();
             let file = out.join(format!("part-{k:05}.{}", extension(part)));
             let left = target - written;
             written += match part.rows() {
@@ -161,15 +172,18 @@ impl Sampler {
                         .map_err(|e| Error::io("cannot copy", part.path(), e))?;
                     rows
                 }
-                _ => write_part(part, left, &file)?,
+                _ => {
+                    let (rows, again) = write_part(part, left, &file)?;
+                    repeated |= again;
+                    rows
+                }
             };
         }
-        Ok((out, written))
-    }
-
-    /// Rows in the whole input, when every part says (Parquet does).
-    pub fn rows(&self) -> Option<u64> {
-        self.parts.iter().map(Part::rows).sum()
+        Ok(Sample {
+            path: out,
+            rows: written,
+            repeated,
+        })
     }
 
     /// The shape of the input, for the plan's notes: who wrote it, how
@@ -226,8 +240,9 @@ fn has_parquet_magic(path: &Path) -> bool {
         .is_ok_and(|()| &magic == b"PAR1")
 }
 
-/// Write about `target` rows of one part to `file`; the rows written.
-fn write_part(part: &Part, target: u64, file: &Path) -> Result<u64> {
+/// Write about `target` rows of one part to `file`; the rows written, and
+/// whether they repeat the part's.
+fn write_part(part: &Part, target: u64, file: &Path) -> Result<(u64, bool)> {
     match part {
         Part::Parquet { path, source, meta } => copy_row_groups(path, source, meta, target, file),
         Part::Csv { path } => copy_records(path, target, file),
@@ -242,7 +257,7 @@ fn copy_row_groups(
     meta: &ParquetMetaData,
     target: u64,
     file: &Path,
-) -> Result<u64> {
+) -> Result<(u64, bool)> {
     let fm = meta.file_metadata();
     let version = if fm.version() >= 2 {
         WriterVersion::PARQUET_2_0
@@ -272,10 +287,12 @@ fn copy_row_groups(
     // a file without rows is copied once, not looped on
     let has_rows = groups.iter().any(|g| g.num_rows() > 0);
     let passes = if has_rows { usize::MAX } else { groups.len() };
+    let mut copied = 0usize;
     for (g, rg) in groups.iter().enumerate().cycle().take(passes) {
         if rows >= target.max(1) {
             break;
         }
+        copied += 1;
         let index = meta.page_index_for_row_group(g);
         let mut group = writer.next_row_group().map_err(failed)?;
         for (c, col) in rg.columns().iter().enumerate() {
@@ -293,7 +310,7 @@ fn copy_row_groups(
         rows += rg.num_rows().max(0) as u64;
     }
     writer.close().map_err(failed)?;
-    Ok(rows)
+    Ok((rows, copied > groups.len()))
 }
 
 /// What was wrong with a CSV record, in words that hold no field's text
@@ -310,7 +327,7 @@ fn csv_problem(e: &csv::Error) -> &'static str {
 /// Copy the header and the first `target` records (at least one) of a CSV
 /// file as they are; when the file has fewer, its records again, from the
 /// first.
-fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
+fn copy_records(path: &Path, target: u64, file: &Path) -> Result<(u64, bool)> {
     use std::io::{BufRead, BufReader, Read, Seek, Write};
     let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
     let mut header = Vec::new();
@@ -383,7 +400,7 @@ fn copy_records(path: &Path, target: u64, file: &Path) -> Result<u64> {
         rows += take;
     }
     out.flush().map_err(write_err)?;
-    Ok(rows)
+    Ok((rows, rows > per_copy))
 }
 
 #[cfg(test)]
@@ -411,16 +428,19 @@ mod tests {
         std::fs::write(&input, text).unwrap();
         let sampler = Sampler::open(&input).unwrap();
         assert_eq!(sampler.describe(), "CSV");
-        let (file, n) = sampler.write(12, dir.path()).unwrap();
+        let sample = sampler.write(12, dir.path()).unwrap();
+        let (file, n) = (sample.path, sample.rows);
         assert_eq!(n, 12);
+        assert!(sample.repeated);
         let got = records(&file);
         let once = records(&input);
         assert_eq!(once.len(), 5);
         let want: Vec<Vec<String>> = once.iter().cycle().take(12).cloned().collect();
         assert_eq!(got, want);
         // a sample no larger than the file is its first records
-        let (file, n) = sampler.write(3, dir.path()).unwrap();
-        assert_eq!((n, records(&file)), (3, once[..3].to_vec()));
+        let sample = sampler.write(3, dir.path()).unwrap();
+        assert!(!sample.repeated);
+        assert_eq!((sample.rows, records(&sample.path)), (3, once[..3].to_vec()));
     }
 
     #[test]
@@ -440,7 +460,6 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
         let sampler = Sampler::open(&input).unwrap();
-        assert_eq!(sampler.rows(), Some(1000));
         let read = |path: &Path| {
             let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
             let groups: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
@@ -460,13 +479,17 @@ mod tests {
         };
         let (_, _, all) = read(&input);
         // 500 rows: two whole groups of 400
-        let (file, n) = sampler.write(500, dir.path()).unwrap();
+        let sample = sampler.write(500, dir.path()).unwrap();
+        assert!(!sample.repeated);
+        let (file, n) = (sample.path, sample.rows);
         let (groups, codec, values) = read(&file);
         assert_eq!((n, groups), (800, vec![400, 400]));
         assert_eq!(codec, parquet::basic::Compression::SNAPPY);
         assert_eq!(values, all[..800]);
         // 2500 rows: the file, then its groups again
-        let (file, n) = sampler.write(2500, dir.path()).unwrap();
+        let sample = sampler.write(2500, dir.path()).unwrap();
+        assert!(sample.repeated);
+        let (file, n) = (sample.path, sample.rows);
         let (groups, _, values) = read(&file);
         assert_eq!((n, groups), (2800, vec![400, 400, 200, 400, 400, 200, 400, 400]));
         let want: Vec<String> = all.iter().cycle().take(2800).cloned().collect();
