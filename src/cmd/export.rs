@@ -87,7 +87,8 @@ fn has_events(store: &Store, account: &str) -> Result<bool> {
         .any(|s| s.account == account))
 }
 
-fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Result<Vec<ScopeBlob<'a>>> {
+/// The snapshot's scopes, a damaged snapshot an error naming the fix.
+pub(crate) fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Result<Vec<ScopeBlob<'a>>> {
     snap.scopes().map_err(|why| {
         Error::Corrupt(format!(
             "the snapshot of store {} is damaged ({why}); run `optscrub rebuild --store {}` to recompile it from the ledger",

@@ -170,6 +170,18 @@ pub struct CsvFlags {
 }
 
 impl CsvFlags {
+    /// The same flags as a command line takes them.
+    pub fn as_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.no_header {
+            out.push("--no-header".to_string());
+        }
+        if let Some(d) = &self.delimiter {
+            out.extend(["--delimiter".to_string(), d.clone()]);
+        }
+        out
+    }
+
     /// The shape these flags ask for.
     pub fn shape(&self) -> Result<crate::io::input::CsvShape> {
         let delimiter = match self.delimiter.as_deref() {

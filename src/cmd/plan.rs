@@ -50,28 +50,15 @@ pub struct Args {
     /// The store the --input rows are scrubbed against (only read).
     #[arg(long, value_name = "DIR", requires = "input")]
     store: Option<PathBuf>,
-    /// With --input: see `scrub --phone-column` (give the flags the
-    /// nightly scrub uses).
-    #[arg(long, value_name = "C")]
-    phone_column: Option<String>,
-    /// With --input: see `scrub --account-column`.
-    #[arg(long, value_name = "C")]
-    account_column: Option<String>,
-    /// With --input: see `scrub --sender-column`.
-    #[arg(long, value_name = "C")]
-    sender_column: Option<String>,
     /// With --input: see `scrub --account`.
     #[arg(long, value_name = "ID")]
     account: Option<String>,
     /// With --input: see `scrub --sender`.
     #[arg(long, value_name = "ID")]
     sender: Option<String>,
-    /// With --input: see `scrub --default-country`.
-    #[arg(long, value_name = "XX")]
-    default_country: Option<String>,
-    /// With --input: see `scrub --keep-duplicates`.
-    #[arg(long)]
-    keep_duplicates: bool,
+    /// With --input: the scrub flags the nightly job uses (see `scrub`).
+    #[command(flatten)]
+    scrub: crate::cmd::scrub::ScrubFlags,
     /// Work folder for the generated data or the samples (default: a new
     /// folder in the system's temporary folder; removed afterwards).
     #[arg(long, value_name = "DIR")]
@@ -448,29 +435,19 @@ fn measure_input(a: &Args, input: &Path, store: &Path, work: &Path) -> Result<Me
     let held: u64 = {
         let st = crate::store::Store::open(store)?;
         let snap = st.snapshot_mapped()?;
-        let scopes = snap
-            .scopes()
-            .map_err(|why| Error::Corrupt(format!("{}: the snapshot is damaged ({why})", store.display())))?;
-        scopes.iter().map(|s| s.count).sum()
+        crate::cmd::export::snapshot_scopes(&st, &snap)?
+            .iter()
+            .map(|s| s.count)
+            .sum()
     };
     let rows = a.recipients.min(max_rows(a)).max(1);
     let targets = [rows / 4, rows / 2, rows].map(|t| t.max(1));
-    let sample = sample::Sampler::open(input)?;
-    let mut flags: Vec<String> = Vec::new();
-    for (flag, v) in [
-        ("--phone-column", &a.phone_column),
-        ("--account-column", &a.account_column),
-        ("--sender-column", &a.sender_column),
-        ("--account", &a.account),
-        ("--sender", &a.sender),
-        ("--default-country", &a.default_country),
-    ] {
+    let sample = sample::Sampler::open(input, a.scrub.csv_shape()?)?;
+    let mut flags = a.scrub.as_args();
+    for (flag, v) in [("--account", &a.account), ("--sender", &a.sender)] {
         if let Some(v) = v {
             flags.extend([flag.to_string(), v.clone()]);
         }
-    }
-    if a.keep_duplicates {
-        flags.push("--keep-duplicates".into());
     }
     // each sample at least twice the one before (a file of one row group
     // is measured at one, two and four copies of it); the first is

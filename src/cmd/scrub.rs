@@ -79,6 +79,36 @@ impl ScrubFlags {
         }
         Ok(plan)
     }
+
+    /// The same flags as `scrub` takes them on its command line (for a
+    /// scrub run as a separate process, as `plan` does).
+    pub fn as_args(&self) -> Vec<String> {
+        let mut out = vec![
+            "--phone-column".to_string(),
+            self.phone_column.clone(),
+            "--account-column".to_string(),
+            self.account_column.clone(),
+        ];
+        for (flag, v) in [
+            ("--sender-column", &self.sender_column),
+            ("--country-column", &self.country_column),
+            ("--default-country", &self.default_country),
+        ] {
+            if let Some(v) = v {
+                out.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        if self.keep_duplicates {
+            out.push("--keep-duplicates".into());
+        }
+        out.extend(self.csv.as_args());
+        out
+    }
+
+    /// How CSV inputs are read.
+    pub fn csv_shape(&self) -> Result<crate::io::input::CsvShape> {
+        self.csv.shape()
+    }
 }
 
 /// Parse `--default-country`.

@@ -20,8 +20,9 @@ mod csv;
 mod parquet_file;
 use self::csv::{check_utf8, csv_error, open_csv};
 pub use self::csv::{delimiter_of, CsvShape};
+pub(crate) use self::parquet_file::guarded;
 pub use self::parquet_file::ReadDict;
-use self::parquet_file::{guarded, open_parquet, read_groups, ParquetPart};
+use self::parquet_file::{open_parquet, read_groups, ParquetPart};
 
 use crate::error::{Error, Result};
 use crate::io::output::Encodings;

@@ -21,6 +21,7 @@ use parquet::file::reader::Length;
 use parquet::file::writer::SerializedFileWriter;
 
 use crate::error::{Error, Result};
+use crate::io::input::CsvShape;
 use crate::io::source::Source;
 
 /// One part of the input.
@@ -32,13 +33,14 @@ enum Part {
     },
     Csv {
         path: PathBuf,
+        shape: CsvShape,
     },
 }
 
 impl Part {
     fn path(&self) -> &Path {
         match self {
-            Part::Parquet { path, .. } | Part::Csv { path } => path,
+            Part::Parquet { path, .. } | Part::Csv { path, .. } => path,
         }
     }
 
@@ -76,22 +78,12 @@ fn open_parquet(path: &Path) -> Result<Part> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let source = Source::file(file).map_err(|e| Error::io("cannot read", path, e))?;
     crate::io::guard::check_footer(&name, &source)?;
-    let parsed = crate::error::quiet_panics(|| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ParquetMetaDataReader::new()
-                .with_page_index_policy(PageIndexPolicy::Optional)
-                .parse_and_finish(&source)
-        }))
-    });
-    let meta = match parsed {
-        Ok(Ok(meta)) => meta,
-        Ok(Err(e)) => return Err(Error::Input(format!("{name}: not a readable Parquet file ({e})"))),
-        Err(_) => {
-            return Err(Error::Input(format!(
-                "{name}: not a readable Parquet file (its metadata is inconsistent)"
-            )))
-        }
-    };
+    let meta = crate::io::input::guarded(&name, || {
+        ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .parse_and_finish(&source)
+            .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
+    })?;
     crate::io::guard::check_chunks(&name, &meta, source.len())?;
     Ok(Part::Parquet {
         path: path.to_path_buf(),
@@ -102,7 +94,7 @@ fn open_parquet(path: &Path) -> Result<Part> {
 
 impl Sampler {
     /// Open a file or a folder of parts (as `scrub --input` reads them).
-    pub fn open(input: &Path) -> Result<Sampler> {
+    pub fn open(input: &Path, shape: CsvShape) -> Result<Sampler> {
         let folder = input.is_dir();
         let paths = crate::io::input::expand(&[input.to_string_lossy().into_owned()])?;
         let mut parts = Vec::with_capacity(paths.len());
@@ -121,7 +113,7 @@ impl Sampler {
             parts.push(if parquet {
                 open_parquet(&path)?
             } else {
-                Part::Csv { path }
+                Part::Csv { path, shape }
             });
         }
         let kinds = parts.iter().filter(|p| matches!(p, Part::Parquet { .. })).count();
@@ -245,7 +237,7 @@ fn has_parquet_magic(path: &Path) -> bool {
 fn write_part(part: &Part, target: u64, file: &Path) -> Result<(u64, bool)> {
     match part {
         Part::Parquet { path, source, meta } => copy_row_groups(path, source, meta, target, file),
-        Part::Csv { path } => copy_records(path, target, file),
+        Part::Csv { path, shape } => copy_records(path, *shape, target, file),
     }
 }
 
@@ -327,19 +319,20 @@ fn csv_problem(e: &csv::Error) -> &'static str {
 /// Copy the header and the first `target` records (at least one) of a CSV
 /// file as they are; when the file has fewer, its records again, from the
 /// first.
-fn copy_records(path: &Path, target: u64, file: &Path) -> Result<(u64, bool)> {
+fn copy_records(path: &Path, shape: CsvShape, target: u64, file: &Path) -> Result<(u64, bool)> {
     use std::io::{BufRead, BufReader, Read, Seek, Write};
     let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
-    let mut header = Vec::new();
-    BufReader::new(open()?)
-        .read_until(b'\n', &mut header)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    let line = header.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&header);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(crate::io::input::delimiter_of(line))
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(BufReader::new(open()?));
+    let delimiter = match shape.delimiter {
+        Some(d) => d,
+        None => {
+            // judged from the first line, as the scrub judges it
+            let mut first = Vec::new();
+            BufReader::new(open()?)
+                .read_until(b'\n', &mut first)
+                .map_err(|e| Error::io("cannot read", path, e))?;
+            crate::io::input::delimiter_of(first.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&first))
+        }
+    };
     let problem = |rows: u64, e: &csv::Error| {
         Error::Input(format!(
             "{}: record {} cannot be sampled: {}",
@@ -348,59 +341,67 @@ fn copy_records(path: &Path, target: u64, file: &Path) -> Result<(u64, bool)> {
             csv_problem(e)
         ))
     };
-    reader.byte_headers().map_err(|e| problem(0, &e))?;
-    let body_start = reader.position().byte();
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0u64;
-    let target = target.max(1);
-    while rows < target {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => rows += 1,
-            Ok(false) => break,
-            Err(e) => return Err(problem(rows, &e)),
+    // the byte after the header, and after `n` records (fewer at the end)
+    let records = |n: u64| -> Result<(u64, u64, u64)> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::new(open()?));
+        let mut record = csv::ByteRecord::new();
+        if shape.header {
+            reader.read_byte_record(&mut record).map_err(|e| problem(0, &e))?;
         }
-    }
-    let end = reader.position().byte();
+        let body = reader.position().byte();
+        let mut rows = 0u64;
+        while rows < n {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => rows += 1,
+                Ok(false) => break,
+                Err(e) => return Err(problem(rows, &e)),
+            }
+        }
+        Ok((body, reader.position().byte(), rows))
+    };
+    let target = target.max(1);
+    let (body, end, per_copy) = records(target)?;
     let write_err = |e| Error::io("cannot write", file, e);
     let mut out =
         std::io::BufWriter::new(File::create(file).map_err(|e| Error::io("cannot create", file, e))?);
     std::io::copy(&mut open()?.take(end), &mut out).map_err(write_err)?;
-    // fewer records than asked: the records again, from the first
-    let last_is_newline = |pos: u64| -> Result<bool> {
+    let mut rows = per_copy;
+    if per_copy == 0 || rows == target {
+        out.flush().map_err(write_err)?;
+        return Ok((rows, false));
+    }
+    // fewer records than asked: the file was read to its end; its records
+    // again, whole, then the first few
+    let ends_line = {
         let mut last = [0u8; 1];
         let mut f = open()?;
-        f.seek(std::io::SeekFrom::Start(pos.saturating_sub(1)))
+        f.seek(std::io::SeekFrom::Start(end.saturating_sub(1)))
             .and_then(|_| f.read_exact(&mut last))
             .map_err(|e| Error::io("cannot read", path, e))?;
-        Ok(last[0] == b'\n')
+        last[0] == b'\n'
     };
-    let per_copy = rows;
-    let mut stop = end;
-    while per_copy > 0 && rows < target {
-        if !last_is_newline(stop)? {
+    let copy = |out: &mut std::io::BufWriter<File>, to: u64| -> Result<()> {
+        let mut f = open()?;
+        f.seek(std::io::SeekFrom::Start(body))
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        std::io::copy(&mut f.take(to - body), out).map_err(write_err)?;
+        Ok(())
+    };
+    while rows < target {
+        if !ends_line {
             out.write_all(b"\n").map_err(write_err)?;
         }
         let take = (target - rows).min(per_copy);
-        let mut again = csv::ReaderBuilder::new()
-            .delimiter(crate::io::input::delimiter_of(line))
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(BufReader::new(open()?));
-        again.byte_headers().map_err(|e| problem(0, &e))?;
-        for _ in 0..take {
-            again
-                .read_byte_record(&mut record)
-                .map_err(|e| problem(rows, &e))?;
-        }
-        stop = again.position().byte();
-        let mut f = open()?;
-        f.seek(std::io::SeekFrom::Start(body_start))
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        std::io::copy(&mut f.take(stop - body_start), &mut out).map_err(write_err)?;
+        let to = if take == per_copy { end } else { records(take)?.1 };
+        copy(&mut out, to)?;
         rows += take;
     }
     out.flush().map_err(write_err)?;
-    Ok((rows, rows > per_copy))
+    Ok((rows, true))
 }
 
 #[cfg(test)]
@@ -426,7 +427,7 @@ mod tests {
         }
         text.pop();
         std::fs::write(&input, text).unwrap();
-        let sampler = Sampler::open(&input).unwrap();
+        let sampler = Sampler::open(&input, CsvShape::default()).unwrap();
         assert_eq!(sampler.describe(), "CSV");
         let sample = sampler.write(12, dir.path()).unwrap();
         let (file, n) = (sample.path, sample.rows);
@@ -459,7 +460,7 @@ mod tests {
         let mut w = ArrowWriter::try_new(File::create(&input).unwrap(), batch.schema(), Some(props)).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-        let sampler = Sampler::open(&input).unwrap();
+        let sampler = Sampler::open(&input, CsvShape::default()).unwrap();
         let read = |path: &Path| {
             let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
             let groups: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();

@@ -100,7 +100,7 @@ pub(super) fn read_groups(
 
 /// Run a step of the Parquet reader so that a panic inside it, on a file
 /// crafted to provoke one, becomes an error naming the file.
-pub(super) fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     crate::error::quiet_panics(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))).unwrap_or_else(
         |_| {
             Err(Error::Input(format!(
