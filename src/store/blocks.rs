@@ -168,33 +168,47 @@ impl Verifier {
         (first..=last).all(|b| self.done.get(b).is_some_and(|d| d.load(Ordering::Relaxed)))
     }
 
-    /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
+    /// The blocks bytes `r` of the file lie in (none for an empty range).
     #[inline]
-    pub fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
+    fn blocks_of(&self, r: &Range<usize>) -> Result<Option<(usize, usize)>, String> {
         if r.start < self.start || r.end > self.end || r.start > r.end {
             return Err("a read out of bounds".into());
         }
         if r.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        for b in (r.start - self.start) / self.size..=(r.end - 1 - self.start) / self.size {
+        Ok(Some((
+            (r.start - self.start) / self.size,
+            (r.end - 1 - self.start) / self.size,
+        )))
+    }
+
+    /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
+    #[inline]
+    pub fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
+        let Some((first, last)) = self.blocks_of(&r)? else {
+            return Ok(());
+        };
+        for b in first..=last {
             let done = self.done.get(b).ok_or("a read out of bounds")?;
             if !done.load(Ordering::Relaxed) {
-                self.check_block(data, b, done)?;
+                let from = self.start + b * self.size;
+                let to = (from + self.size).min(self.end);
+                self.check_block(b, data.get(from..to).ok_or("a read out of bounds")?)?;
             }
         }
         Ok(())
     }
 
+    /// Check block `b`, these bytes, and take it as checked.
     #[cold]
-    fn check_block(&self, data: &[u8], b: usize, done: &AtomicBool) -> Result<(), String> {
-        let from = self.start + b * self.size;
-        let to = (from + self.size).min(self.end);
-        let block = data.get(from..to).ok_or("a read out of bounds")?;
-        if crc32fast::hash(block) != self.crcs[b] {
+    fn check_block(&self, b: usize, block: &[u8]) -> Result<(), String> {
+        if crc32fast::hash(block) != *self.crcs.get(b).ok_or("a read out of bounds")? {
             return Err(format!("block {b} checksum mismatch"));
         }
-        done.store(true, Ordering::Relaxed);
+        if let Some(done) = self.done.get(b) {
+            done.store(true, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -299,13 +313,9 @@ impl Checked {
             Backing::Read(f, _) => f,
         };
         let v = &self.verifier;
-        if r.start < v.start || r.end > v.end || r.start > r.end {
-            return Err("a read out of bounds".into());
-        }
-        if r.is_empty() {
+        let Some((first, last)) = v.blocks_of(&r)? else {
             return Ok(Cow::Owned(Vec::new()));
-        }
-        let (first, last) = ((r.start - v.start) / v.size, (r.end - 1 - v.start) / v.size);
+        };
         if v.done(first, last) {
             return Checked::read(f, r).map(Cow::Owned);
         }
@@ -314,13 +324,7 @@ impl Checked {
         let to = (v.start + (last + 1) * v.size).min(v.end);
         let mut blocks = Checked::read(f, from..to)?;
         for (k, block) in blocks.chunks(v.size).enumerate() {
-            let b = first + k;
-            if crc32fast::hash(block) != *v.crcs.get(b).ok_or("a read out of bounds")? {
-                return Err(format!("block {b} checksum mismatch"));
-            }
-            if let Some(done) = v.done.get(b) {
-                done.store(true, Ordering::Relaxed);
-            }
+            v.check_block(first + k, block)?;
         }
         blocks.truncate(r.end - from);
         blocks.drain(..r.start - from);
