@@ -113,6 +113,11 @@ impl Account {
     pub fn sender(&self, id: &str) -> Option<&Sender> {
         self.sender_index.get(id).map(|&i| &self.senders[i])
     }
+
+    /// Where the sender with this normalized id is in [`Account::senders`].
+    pub fn sender_position(&self, id: &str) -> Option<usize> {
+        self.sender_index.get(id).copied()
+    }
 }
 
 /// A checked config with its lookup indexes.

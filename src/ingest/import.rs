@@ -1,13 +1,15 @@
 //! Manual imports → opt-outs mapped to the listed senders or the whole
 //! account (SPEC §3.2). A row's own `sender` cell overrides the mapping.
 
+use std::sync::Arc;
+
 use crate::columns::cell;
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejects, TimeColumn};
 use crate::io::input::Dataset;
-use crate::phone::{format_e164, normalize, normalize_sender};
+use crate::phone::{normalize, normalize_sender};
 
 /// Where an import's opt-outs apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,11 +73,42 @@ pub fn resolve_senders(account: &Account, list: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn scope_for_cell(account: &Account, raw: &str) -> Option<String> {
+/// A row's scope, as an index into the scope names of [`read`]: the
+/// account scope first, then the account's senders in config order.
+type ScopeCode = u32;
+/// An empty `sender` cell: the import's mapping applies.
+const MAPPED: ScopeCode = u32::MAX;
+/// A `sender` cell that names no sender of the account.
+const UNKNOWN: ScopeCode = u32::MAX - 1;
+/// Rows per unit of parallel work.
+const CHUNK_ROWS: usize = 16 * 1024;
+
+fn scope_code(account: &Account, raw: &str) -> ScopeCode {
     if raw.trim().eq_ignore_ascii_case(ACCOUNT_SCOPE) {
-        return Some(ACCOUNT_SCOPE.to_string());
+        return 0;
     }
-    normalize_sender(raw).filter(|id| account.sender(id).is_some())
+    normalize_sender(raw)
+        .and_then(|id| account.sender_position(&id))
+        .map_or(UNKNOWN, |p| p as ScopeCode + 1)
+}
+
+/// The stable id of an imported opt-out: a hash of the account, scope,
+/// contact and the row's time as given (empty without one), so that a
+/// file imported twice adds nothing the second time.
+fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Option<i64>) -> String {
+    use std::io::Write as _;
+    key.clear();
+    // writes into a Vec cannot fail
+    let _ = write!(key, "{account}\u{1f}{scope}\u{1f}+{contact}\u{1f}");
+    if let Some(t) = at {
+        let _ = write!(key, "{t}");
+    }
+    let mut id = String::with_capacity(23);
+    let _ = std::fmt::Write::write_fmt(
+        &mut id,
+        format_args!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key)),
+    );
+    id
 }
 
 /// Read an import dataset into opt-out events; unusable rows go to `rejects`.
@@ -88,75 +121,132 @@ pub fn read(
     now: i64,
     rejects: &mut Rejects,
 ) -> Result<Vec<Event>> {
+    use rayon::prelude::*;
     let phone_i = data.column(&cols.phone, "--phone-column")?;
     let sender_i = data.schema.index_of(&cols.sender).ok();
     let time_i = data.schema.index_of(&cols.time).ok();
-    let mapped: Vec<String> = match mapping {
-        Mapping::AccountWide => vec![ACCOUNT_SCOPE.to_string()],
-        Mapping::Senders(s) => s.clone(),
+    let mut names: Vec<Arc<str>> = std::iter::once(ACCOUNT_SCOPE)
+        .chain(account.senders.iter().map(|s| s.id.as_str()))
+        .map(Arc::from)
+        .collect();
+    let mapped: Vec<ScopeCode> = match mapping {
+        Mapping::AccountWide => vec![0],
+        Mapping::Senders(list) => list
+            .iter()
+            .map(|id| match account.sender_position(id) {
+                Some(p) => p as ScopeCode + 1,
+                None => {
+                    names.push(id.as_str().into());
+                    (names.len() - 1) as ScopeCode
+                }
+            })
+            .collect(),
     };
     let mut events = Vec::new();
+    if let Some(rows) = data.total_rows {
+        // a hint only: a file may claim more rows than it has
+        let _ = events.try_reserve(rows.min(1 << 27) as usize);
+    }
     let mut row = 0u64;
-    let account_id: std::sync::Arc<str> = account.id.as_str().into();
+    let account_id: Arc<str> = account.id.as_str().into();
+    let country = cols.country.or(account.default_country);
     for batch in &mut data {
         let b = batch?;
         let file = &*b.file;
-        let via: std::sync::Arc<str> = b.file.clone();
         let phones = b.text(phone_i)?;
-        let senders = sender_i.map(|i| b.text(i)).transpose()?;
+        let scopes = sender_i
+            .map(|i| b.per_row(i, MAPPED, |raw| scope_code(account, raw)))
+            .transpose()?;
         let times = time_i
             .map(|i| TimeColumn::new(file, &cols.time, b.batch.column(i), cols.zone))
             .transpose()?;
-        let mut bad = Vec::new();
-        for i in 0..b.batch.num_rows() {
-            row += 1;
-            let country = cols.country.or(account.default_country);
-            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
-                bad.push((i as u32, row, "phone is not a possible number".to_string()));
-                continue;
-            };
-            let (at, at_key) = match times.as_ref().map(|t| t.get(i)) {
-                Some(Ok(Some(t))) => (t, t.to_string()),
-                None | Some(Ok(None)) => (now, String::new()),
-                Some(Err(BadTime)) => {
-                    bad.push((i as u32, row, format!("{} is not an RFC 3339 time", cols.time)));
-                    continue;
-                }
-            };
-            let scopes = match senders.as_ref().and_then(|s| cell(s, i)) {
-                None => mapped.clone(),
-                Some(raw) => match scope_for_cell(account, raw) {
-                    Some(scope) => vec![scope],
-                    None => {
-                        bad.push((
-                            i as u32,
-                            row,
-                            format!("unknown sender for account '{}'", account.id),
-                        ));
+        let n = b.batch.num_rows();
+        let first_row = row + 1;
+        row += n as u64;
+        let chunks: Vec<(Vec<Event>, Vec<(u32, u64, String)>)> = (0..n.div_ceil(CHUNK_ROWS))
+            .into_par_iter()
+            .map(|c| {
+                let mut out = Vec::with_capacity(CHUNK_ROWS);
+                let mut bad = Vec::new();
+                let mut key = Vec::with_capacity(64);
+                for i in c * CHUNK_ROWS..n.min((c + 1) * CHUNK_ROWS) {
+                    let reject = |why: String| (i as u32, first_row + i as u64, why);
+                    let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
+                        bad.push(reject("phone is not a possible number".to_string()));
                         continue;
+                    };
+                    let at = match times.as_ref().map(|t| t.get(i)) {
+                        Some(Ok(t)) => t,
+                        None => None,
+                        Some(Err(BadTime)) => {
+                            bad.push(reject(format!("{} is not an RFC 3339 time", cols.time)));
+                            continue;
+                        }
+                    };
+                    let one;
+                    let codes: &[ScopeCode] = match scopes.as_ref().map_or(MAPPED, |s| s[i]) {
+                        MAPPED => &mapped,
+                        UNKNOWN => {
+                            bad.push(reject(format!("unknown sender for account '{}'", account.id)));
+                            continue;
+                        }
+                        code => {
+                            one = [code];
+                            &one
+                        }
+                    };
+                    for &code in codes {
+                        let scope = &names[code as usize];
+                        out.push(Event {
+                            event_id: import_id(&mut key, &account.id, scope, contact, at),
+                            account: account_id.clone(),
+                            scope: scope.clone(),
+                            contact,
+                            at: at.unwrap_or(now),
+                            action: Action::OptOut,
+                            source: Source::Import,
+                            keyword: None,
+                            via: Some(b.file.clone()),
+                        });
                     }
-                },
-            };
-            for scope in scopes {
-                let key = format!(
-                    "{}\u{1f}{scope}\u{1f}{}\u{1f}{at_key}",
-                    account.id,
-                    format_e164(contact)
-                );
-                events.push(Event {
-                    event_id: format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes())),
-                    account: account_id.clone(),
-                    scope: scope.as_str().into(),
-                    contact,
-                    at,
-                    action: Action::OptOut,
-                    source: Source::Import,
-                    keyword: None,
-                    via: Some(via.clone()),
-                });
-            }
+                }
+                (out, bad)
+            })
+            .collect();
+        let mut bad = Vec::new();
+        for (e, b) in chunks {
+            events.extend(e);
+            bad.extend(b);
         }
         rejects.add(&b.batch, &bad)?;
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_id_is_the_hash_of_the_row_as_written_before() {
+        // ids are kept in stores: the same row must keep its id
+        let old = |account: &str, scope: &str, contact: u64, at_key: &str| {
+            let key = format!("{account}\u{1f}{scope}\u{1f}+{contact}\u{1f}{at_key}");
+            format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+        };
+        let mut key = Vec::new();
+        let at = 1_790_000_000_123_456;
+        assert_eq!(
+            import_id(&mut key, "acct01", "+447700900123", 447700900456, Some(at)),
+            old("acct01", "+447700900123", 447700900456, &at.to_string())
+        );
+        assert_eq!(
+            import_id(&mut key, "acct01", "account", 15551234567, None),
+            old("acct01", "account", 15551234567, "")
+        );
+        assert_eq!(
+            import_id(&mut key, "a", "account", 1, Some(-5)),
+            old("a", "account", 1, "-5")
+        );
+    }
 }
