@@ -23,6 +23,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const MAGIC: &[u8; 8] = b"OPTBLK01";
 
+/// Bytes per piece of a [`crc32`] spread over threads.
+const CRC_PIECE: usize = 4 << 20;
+
+/// The CRC-32 of `data`, the same as `crc32fast::hash`: large files are
+/// hashed a piece per thread and the pieces' CRCs combined, so that
+/// verifying a store file of gigabytes uses every core.
+pub fn crc32(data: &[u8]) -> u32 {
+    use rayon::prelude::*;
+    if data.len() <= CRC_PIECE {
+        return crc32fast::hash(data);
+    }
+    data.par_chunks(CRC_PIECE)
+        .map(|piece| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(piece);
+            h
+        })
+        .reduce_with(|mut a, b| {
+            a.combine(&b);
+            a
+        })
+        .map_or_else(|| crc32fast::hash(&[]), crc32fast::Hasher::finalize)
+}
+
 /// Reads the first key of a block of a sorted run.
 pub type Fence<'a> = &'a dyn Fn(&[u8]) -> (u64, u64);
 
@@ -217,9 +241,19 @@ impl Verifier {
         Verifier::new(self.size, self.start, self.end, self.crcs.clone(), false)
     }
 
-    /// Check every block not checked yet.
+    /// Check every block not checked yet, on all threads.
     pub fn check_all(&self, data: &[u8]) -> Result<(), String> {
-        self.check(data, self.start..self.end)
+        use rayon::prelude::*;
+        let Some((first, last)) = self.blocks_of(&(self.start..self.end))? else {
+            return Ok(());
+        };
+        (first..last + 1)
+            .into_par_iter()
+            .with_min_len(64)
+            .try_for_each(|b| {
+                let from = self.start + b * self.size;
+                self.check(data, from..(from + self.size).min(self.end))
+            })
     }
 }
 
@@ -399,6 +433,24 @@ impl parquet::file::reader::ChunkReader for CheckedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crc_in_pieces_is_the_crc_of_the_whole() {
+        let data: Vec<u8> = (0..3 * CRC_PIECE + 12_345)
+            .map(|i| (i * 7 + i / 977) as u8)
+            .collect();
+        for n in [
+            0,
+            1,
+            CRC_PIECE - 1,
+            CRC_PIECE,
+            CRC_PIECE + 1,
+            2 * CRC_PIECE,
+            data.len(),
+        ] {
+            assert_eq!(crc32(&data[..n]), crc32fast::hash(&data[..n]), "{n} bytes");
+        }
+    }
 
     #[test]
     fn reads_are_verified_by_the_blocks_they_touch() {

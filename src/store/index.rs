@@ -19,6 +19,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -136,7 +137,7 @@ fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes,
         let map = super::map_file(&file, false).map_err(|e| format!("cannot map: {e}"))?;
         Bytes::Mapped(map)
     };
-    if crc32fast::hash(&data) != crc {
+    if super::blocks::crc32(&data) != crc {
         return Err("checksum mismatch".into());
     }
     Ok(data)
@@ -187,10 +188,12 @@ impl KeyRun {
             scopes: header.scopes,
             data,
         };
-        for i in 1..run.len {
-            if run.entry(i - 1).key() >= run.entry(i).key() {
-                return Err("records out of order".into());
-            }
+        let ordered = (1..run.len)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .all(|i| run.entry(i - 1).key() < run.entry(i).key());
+        if !ordered {
+            return Err("records out of order".into());
         }
         Ok(run)
     }

@@ -10,6 +10,18 @@ use super::index::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
 use super::{corrupt, read_events, Change, Store, FIX_REBUILD, FIX_RESTORE};
 
+/// How a batch's last event of a key compares with the store's.
+#[derive(Clone, Copy)]
+enum Verdict {
+    /// Later, or the key is new: it becomes the key's last event.
+    Wins,
+    /// Earlier: the store's stays.
+    Loses,
+    /// The same microsecond as the store's event at (ledger, row): the
+    /// event ids decide.
+    Tie(u32, u32),
+}
+
 /// An ingest worked out but not yet written.
 pub struct Prepared {
     /// What it will change.
@@ -83,6 +95,7 @@ impl Store {
             new[i as usize] = true;
             hashes.push(h);
         }
+        drop((firsts, fresh_hashes));
         let other_new = new[inputs..inputs + other_ids.len()].to_vec();
         // keep the new events in place, in input order
         let new_at: Vec<usize> = (0..inputs).filter(|&i| new[i]).collect();
@@ -135,30 +148,45 @@ impl Store {
             }
             winners.push((sh, contact, best));
         }
+        drop(order);
         // does it beat the key's last event in the store?
         let runs = self.key_runs()?;
-        let current: Vec<Option<Entry>> = winners
+        let verdicts: Vec<Verdict> = winners
             .par_iter()
-            .map(|&(sh, contact, _)| runs.iter().find_map(|r| r.get(sh, contact)))
+            .map(
+                |&(sh, contact, i)| match runs.iter().find_map(|r| r.get(sh, contact)) {
+                    None => Verdict::Wins,
+                    Some(cur) if cur.at != evs[i].at => {
+                        if evs[i].at > cur.at {
+                            Verdict::Wins
+                        } else {
+                            Verdict::Loses
+                        }
+                    }
+                    Some(cur) => Verdict::Tie(cur.ledger, cur.row),
+                },
+            )
             .collect();
+        drop(runs);
         let generation = u32::try_from(self.manifest.generation + 1)
             .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
         let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
-        let mut keys = Vec::new();
-        for (&(sh, contact, i), cur) in winners.iter().zip(current) {
+        let wins = verdicts.iter().filter(|v| !matches!(v, Verdict::Loses)).count();
+        let mut keys = Vec::with_capacity(wins);
+        for (&(sh, contact, i), verdict) in winners.iter().zip(verdicts) {
             let e = &evs[i];
-            let wins = match cur {
-                None => true,
-                Some(cur) if cur.at != e.at => e.at > cur.at,
-                Some(cur) => {
+            let wins = match verdict {
+                Verdict::Wins => true,
+                Verdict::Loses => false,
+                Verdict::Tie(ledger, row) => {
                     // same microsecond: the event id decides (rare)
-                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(cur.ledger) {
-                        let r = self.ledger_file(cur.ledger)?;
+                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
+                        let r = self.ledger_file(ledger)?;
                         v.insert(read_events(&self.dir, r, FIX_RESTORE)?);
                     }
                     let cur_id = tie_files
-                        .get(&cur.ledger)
-                        .and_then(|f| f.get(cur.row as usize))
+                        .get(&ledger)
+                        .and_then(|f| f.get(row as usize))
                         .map(|c| c.event_id.as_str())
                         .ok_or_else(|| {
                             corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
@@ -178,6 +206,7 @@ impl Store {
                 });
             }
         }
+        drop(winners);
         let mut snapshot = self.snapshot()?;
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
         Ok(Prepared {

@@ -927,7 +927,7 @@ fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
     if bytes.len() as u64 != r.bytes {
         return Err(corrupt(dir, &r.file, "wrong size", fix));
     }
-    if crc32fast::hash(&bytes) != r.crc32 {
+    if blocks::crc32(&bytes) != r.crc32 {
         return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
     }
     Ok(Bytes::from(bytes))

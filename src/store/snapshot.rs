@@ -182,8 +182,8 @@ fn verified_parts(bytes: &[u8], want_crc: u32) -> std::result::Result<(Header, &
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    let actual = crc32fast::hash(body);
-    if actual != stored || crc32fast::hash(bytes) != want_crc {
+    let actual = super::blocks::crc32(body);
+    if actual != stored || super::blocks::crc32(bytes) != want_crc {
         return Err("checksum mismatch".into());
     }
     let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
