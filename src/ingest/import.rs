@@ -7,7 +7,7 @@ use crate::columns::cell;
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
-use crate::ingest::{BadTime, Rejects, TimeColumn};
+use crate::ingest::{BadTime, Rejected, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{normalize, normalize_sender};
 
@@ -163,7 +163,7 @@ pub fn read(
         let n = b.batch.num_rows();
         let first_row = row + 1;
         row += n as u64;
-        let chunks: Vec<(Vec<Event>, Vec<(u32, u64, String)>)> = (0..n.div_ceil(CHUNK_ROWS))
+        let chunks: Vec<(Vec<Event>, Vec<Rejected>)> = (0..n.div_ceil(CHUNK_ROWS))
             .into_par_iter()
             .map(|c| {
                 let mut out = Vec::with_capacity(CHUNK_ROWS);

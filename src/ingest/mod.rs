@@ -20,6 +20,10 @@ use crate::columns::as_text;
 use crate::error::{Error, Result};
 use crate::io::output::Output;
 
+/// A row to reject: its index in its batch, its row number in the
+/// dataset, and what is wrong with it.
+pub type Rejected = (u32, u64, String);
+
 /// A time cell that does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadTime;
@@ -195,8 +199,8 @@ impl Rejects {
         })
     }
 
-    /// Reject rows of `batch`: (index in batch, dataset row number, error).
-    pub fn add(&mut self, batch: &RecordBatch, rows: &[(u32, u64, String)]) -> Result<()> {
+    /// Reject rows of `batch`.
+    pub fn add(&mut self, batch: &RecordBatch, rows: &[Rejected]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
