@@ -203,11 +203,6 @@ impl Config {
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.account_index.get(id).map(|&i| &self.accounts[i])
     }
-
-    /// Position of the account with this id.
-    pub fn account_position(&self, id: &str) -> Option<usize> {
-        self.account_index.get(id).copied()
-    }
 }
 
 /// "line N: " for a span of the config text.

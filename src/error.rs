@@ -62,17 +62,6 @@ impl Error {
     }
 }
 
-/// Show at most the last 4 characters of a personal value (a phone number):
-/// enough to find the row, not enough to be personal data in a log.
-pub fn redact(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() <= 4 {
-        return "*".repeat(chars.len());
-    }
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{}{}", "*".repeat(chars.len() - 2), tail)
-}
-
 thread_local! {
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

@@ -27,6 +27,7 @@ pub mod blocks;
 mod export;
 pub mod index;
 mod ingest;
+mod layout;
 mod lock;
 pub mod manifest;
 pub mod outbox;
@@ -52,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::event::{self, Event};
 use crate::io::atomic::{sync_dir, write_atomic_mode};
 use index::{Entry, IdRun, KeyRun, ScopeName};
+use layout::Kind;
 use manifest::{FileRef, Manifest};
 use probe::ProbeFile;
 use snapshot::Snapshot;
@@ -62,8 +64,6 @@ use crate::scrub::OptOuts;
 /// How often a reader re-reads the manifest when writers keep replacing
 /// the generation under it.
 const READER_RETRIES: u32 = 3;
-const SUBDIRS: [&str; 7] = ["config", "ledger", "index", "ids", "snapshot", "probe", "outbox"];
-
 /// An opened store: its manifest and config, read at one moment.
 pub struct Store {
     /// The store folder.
@@ -274,7 +274,7 @@ impl Store {
 
     /// The ledger file of a generation.
     fn ledger_file(&self, generation: u32) -> Result<&FileRef> {
-        let name = format!("ledger/{generation:010}.parquet");
+        let name = Kind::Ledger.file(generation.into());
         self.manifest
             .ledger
             .iter()
@@ -476,15 +476,6 @@ impl Store {
         Ok(n)
     }
 
-    /// Every event in the ledger, file by file, each file verified.
-    pub fn ledger(&self) -> Result<Vec<Event>> {
-        let mut all = Vec::new();
-        for r in &self.manifest.ledger {
-            all.extend(read_events(&self.dir, r, FIX_RESTORE)?);
-        }
-        Ok(all)
-    }
-
     /// Create a new store at `dir` with this config file.
     pub fn init(dir: &Path, config_path: &Path) -> Result<Store> {
         let text = read_config_text(config_path)?;
@@ -503,10 +494,10 @@ impl Store {
         }
         perms::create_dir(dir)?;
         let _lock = lock(dir)?;
-        for sub in SUBDIRS {
-            perms::create_dir(&dir.join(sub))?;
+        for kind in Kind::ALL {
+            perms::create_dir(&dir.join(kind.folder()))?;
         }
-        let config = write_file(dir, "config/0000000000.toml", text.as_bytes(), 0)?;
+        let config = write_file(dir, &Kind::Config.file(0), text.as_bytes(), 0)?;
         let empty = Manifest {
             format: manifest::FORMAT,
             generation: 0,
@@ -550,7 +541,7 @@ impl Store {
         let text = read_config_text(config_path)?;
         let config = Config::parse(&text).map_err(Error::Config)?;
         let generation = self.manifest.generation + 1;
-        let file = format!("config/{generation:010}.toml");
+        let file = Kind::Config.file(generation);
         let r = write_file(&self.dir, &file, text.as_bytes(), 0)?;
         let mut m = self.manifest.clone();
         m.generation = generation;
@@ -571,16 +562,7 @@ impl Store {
             // wrote: the old manifest names none of them
             let keep: std::collections::HashSet<&str> = before.files().map(|f| f.file.as_str()).collect();
             let generation = before.generation + 1;
-            for rel in [
-                format!("ledger/{generation:010}.parquet"),
-                format!("ledger/{generation:010}.parquet.blocks"),
-                format!("index/{generation:010}.idx"),
-                format!("index/{generation:010}.idx.blocks"),
-                format!("ids/{generation:010}.bin"),
-                format!("snapshot/{generation:010}.snap"),
-                format!("probe/{generation:010}.probe"),
-                format!("outbox/{generation:010}.parquet"),
-            ] {
+            for rel in layout::files_of(generation) {
                 if !keep.contains(rel.as_str()) {
                     let _ = fs::remove_file(self.dir.join(rel));
                 }
@@ -597,7 +579,7 @@ impl Store {
             let bytes = events_to_parquet(events)?;
             let r = write_file_blocked(
                 &self.dir,
-                &format!("ledger/{generation:010}.parquet"),
+                &Kind::Ledger.file(generation),
                 &bytes,
                 events.len() as u64,
                 0,
@@ -614,7 +596,7 @@ impl Store {
         if !change.keys.is_empty() || change.replace {
             key_rows.push(change.keys.len() as u64);
             let from = index::merge_from(&key_rows);
-            let rel = format!("index/{generation:010}.idx");
+            let rel = Kind::KeyRun.file(generation);
             if from + 1 < key_rows.len() {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
@@ -665,7 +647,7 @@ impl Store {
         if !change.ids.is_empty() || change.replace {
             id_rows.push(change.ids.len() as u64);
             let from = index::merge_from(&id_rows);
-            let rel = format!("ids/{generation:010}.bin");
+            let rel = Kind::IdRun.file(generation);
             let runs = id_refs[from..id_rows.len() - 1]
                 .iter()
                 .map(|r| {
@@ -689,8 +671,8 @@ impl Store {
         }
         m.ids = id_refs;
         // a store made before outboxes and probes were kept lacks their folders
-        for sub in ["outbox", "probe"] {
-            let d = self.dir.join(sub);
+        for kind in [Kind::Outbox, Kind::Probe] {
+            let d = self.dir.join(kind.folder());
             if !d.is_dir() {
                 perms::create_dir(&d)?;
             }
@@ -700,7 +682,7 @@ impl Store {
             let bytes = outbox::encode(&change.outbox)?;
             m.outbox.push(write_file(
                 &self.dir,
-                &format!("outbox/{generation:010}.parquet"),
+                &Kind::Outbox.file(generation),
                 &bytes,
                 rows,
             )?);
@@ -708,20 +690,11 @@ impl Store {
         let mut snap = change.snapshot;
         snap.ledger_digest = m.ledger_digest();
         let rows = snap.opt_outs();
-        m.snapshot = write_file(
-            &self.dir,
-            &format!("snapshot/{generation:010}.snap"),
-            &snap.encode(),
-            rows,
-        )?;
-        m.probe = Some(self.write_probe(
-            &format!("probe/{generation:010}.probe"),
-            &snap,
-            &change.keys,
-            change.replace,
-        )?);
-        for sub in SUBDIRS {
-            sync_dir(&self.dir.join(sub))?;
+        m.snapshot = write_file(&self.dir, &Kind::Snapshot.file(generation), &snap.encode(), rows)?;
+        m.probe =
+            Some(self.write_probe(&Kind::Probe.file(generation), &snap, &change.keys, change.replace)?);
+        for kind in Kind::ALL {
+            sync_dir(&self.dir.join(kind.folder()))?;
         }
         m.write(&self.dir)?;
         self.gc(&m);
@@ -838,7 +811,11 @@ impl Store {
                 }
             }
         }
-        for sub in ["ledger", "index", "ids", "snapshot", "probe", "outbox"] {
+        for sub in Kind::ALL
+            .into_iter()
+            .filter(|&k| k != Kind::Config)
+            .map(Kind::folder)
+        {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
@@ -909,16 +886,13 @@ fn write_file_blocked(
 
 /// Write the blocks file of the store file `rel`.
 fn write_blocks(dir: &Path, rel: &str, table: &[u8]) -> Result<Box<FileRef>> {
-    write_file(dir, &format!("{rel}.blocks"), table, 0).map(Box::new)
+    write_file(dir, &layout::blocks_file(rel), table, 0).map(Box::new)
 }
 
 /// Read a store file whole and check its size and checksum.
 /// The generation of a ledger file, from its name (`ledger/<gen>.parquet`).
 fn ledger_generation(r: &FileRef) -> Option<u32> {
-    r.file
-        .strip_prefix("ledger/")
-        .and_then(|f| f.strip_suffix(".parquet"))
-        .and_then(|g| g.parse::<u32>().ok())
+    Kind::Ledger.generation_of(&r.file)
 }
 
 fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {

@@ -4,12 +4,8 @@
 //! Applying events in any order gives the same state, because each key
 //! keeps the greatest event by (event time, event id).
 
+use crate::event::Event;
 use crate::fasthash::FastMap;
-
-use roaring::RoaringTreemap;
-
-use crate::event::{Action, Event};
-use crate::store::snapshot::{ScopeBitmap, Snapshot};
 
 /// Last event per key.
 #[derive(Default, Debug)]
@@ -87,35 +83,5 @@ impl State {
     /// True when no key has an event.
     pub fn is_empty(&self) -> bool {
         self.last.is_empty()
-    }
-
-    /// Compile the bitmaps of every opted-out key.
-    pub fn snapshot(&self, ledger_digest: u32) -> Snapshot {
-        let mut per_scope: Vec<Vec<u64>> = vec![Vec::new(); self.scopes.len()];
-        for (&(scope, contact), e) in &self.last {
-            if e.action == Action::OptOut {
-                per_scope[scope as usize].push(contact);
-            }
-        }
-        let mut scopes: Vec<ScopeBitmap> = per_scope
-            .into_iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(i, mut v)| {
-                v.sort_unstable();
-                let (account, scope) = self.scopes[i].clone();
-                let bitmap = RoaringTreemap::from_sorted_iter(v).unwrap_or_default();
-                ScopeBitmap {
-                    account,
-                    scope,
-                    bitmap,
-                }
-            })
-            .collect();
-        scopes.sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
-        Snapshot {
-            ledger_digest,
-            scopes,
-        }
     }
 }
