@@ -204,7 +204,7 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
 
 /// New events counted by action, source and kind of scope (`account` or
 /// `sender`), as `{"opt_out": {"keyword": {"sender": 3}}}`, for summaries.
-pub fn breakdown(events: &[Event]) -> serde_json::Value {
+pub fn breakdown(events: &[Event]) -> crate::summary::Breakdown {
     const ACTIONS: [Action; 2] = [Action::OptOut, Action::OptIn];
     const SOURCES: [Source; 4] = [
         Source::Keyword,
@@ -212,7 +212,7 @@ pub fn breakdown(events: &[Event]) -> serde_json::Value {
         Source::Webform,
         Source::Import,
     ];
-    // counted by index first: a JSON update per event was 3% of an ingest
+    // counted by index first: a map update per event was 3% of an ingest
     let mut n = [[[0u64; 2]; 4]; 2];
     for e in events {
         let action = ACTIONS.iter().position(|&a| a == e.action).unwrap_or(0);
@@ -220,25 +220,21 @@ pub fn breakdown(events: &[Event]) -> serde_json::Value {
         let sender = usize::from(&*e.scope != ACCOUNT_SCOPE);
         n[action][source][sender] += 1;
     }
-    let mut map = serde_json::Map::new();
+    let mut map = crate::summary::Breakdown::new();
     for (a, by_source) in ACTIONS.iter().zip(&n) {
-        let mut sources = serde_json::Map::new();
         for (s, by_scope) in SOURCES.iter().zip(by_source) {
-            let mut scopes = serde_json::Map::new();
             for (kind, &count) in ["account", "sender"].iter().zip(by_scope) {
                 if count > 0 {
-                    scopes.insert(kind.to_string(), count.into());
+                    map.entry(a.as_str().to_string())
+                        .or_default()
+                        .entry(s.as_str().to_string())
+                        .or_default()
+                        .insert(kind.to_string(), count);
                 }
             }
-            if !scopes.is_empty() {
-                sources.insert(s.as_str().to_string(), scopes.into());
-            }
-        }
-        if !sources.is_empty() {
-            map.insert(a.as_str().to_string(), sources.into());
         }
     }
-    serde_json::Value::Object(map)
+    map
 }
 
 #[cfg(test)]
@@ -269,12 +265,12 @@ mod tests {
             ev(Action::OptIn, Source::FreeKeyword, ACCOUNT_SCOPE),
         ];
         assert_eq!(
-            breakdown(&events),
+            serde_json::to_value(breakdown(&events)).unwrap(),
             serde_json::json!({
                 "opt_out": {"keyword": {"account": 1, "sender": 2}, "import": {"account": 1}},
                 "opt_in": {"free_keyword": {"account": 1}}
             })
         );
-        assert_eq!(breakdown(&[]), serde_json::json!({}));
+        assert!(breakdown(&[]).is_empty());
     }
 }

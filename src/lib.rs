@@ -26,5 +26,6 @@ pub mod progress;
 pub mod report;
 pub mod scrub;
 pub mod store;
+pub mod summary;
 
 pub use error::{Error, Result};

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use crate::summary::{CampaignSummary, NightlySummary, Seconds};
 
 use crate::error::{Error, Result};
 use crate::ingest::replies::{self, Outputs, ReplyColumns};
@@ -129,7 +129,7 @@ fn outbox_file(out: &Path, pending: u64, generation: u64) -> PathBuf {
 
 /// Run the nightly job; returns the summary that is also written to
 /// `out/summary.json`.
-pub fn run(n: &Nightly) -> Result<Value> {
+pub fn run(n: &Nightly) -> Result<NightlySummary> {
     let start = Instant::now();
     let list = campaigns(&n.campaigns)?;
     std::fs::create_dir_all(&n.out).map_err(|e| Error::io("cannot create", &n.out, e))?;
@@ -147,7 +147,7 @@ pub fn run(n: &Nightly) -> Result<Value> {
         .collect();
     check_inputs(n, &store, &plans)?;
     let replies = if n.replies.is_empty() {
-        Value::Null
+        None
     } else {
         let (review, rejects) = (p("review.parquet"), p("replies.rejects.parquet"));
         let outputs = Outputs {
@@ -159,21 +159,21 @@ pub fn run(n: &Nightly) -> Result<Value> {
             zone: n.zone,
             ..ReplyColumns::default()
         };
-        replies::ingest(&mut store, &n.replies, &cols, &outputs)?
+        Some(replies::ingest(&mut store, &n.replies, &cols, &outputs)?)
     };
     // every pending reply goes out now, before the campaigns; an earlier
     // run's outbox file that holds replies is never overwritten
     let outbox = outbox_file(&n.out, store.pending_replies(), store.manifest.generation);
     let handed_over = store.deliver(&outbox)?;
     let webform = if n.webform.is_empty() {
-        Value::Null
+        None
     } else {
         let rejects = p("webform.rejects.parquet");
         let cols = WebformColumns {
             zone: n.zone,
             ..WebformColumns::default()
         };
-        webform::ingest(&mut store, &n.webform, &cols, Some(&rejects))?
+        Some(webform::ingest(&mut store, &n.webform, &cols, Some(&rejects))?)
     };
     let ingested = start.elapsed().as_secs_f64();
     let lookups = store.opt_outs()?;
@@ -189,21 +189,30 @@ pub fn run(n: &Nightly) -> Result<Value> {
             stats.kept,
             stats.suppressed()
         );
-        results.push(json!({"name": name, "rows_in": stats.rows_in, "kept": stats.kept,
-            "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": t.elapsed().as_secs_f64()}));
+        results.push(CampaignSummary {
+            kept: stats.kept,
+            name: name.clone(),
+            reasons: stats.reasons(),
+            rows_in: stats.rows_in,
+            seconds: t.elapsed().as_secs_f64(),
+            suppressed: stats.suppressed(),
+        });
     }
-    let summary = json!({
-        "command": "nightly",
-        "store_generation": store.manifest.generation,
-        "opt_outs_in_store": opt_outs,
-        "replies": replies,
-        "outbox_handed_over": handed_over,
-        "outbox_file": outbox.file_name().map(|f| f.to_string_lossy().into_owned()),
-        "webform": webform,
-        "campaigns": results,
-        "case_hints": run::say_case_hints("nightly", &scrubber),
-        "seconds": {"ingest": ingested, "total": start.elapsed().as_secs_f64()},
-    });
+    let summary = NightlySummary {
+        campaigns: results,
+        case_hints: run::say_case_hints("nightly", &scrubber),
+        command: "nightly".into(),
+        opt_outs_in_store: opt_outs,
+        outbox_file: outbox.file_name().map(|f| f.to_string_lossy().into_owned()),
+        outbox_handed_over: handed_over,
+        replies,
+        seconds: Seconds {
+            ingest: ingested,
+            total: start.elapsed().as_secs_f64(),
+        },
+        store_generation: store.manifest.generation,
+        webform,
+    };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(&p("summary.json"), format!("{text}\n").as_bytes())?;
     let state = store.state()?;

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use crate::event::{Action, Event};
 use crate::scrub::Reason;
+use crate::summary::{CampaignSummary, NightlySummary, RepliesSummary, WebformSummary};
 
 /// Colours of the reasons, in [`Reason::ALL`] order, and of kept rows.
 const KEPT_COLOUR: &str = "#2e7d32";
@@ -27,12 +26,13 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn num(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+/// A campaign's suppressed rows for one reason.
+fn reason(c: &CampaignSummary, r: &Reason) -> u64 {
+    c.reasons.get(r.as_str()).copied().unwrap_or(0)
 }
 
-fn campaign_bars(summary: &Value, html: &mut String) {
-    let list = summary["campaigns"].as_array().cloned().unwrap_or_default();
+fn campaign_bars(summary: &NightlySummary, html: &mut String) {
+    let list = &summary.campaigns;
     let width = 640.0;
     let _ = writeln!(html, "<h2>Campaigns: kept and suppressed</h2>");
     let h = 34 * list.len() + 10;
@@ -42,14 +42,14 @@ fn campaign_bars(summary: &Value, html: &mut String) {
         width as u32 + 160
     );
     for (i, c) in list.iter().enumerate() {
-        let rows = num(c, "rows_in").max(1) as f64;
+        let rows = c.rows_in.max(1) as f64;
         let y = 34 * i + 5;
-        let name = esc(c["name"].as_str().unwrap_or(""));
+        let name = esc(&c.name);
         let _ = writeln!(html, "<text x=\"0\" y=\"{}\" class=\"lbl\">{name}</text>", y + 17);
         let mut x = 150.0;
-        let mut parts = vec![("kept", num(c, "kept"), KEPT_COLOUR)];
+        let mut parts = vec![("kept", c.kept, KEPT_COLOUR)];
         for (r, colour) in Reason::ALL.iter().zip(REASON_COLOURS) {
-            parts.push((r.as_str(), num(&c["reasons"], r.as_str()), colour));
+            parts.push((r.as_str(), reason(c, r), colour));
         }
         for (label, n, colour) in parts.into_iter().filter(|p| p.1 > 0) {
             let w = width * n as f64 / rows;
@@ -74,16 +74,16 @@ fn campaign_bars(summary: &Value, html: &mut String) {
         let _ = write!(html, "<th>{}</th>", r.as_str());
     }
     let _ = writeln!(html, "</tr>");
-    for c in &list {
+    for c in list {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td>",
-            esc(c["name"].as_str().unwrap_or("")),
-            num(c, "rows_in"),
-            num(c, "kept")
+            esc(&c.name),
+            c.rows_in,
+            c.kept
         );
         for r in Reason::ALL {
-            let _ = write!(html, "<td>{}</td>", num(&c["reasons"], r.as_str()));
+            let _ = write!(html, "<td>{}</td>", reason(c, &r));
         }
         let _ = writeln!(html, "</tr>");
     }
@@ -142,7 +142,7 @@ fn count_table(title: &str, head: &str, rows: &[(String, u64)], html: &mut Strin
 }
 
 /// The page for a nightly summary and the store's current opt-outs.
-pub fn render(summary: &Value, opt_outs: &[&Event]) -> String {
+pub fn render(summary: &NightlySummary, opt_outs: &[&Event]) -> String {
     let mut days: BTreeMap<String, u64> = BTreeMap::new();
     let mut sources: BTreeMap<String, u64> = BTreeMap::new();
     let mut keywords: BTreeMap<String, u64> = BTreeMap::new();
@@ -158,7 +158,9 @@ pub fn render(summary: &Value, opt_outs: &[&Event]) -> String {
     let mut top: Vec<(String, u64)> = keywords.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(TOP_KEYWORDS);
-    let r = &summary["replies"];
+    let none = RepliesSummary::default();
+    let r = summary.replies.as_ref().unwrap_or(&none);
+    let web = |f: fn(&WebformSummary) -> u64| summary.webform.as_ref().map_or(0, f);
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>optscrub nightly report</title><style>\
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}\
@@ -168,32 +170,23 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.85em}td,th{border:1px so
 </style></head><body><h1>optscrub nightly report</h1>",
     );
     let cards = [
-        ("messages read", num(r, "messages")),
-        (
-            "new opt-outs",
-            num(r, "new_opt_outs") + num(&summary["webform"], "new_events"),
-        ),
-        ("new opt-ins", num(r, "new_opt_ins")),
-        ("to review", num(r, "review")),
-        (
-            "rejected rows",
-            num(r, "rejected") + num(&summary["webform"], "rejected"),
-        ),
-        (
-            "opt-outs in force",
-            summary["opt_outs_in_store"].as_u64().unwrap_or(0),
-        ),
+        ("messages read", r.messages),
+        ("new opt-outs", r.new_opt_outs + web(|w| w.new_events)),
+        ("new opt-ins", r.new_opt_ins),
+        ("to review", r.review),
+        ("rejected rows", r.rejected + web(|w| w.rejected)),
+        ("opt-outs in force", summary.opt_outs_in_store),
     ];
     let _ = write!(html, "<div class=\"cards\">");
     for (label, n) in cards {
         let _ = write!(html, "<div class=\"card\"><b>{n}</b>{label}</div>");
     }
     let _ = writeln!(html, "</div>");
-    if num(r, "review") > 0 {
+    if r.review > 0 {
         let _ = writeln!(
             html,
             "<p>{} replies wait in <code>review.parquet</code>: each names an opt-out keyword that did not trigger. Please read them.</p>",
-            num(r, "review")
+            r.review
         );
     }
     campaign_bars(summary, &mut html);

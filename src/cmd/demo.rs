@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use crate::summary::NightlySummary;
 
 use crate::error::{Error, Result};
 use crate::ingest::import::{self, ImportColumns, Mapping};
@@ -109,27 +109,14 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-fn num(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn print_table(summary: &Value) {
-    let r = &summary["replies"];
+fn print_table(summary: &NightlySummary) {
+    let r = summary.replies.clone().unwrap_or_default();
     println!(
         "replies: {} messages -> {} opt-outs, {} opt-ins, {} confirmations to send, {} to review, {} rejected",
-        num(r, "messages"),
-        num(r, "new_opt_outs"),
-        num(r, "new_opt_ins"),
-        num(r, "outbox"),
-        num(r, "review"),
-        num(r, "rejected")
+        r.messages, r.new_opt_outs, r.new_opt_ins, r.outbox, r.review, r.rejected
     );
-    let w = &summary["webform"];
-    println!(
-        "webform: {} opt-outs, {} rejected",
-        num(w, "new_events"),
-        num(w, "rejected")
-    );
+    let w = summary.webform.clone().unwrap_or_default();
+    println!("webform: {} opt-outs, {} rejected", w.new_events, w.rejected);
     println!();
     print!(
         "{:<14} {:>6} {:>6} {:>10}",
@@ -139,16 +126,13 @@ fn print_table(summary: &Value) {
         print!(" {:>15}", reason.as_str());
     }
     println!();
-    for c in summary["campaigns"].as_array().into_iter().flatten() {
+    for c in &summary.campaigns {
         print!(
             "{:<14} {:>6} {:>6} {:>10}",
-            c["name"].as_str().unwrap_or(""),
-            num(c, "rows_in"),
-            num(c, "kept"),
-            num(c, "suppressed")
+            c.name, c.rows_in, c.kept, c.suppressed
         );
         for reason in Reason::ALL {
-            print!(" {:>15}", num(&c["reasons"], reason.as_str()));
+            print!(" {:>15}", c.reasons.get(reason.as_str()).copied().unwrap_or(0));
         }
         println!();
     }

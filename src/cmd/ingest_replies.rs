@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::Result;
 use crate::ingest::replies::{self, Outputs, ReplyColumns};
@@ -74,7 +72,7 @@ pub fn run(a: Args) -> Result<()> {
         rejects: a.rejects.as_deref(),
     };
     let mut figures = replies::ingest(&mut store, &a.files, &cols, &outputs)?;
-    figures["command"] = json!("ingest replies");
+    figures.command = Some("ingest replies".into());
     write_summary(a.store.summary.as_deref(), &figures)?;
-    a.limit.check("replies", crate::cmd::rejected(&figures))
+    a.limit.check("replies", figures.rejected)
 }

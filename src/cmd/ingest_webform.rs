@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::Result;
 use crate::ingest::webform::{self, WebformColumns};
@@ -60,7 +58,7 @@ pub fn run(a: Args) -> Result<()> {
         csv: a.csv.shape()?,
     };
     let mut figures = webform::ingest(&mut store, &a.files, &cols, a.rejects.as_deref())?;
-    figures["command"] = json!("ingest webform");
+    figures.command = Some("ingest webform".into());
     write_summary(a.store.summary.as_deref(), &figures)?;
-    a.limit.check("webform", crate::cmd::rejected(&figures))
+    a.limit.check("webform", figures.rejected)
 }

@@ -107,7 +107,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Write `--summary FILE.json` if it was given.
-pub fn write_summary(path: Option<&Path>, value: &serde_json::Value) -> Result<()> {
+pub fn write_summary(path: Option<&Path>, value: &impl serde::Serialize) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(path, format!("{text}\n").as_bytes())
@@ -146,14 +146,6 @@ impl RejectLimit {
             _ => Ok(()),
         }
     }
-}
-
-/// The `rejected` figure of an ingest summary.
-pub fn rejected(summary: &serde_json::Value) -> u64 {
-    summary
-        .get("rejected")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0)
 }
 
 /// How CSV inputs are read: `--no-header`, `--delimiter C`.

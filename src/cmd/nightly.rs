@@ -54,6 +54,6 @@ pub fn run(a: Args) -> Result<()> {
     let summary = nightly::run(&n)?;
     eprintln!("nightly: outputs and summary.json in {}", n.out.display());
     write_summary(a.summary.as_deref(), &summary)?;
-    let rejected = crate::cmd::rejected(&summary["replies"]) + crate::cmd::rejected(&summary["webform"]);
+    let rejected = summary.rejected();
     a.limit.check("nightly", rejected)
 }

@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use serde::de::IgnoredAny;
 use serde_json::json;
 
 use crate::cmd::write_summary;
 use crate::error::{Error, Result};
+use crate::summary::ScrubSummary;
 
 mod sample;
 
@@ -232,7 +234,7 @@ fn exe() -> Result<PathBuf> {
 }
 
 /// Run optscrub with these arguments; its summary JSON.
-fn step(args: &[&str], summary: &Path) -> Result<serde_json::Value> {
+fn step<T: serde::de::DeserializeOwned>(args: &[&str], summary: &Path) -> Result<T> {
     let out = Command::new(exe()?)
         .args(args)
         .arg("--summary")
@@ -262,7 +264,7 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
     let sum = dir.join("summary.json");
     let per_account = senders.div_ceil(10).max(1).to_string();
     let (rows_s, opt_s) = (rows.to_string(), opt_outs.to_string());
-    step(
+    step::<IgnoredAny>(
         &[
             "gen",
             "--out",
@@ -285,7 +287,7 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
         &sum,
     )?;
     let config = data.join("config.toml").to_string_lossy().into_owned();
-    step(&["init", "--store", &s, "--config", &config], &sum)?;
+    step::<IgnoredAny>(&["init", "--store", &s, "--config", &config], &sum)?;
     let manifest = std::fs::read_to_string(data.join("imports/MANIFEST.txt"))
         .map_err(|e| Error::io("cannot read", &data.join("imports/MANIFEST.txt"), e))?;
     for line in manifest
@@ -297,7 +299,7 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
             continue;
         };
         let file = data.join(file).to_string_lossy().into_owned();
-        step(
+        step::<IgnoredAny>(
             &[
                 "ingest",
                 "import",
@@ -357,13 +359,13 @@ fn scrub_point(
     ];
     args.extend(flags.iter().map(String::as_str));
     let start = Instant::now();
-    let v = step(&args, &dir.join("summary.json"))?;
+    let v: ScrubSummary = step(&args, &dir.join("summary.json"))?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(Point {
         rows: rows as f64,
         opt_outs: opt_outs as f64,
         seconds,
-        peak_bytes: v["peak_rss_bytes"].as_f64().unwrap_or(0.0),
+        peak_bytes: v.peak_rss_bytes.unwrap_or(0) as f64,
     })
 }
 

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::json;
-
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::phone::DefaultCountry;
@@ -152,9 +150,17 @@ pub fn run(a: Args) -> Result<()> {
     let hints = run::say_case_hints("scrub", &scrubber);
     write_summary(
         a.store.summary.as_deref(),
-        &json!({"command": "scrub", "case_hints": hints, "rows_in": stats.rows_in, "kept": stats.kept,
-                "suppressed": stats.suppressed(), "reasons": stats.reasons_json(), "seconds": secs,
-                "output": plan.output, "suppressed_output": plan.suppressed,
-                "peak_rss_bytes": crate::cmd::peak_rss_bytes()}),
+        &crate::summary::ScrubSummary {
+            case_hints: hints,
+            command: "scrub".into(),
+            kept: stats.kept,
+            output: plan.output,
+            peak_rss_bytes: crate::cmd::peak_rss_bytes(),
+            reasons: stats.reasons(),
+            rows_in: stats.rows_in,
+            seconds: secs,
+            suppressed: stats.suppressed(),
+            suppressed_output: plan.suppressed,
+        },
     )
 }

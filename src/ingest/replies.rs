@@ -9,6 +9,7 @@ use crate::ingest::outbox::{batches, outbox, Kind, Reply, Review};
 use crate::ingest::Rejects;
 use crate::io::input::{Batch, Dataset};
 use crate::matcher::Words;
+use crate::summary::{OutboxByKind, RepliesSummary};
 
 /// Column names of a reply log.
 #[derive(Clone, Debug)]
@@ -187,7 +188,7 @@ pub fn ingest(
     files: &[String],
     cols: &ReplyColumns,
     outputs: &Outputs<'_>,
-) -> Result<serde_json::Value> {
+) -> Result<RepliesSummary> {
     for p in [outputs.outbox, outputs.review, outputs.rejects]
         .into_iter()
         .flatten()
@@ -236,12 +237,22 @@ pub fn ingest(
             None
         }
     };
-    let summary = serde_json::json!({"messages": outcome.messages, "new_opt_outs": opt_outs, "new_opt_ins": opt_ins,
-        "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
-        "already_known": done.already_known, "review": outcome.reviewed, "rejected": rejected,
-        "outbox": outbox_rows,
-        "outbox_by_kind": {"opt_out_confirmation": by_kind[0],
-                           "opt_in_confirmation": by_kind[1], "help": by_kind[2]},
-        "handed_over": handed_over, "pending_replies": store.pending_replies()});
-    Ok(summary)
+    Ok(RepliesSummary {
+        already_known: done.already_known as u64,
+        command: None,
+        handed_over,
+        messages: outcome.messages as u64,
+        new_by_source_and_scope: crate::event::breakdown(&done.new_events),
+        new_opt_ins: opt_ins as u64,
+        new_opt_outs: opt_outs as u64,
+        outbox: outbox_rows as u64,
+        outbox_by_kind: OutboxByKind {
+            help: by_kind[2] as u64,
+            opt_in_confirmation: by_kind[1] as u64,
+            opt_out_confirmation: by_kind[0] as u64,
+        },
+        pending_replies: store.pending_replies(),
+        rejected,
+        review: outcome.reviewed as u64,
+    })
 }

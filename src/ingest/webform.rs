@@ -129,7 +129,7 @@ pub fn ingest(
     files: &[String],
     cols: &WebformColumns,
     rejects_path: Option<&std::path::Path>,
-) -> Result<serde_json::Value> {
+) -> Result<crate::summary::WebformSummary> {
     let data = Dataset::open_shaped(files, cols.csv)?;
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
     let events = read(&store.config, data, cols, &mut rejects)?;
@@ -145,9 +145,12 @@ pub fn ingest(
     }
     let rejected = rejects.count;
     rejects.finish()?;
-    Ok(
-        serde_json::json!({"events_read": read, "new_events": done.new_events.len(),
-        "new_by_source_and_scope": crate::event::breakdown(&done.new_events),
-        "already_known": done.already_known, "rejected": rejected}),
-    )
+    Ok(crate::summary::WebformSummary {
+        already_known: done.already_known as u64,
+        command: None,
+        events_read: read as u64,
+        new_by_source_and_scope: crate::event::breakdown(&done.new_events),
+        new_events: done.new_events.len() as u64,
+        rejected,
+    })
 }

@@ -91,17 +91,11 @@ impl Stats {
     }
 
     /// Suppressed rows per reason, every reason named, for summaries.
-    pub fn reasons_json(&self) -> serde_json::Value {
+    pub fn reasons(&self) -> crate::summary::Reasons {
         Reason::ALL
             .iter()
-            .map(|r| {
-                (
-                    r.as_str().to_string(),
-                    serde_json::json!(self.reasons.get(r).copied().unwrap_or(0)),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into()
+            .map(|r| (r.as_str().to_string(), self.reasons.get(r).copied().unwrap_or(0)))
+            .collect()
     }
 }
 
@@ -576,7 +570,7 @@ fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
 /// Say on stderr which unknown account or sender ids match a configured
 /// one ignoring case (those rows were suppressed: ids are exact); returns
 /// them for the summary.
-pub fn say_case_hints(what: &str, scrubber: &Scrubber) -> serde_json::Value {
+pub fn say_case_hints(what: &str, scrubber: &Scrubber) -> Vec<crate::summary::CaseHint> {
     let hints = scrubber.case_hints();
     for (written, configured) in &hints {
         eprintln!(
@@ -585,6 +579,9 @@ pub fn say_case_hints(what: &str, scrubber: &Scrubber) -> serde_json::Value {
     }
     hints
         .iter()
-        .map(|(w, c)| serde_json::json!({"written": w, "configured": c}))
+        .map(|(w, c)| crate::summary::CaseHint {
+            configured: c.to_string(),
+            written: w.to_string(),
+        })
         .collect()
 }
