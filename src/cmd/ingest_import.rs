@@ -37,13 +37,13 @@ pub struct Args {
     #[arg(long, value_name = "F")]
     rejects: Option<PathBuf>,
     /// Name of the phone column.
-    #[arg(long, default_value = "phone")]
+    #[arg(long, default_value = ImportColumns::PHONE)]
     phone_column: String,
     /// Name of the optional per-row sender column (overrides the mapping).
-    #[arg(long, default_value = "sender")]
+    #[arg(long, default_value = ImportColumns::SENDER)]
     sender_column: String,
     /// Name of the optional event time column.
-    #[arg(long, default_value = "occurred_at")]
+    #[arg(long, default_value = ImportColumns::TIME)]
     time_column: String,
     /// Read national numbers as this country's (ISO 3166 alpha-2); else
     /// the account's `default_country` in the config; else they are rejected.

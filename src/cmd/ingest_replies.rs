@@ -29,22 +29,22 @@ pub struct Args {
     #[arg(long, value_name = "F")]
     rejects: Option<PathBuf>,
     /// Name of the message id column.
-    #[arg(long, default_value = "message_id")]
+    #[arg(long, default_value = ReplyColumns::ID)]
     id_column: String,
     /// Name of the receive time column.
-    #[arg(long, default_value = "received_at")]
+    #[arg(long, default_value = ReplyColumns::TIME)]
     time_column: String,
     /// Name of the contact column.
-    #[arg(long, default_value = "from")]
+    #[arg(long, default_value = ReplyColumns::FROM)]
     from_column: String,
     /// Name of the destination column.
-    #[arg(long, default_value = "to")]
+    #[arg(long, default_value = ReplyColumns::TO)]
     to_column: String,
     /// Name of the message text column.
-    #[arg(long, default_value = "body")]
+    #[arg(long, default_value = ReplyColumns::BODY)]
     body_column: String,
     /// Name of the optional channel column (sms / whatsapp).
-    #[arg(long, default_value = "channel")]
+    #[arg(long, default_value = ReplyColumns::CHANNEL)]
     channel_column: String,
     /// IANA time zone of times written without an offset (like
     /// 2026-11-01 09:14:00, or a Parquet timestamp with no zone); UTC if

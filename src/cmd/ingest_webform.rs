@@ -23,16 +23,16 @@ pub struct Args {
     #[arg(long, value_name = "F")]
     rejects: Option<PathBuf>,
     /// Name of the account id column.
-    #[arg(long, default_value = "account_id")]
+    #[arg(long, default_value = WebformColumns::ACCOUNT)]
     account_column: String,
     /// Name of the phone column.
-    #[arg(long, default_value = "phone")]
+    #[arg(long, default_value = WebformColumns::PHONE)]
     phone_column: String,
     /// Name of the submission time column.
-    #[arg(long, default_value = "submitted_at")]
+    #[arg(long, default_value = WebformColumns::TIME)]
     time_column: String,
     /// Name of the optional submission id column.
-    #[arg(long, default_value = "submission_id")]
+    #[arg(long, default_value = WebformColumns::ID)]
     id_column: String,
     /// Read national numbers as this country's (ISO 3166 alpha-2); else
     /// the account's `default_country` in the config; else they are rejected.

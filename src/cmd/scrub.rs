@@ -44,10 +44,10 @@ pub struct ScrubFlags {
     #[arg(long)]
     keep_duplicates: bool,
     /// Name of the phone column.
-    #[arg(long, value_name = "C", default_value = "phone")]
+    #[arg(long, value_name = "C", default_value = Plan::PHONE_COLUMN)]
     phone_column: String,
     /// Name of the account column.
-    #[arg(long, value_name = "C", default_value = "account_id")]
+    #[arg(long, value_name = "C", default_value = Plan::ACCOUNT_COLUMN)]
     account_column: String,
     /// Name of the sender column [default: sender; optional unless named here]
     #[arg(long, value_name = "C")]

@@ -38,12 +38,21 @@ pub struct ImportColumns {
     pub csv: crate::io::input::CsvShape,
 }
 
+impl ImportColumns {
+    /// The default name of the phone column.
+    pub const PHONE: &'static str = "phone";
+    /// The default name of the (optional) sender column.
+    pub const SENDER: &'static str = "sender";
+    /// The default name of the (optional) time column.
+    pub const TIME: &'static str = "occurred_at";
+}
+
 impl Default for ImportColumns {
     fn default() -> Self {
         ImportColumns {
-            phone: "phone".into(),
-            sender: "sender".into(),
-            time: "occurred_at".into(),
+            phone: Self::PHONE.into(),
+            sender: Self::SENDER.into(),
+            time: Self::TIME.into(),
             country: None,
             zone: None,
             csv: Default::default(),

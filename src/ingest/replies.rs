@@ -32,15 +32,30 @@ pub struct ReplyColumns {
     pub csv: crate::io::input::CsvShape,
 }
 
+impl ReplyColumns {
+    /// The default name of the message id column.
+    pub const ID: &'static str = "message_id";
+    /// The default name of the time column.
+    pub const TIME: &'static str = "received_at";
+    /// The default name of the sender-of-the-reply column.
+    pub const FROM: &'static str = "from";
+    /// The default name of the destination column.
+    pub const TO: &'static str = "to";
+    /// The default name of the message text column.
+    pub const BODY: &'static str = "body";
+    /// The default name of the channel column.
+    pub const CHANNEL: &'static str = "channel";
+}
+
 impl Default for ReplyColumns {
     fn default() -> Self {
         ReplyColumns {
-            id: "message_id".into(),
-            time: "received_at".into(),
-            from: "from".into(),
-            to: "to".into(),
-            body: "body".into(),
-            channel: "channel".into(),
+            id: Self::ID.into(),
+            time: Self::TIME.into(),
+            from: Self::FROM.into(),
+            to: Self::TO.into(),
+            body: Self::BODY.into(),
+            channel: Self::CHANNEL.into(),
             zone: None,
             csv: Default::default(),
         }

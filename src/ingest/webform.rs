@@ -29,13 +29,24 @@ pub struct WebformColumns {
     pub csv: crate::io::input::CsvShape,
 }
 
+impl WebformColumns {
+    /// The default name of the account column.
+    pub const ACCOUNT: &'static str = "account_id";
+    /// The default name of the phone column.
+    pub const PHONE: &'static str = "phone";
+    /// The default name of the time column.
+    pub const TIME: &'static str = "submitted_at";
+    /// The default name of the submission id column.
+    pub const ID: &'static str = "submission_id";
+}
+
 impl Default for WebformColumns {
     fn default() -> Self {
         WebformColumns {
-            account: "account_id".into(),
-            phone: "phone".into(),
-            time: "submitted_at".into(),
-            id: "submission_id".into(),
+            account: Self::ACCOUNT.into(),
+            phone: Self::PHONE.into(),
+            time: Self::TIME.into(),
+            id: Self::ID.into(),
             country: None,
             zone: None,
             csv: Default::default(),

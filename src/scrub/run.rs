@@ -50,6 +50,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The default name of the phone column.
+    pub const PHONE_COLUMN: &'static str = "phone";
+    /// The default name of the account column.
+    pub const ACCOUNT_COLUMN: &'static str = "account_id";
+    /// The default name of the (optional) sender column.
+    pub const SENDER_COLUMN: &'static str = "sender";
+
     /// A job with SPEC's defaults: the default column names, no
     /// `--suppressed`, duplicates removed, whole-size batches.
     pub fn new(inputs: Vec<String>, output: PathBuf) -> Plan {
@@ -61,9 +68,9 @@ impl Plan {
             sender: None,
             country: None,
             keep_duplicates: false,
-            phone_column: "phone".into(),
-            account_column: "account_id".into(),
-            sender_column: "sender".into(),
+            phone_column: Self::PHONE_COLUMN.into(),
+            account_column: Self::ACCOUNT_COLUMN.into(),
+            sender_column: Self::SENDER_COLUMN.into(),
             sender_column_given: false,
             country_column: None,
             csv: Default::default(),
