@@ -27,6 +27,10 @@ use crate::error::Error;
 const MAGIC: &[u8; 8] = b"OPTIDX01";
 const RECORD: usize = 32;
 const OPT_OUT_BIT: u32 = 1 << 31;
+/// Bytes of ids staged (and CRC'd) at a time when an id run is written.
+const ID_STAGE: usize = 1 << 16;
+/// Records per thread's piece when a run's order is checked.
+const ORDER_CHECK_PIECE: usize = 1 << 16;
 
 /// A stable 64-bit name of an (account, scope) pair.
 pub fn scope_hash(account: &str, scope: &str) -> u64 {
@@ -190,7 +194,7 @@ impl KeyRun {
         };
         let ordered = (1..run.len)
             .into_par_iter()
-            .with_min_len(1 << 16)
+            .with_min_len(ORDER_CHECK_PIECE)
             .all(|i| run.entry(i - 1).key() < run.entry(i).key());
         if !ordered {
             return Err("records out of order".into());
@@ -425,7 +429,7 @@ pub fn write_keys<W: std::io::Write>(
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&(header.len() as u32).to_le_bytes());
     head.extend_from_slice(&header);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut out = std::io::BufWriter::with_capacity(super::STREAM_BUFFER, out);
     out.write_all(&head)?;
     let mut file_crc = crc32fast::Hasher::new();
     file_crc.update(&head);
@@ -569,14 +573,14 @@ pub fn write_ids<W: std::io::Write>(
     ids: impl Iterator<Item = u64>,
 ) -> std::io::Result<(u64, u32, u64)> {
     use std::io::Write;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut out = std::io::BufWriter::with_capacity(super::STREAM_BUFFER, out);
     let mut crc = crc32fast::Hasher::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut buf: Vec<u8> = Vec::with_capacity(ID_STAGE);
     let mut n = 0u64;
     for id in ids {
         buf.extend_from_slice(&id.to_le_bytes());
         n += 1;
-        if buf.len() >= 1 << 16 {
+        if buf.len() >= ID_STAGE {
             out.write_all(&buf)?;
             crc.update(&buf);
             buf.clear();
@@ -588,13 +592,18 @@ pub fn write_ids<W: std::io::Write>(
     Ok((n * 8, crc.finalize(), n))
 }
 
+/// A run is merged into the newer ones when it has at most this many
+/// times their records: larger, fewer merges of big runs (less written per
+/// ingest); smaller, fewer runs for a reader to search.
+const MERGE_FACTOR: u64 = 4;
+
 /// Which runs (a suffix of the list, oldest first) to merge after a new
 /// one was added: size-tiered, so that each record is rewritten O(log n)
 /// times and there are O(log n) runs.
 pub fn merge_from(rows: &[u64]) -> usize {
     let mut from = rows.len().saturating_sub(1);
     let mut merged = rows.last().copied().unwrap_or(0);
-    while from > 0 && rows[from - 1] <= 4 * merged.max(1) {
+    while from > 0 && rows[from - 1] <= MERGE_FACTOR * merged.max(1) {
         from -= 1;
         merged += rows[from];
     }

@@ -867,6 +867,15 @@ fn map_file(file: &fs::File, random: bool) -> std::io::Result<memmap2::Mmap> {
 /// Bytes per block of a blocks file.
 const BLOCK: usize = 1 << 16;
 
+/// Rows per row group of the store's Parquet files (ledger, outbox).
+const GROUP_ROWS: usize = 1 << 20;
+
+/// Events encoded per Arrow batch (one thread's share of a ledger file).
+const LEDGER_BATCH_ROWS: usize = 1 << 16;
+
+/// Bytes buffered by a store file written or read as a stream.
+const STREAM_BUFFER: usize = 1 << 20;
+
 /// [`write_file`], with its blocks file (`<rel>.blocks`): blocks from
 /// `start`, with first keys when `fence` is given.
 fn write_file_blocked(
@@ -913,7 +922,7 @@ fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
     let cannot = |e: std::io::Error| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix);
     let mut f = fs::File::open(dir.join(&r.file)).map_err(cannot)?;
     let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; STREAM_BUFFER];
     let mut bytes = 0u64;
     loop {
         let n = f.read(&mut buf).map_err(cannot)?;
@@ -955,7 +964,10 @@ fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let batches: Vec<_> = events.par_chunks(1 << 16).map(event::to_batch).collect();
-    crate::io::output::parquet_bytes(event::schema(), props, &batches, 1 << 20)
+    let batches: Vec<_> = events
+        .par_chunks(LEDGER_BATCH_ROWS)
+        .map(event::to_batch)
+        .collect();
+    crate::io::output::parquet_bytes(event::schema(), props, &batches, GROUP_ROWS)
         .map_err(|e| Error::Corrupt(format!("cannot encode events: {e}")))
 }

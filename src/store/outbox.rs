@@ -52,7 +52,7 @@ pub(super) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::None)
         .build();
-    crate::io::output::parquet_bytes(schema(), props, batches, 1 << 20)
+    crate::io::output::parquet_bytes(schema(), props, batches, super::GROUP_ROWS)
         .map_err(|e| Error::Internal(format!("cannot encode outbox rows: {e}")))
 }
 

@@ -496,7 +496,7 @@ impl<W: Write> ProbeWriter<W> {
         let home_slots = (expected * SLOTS_PER_KEY.0).div_ceil(SLOTS_PER_KEY.1).max(1) as usize;
         let filter_bits = bits_for(expected / 4, 6);
         ProbeWriter {
-            out: io::BufWriter::with_capacity(1 << 20, out),
+            out: io::BufWriter::with_capacity(super::STREAM_BUFFER, out),
             file_crc: crc32fast::Hasher::new(),
             block_crc: crc32fast::Hasher::new(),
             in_block: 0,
