@@ -66,3 +66,27 @@ pub fn per_row<T: Copy>(col: &ArrayRef, fallback: T, resolve: impl Fn(&str) -> T
         })
         .collect())
 }
+
+/// A batch with its columns cast to `schema`'s types (dictionary columns
+/// read by [`crate::io::input::Dataset::open_dict`] back to text); unchanged when they match.
+pub fn conform(
+    batch: arrow::array::RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    arrow::array::RecordBatch::try_new(schema.clone(), cols)
+}

@@ -14,7 +14,8 @@ use serde_json::json;
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::io::atomic::sync_dir;
-use crate::io::output::{Encodings, Format, Output, Part};
+use crate::io::output::{Format, Output, Part};
+use crate::io::parquet::Encodings;
 use crate::phone::{e164_array, e164_bytes};
 use crate::store::index::ScopeName;
 use crate::store::snapshot::{MappedSnapshot, ScopeBlob};
@@ -460,7 +461,7 @@ mod tests {
     /// before its lines were written directly).
     fn arrow_lines(texts: &Texts, schema: &SchemaRef, rows: &[OptOut]) -> Vec<u8> {
         let batch = texts.batch(schema, rows).unwrap();
-        let batch = crate::io::input::conform(batch, &plain(schema)).unwrap();
+        let batch = crate::columns::conform(batch, &plain(schema)).unwrap();
         let mut out = Vec::new();
         arrow::csv::WriterBuilder::new()
             .with_header(false)

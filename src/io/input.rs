@@ -14,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
-use crate::io::source::Source;
+use crate::io::parquet::source::Source;
 
 mod csv;
 mod parquet_file;
@@ -25,7 +25,7 @@ pub use self::parquet_file::ReadDict;
 use self::parquet_file::{open_parquet, read_groups, ParquetPart};
 
 use crate::error::{Error, Result};
-use crate::io::output::Encodings;
+use crate::io::parquet::Encodings;
 
 /// Rows per batch read from a file (arrow's usual batch size is 8k; larger
 /// batches amortise per-batch work in the scrub loop).
@@ -205,7 +205,7 @@ impl Dataset {
     /// caller can work once per distinct value; and with them any text
     /// column whose pages are all dictionary-encoded (in the part's first
     /// row group). [`Dataset::schema`] still gives the file's own types;
-    /// [`conform`] turns a batch back to them.
+    /// [`crate::columns::conform`] turns a batch back to them.
     pub fn open_dict(
         paths: &[String],
         batch_rows: usize,
@@ -519,28 +519,4 @@ fn open_part(
             "{name}: unknown file type; expected a .csv or .parquet file, or - for CSV on standard input"
         ))),
     }
-}
-
-/// A batch with its columns cast to `schema`'s types (dictionary columns
-/// read by [`Dataset::open_dict`] back to text); unchanged when they match.
-pub fn conform(
-    batch: RecordBatch,
-    schema: &SchemaRef,
-) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch);
-    }
-    let cols = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                arrow::compute::cast(c, f.data_type())
-            }
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), cols)
 }

@@ -2,9 +2,6 @@
 //! of parts, standard input, and files that appear only when complete.
 
 pub mod atomic;
-pub mod dict_chunk;
-pub mod footer;
-pub mod guard;
 pub mod input;
 pub mod output;
-pub mod source;
+pub mod parquet;

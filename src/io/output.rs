@@ -21,7 +21,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::io::atomic::{PendingFile, Sealed, Syncer};
-use crate::io::dict_chunk::DictChunk;
+use crate::io::parquet::dict_chunk::DictChunk;
+use crate::io::parquet::Encodings;
 
 /// File formats an output can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +207,7 @@ impl PartEncoder {
             EncoderKind::Csv(buf, schema) => arrow::csv::WriterBuilder::new()
                 .with_header(false)
                 .build(&mut *buf)
-                .write(&crate::io::input::conform(batch.clone(), schema).map_err(|e| e.to_string())?)
+                .write(&crate::columns::conform(batch.clone(), schema).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?,
         }
         self.rows += batch.num_rows();
@@ -340,18 +341,6 @@ pub fn parquet_bytes(
         rg.close().map_err(err)?;
     }
     file.into_inner().map_err(err)
-}
-
-/// How the columns of a Parquet output are encoded, by name.
-#[derive(Clone, Debug, Default)]
-pub struct Encodings {
-    /// Written without a dictionary: for columns of (nearly) distinct
-    /// values, such as phone numbers, a dictionary is work that the writer
-    /// throws away.
-    pub plain: Vec<String>,
-    /// Text columns that arrive as dictionary arrays: written from their
-    /// keys by [`DictChunk`], each distinct value looked up once.
-    pub dict: Vec<String>,
 }
 
 /// A column cast to the output's type (a dictionary read from Parquet

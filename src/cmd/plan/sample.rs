@@ -22,7 +22,7 @@ use parquet::file::writer::SerializedFileWriter;
 
 use crate::error::{Error, Result};
 use crate::io::input::CsvShape;
-use crate::io::source::Source;
+use crate::io::parquet::source::Source;
 
 /// One part of the input.
 enum Part {
@@ -77,14 +77,14 @@ fn open_parquet(path: &Path) -> Result<Part> {
     let name = name_of(path);
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let source = Source::file(file).map_err(|e| Error::io("cannot read", path, e))?;
-    crate::io::guard::check_footer(&name, &source)?;
+    crate::io::parquet::guard::check_footer(&name, &source)?;
     let meta = crate::io::input::guarded(&name, || {
         ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Optional)
             .parse_and_finish(&source)
             .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
     })?;
-    crate::io::guard::check_chunks(&name, &meta, source.len())?;
+    crate::io::parquet::guard::check_chunks(&name, &meta, source.len())?;
     Ok(Part::Parquet {
         path: path.to_path_buf(),
         source,

@@ -14,8 +14,8 @@ use parquet::file::reader::Length;
 
 use super::{Part, Reader};
 use crate::error::{Error, Result};
-use crate::io::output::Encodings;
-use crate::io::source::Source;
+use crate::io::parquet::source::Source;
+use crate::io::parquet::Encodings;
 
 /// A Parquet file read row group by row group: in order by one reader, or
 /// as [`Unit`]s that decode on other threads.
@@ -80,7 +80,7 @@ pub(super) fn read_groups(
 ) -> Result<ParquetRecordBatchReader> {
     use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
     guarded(name, || {
-        crate::io::guard::check_pages(name, source, meta, &groups)?;
+        crate::io::parquet::guard::check_pages(name, source, meta, &groups)?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
             .with_row_groups(groups)
             .with_batch_size(batch_rows);
@@ -118,11 +118,11 @@ pub(super) fn open_parquet(
 ) -> Result<(Part, SchemaRef)> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
-    crate::io::guard::check_footer(name, &file)?;
+    crate::io::parquet::guard::check_footer(name, &file)?;
     let meta = guarded(name, || {
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
     })?;
-    crate::io::guard::check_chunks(name, meta.metadata(), file.len())?;
+    crate::io::parquet::guard::check_chunks(name, meta.metadata(), file.len())?;
     let schema = text_as_utf8(meta.schema());
     let encodings = encodings_of(&meta, &schema, dict_columns);
     let wants_dict = |f: &Field| encodings.dict.iter().any(|d| d == f.name());

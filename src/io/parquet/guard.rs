@@ -10,10 +10,10 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::reader::Length;
 
 use crate::error::{Error, Result};
-use crate::io::source::Source;
+use crate::io::parquet::source::Source;
 
 /// Walk the footer's encoding before the parquet crate decodes it (see
-/// [`crate::io::footer`]). A file too short to have a footer, or whose
+/// [`crate::io::parquet::footer`]). A file too short to have a footer, or whose
 /// footer length points outside it, is left to the crate's own error.
 pub fn check_footer(name: &str, file: &Source) -> Result<()> {
     use parquet::file::reader::ChunkReader;
@@ -31,7 +31,7 @@ pub fn check_footer(name: &str, file: &Source) -> Result<()> {
     let Ok(footer) = file.get_bytes(start, footer_len as usize) else {
         return Ok(());
     };
-    crate::io::footer::check(&footer).map_err(|why| {
+    crate::io::parquet::footer::check(&footer).map_err(|why| {
         Error::Input(format!(
             "{name}: not a readable Parquet file (its footer is damaged: {why})"
         ))
@@ -67,7 +67,7 @@ pub fn check_chunks(
 }
 
 /// Walk every page header of these row groups before the parquet crate
-/// does (see [`crate::io::footer::page_header`]): a header whose counts
+/// does (see [`crate::io::parquet::footer::page_header`]): a header whose counts
 /// cannot be true is refused, and so is a dictionary page that claims more
 /// values than its size can hold (every value takes at least one bit, four
 /// bytes for byte arrays and 32-bit numbers). The crate reserves memory for
@@ -75,7 +75,7 @@ pub fn check_chunks(
 /// claiming two billion values, which made it reserve 8 GB. Nothing is
 /// decompressed; a header this walk cannot follow is left to the crate.
 pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, groups: &[usize]) -> Result<()> {
-    use crate::io::footer::{page_header, PageHeader};
+    use crate::io::parquet::footer::{page_header, PageHeader};
     use parquet::basic::{Compression, Type};
     use parquet::file::reader::ChunkReader;
     /// Bytes read first to find one header (statistics of long text make
