@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use optscrub::config::{Config, MatchMode};
-use optscrub::gen::{Rng, Spec};
+use optscrub::dev::gen::{Rng, Spec};
 use optscrub::matcher::{Matcher, Words};
 
 const N: usize = 65_536;
@@ -52,7 +52,7 @@ fn spec(seed: u64, replies: u64) -> Spec {
 
 fn bench_match(c: &mut Criterion) {
     let spec = spec(1, 0);
-    let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
+    let config = Config::parse(&optscrub::dev::gen::config(&spec)).expect("config");
     let matcher = Matcher::new(&config);
     let table = &matcher.senders[0][0];
     let mut g = c.benchmark_group("keywords");
@@ -87,8 +87,8 @@ fn bench_read(c: &mut Criterion) {
     use optscrub::io::input::Dataset;
     let spec = spec(5, N as u64);
     let dir = tempfile::tempdir().expect("temp dir");
-    optscrub::gen::generate(&spec, dir.path()).expect("gen");
-    let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
+    optscrub::dev::gen::generate(&spec, dir.path()).expect("gen");
+    let config = Config::parse(&optscrub::dev::gen::config(&spec)).expect("config");
     let log = vec![dir.path().join("replies").to_string_lossy().into_owned()];
     let mut g = c.benchmark_group("replies");
     g.throughput(Throughput::Elements(N as u64));

@@ -9,7 +9,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use optscrub::config::Config;
-use optscrub::gen::{Rng, Spec};
+use optscrub::dev::gen::{Rng, Spec};
 use optscrub::phone::{normalize, DefaultCountry};
 use optscrub::scrub::{Columns, Deduper, OptOuts, Scrubber};
 use optscrub::store::snapshot::{ScopeBitmap, Snapshot};
@@ -41,7 +41,7 @@ fn snapshot(spec: &Spec) -> Snapshot {
     let per_scope = OPT_OUTS / u64::from(spec.accounts * (spec.senders_per_account + 1));
     for a in 0..spec.accounts {
         let mut names = vec!["account".to_string()];
-        names.extend((0..spec.senders_per_account).map(|s| optscrub::gen::sender_id(spec, a, s)));
+        names.extend((0..spec.senders_per_account).map(|s| optscrub::dev::gen::sender_id(spec, a, s)));
         for scope in names {
             let bitmap: RoaringTreemap = (0..per_scope)
                 .map(|_| 447_000_000_000 + rng.below(POOL))
@@ -69,7 +69,7 @@ fn batch(spec: &Spec) -> RecordBatch {
         .iter()
         .map(|a| {
             let n: u32 = a[4..].parse().unwrap_or(0);
-            optscrub::gen::sender_id(spec, n, rng.below(10) as u32)
+            optscrub::dev::gen::sender_id(spec, n, rng.below(10) as u32)
         })
         .collect();
     let schema = Arc::new(Schema::new(vec![
@@ -106,7 +106,7 @@ fn bench_phone(c: &mut Criterion) {
 
 fn bench_scrub(c: &mut Criterion) {
     let spec = spec();
-    let config = Config::parse(&optscrub::gen::config(&spec)).expect("config");
+    let config = Config::parse(&optscrub::dev::gen::config(&spec)).expect("config");
     let snap = snapshot(&spec);
     let bytes = snap.encode();
     let crc = crc32fast::hash(&bytes);

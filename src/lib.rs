@@ -7,25 +7,30 @@
 //! [`scrub`] decides per recipient row over Arrow record batches; [`io`]
 //! reads and writes CSV and Parquet; [`cmd`] is one file per subcommand.
 
-pub mod cmd;
-pub mod columns;
+// the domain: who may be messaged, and why
 pub mod config;
-pub mod error;
 pub mod event;
-pub mod fasthash;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod gen;
-pub mod ingest;
-pub mod io;
 pub mod keywords;
 pub mod matcher;
-pub mod nightly;
 pub mod phone;
-pub mod progress;
-pub mod report;
+
+// the stages, each using the ones below it
+pub mod cmd;
+pub mod ingest;
+pub mod io;
+pub mod nightly;
 pub mod scrub;
 pub mod store;
+
+// what runs report, and what went wrong
+pub mod error;
 pub mod summary;
+
+// helpers for Arrow columns, hashing and progress lines
+pub mod util;
+
+// test data and fuzz checks for development, not part of the library
+#[doc(hidden)]
+pub mod dev;
 
 pub use error::{Error, Result};

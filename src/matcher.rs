@@ -15,8 +15,8 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, MatchMode};
-use crate::fasthash::FastMap;
 use crate::keywords::{keyword_key, Pack, DEFAULT_OPT_OUT};
+use crate::util::fasthash::FastMap;
 
 /// The class of a keyword.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

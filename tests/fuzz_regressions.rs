@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use optscrub::fuzzing::TARGETS;
+use optscrub::dev::fuzzing::TARGETS;
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

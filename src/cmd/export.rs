@@ -461,7 +461,7 @@ mod tests {
     /// before its lines were written directly).
     fn arrow_lines(texts: &Texts, schema: &SchemaRef, rows: &[OptOut]) -> Vec<u8> {
         let batch = texts.batch(schema, rows).unwrap();
-        let batch = crate::columns::conform(batch, &plain(schema)).unwrap();
+        let batch = crate::util::columns::conform(batch, &plain(schema)).unwrap();
         let mut out = Vec::new();
         arrow::csv::WriterBuilder::new()
             .with_header(false)

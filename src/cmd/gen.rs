@@ -6,8 +6,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::cmd::write_summary;
+use crate::dev::gen::{generate, Spec};
 use crate::error::{Error, Result};
-use crate::gen::{generate, Spec};
 
 /// How campaign phones are written.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

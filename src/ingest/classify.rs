@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use arrow::array::Array;
 
-use crate::columns::cell;
 use crate::config::{Config, MatchMode};
 use crate::error::Result;
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
-use crate::fasthash::FastMap;
 use crate::ingest::outbox::{Kind, Reply, Review};
 use crate::ingest::replies::{Outcome, ReplyColumns};
 use crate::ingest::{BadTime, TimeColumn};
 use crate::io::input::Batch;
 use crate::matcher::{Class, Keyword, Matcher, Words};
 use crate::phone::{format_e164, normalize, normalize_sender};
+use crate::util::columns::cell;
+use crate::util::fasthash::FastMap;
 
 enum Dest {
     Sender(usize, usize),

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::columns::cell;
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejected, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{normalize, normalize_sender};
+use crate::util::columns::cell;
 
 /// Where an import's opt-outs apply.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,9 +16,9 @@ use arrow::array::{
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::columns::as_text;
 use crate::error::{Error, Result};
 use crate::io::output::Output;
+use crate::util::columns::as_text;
 
 /// A row to reject: its index in its batch, its row number in the
 /// dataset, and what is wrong with it.

@@ -9,10 +9,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::fasthash::FastMap;
 use crate::ingest::replies::Outcome;
 use crate::io::output::Output;
 use crate::phone::e164_array;
+use crate::util::fasthash::FastMap;
 
 /// Kinds of outbox rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

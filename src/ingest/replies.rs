@@ -129,7 +129,7 @@ pub fn read(
     out.events.reserve(expected);
     out.replies.reserve(expected);
     let mut rows_before = 0u64;
-    let bar = crate::progress::rows("replies", data.total_rows);
+    let bar = crate::util::progress::rows("replies", data.total_rows);
     let mut data = data.peekable();
     // Three stages overlap: window k is classified in parallel while the
     // parts of window k-1 are merged (review and rejects written) and

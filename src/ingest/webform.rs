@@ -1,13 +1,13 @@
 //! Webform submissions → account-wide opt-outs (SPEC §3.2: a webform
 //! opt-out applies to the whole account, whatever the senders' settings).
 
-use crate::columns::cell;
 use crate::config::Config;
 use crate::error::Result;
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{format_e164, normalize};
+use crate::util::columns::cell;
 
 /// Column names of a webform file.
 #[derive(Clone, Debug)]

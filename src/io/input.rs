@@ -205,7 +205,7 @@ impl Dataset {
     /// caller can work once per distinct value; and with them any text
     /// column whose pages are all dictionary-encoded (in the part's first
     /// row group). [`Dataset::schema`] still gives the file's own types;
-    /// [`crate::columns::conform`] turns a batch back to them.
+    /// [`crate::util::columns::conform`] turns a batch back to them.
     pub fn open_dict(
         paths: &[String],
         batch_rows: usize,
@@ -433,13 +433,14 @@ impl Dataset {
 impl Batch {
     /// Column `i` as text, with the file and column named in the error.
     pub fn text(&self, i: usize) -> Result<std::borrow::Cow<'_, arrow::array::StringArray>> {
-        crate::columns::as_text(self.batch.column(i)).map_err(|e| self.column_error(i, &e))
+        crate::util::columns::as_text(self.batch.column(i)).map_err(|e| self.column_error(i, &e))
     }
 
-    /// [`crate::columns::per_row`] over column `i`, with the file and
+    /// [`crate::util::columns::per_row`] over column `i`, with the file and
     /// column named in the error.
     pub fn per_row<T: Copy>(&self, i: usize, fallback: T, resolve: impl Fn(&str) -> T) -> Result<Vec<T>> {
-        crate::columns::per_row(self.batch.column(i), fallback, resolve).map_err(|e| self.column_error(i, &e))
+        crate::util::columns::per_row(self.batch.column(i), fallback, resolve)
+            .map_err(|e| self.column_error(i, &e))
     }
 
     fn column_error(&self, i: usize, e: &str) -> Error {

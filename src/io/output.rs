@@ -207,7 +207,7 @@ impl PartEncoder {
             EncoderKind::Csv(buf, schema) => arrow::csv::WriterBuilder::new()
                 .with_header(false)
                 .build(&mut *buf)
-                .write(&crate::columns::conform(batch.clone(), schema).map_err(|e| e.to_string())?)
+                .write(&crate::util::columns::conform(batch.clone(), schema).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?,
         }
         self.rows += batch.num_rows();

@@ -4,7 +4,7 @@
 use roaring::RoaringTreemap;
 
 use super::{Reason, RowDecision};
-use crate::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 /// Marks rows whose (account, contact) an earlier kept row already has.
 ///

@@ -19,13 +19,13 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use roaring::RoaringTreemap;
 
-use crate::columns::{as_text, cell, per_row};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
-use crate::fasthash::FastMap;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::probe::{self, ProbeFile};
 use crate::store::snapshot::Snapshot;
+use crate::util::columns::{as_text, cell, per_row};
+use crate::util::fasthash::FastMap;
 
 /// Why a row may not be messaged, in SPEC §3.4's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

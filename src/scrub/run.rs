@@ -278,7 +278,7 @@ fn produce(
 ) -> Result<Stats> {
     let mut dedupe = (!keep_duplicates).then(Deduper::default);
     let mut stats = Stats::default();
-    let bar = crate::progress::rows("scrub", data.total_rows);
+    let bar = crate::util::progress::rows("scrub", data.total_rows);
     let parts = Outputs {
         kept: kept_out.parts(),
         suppressed: sup_out.as_ref().map(|o| o.parts()),

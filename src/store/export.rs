@@ -22,7 +22,7 @@ use super::manifest::FileRef;
 use super::{corrupt, read_verified, Store, FIX_REBUILD, FIX_RESTORE};
 use crate::error::Result;
 use crate::event::Source;
-use crate::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 /// One opted-out key of the suppression list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::event::{Action, Event};
-use crate::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 use super::index::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};

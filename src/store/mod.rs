@@ -731,7 +731,7 @@ impl Store {
         };
         let (changes, remap) = match &old {
             Some(p) => {
-                let at: crate::fasthash::FastMap<u64, u32> = names
+                let at: crate::util::fasthash::FastMap<u64, u32> = names
                     .iter()
                     .enumerate()
                     .map(|(i, (a, s))| (index::scope_hash(a, s), i as u32))

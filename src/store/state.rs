@@ -5,7 +5,7 @@
 //! keeps the greatest event by (event time, event id).
 
 use crate::event::Event;
-use crate::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 /// Last event per key.
 #[derive(Default, Debug)]

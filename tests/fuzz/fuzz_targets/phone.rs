@@ -1,4 +1,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| optscrub::fuzzing::phone(data));
+fuzz_target!(|data: &[u8]| optscrub::dev::fuzzing::phone(data));

@@ -29,7 +29,7 @@ struct CallingCode {
 /// crate's metadata by the test `lengths_match_the_metadata` (loading that
 /// metadata costs ~50 ms a process; this table costs nothing).
 mod lengths {
-    include!("phone_lengths.rs");
+    include!("lengths.rs");
 }
 
 /// The table of calling codes, indexed by code (1..=999).
@@ -398,13 +398,13 @@ mod tests {
             text.push_str(&format!("    ({code}, {possible:#x}, {local_only:#x}),\n"));
         }
         text.push_str("];\n");
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/phone_lengths.rs");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/phone/lengths.rs");
         if std::env::var_os("OPTSCRUB_REGENERATE").is_some() {
             std::fs::write(path, &text).unwrap();
         }
         assert!(
-            include_str!("phone_lengths.rs") == text,
-            "src/phone_lengths.rs is out of date: run OPTSCRUB_REGENERATE=1 cargo test lengths_match"
+            include_str!("lengths.rs") == text,
+            "src/phone/lengths.rs is out of date: run OPTSCRUB_REGENERATE=1 cargo test lengths_match"
         );
     }
 

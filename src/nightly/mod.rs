@@ -4,6 +4,8 @@
 //! outbox, review, rejects, one `summary.json` for the run and a
 //! self-contained `report.html`.
 
+pub mod report;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -216,7 +218,7 @@ pub fn run(n: &Nightly) -> Result<NightlySummary> {
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(&p("summary.json"), format!("{text}\n").as_bytes())?;
     let state = store.state()?;
-    let page = crate::report::render(&summary, &state.events_sorted());
+    let page = report::render(&summary, &state.events_sorted());
     write_atomic(&p("report.html"), page.as_bytes())?;
     Ok(summary)
 }

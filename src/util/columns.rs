@@ -6,7 +6,7 @@ use arrow::array::{Array, ArrayRef, DictionaryArray, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int32Type};
 
-use crate::fasthash::FastMap;
+use crate::util::fasthash::FastMap;
 
 /// A column as UTF-8 strings: zero-copy when it already is, else cast
 /// (integers become their digits, dictionaries their values).
