@@ -9,7 +9,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::ingest::replies::Outcome;
 use crate::io::output::Output;
 use crate::phone::e164_array;
 use crate::util::fasthash::FastMap;
@@ -51,8 +50,8 @@ pub struct Reply {
     pub body: Arc<str>,
     /// What it answers.
     pub kind: Kind,
-    /// Index of its event in [`Outcome::events`], or of its id in
-    /// [`Outcome::other_ids`] for help.
+    /// Index of its event in the events classified, or of its id in the
+    /// ids of help requests for help (see `classify::Outcome`).
     pub source: usize,
 }
 
@@ -143,18 +142,19 @@ impl Review {
 /// `fresh` is per input event its index in `new_events` when it qualifies.
 /// Rows come in input order.
 pub fn outbox<'o>(
-    out: &'o Outcome,
+    replies: &'o [Reply],
+    other_ids: &'o [String],
     new_events: &'o [Event],
     fresh: &[Option<u32>],
     new_other: &[bool],
 ) -> Vec<Row<'o>> {
-    let candidates = out.replies.iter().enumerate().filter_map(|(i, r)| {
+    let candidates = replies.iter().enumerate().filter_map(|(i, r)| {
         let (id, account) = match r.kind {
             Kind::Help => {
                 if !new_other.get(r.source).copied().unwrap_or(false) {
                     return None;
                 }
-                (out.other_ids.get(r.source)?.as_str(), "")
+                (other_ids.get(r.source)?.as_str(), "")
             }
             _ => {
                 let e = new_events.get(fresh.get(r.source).copied().flatten()? as usize)?;

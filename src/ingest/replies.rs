@@ -3,93 +3,15 @@
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::event::{Action, Event};
+use crate::event::Action;
 use crate::ingest::classify::{classify_batch, Ctx, Indexes, Part};
-use crate::ingest::outbox::{batches, outbox, Kind, Reply, Review};
+use crate::ingest::outbox::{batches, outbox, Kind, Review};
 use crate::ingest::Rejects;
 use crate::io::input::{Batch, Dataset};
 use crate::matcher::Words;
 use crate::summary::{OutboxByKind, RepliesSummary};
 
-/// Column names of a reply log.
-#[derive(Clone, Debug)]
-pub struct ReplyColumns {
-    /// Message id.
-    pub id: String,
-    /// Receive time.
-    pub time: String,
-    /// The contact.
-    pub from: String,
-    /// The sender or shared number written to.
-    pub to: String,
-    /// The text.
-    pub body: String,
-    /// Optional `sms` / `whatsapp`.
-    pub channel: String,
-    /// The zone of times written without an offset (UTC when `None`).
-    pub zone: crate::ingest::Zone,
-    /// How CSV files are read.
-    pub csv: crate::io::input::CsvShape,
-}
-
-impl ReplyColumns {
-    /// The default name of the message id column.
-    pub const ID: &'static str = "message_id";
-    /// The default name of the time column.
-    pub const TIME: &'static str = "received_at";
-    /// The default name of the sender-of-the-reply column.
-    pub const FROM: &'static str = "from";
-    /// The default name of the destination column.
-    pub const TO: &'static str = "to";
-    /// The default name of the message text column.
-    pub const BODY: &'static str = "body";
-    /// The default name of the channel column.
-    pub const CHANNEL: &'static str = "channel";
-}
-
-impl Default for ReplyColumns {
-    fn default() -> Self {
-        ReplyColumns {
-            id: Self::ID.into(),
-            time: Self::TIME.into(),
-            from: Self::FROM.into(),
-            to: Self::TO.into(),
-            body: Self::BODY.into(),
-            channel: Self::CHANNEL.into(),
-            zone: None,
-            csv: Default::default(),
-        }
-    }
-}
-
-/// What a reply log gave.
-#[derive(Default, Debug)]
-pub struct Outcome {
-    /// Opt-out and opt-in events, in input order.
-    pub events: Vec<Event>,
-    /// Ids of help requests (not events), in input order.
-    pub other_ids: Vec<String>,
-    /// Candidate outbox rows, in input order.
-    pub replies: Vec<Reply>,
-    /// Messages read.
-    pub messages: u64,
-    /// Rows written to review.
-    pub reviewed: u64,
-}
-
-impl Outcome {
-    fn merge(&mut self, part: Outcome) {
-        let (events, others) = (self.events.len(), self.other_ids.len());
-        self.replies.extend(part.replies.into_iter().map(|mut r| {
-            r.source += if r.kind == Kind::Help { others } else { events };
-            r
-        }));
-        self.events.extend(part.events);
-        self.other_ids.extend(part.other_ids);
-        self.messages += part.messages;
-        self.reviewed += part.reviewed;
-    }
-}
+pub use super::classify::{Outcome, ReplyColumns};
 
 /// Batches classified together: enough to keep every core busy.
 fn window_len() -> usize {
@@ -217,7 +139,8 @@ pub fn ingest(
     let events = std::mem::take(&mut outcome.events);
     let mut prepared = store.prepare_ingest(events, &outcome.other_ids)?;
     let rows = outbox(
-        &outcome,
+        &outcome.replies,
+        &outcome.other_ids,
         &prepared.committed.new_events,
         &prepared.committed.fresh,
         &prepared.other_new,
