@@ -23,28 +23,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const MAGIC: &[u8; 8] = b"OPTBLK01";
 
-/// Bytes per piece of a [`crc32`] spread over threads.
-const CRC_PIECE: usize = 4 << 20;
+/// Bytes per block of a blocks file.
+pub(super) const BLOCK: usize = 1 << 16;
 
-/// The CRC-32 of `data`, the same as `crc32fast::hash`: large files are
-/// hashed a piece per thread and the pieces' CRCs combined, so that
-/// verifying a store file of gigabytes uses every core.
-pub fn crc32(data: &[u8]) -> u32 {
-    use rayon::prelude::*;
-    if data.len() <= CRC_PIECE {
-        return crc32fast::hash(data);
-    }
-    data.par_chunks(CRC_PIECE)
-        .map(|piece| {
-            let mut h = crc32fast::Hasher::new();
-            h.update(piece);
-            h
-        })
-        .reduce_with(|mut a, b| {
-            a.combine(&b);
-            a
-        })
-        .map_or_else(|| crc32fast::hash(&[]), crc32fast::Hasher::finalize)
+/// [`write_file`], with its blocks file (`<rel>.blocks`): blocks from
+/// `start`, with first keys when `fence` is given.
+pub(super) fn write_file_blocked(
+    dir: &Path,
+    rel: &str,
+    bytes: &[u8],
+    rows: u64,
+    start: usize,
+    fence: Option<Fence<'_>>,
+) -> crate::error::Result<super::manifest::FileRef> {
+    let table = encode(bytes, start, BLOCK, fence);
+    let sidecar = write_blocks(dir, rel, &table)?;
+    let mut r = super::files::write_file(dir, rel, bytes, rows)?;
+    r.blocks = Some(sidecar);
+    Ok(r)
+}
+
+/// Write the blocks file of the store file `rel`.
+pub(super) fn write_blocks(
+    dir: &Path,
+    rel: &str,
+    table: &[u8],
+) -> crate::error::Result<Box<super::manifest::FileRef>> {
+    super::files::write_file(dir, &super::layout::blocks_file(rel), table, 0).map(Box::new)
 }
 
 /// Reads the first key of a block of a sorted run.
@@ -290,7 +295,7 @@ impl Checked {
         }
         let len = usize::try_from(len).map_err(|_| "too large to read".to_string())?;
         let bytes = if mapped {
-            Backing::Mapped(super::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?)
+            Backing::Mapped(super::files::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?)
         } else {
             Backing::Read(file, len)
         };
@@ -433,24 +438,6 @@ impl parquet::file::reader::ChunkReader for CheckedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_crc_in_pieces_is_the_crc_of_the_whole() {
-        let data: Vec<u8> = (0..3 * CRC_PIECE + 12_345)
-            .map(|i| (i * 7 + i / 977) as u8)
-            .collect();
-        for n in [
-            0,
-            1,
-            CRC_PIECE - 1,
-            CRC_PIECE,
-            CRC_PIECE + 1,
-            2 * CRC_PIECE,
-            data.len(),
-        ] {
-            assert_eq!(crc32(&data[..n]), crc32fast::hash(&data[..n]), "{n} bytes");
-        }
-    }
 
     #[test]
     fn reads_are_verified_by_the_blocks_they_touch() {

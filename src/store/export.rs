@@ -17,9 +17,10 @@ use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
+use super::files::{corrupt, read_verified, FIX_REBUILD, FIX_RESTORE};
 use super::index::{self, KeyRun, ScopeName};
 use super::manifest::FileRef;
-use super::{corrupt, read_verified, Store, FIX_REBUILD, FIX_RESTORE};
+use super::Store;
 use crate::error::Result;
 use crate::event::Source;
 use crate::util::fasthash::FastMap;
@@ -148,7 +149,7 @@ impl Store {
     /// keys. Read through its blocks file when it has one (mapped, each
     /// block verified as it is read), else read whole and verified.
     fn file_evidence(&self, r: &FileRef) -> Result<FileEvidence> {
-        let generation = super::ledger_generation(r)
+        let generation = super::files::ledger_generation(r)
             .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
         let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
         match self.checked(r, FIX_RESTORE, true)? {

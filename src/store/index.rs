@@ -138,10 +138,10 @@ fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes,
     let data = if len == 0 {
         Bytes::Owned(Vec::new())
     } else {
-        let map = super::map_file(&file, false).map_err(|e| format!("cannot map: {e}"))?;
+        let map = super::files::map_file(&file, false).map_err(|e| format!("cannot map: {e}"))?;
         Bytes::Mapped(map)
     };
-    if super::blocks::crc32(&data) != crc {
+    if super::files::crc32(&data) != crc {
         return Err("checksum mismatch".into());
     }
     Ok(data)
@@ -429,7 +429,7 @@ pub fn write_keys<W: std::io::Write>(
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&(header.len() as u32).to_le_bytes());
     head.extend_from_slice(&header);
-    let mut out = std::io::BufWriter::with_capacity(super::STREAM_BUFFER, out);
+    let mut out = std::io::BufWriter::with_capacity(super::files::STREAM_BUFFER, out);
     out.write_all(&head)?;
     let mut file_crc = crc32fast::Hasher::new();
     file_crc.update(&head);
@@ -573,7 +573,7 @@ pub fn write_ids<W: std::io::Write>(
     ids: impl Iterator<Item = u64>,
 ) -> std::io::Result<(u64, u32, u64)> {
     use std::io::Write;
-    let mut out = std::io::BufWriter::with_capacity(super::STREAM_BUFFER, out);
+    let mut out = std::io::BufWriter::with_capacity(super::files::STREAM_BUFFER, out);
     let mut crc = crc32fast::Hasher::new();
     let mut buf: Vec<u8> = Vec::with_capacity(ID_STAGE);
     let mut n = 0u64;

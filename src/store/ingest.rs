@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use crate::event::{Action, Event};
 use crate::util::fasthash::FastMap;
 
+use super::files::{corrupt, read_events, FIX_REBUILD, FIX_RESTORE};
 use super::index::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
-use super::{corrupt, read_events, Change, Store, FIX_REBUILD, FIX_RESTORE};
+use super::{Change, Store};
 
 /// How a batch's last event of a key compares with the store's.
 #[derive(Clone, Copy)]
@@ -253,7 +254,7 @@ impl Store {
     pub fn rebuild(&mut self) -> Result<()> {
         // pending replies cannot be recompiled: a damaged one is named
         for r in self.manifest.outbox_files() {
-            super::read_verified(&self.dir, r, FIX_RESTORE)?;
+            super::files::read_verified(&self.dir, r, FIX_RESTORE)?;
         }
         // Ids of messages that made no event (help requests) live only in
         // the id runs: keep them when they are still sound.
@@ -265,20 +266,20 @@ impl Store {
         let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
         let mut ledger = self.manifest.ledger.clone();
         for r in &mut ledger {
-            let generation = super::ledger_generation(r)
+            let generation = super::files::ledger_generation(r)
                 .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
-            let bytes = super::read_verified(&self.dir, r, FIX_RESTORE)?;
+            let bytes = super::files::read_verified(&self.dir, r, FIX_RESTORE)?;
             // its blocks file is derived from it: made again when missing
             // (a store written before them) or damaged
             let sound = r
                 .blocks
                 .as_deref()
-                .is_some_and(|b| super::check_file(&self.dir, b, FIX_REBUILD).is_ok());
+                .is_some_and(|b| super::files::check_file(&self.dir, b, FIX_REBUILD).is_ok());
             if !sound {
-                let table = super::blocks::encode(&bytes, 0, super::BLOCK, None);
-                r.blocks = Some(super::write_blocks(&self.dir, &r.file, &table)?);
+                let table = super::blocks::encode(&bytes, 0, super::blocks::BLOCK, None);
+                r.blocks = Some(super::blocks::write_blocks(&self.dir, &r.file, &table)?);
             }
-            for (row, e) in super::decode_events(&self.dir, r, bytes, FIX_RESTORE)?
+            for (row, e) in super::files::decode_events(&self.dir, r, bytes, FIX_RESTORE)?
                 .into_iter()
                 .enumerate()
             {

@@ -25,6 +25,7 @@
 
 pub mod blocks;
 mod export;
+mod files;
 pub mod index;
 mod ingest;
 mod layout;
@@ -43,15 +44,16 @@ pub use lock::{lock, WriteLock};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{self, Event};
-use crate::io::atomic::{sync_dir, write_atomic_mode};
+use crate::io::atomic::sync_dir;
+use blocks::{write_blocks, write_file_blocked, BLOCK};
+use files::{
+    check_file, corrupt, events_to_parquet, read_events, read_verified, write_file, FIX_REBUILD, FIX_RESTORE,
+};
 use index::{Entry, IdRun, KeyRun, ScopeName};
 use layout::Kind;
 use manifest::{FileRef, Manifest};
@@ -115,16 +117,6 @@ struct Change {
     /// Replies to keep until they are handed over (outbox rows).
     outbox: Vec<arrow::array::RecordBatch>,
 }
-
-fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
-    Error::Corrupt(format!(
-        "store {}: {file} is damaged ({why}); {fix}",
-        dir.display()
-    ))
-}
-
-const FIX_REBUILD: &str = "run `optscrub rebuild` to recompile it from the ledger";
-const FIX_RESTORE: &str = "restore it from a backup";
 
 impl Store {
     /// Open a store for reading (its modes checked: see [`perms`]).
@@ -833,141 +825,4 @@ fn read_config_text(path: &Path) -> Result<String> {
     let text = Config::read_text(path)?;
     Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
     Ok(text)
-}
-
-/// Write one store file under a fresh name and describe it.
-fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef> {
-    write_atomic_mode(&dir.join(rel), bytes, Some(perms::FILE_MODE))?;
-    Ok(FileRef {
-        file: rel.to_string(),
-        bytes: bytes.len() as u64,
-        crc32: crc32fast::hash(bytes),
-        rows,
-        blocks: None,
-    })
-}
-
-/// Map a store file read-only; `random` for files read at random (no
-/// read-ahead). The one place the store maps files.
-fn map_file(file: &fs::File, random: bool) -> std::io::Result<memmap2::Mmap> {
-    // SAFETY: store files are written once under a fresh name and never
-    // modified in place (a commit writes a new generation, and the old
-    // files are removed only when no manifest names them), so the mapped
-    // bytes do not change while a map is held. Every reader checks the
-    // file's size before it reads.
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(file) }?;
-    #[cfg(unix)]
-    if random {
-        let _ = map.advise(memmap2::Advice::Random);
-    }
-    Ok(map)
-}
-
-/// Bytes per block of a blocks file.
-const BLOCK: usize = 1 << 16;
-
-/// Rows per row group of the store's Parquet files (ledger, outbox).
-const GROUP_ROWS: usize = 1 << 20;
-
-/// Events encoded per Arrow batch (one thread's share of a ledger file).
-const LEDGER_BATCH_ROWS: usize = 1 << 16;
-
-/// Bytes buffered by a store file written or read as a stream.
-const STREAM_BUFFER: usize = 1 << 20;
-
-/// [`write_file`], with its blocks file (`<rel>.blocks`): blocks from
-/// `start`, with first keys when `fence` is given.
-fn write_file_blocked(
-    dir: &Path,
-    rel: &str,
-    bytes: &[u8],
-    rows: u64,
-    start: usize,
-    fence: Option<blocks::Fence<'_>>,
-) -> Result<FileRef> {
-    let table = blocks::encode(bytes, start, BLOCK, fence);
-    let sidecar = write_blocks(dir, rel, &table)?;
-    let mut r = write_file(dir, rel, bytes, rows)?;
-    r.blocks = Some(sidecar);
-    Ok(r)
-}
-
-/// Write the blocks file of the store file `rel`.
-fn write_blocks(dir: &Path, rel: &str, table: &[u8]) -> Result<Box<FileRef>> {
-    write_file(dir, &layout::blocks_file(rel), table, 0).map(Box::new)
-}
-
-/// Read a store file whole and check its size and checksum.
-/// The generation of a ledger file, from its name (`ledger/<gen>.parquet`).
-fn ledger_generation(r: &FileRef) -> Option<u32> {
-    Kind::Ledger.generation_of(&r.file)
-}
-
-fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
-    let path = dir.join(&r.file);
-    let bytes = fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
-    if bytes.len() as u64 != r.bytes {
-        return Err(corrupt(dir, &r.file, "wrong size", fix));
-    }
-    if blocks::crc32(&bytes) != r.crc32 {
-        return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
-    }
-    Ok(Bytes::from(bytes))
-}
-
-/// Check a store file's size and checksum, reading it a piece at a time.
-fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix);
-    let mut f = fs::File::open(dir.join(&r.file)).map_err(cannot)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; STREAM_BUFFER];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(cannot)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    if bytes != r.bytes {
-        return Err(corrupt(dir, &r.file, "wrong size", fix));
-    }
-    if h.finalize() != r.crc32 {
-        return Err(corrupt(dir, &r.file, "checksum mismatch", fix));
-    }
-    Ok(())
-}
-
-fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {
-    decode_events(dir, r, read_verified(dir, r, fix)?, fix)
-}
-
-/// The events of a ledger file's bytes (already verified).
-fn decode_events(dir: &Path, r: &FileRef, bytes: Bytes, fix: &str) -> Result<Vec<Event>> {
-    let bad = |why: String| corrupt(dir, &r.file, &why, fix);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::with_capacity(r.rows as usize);
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        event::from_batch(&batch, &mut out).map_err(bad)?;
-    }
-    Ok(out)
-}
-
-fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
-    use rayon::prelude::*;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let batches: Vec<_> = events
-        .par_chunks(LEDGER_BATCH_ROWS)
-        .map(event::to_batch)
-        .collect();
-    crate::io::output::parquet_bytes(event::schema(), props, &batches, GROUP_ROWS)
-        .map_err(|e| Error::Corrupt(format!("cannot encode events: {e}")))
 }

@@ -25,8 +25,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use super::files::{corrupt, read_verified, FIX_RESTORE};
 use super::manifest::{FileRef, Handover};
-use super::{corrupt, read_verified, Store, FIX_RESTORE};
+use super::Store;
 use crate::error::{Error, Result};
 use crate::io::output::{Format, Output};
 
@@ -52,7 +53,7 @@ pub(super) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::None)
         .build();
-    crate::io::output::parquet_bytes(schema(), props, batches, super::GROUP_ROWS)
+    crate::io::output::parquet_bytes(schema(), props, batches, super::files::GROUP_ROWS)
         .map_err(|e| Error::Internal(format!("cannot encode outbox rows: {e}")))
 }
 

@@ -153,7 +153,7 @@ impl ProbeFile {
     pub fn open(path: &Path) -> Result<ProbeFile, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         // a file cut short by hand fails the size checks before any read
-        let map = super::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?;
+        let map = super::files::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?;
         ProbeFile::from_backing(Backing::Mapped(map))
     }
 
@@ -496,7 +496,7 @@ impl<W: Write> ProbeWriter<W> {
         let home_slots = (expected * SLOTS_PER_KEY.0).div_ceil(SLOTS_PER_KEY.1).max(1) as usize;
         let filter_bits = bits_for(expected / 4, 6);
         ProbeWriter {
-            out: io::BufWriter::with_capacity(super::STREAM_BUFFER, out),
+            out: io::BufWriter::with_capacity(super::files::STREAM_BUFFER, out),
             file_crc: crc32fast::Hasher::new(),
             block_crc: crc32fast::Hasher::new(),
             in_block: 0,

@@ -87,7 +87,7 @@ impl Snapshot {
     /// Open a snapshot file with memmap2, verify it, and load its bitmaps.
     pub fn open(path: &Path, want_crc: u32) -> Result<Snapshot> {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
-        let map = super::map_file(&file, false).map_err(|e| open_error(path, e))?;
+        let map = super::files::map_file(&file, false).map_err(|e| open_error(path, e))?;
         Snapshot::decode(&map, want_crc).map_err(|why| damaged(path, &why))
     }
 
@@ -145,7 +145,7 @@ impl MappedSnapshot {
     /// Map a snapshot file and verify its checksums.
     pub fn open(path: &Path, want_crc: u32) -> Result<MappedSnapshot> {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
-        let map = super::map_file(&file, false).map_err(|e| open_error(path, e))?;
+        let map = super::files::map_file(&file, false).map_err(|e| open_error(path, e))?;
         let (header, blobs) = verified_parts(&map, want_crc).map_err(|why| damaged(path, &why))?;
         let blobs = map.len() - 4 - blobs.len();
         Ok(MappedSnapshot { map, header, blobs })
@@ -182,8 +182,8 @@ fn verified_parts(bytes: &[u8], want_crc: u32) -> std::result::Result<(Header, &
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    let actual = super::blocks::crc32(body);
-    if actual != stored || super::blocks::crc32(bytes) != want_crc {
+    let actual = super::files::crc32(body);
+    if actual != stored || super::files::crc32(bytes) != want_crc {
         return Err("checksum mismatch".into());
     }
     let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
