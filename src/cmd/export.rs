@@ -92,9 +92,9 @@ fn has_events(store: &Store, account: &str) -> Result<bool> {
 pub(crate) fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Result<Vec<ScopeBlob<'a>>> {
     snap.scopes().map_err(|why| {
         Error::Corrupt(format!(
-            "the snapshot of store {} is damaged ({why}); run `optscrub rebuild --store {}` to recompile it from the ledger",
+            "the snapshot of store {} is damaged ({why}); {}",
             store.dir.display(),
-            store.dir.display()
+            crate::store::files::Fix::Rebuild.say(Some(&store.dir))
         ))
     })
 }

@@ -304,7 +304,8 @@ impl Scrubber {
             Lookup::Bitmaps(_) => "the snapshot",
         };
         crate::error::Error::Corrupt(format!(
-            "{origin} is damaged ({why}); run `optscrub rebuild --store <DIR>` to recompile it from the ledger"
+            "{origin} is damaged ({why}); {}",
+            crate::store::files::Fix::Rebuild.say(None)
         ))
     }
 

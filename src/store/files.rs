@@ -18,18 +18,43 @@ use crate::error::{Error, Result};
 use crate::event::{self, Event};
 use crate::io::atomic::write_atomic_mode;
 
-/// An error for a store file that cannot be used, with what to do.
-pub(super) fn corrupt(dir: &Path, file: &str, why: &str, fix: &str) -> Error {
-    Error::Corrupt(format!(
-        "store {}: {file} is damaged ({why}); {fix}",
-        dir.display()
-    ))
+/// What to do about a damaged store file: the one wording of each remedy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fix {
+    /// A derived file: recompile it from the ledger.
+    Rebuild,
+    /// A file nothing can recompile (the ledger, the manifest, pending
+    /// replies).
+    Restore,
 }
 
-/// The remedy for a derived file: recompile it.
-pub(super) const FIX_REBUILD: &str = "run `optscrub rebuild` to recompile it from the ledger";
+impl Fix {
+    /// The remedy, for the store at `dir` (`DIR` when the caller does not
+    /// know it).
+    pub fn say(self, dir: Option<&Path>) -> String {
+        match self {
+            Fix::Rebuild => format!(
+                "run `optscrub rebuild --store {}` to recompile it from the ledger",
+                dir.map_or_else(|| "DIR".to_string(), |d| d.display().to_string())
+            ),
+            Fix::Restore => "restore it from a backup".to_string(),
+        }
+    }
+}
+
+/// The remedy for a derived file.
+pub(super) const FIX_REBUILD: Fix = Fix::Rebuild;
 /// The remedy for a file nothing can recompile.
-pub(super) const FIX_RESTORE: &str = "restore it from a backup";
+pub(super) const FIX_RESTORE: Fix = Fix::Restore;
+
+/// An error for a store file that cannot be used, with what to do.
+pub(super) fn corrupt(dir: &Path, file: &str, why: &str, fix: Fix) -> Error {
+    Error::Corrupt(format!(
+        "store {}: {file} is damaged ({why}); {}",
+        dir.display(),
+        fix.say(Some(dir))
+    ))
+}
 
 /// Bytes per piece of a [`crc32`] spread over threads.
 const CRC_PIECE: usize = 4 << 20;
@@ -99,7 +124,7 @@ pub(super) fn ledger_generation(r: &FileRef) -> Option<u32> {
 }
 
 /// Read a store file whole and check its size and checksum.
-pub(super) fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes> {
+pub(super) fn read_verified(dir: &Path, r: &FileRef, fix: Fix) -> Result<Bytes> {
     let path = dir.join(&r.file);
     let bytes = fs::read(&path).map_err(|e| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix))?;
     if bytes.len() as u64 != r.bytes {
@@ -112,7 +137,7 @@ pub(super) fn read_verified(dir: &Path, r: &FileRef, fix: &str) -> Result<Bytes>
 }
 
 /// Check a store file's size and checksum, reading it a piece at a time.
-pub(super) fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
+pub(super) fn check_file(dir: &Path, r: &FileRef, fix: Fix) -> Result<()> {
     use std::io::Read;
     let cannot = |e: std::io::Error| corrupt(dir, &r.file, &format!("cannot read: {e}"), fix);
     let mut f = fs::File::open(dir.join(&r.file)).map_err(cannot)?;
@@ -136,12 +161,12 @@ pub(super) fn check_file(dir: &Path, r: &FileRef, fix: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn read_events(dir: &Path, r: &FileRef, fix: &str) -> Result<Vec<Event>> {
+pub(super) fn read_events(dir: &Path, r: &FileRef, fix: Fix) -> Result<Vec<Event>> {
     decode_events(dir, r, read_verified(dir, r, fix)?, fix)
 }
 
 /// The events of a ledger file's bytes (already verified).
-pub(super) fn decode_events(dir: &Path, r: &FileRef, bytes: Bytes, fix: &str) -> Result<Vec<Event>> {
+pub(super) fn decode_events(dir: &Path, r: &FileRef, bytes: Bytes, fix: Fix) -> Result<Vec<Event>> {
     let bad = |why: String| corrupt(dir, &r.file, &why, fix);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())

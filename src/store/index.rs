@@ -613,8 +613,9 @@ pub fn merge_from(rows: &[u64]) -> usize {
 /// An error for a damaged run.
 pub fn damaged(dir: &Path, file: &str, why: &str) -> Error {
     Error::Corrupt(format!(
-        "store {}: {file} is damaged ({why}); run `optscrub rebuild` to recompile it from the ledger",
-        dir.display()
+        "store {}: {file} is damaged ({why}); {}",
+        dir.display(),
+        super::files::Fix::Rebuild.say(Some(dir))
     ))
 }
 

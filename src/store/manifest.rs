@@ -100,12 +100,7 @@ impl Manifest {
             }
             Err(e) => return Err(Error::io("cannot read", &path, e)),
         };
-        let damaged = |why: &str| {
-            Error::Corrupt(format!(
-                "store {}: {MANIFEST} is damaged ({why}); restore it from a backup",
-                dir.display()
-            ))
-        };
+        let damaged = |why: &str| super::files::corrupt(dir, MANIFEST, why, super::files::FIX_RESTORE);
         let text = std::str::from_utf8(&text).map_err(|_| damaged("not UTF-8"))?;
         let (body, tail) = text
             .strip_suffix('\n')

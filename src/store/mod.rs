@@ -25,7 +25,7 @@
 
 pub mod blocks;
 mod export;
-mod files;
+pub(crate) mod files;
 pub mod index;
 mod ingest;
 mod layout;
@@ -231,9 +231,9 @@ impl Store {
     fn snapshot_matches(&self, digest: u32) -> Result<()> {
         if digest != self.manifest.ledger_digest() {
             return Err(Error::Corrupt(format!(
-                "store {}: the snapshot does not match the ledger; run `optscrub rebuild --store {}`",
+                "store {}: the snapshot does not match the ledger; {}",
                 self.dir.display(),
-                self.dir.display()
+                files::Fix::Rebuild.say(Some(&self.dir))
             )));
         }
         Ok(())
@@ -353,7 +353,7 @@ impl Store {
     /// A store file with its blocks, when it has a blocks file: `mapped`
     /// for a reader of much of it, else read by positioned reads (a few
     /// lookups).
-    fn checked(&self, r: &FileRef, fix: &str, mapped: bool) -> Result<Option<blocks::Checked>> {
+    fn checked(&self, r: &FileRef, fix: files::Fix, mapped: bool) -> Result<Option<blocks::Checked>> {
         let Some(b) = r.blocks.as_deref() else {
             return Ok(None);
         };

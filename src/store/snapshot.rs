@@ -202,16 +202,23 @@ fn blob<'a>(blobs: &'a [u8], s: &HeaderScope) -> std::result::Result<&'a [u8], S
 
 fn open_error(path: &Path, e: std::io::Error) -> Error {
     Error::Corrupt(format!(
-        "cannot open snapshot {}: {e}; run `optscrub rebuild` to recompile it",
-        path.display()
+        "cannot open snapshot {}: {e}; {}",
+        path.display(),
+        super::files::Fix::Rebuild.say(store_of(path))
     ))
 }
 
 fn damaged(path: &Path, why: &str) -> Error {
     Error::Corrupt(format!(
-        "snapshot {} is damaged ({why}); run `optscrub rebuild --store <DIR>` to recompile it from the ledger",
-        path.display()
+        "snapshot {} is damaged ({why}); {}",
+        path.display(),
+        super::files::Fix::Rebuild.say(store_of(path))
     ))
+}
+
+/// The store a snapshot file (`<store>/snapshot/<gen>.snap`) is in.
+fn store_of(path: &Path) -> Option<&Path> {
+    path.parent().and_then(Path::parent)
 }
 
 #[cfg(test)]
