@@ -28,6 +28,10 @@ pub enum Error {
     /// another user (exit 2).
     #[error("{0}")]
     Unsafe(String),
+    /// An output that cannot be written (exit 1): the disk, the folder, or
+    /// the writer refused it. Nothing appears under the output's name.
+    #[error("{0}")]
+    Output(String),
     /// A bug: something the code assumed could not happen (exit 1).
     #[error("internal error (a bug; please report it): {0}")]
     Internal(String),

@@ -407,7 +407,7 @@ impl Output {
                 let max_rows = props.max_row_group_row_count().unwrap_or(1 << 20).max(1);
                 let (file, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
                     .and_then(ArrowWriter::into_serialized_writer)
-                    .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))?;
                 // text columns that come as dictionaries keep their keys,
                 // unless nested columns make leaves and fields differ
                 let flat = file.schema_descr().num_columns() == schema.fields().len();
@@ -445,7 +445,7 @@ impl Output {
                     .with_header(true)
                     .build(&mut file)
                     .write(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))?;
                 Writer::Csv(Box::new(file))
             }
         };
@@ -459,7 +459,7 @@ impl Output {
         })
     }
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::Input(format!("cannot write {}: {e}", self.pending.path().display()))
+        Error::Output(format!("cannot write {}: {e}", self.pending.path().display()))
     }
 
     /// Append rows.

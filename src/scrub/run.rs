@@ -432,7 +432,7 @@ fn report(tx: &std::sync::mpsc::Sender<Done>, on_panic: Done, task: impl FnOnce(
 }
 
 fn panicked() -> Error {
-    Error::Input("a scrub task stopped unexpectedly".into())
+    Error::Internal("a scrub task panicked".into())
 }
 
 /// Decode, decide and encode one unit (duplicates kept).

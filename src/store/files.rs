@@ -189,7 +189,7 @@ pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
         .map(event::to_batch)
         .collect();
     crate::io::output::parquet_bytes(event::schema(), props, &batches, GROUP_ROWS)
-        .map_err(|e| Error::Corrupt(format!("cannot encode events: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot encode events: {e}")))
 }
 
 #[cfg(test)]

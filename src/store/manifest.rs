@@ -125,7 +125,7 @@ impl Manifest {
     /// Replace the manifest of the store at `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let body = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Corrupt(format!("cannot encode manifest: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}")))?;
         let text = format!("{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
         write_atomic_mode(
             &dir.join(MANIFEST),
