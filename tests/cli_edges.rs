@@ -325,3 +325,58 @@ fn init_warns_about_opt_outs_no_text_confirms() {
     );
     assert!(e.contains("account 'globex': no help_reply"), "{e}");
 }
+
+/// Every command's `--help`, as a user reads it, against the copy kept in
+/// `tests/golden/help/`: a flag renamed, a default changed or a help text
+/// lost shows up as a diff in review. After an intended change, run
+/// `OPTSCRUB_REGENERATE=1 cargo test help_is_as_documented` and commit the
+/// new copies.
+#[test]
+fn help_is_as_documented() {
+    let commands: [&[&str]; 19] = [
+        &[],
+        &["init"],
+        &["config"],
+        &["ingest"],
+        &["ingest", "replies"],
+        &["ingest", "webform"],
+        &["ingest", "import"],
+        &["scrub"],
+        &["outbox"],
+        &["check"],
+        &["export"],
+        &["stats"],
+        &["rebuild"],
+        &["nightly"],
+        &["demo"],
+        &["gen"],
+        &["plan"],
+        &["completions"],
+        &["man"],
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/help");
+    let regenerate = std::env::var_os("OPTSCRUB_REGENERATE").is_some();
+    let mut stale = Vec::new();
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_optscrub"))
+            .args(args)
+            .arg("--help")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?} --help failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let name = if args.is_empty() { "optscrub".to_string() } else { args.join("-") };
+        let path = dir.join(format!("{name}.txt"));
+        if regenerate {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "--help differs from tests/golden/help/ for {stale:?}; if intended, run OPTSCRUB_REGENERATE=1 cargo test help_is_as_documented"
+    );
+}
