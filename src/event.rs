@@ -1,5 +1,5 @@
 //! Events: one opt-out or opt-in of one contact in one scope (SPEC §2), and
-//! their columnar form, shared by the ledger and the state file.
+//! their columnar form, the ledger's schema.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl Event {
     }
 }
 
-/// Schema of the ledger and state files.
+/// Schema of the ledger's files.
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("event_id", DataType::Utf8, false),

@@ -366,7 +366,11 @@ fn help_is_as_documented() {
             .unwrap();
         assert!(out.status.success(), "{args:?} --help failed");
         let text = String::from_utf8(out.stdout).unwrap();
-        let name = if args.is_empty() { "optscrub".to_string() } else { args.join("-") };
+        let name = if args.is_empty() {
+            "optscrub".to_string()
+        } else {
+            args.join("-")
+        };
         let path = dir.join(format!("{name}.txt"));
         if regenerate {
             std::fs::create_dir_all(&dir).unwrap();

@@ -11,11 +11,11 @@ use crate::matcher::{Class, Matcher, Words};
 use crate::phone::{self, DefaultCountry};
 use crate::store::snapshot::Snapshot;
 
-/// The fuzz targets, by name (the file names of `tests/fuzz/fuzz_targets/`
-/// and the folders of `tests/fuzz/regressions/`).
 /// One fuzz check: arbitrary bytes in, a panic on a broken invariant.
 pub type Check = fn(&[u8]);
 
+/// The fuzz targets, by name (the file names of `tests/fuzz/fuzz_targets/`
+/// and the folders of `tests/fuzz/regressions/`).
 pub const TARGETS: &[(&str, Check)] = &[
     ("phone", phone),
     ("keywords", keywords),

@@ -215,7 +215,7 @@ impl Store {
     /// Open and verify the compiled snapshot.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let r = &self.manifest.snapshot;
-        let snap = Snapshot::open(&self.dir.join(&r.file), r.crc32)?;
+        let snap = Snapshot::open(&self.dir.join(&r.file), r.bytes, r.crc32)?;
         self.snapshot_matches(snap.ledger_digest)?;
         Ok(snap)
     }
@@ -223,7 +223,7 @@ impl Store {
     /// Map and verify the compiled snapshot, its bitmaps left in place.
     pub fn snapshot_mapped(&self) -> Result<snapshot::MappedSnapshot> {
         let r = &self.manifest.snapshot;
-        let snap = snapshot::MappedSnapshot::open(&self.dir.join(&r.file), r.crc32)?;
+        let snap = snapshot::MappedSnapshot::open(&self.dir.join(&r.file), r.bytes, r.crc32)?;
         self.snapshot_matches(snap.ledger_digest())?;
         Ok(snap)
     }

@@ -84,10 +84,10 @@ impl Snapshot {
         out
     }
 
-    /// Open a snapshot file with memmap2, verify it, and load its bitmaps.
-    pub fn open(path: &Path, want_crc: u32) -> Result<Snapshot> {
-        let file = File::open(path).map_err(|e| open_error(path, e))?;
-        let map = super::files::map_file(&file, false).map_err(|e| open_error(path, e))?;
+    /// Read a snapshot file, verified against the manifest's size and
+    /// CRC-32, into bitmaps that an ingest can change.
+    pub fn open(path: &Path, bytes: u64, want_crc: u32) -> Result<Snapshot> {
+        let map = map_sized(path, bytes)?;
         Snapshot::decode(&map, want_crc).map_err(|why| damaged(path, &why))
     }
 
@@ -142,10 +142,10 @@ pub struct ScopeBlob<'a> {
 }
 
 impl MappedSnapshot {
-    /// Map a snapshot file and verify its checksums.
-    pub fn open(path: &Path, want_crc: u32) -> Result<MappedSnapshot> {
-        let file = File::open(path).map_err(|e| open_error(path, e))?;
-        let map = super::files::map_file(&file, false).map_err(|e| open_error(path, e))?;
+    /// Map a snapshot file and verify it against the manifest's size and
+    /// CRC-32; its bitmaps stay in place.
+    pub fn open(path: &Path, bytes: u64, want_crc: u32) -> Result<MappedSnapshot> {
+        let map = map_sized(path, bytes)?;
         let (header, blobs) = verified_parts(&map, want_crc).map_err(|why| damaged(path, &why))?;
         let blobs = map.len() - 4 - blobs.len();
         Ok(MappedSnapshot { map, header, blobs })
@@ -216,6 +216,16 @@ fn damaged(path: &Path, why: &str) -> Error {
     ))
 }
 
+/// Map a snapshot file whose size is the manifest's.
+fn map_sized(path: &Path, bytes: u64) -> Result<memmap2::Mmap> {
+    let file = File::open(path).map_err(|e| open_error(path, e))?;
+    let len = file.metadata().map_err(|e| open_error(path, e))?.len();
+    if len != bytes {
+        return Err(damaged(path, "wrong size"));
+    }
+    super::files::map_file(&file, false).map_err(|e| open_error(path, e))
+}
+
 /// The store a snapshot file (`<store>/snapshot/<gen>.snap`) is in.
 fn store_of(path: &Path) -> Option<&Path> {
     path.parent().and_then(Path::parent)
@@ -253,7 +263,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.snap");
         std::fs::write(&path, &bytes).expect("write");
-        let mapped = MappedSnapshot::open(&path, crc).expect("open");
+        let len = bytes.len() as u64;
+        let mapped = MappedSnapshot::open(&path, len, crc).expect("open");
         assert_eq!(mapped.ledger_digest(), 7);
         let blobs = mapped.scopes().expect("scopes");
         let mut want = Vec::new();
@@ -263,6 +274,9 @@ mod tests {
             ("a", "account", 2)
         );
         assert_eq!(blobs[0].bytes, &want[..]);
-        assert!(MappedSnapshot::open(&path, crc ^ 1).is_err());
+        assert!(MappedSnapshot::open(&path, len, crc ^ 1).is_err());
+        assert!(MappedSnapshot::open(&path, len + 1, crc).is_err());
+        assert!(Snapshot::open(&path, len - 1, crc).is_err());
+        assert_eq!(Snapshot::open(&path, len, crc).expect("open").opt_outs(), 2);
     }
 }
