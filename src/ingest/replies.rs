@@ -10,10 +10,11 @@ use crate::ingest::Rejects;
 use crate::io::input::{Batch, Dataset};
 use crate::matcher::Words;
 use crate::summary::{OutboxByKind, RepliesSummary};
+use crate::util::ordered;
 
 pub use super::classify::{Outcome, ReplyColumns};
 
-/// Batches classified together: enough to keep every core busy.
+/// Batches in flight: enough to keep every core busy.
 fn window_len() -> usize {
     rayon::current_num_threads() * 2
 }
@@ -28,7 +29,6 @@ pub fn read(
     review: &mut Review,
     rejects: &mut Rejects,
 ) -> Result<Outcome> {
-    use rayon::prelude::*;
     let ctx = Ctx::new(config);
     let found = data.columns(&[
         (&cols.id, "--id-column"),
@@ -50,52 +50,37 @@ pub fn read(
     let expected = data.total_rows.map_or(0, |n| n.min(1 << 24) as usize);
     out.events.reserve(expected);
     out.replies.reserve(expected);
-    let mut rows_before = 0u64;
     let bar = crate::util::progress::rows("replies", data.total_rows);
-    let mut data = data.peekable();
-    // Three stages overlap: window k is classified in parallel while the
-    // parts of window k-1 are merged (review and rejects written) and
-    // window k+1 is decoded.
-    let mut window: Vec<Batch> = data.by_ref().take(window_len()).collect::<Result<_>>()?;
-    let mut done: Option<(Vec<Batch>, Vec<Part>)> = None;
-    loop {
-        let mut starts = Vec::with_capacity(window.len());
-        for b in &window {
-            starts.push(rows_before);
+    // batches are classified in parallel while the next ones are decoded
+    // and the classified ones merged in input order (review and rejects
+    // written), a few batches per thread in flight
+    let mut data = data;
+    let mut rows_before = 0u64;
+    let source = || {
+        let b = data.next()?;
+        Some(b.map(|b| {
+            let start = rows_before;
             rows_before += b.batch.num_rows() as u64;
+            (b, start)
+        }))
+    };
+    let classify = |(b, start): (Batch, u64)| {
+        let part = classify_batch(&ctx, cols, &idx, &b, start, &mut Words::default())?;
+        Ok((b, part))
+    };
+    let merge = |(b, part): (Batch, Part)| {
+        rejects.add(&b.batch, &part.bad)?;
+        for r in part.review {
+            review.push(r);
         }
-        let classify = || -> Result<Vec<Part>> {
-            window
-                .par_iter()
-                .zip(starts)
-                .map_init(Words::default, |words, (b, start)| {
-                    classify_batch(&ctx, cols, &idx, b, start, words)
-                })
-                .collect()
-        };
-        let merge_and_decode = || -> Result<Vec<Batch>> {
-            if let Some((batches, parts)) = done.take() {
-                for (b, part) in batches.iter().zip(parts) {
-                    rejects.add(&b.batch, &part.bad)?;
-                    for r in part.review {
-                        review.push(r);
-                    }
-                    review.flush()?;
-                    out.merge(part.out);
-                    if let Some(bar) = &bar {
-                        bar.inc(b.batch.num_rows() as u64);
-                    }
-                }
-            }
-            data.by_ref().take(window_len()).collect()
-        };
-        let (parts, next) = rayon::join(classify, merge_and_decode);
-        let (parts, next) = (parts?, next?);
-        if window.is_empty() {
-            break;
+        review.flush()?;
+        out.merge(part.out);
+        if let Some(bar) = &bar {
+            bar.inc(b.batch.num_rows() as u64);
         }
-        done = Some((std::mem::replace(&mut window, next), parts));
-    }
+        Ok(())
+    };
+    ordered::run(window_len(), source, classify, Ok, Ok, merge)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

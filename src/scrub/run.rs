@@ -13,6 +13,7 @@ use crate::io::output::{Format, Output, Part, PartEncoder, Parts};
 use crate::phone::DefaultCountry;
 use crate::scrub::{split, suppressed_schema, Columns, Deduper, Reason, RowDecision, Scrubber};
 use crate::store::Store;
+use crate::util::ordered;
 
 /// A validated scrub job.
 #[derive(Clone, Debug)]
@@ -256,19 +257,13 @@ fn window_len() -> usize {
 /// A unit's rows decided (duplicates not yet marked), batch by batch.
 type Decided = Vec<(Batch, Vec<RowDecision>)>;
 
-/// What a task reports to the thread that keeps input order.
-enum Done {
-    Decided(usize, Result<Decided>),
-    Encoded(usize, Result<UnitDone>),
-}
-
-/// The scrub, as a stream of units in input order with a few in flight.
-/// With duplicates kept, each unit is one task from decoding to encoding.
-/// Else each unit is decoded and decided by one task, its duplicates are
-/// marked here in input order, and then its rows are encoded by another
-/// task. Either way a unit's kept and suppressed rows become a part (a
-/// Parquet row group) of each output, appended here in input order while
-/// the next units are worked on: no thread waits for a whole window.
+/// The scrub, as a stream of units in input order with a few in flight
+/// (see `util::ordered`). With duplicates kept, each unit is one task from
+/// decoding to encoding. Else each unit is decoded and decided by one
+/// task, its duplicates are marked in input order, and then its rows are
+/// encoded by another task. Either way a unit's kept and suppressed rows
+/// become a part (a Parquet row group) of each output, appended in input
+/// order while the next units are worked on.
 fn produce(
     mut data: Dataset,
     scrubber: &Scrubber,
@@ -276,7 +271,6 @@ fn produce(
     (keep_duplicates, unit_rows): (bool, u64),
     (kept_out, mut sup_out): (&mut Output, Option<&mut Output>),
 ) -> Result<Stats> {
-    let mut dedupe = (!keep_duplicates).then(Deduper::default);
     let mut stats = Stats::default();
     let bar = crate::util::progress::rows("scrub", data.total_rows);
     let parts = Outputs {
@@ -285,154 +279,54 @@ fn produce(
         scrubber,
     };
     let parts = &parts;
-    // units read and not yet appended: bounds memory whatever the rows.
-    // Whole-unit tasks hold little (encoded rows), so one more keeps the
-    // threads busy while a part is appended; decided units hold decoded rows
-    let window = window_len() + usize::from(dedupe.is_none());
-    let (tx, rx) = std::sync::mpsc::channel::<Done>();
-    let mut failed: Option<Error> = None;
-    rayon::in_place_scope(|scope| {
-        let (mut read, mut marked, mut appended) = (0usize, 0usize, 0usize);
-        let mut in_flight = 0usize;
-        let mut decided: BTreeMap<usize, Result<Decided>> = BTreeMap::new();
-        let mut encoded: BTreeMap<usize, Result<UnitDone>> = BTreeMap::new();
-        let mut reading = true;
-        loop {
-            while reading && failed.is_none() && in_flight < window {
-                let unit = match data.next_unit(unit_rows) {
-                    None => {
-                        reading = false;
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        failed = Some(e);
-                        break;
-                    }
-                    Some(Ok(u)) => u,
-                };
-                let (i, tx) = (read, tx.clone());
-                let whole = dedupe.is_none();
-                scope.spawn(move |_| {
-                    if whole {
-                        report(&tx, Done::Encoded(i, Err(panicked())), || {
-                            Done::Encoded(i, encode_unit(parts, unit, scrubber, cols))
-                        })
-                    } else {
-                        report(&tx, Done::Decided(i, Err(panicked())), || {
-                            Done::Decided(i, decide_unit(unit, scrubber, cols))
-                        })
-                    }
-                });
-                read += 1;
-                in_flight += 1;
-            }
-            if in_flight == 0 {
-                break;
-            }
-            match next_report(&rx) {
-                Some(Done::Decided(i, r)) => drop(decided.insert(i, r)),
-                Some(Done::Encoded(i, r)) => drop(encoded.insert(i, r)),
-                // cannot happen while `tx` lives; stop rather than spin
-                None => break,
-            }
-            while let Some(r) = decided.remove(&marked) {
-                let i = marked;
-                marked += 1;
-                match (r, &mut dedupe, failed.is_none()) {
-                    (Ok(mut unit), Some(dedupe), true) => {
-                        let mut rows: Vec<&mut [RowDecision]> =
-                            unit.iter_mut().map(|(_, rows)| rows.as_mut_slice()).collect();
-                        dedupe.mark_window(&mut rows);
-                        let tx = tx.clone();
-                        scope.spawn(move |_| {
-                            report(&tx, Done::Encoded(i, Err(panicked())), || {
-                                Done::Encoded(i, encode_decided(parts, unit))
-                            })
-                        });
-                    }
-                    (Err(e), _, true) => {
-                        failed = Some(e);
-                        in_flight -= 1;
-                    }
-                    _ => in_flight -= 1,
-                }
-            }
-            while let Some(r) = encoded.remove(&appended) {
-                appended += 1;
-                in_flight -= 1;
-                if failed.is_some() {
-                    continue;
-                }
-                let result = r.and_then(|d| {
-                    if let Some(bar) = &bar {
-                        bar.inc(d.stats.rows_in);
-                    }
-                    stats.rows_in += d.stats.rows_in;
-                    stats.kept += d.stats.kept;
-                    for (r, n) in d.stats.reasons {
-                        *stats.reasons.entry(r).or_default() += n;
-                    }
-                    kept_out.append(d.kept)?;
-                    if let (Some(o), Some(p)) = (sup_out.as_deref_mut(), d.suppressed) {
-                        o.append(p)?;
-                    }
-                    Ok(())
-                });
-                if let Err(e) = result {
-                    failed = Some(e);
-                }
-            }
+    let mut source = || data.next_unit(unit_rows);
+    let mut append = |d: UnitDone| -> Result<()> {
+        if let Some(bar) = &bar {
+            bar.inc(d.stats.rows_in);
         }
-    });
-    if let Some(bar) = bar {
+        stats.rows_in += d.stats.rows_in;
+        stats.kept += d.stats.kept;
+        for (r, n) in d.stats.reasons {
+            *stats.reasons.entry(r).or_default() += n;
+        }
+        kept_out.append(d.kept)?;
+        if let (Some(o), Some(p)) = (sup_out.as_deref_mut(), d.suppressed) {
+            o.append(p)?;
+        }
+        Ok(())
+    };
+    // units read and not yet appended bound memory whatever the rows
+    let done = if keep_duplicates {
+        // whole-unit tasks hold little (encoded rows): one more keeps the
+        // threads busy while a part is appended
+        ordered::run(
+            window_len() + 1,
+            &mut source,
+            |unit| encode_unit(parts, unit, scrubber, cols),
+            Ok,
+            Ok,
+            &mut append,
+        )
+    } else {
+        let mut dedupe = Deduper::default();
+        ordered::run(
+            window_len(),
+            &mut source,
+            |unit| decide_unit(unit, scrubber, cols),
+            |mut unit: Decided| {
+                let mut rows: Vec<&mut [RowDecision]> =
+                    unit.iter_mut().map(|(_, rows)| rows.as_mut_slice()).collect();
+                dedupe.mark_window(&mut rows);
+                Ok(unit)
+            },
+            |unit| encode_decided(parts, unit),
+            &mut append,
+        )
+    };
+    if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(stats),
-    }
-}
-
-/// The next task's report. A thread of a rayon pool (a scrub run inside
-/// `install`) works on the pool's tasks while it waits, lest it wait for
-/// tasks queued behind itself.
-fn next_report(rx: &std::sync::mpsc::Receiver<Done>) -> Option<Done> {
-    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
-    if rayon::current_thread_index().is_none() {
-        return rx.recv().ok();
-    }
-    loop {
-        match rx.try_recv() {
-            Ok(done) => return Some(done),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) => {}
-        }
-        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-            match rx.recv_timeout(std::time::Duration::from_millis(1)) {
-                Ok(done) => return Some(done),
-                Err(RecvTimeoutError::Disconnected) => return None,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-        }
-    }
-}
-
-/// Run a task and send what it did; if it panics, send `on_panic` first
-/// and then go on panicking, so that the scope ends with the panic instead
-/// of waiting for a report that never comes.
-fn report(tx: &std::sync::mpsc::Sender<Done>, on_panic: Done, task: impl FnOnce() -> Done) {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
-        // the receiver outlives every task of the scope
-        Ok(done) => drop(tx.send(done)),
-        Err(panic) => {
-            drop(tx.send(on_panic));
-            std::panic::resume_unwind(panic)
-        }
-    }
-}
-
-fn panicked() -> Error {
-    Error::Internal("a scrub task panicked".into())
+    done.map(|()| stats)
 }
 
 /// Decode, decide and encode one unit (duplicates kept).

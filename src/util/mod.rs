@@ -3,4 +3,5 @@
 
 pub mod columns;
 pub mod fasthash;
+pub mod ordered;
 pub mod progress;
