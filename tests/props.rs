@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use optscrub::event::{Action, Event, Source, ACCOUNT_SCOPE};
-use optscrub::scrub::run::{run, Plan};
+use optscrub::scrub::run::{run, ScrubJob};
 use optscrub::scrub::{OptOuts, Scrubber};
 use optscrub::store::Store;
 use proptest::prelude::*;
@@ -255,7 +255,7 @@ fn engine(
     dedupe: bool,
     unit_rows: u64,
 ) -> Vec<(String, String)> {
-    let mut plan = Plan::new(
+    let mut plan = ScrubJob::new(
         vec![input.to_string_lossy().into_owned()],
         dir.join(format!("kept.{ext}")),
     );

@@ -92,7 +92,7 @@ pub fn run(a: Args) -> Result<()> {
         webform: vec![s("webform.csv")],
         campaigns: input.join("campaigns"),
         out: dir.join("out"),
-        scrub: crate::scrub::run::Plan::new(Vec::new(), PathBuf::new()),
+        scrub: crate::scrub::run::ScrubJob::new(Vec::new(), PathBuf::new()),
         zone: None,
     };
     let summary = nightly::run(&n)?;

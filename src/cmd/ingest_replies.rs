@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::Result;
-use crate::ingest::replies::{self, Outputs, ReplyColumns};
+use crate::ingest::replies::{self, ReplyColumns, ReplyOutputs};
 use crate::store::Store;
 
 /// Arguments of `ingest replies`.
@@ -66,7 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
         csv: a.csv.shape()?,
     };
-    let outputs = Outputs {
+    let outputs = ReplyOutputs {
         outbox: a.outbox.as_deref(),
         review: a.review.as_deref(),
         rejects: a.rejects.as_deref(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::{Error, Result};
 use crate::phone::DefaultCountry;
-use crate::scrub::run::{self, Plan};
+use crate::scrub::run::{self, ScrubJob};
 use crate::scrub::{Reason, Scrubber};
 use crate::store::Store;
 
@@ -44,10 +44,10 @@ pub struct ScrubFlags {
     #[arg(long)]
     keep_duplicates: bool,
     /// Name of the phone column.
-    #[arg(long, value_name = "C", default_value = Plan::PHONE_COLUMN)]
+    #[arg(long, value_name = "C", default_value = ScrubJob::PHONE_COLUMN)]
     phone_column: String,
     /// Name of the account column.
-    #[arg(long, value_name = "C", default_value = Plan::ACCOUNT_COLUMN)]
+    #[arg(long, value_name = "C", default_value = ScrubJob::ACCOUNT_COLUMN)]
     account_column: String,
     /// Name of the sender column [default: sender; optional unless named here]
     #[arg(long, value_name = "C")]
@@ -63,8 +63,8 @@ pub struct ScrubFlags {
 
 impl ScrubFlags {
     /// A plan with these settings, for these inputs and output.
-    pub fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<Plan> {
-        let mut plan = Plan::new(inputs, output);
+    pub fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<ScrubJob> {
+        let mut plan = ScrubJob::new(inputs, output);
         plan.country = parse_country(self.default_country.as_deref())?;
         plan.keep_duplicates = self.keep_duplicates;
         plan.phone_column = self.phone_column;

@@ -419,7 +419,7 @@ fn at_shared(
 
 /// What one batch gave, before it is merged in input order.
 #[derive(Default)]
-pub(super) struct Part {
+pub(super) struct Classified {
     pub(super) out: Outcome,
     pub(super) review: Vec<[String; 5]>,
     pub(super) bad: Vec<(u32, u64, String)>,
@@ -441,7 +441,7 @@ pub(super) fn classify_batch(
     b: &Batch,
     rows_before: u64,
     words: &mut Words,
-) -> Result<Part> {
+) -> Result<Classified> {
     let file = &*b.file;
     let (ids, froms, tos, bodies) = (
         b.text(idx.id)?,
@@ -455,7 +455,7 @@ pub(super) fn classify_batch(
         .map(|i| b.per_row(i, Channel::Unset, Channel::parse))
         .transpose()?;
     let times = TimeColumn::new(file, &cols.time, b.batch.column(idx.time), cols.zone)?;
-    let mut part = Part::default();
+    let mut part = Classified::default();
     // most messages make an event and a reply: one allocation each per batch
     part.out.events.reserve(b.batch.num_rows());
     part.out.replies.reserve(b.batch.num_rows());

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::event::Action;
-use crate::ingest::classify::{classify_batch, Ctx, Indexes, Part};
+use crate::ingest::classify::{classify_batch, Classified, Ctx, Indexes};
 use crate::ingest::outbox::{batches, outbox, Kind, Review};
 use crate::ingest::Rejects;
 use crate::io::input::{Batch, Dataset};
@@ -68,7 +68,7 @@ pub fn read(
         let part = classify_batch(&ctx, cols, &idx, &b, start, &mut Words::default())?;
         Ok((b, part))
     };
-    let merge = |(b, part): (Batch, Part)| {
+    let merge = |(b, part): (Batch, Classified)| {
         rejects.add(&b.batch, &part.bad)?;
         for r in part.review {
             review.push(r);
@@ -89,7 +89,7 @@ pub fn read(
 
 /// Where `ingest replies` writes its outputs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Outputs<'p> {
+pub struct ReplyOutputs<'p> {
     /// Confirmations and help replies.
     pub outbox: Option<&'p std::path::Path>,
     /// Near misses.
@@ -109,7 +109,7 @@ pub fn ingest(
     store: &mut crate::store::Store,
     files: &[String],
     cols: &ReplyColumns,
-    outputs: &Outputs<'_>,
+    outputs: &ReplyOutputs<'_>,
 ) -> Result<RepliesSummary> {
     for p in [outputs.outbox, outputs.review, outputs.rejects]
         .into_iter()

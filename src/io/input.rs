@@ -14,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
-use crate::io::parquet::source::Source;
+use crate::io::parquet::source::ByteSource;
 
 mod csv;
 mod parquet_file;
@@ -60,7 +60,7 @@ pub struct Unit {
 enum UnitSource {
     Batches(Vec<RecordBatch>),
     Groups {
-        source: Source,
+        source: ByteSource,
         meta: ArrowReaderMetadata,
         groups: Vec<usize>,
         batch_rows: usize,
@@ -116,7 +116,7 @@ impl Unit {
 }
 
 /// One opened file of a dataset.
-struct Part {
+struct InputFile {
     name: Arc<str>,
     reader: Reader,
     rows: u64,
@@ -125,7 +125,7 @@ struct Part {
     encodings: Encodings,
 }
 
-impl Part {
+impl InputFile {
     /// The next batch of this part, in order (its rows not yet counted).
     fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
         match &mut self.reader {
@@ -150,8 +150,8 @@ pub struct Dataset {
     /// How the first part's columns are encoded, and which text columns
     /// are read as dictionaries: outputs of the same rows follow it.
     pub encodings: Encodings,
-    parts: std::vec::IntoIter<Part>,
-    current: Option<Part>,
+    parts: std::vec::IntoIter<InputFile>,
+    current: Option<InputFile>,
 }
 
 /// The files behind the given paths: folders expanded, in name order.
@@ -244,7 +244,7 @@ impl Dataset {
         let (part, schema) = if parquet {
             open_parquet(
                 name,
-                Source::Bytes(bytes::Bytes::from(bytes)),
+                ByteSource::Bytes(bytes::Bytes::from(bytes)),
                 batch_rows,
                 ReadDict::default(),
             )?
@@ -503,7 +503,7 @@ fn open_part(
     batch_rows: usize,
     dict_columns: ReadDict,
     shape: CsvShape,
-) -> Result<(Part, SchemaRef)> {
+) -> Result<(InputFile, SchemaRef)> {
     if name == "-" {
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
         return open_csv("-", stdin, batch_rows, shape);
@@ -513,7 +513,8 @@ fn open_part(
     match ext(path).as_deref() {
         Some("csv") => open_csv(name, Box::new(file), batch_rows, shape),
         Some("parquet") => {
-            let source = Source::file(file).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
+            let source =
+                ByteSource::file(file).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
             open_parquet(name, source, batch_rows, dict_columns)
         }
         _ => Err(Error::Input(format!(

@@ -12,11 +12,11 @@ use std::time::Instant;
 use crate::summary::{CampaignSummary, NightlySummary, Seconds};
 
 use crate::error::{Error, Result};
-use crate::ingest::replies::{self, Outputs, ReplyColumns};
+use crate::ingest::replies::{self, ReplyColumns, ReplyOutputs};
 use crate::ingest::webform::{self, WebformColumns};
 use crate::io::atomic::write_atomic;
 use crate::io::input::Dataset;
-use crate::scrub::run::{self, Plan};
+use crate::scrub::run::{self, ScrubJob};
 use crate::scrub::Scrubber;
 use crate::store::Store;
 
@@ -35,7 +35,7 @@ pub struct Nightly {
     pub out: PathBuf,
     /// How campaigns are scrubbed: columns, default country, duplicates
     /// (its inputs and outputs are set per campaign).
-    pub scrub: Plan,
+    pub scrub: ScrubJob,
     /// The zone of times written without an offset (`--timezone`).
     pub zone: crate::ingest::Zone,
 }
@@ -84,7 +84,7 @@ pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
 /// night that would fail half-way fails at once instead. Replies and
 /// webforms are read by their default column names here; a log named
 /// otherwise goes through `ingest replies` with its flags first.
-fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, Plan)]) -> Result<()> {
+fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, ScrubJob)]) -> Result<()> {
     let required = |files: &[String], cols: &[(&str, &str)]| -> Result<()> {
         Dataset::open(files)?.columns(cols).map(|_| ())
     };
@@ -137,7 +137,7 @@ pub fn run(n: &Nightly) -> Result<NightlySummary> {
     std::fs::create_dir_all(&n.out).map_err(|e| Error::io("cannot create", &n.out, e))?;
     let (mut store, _lock) = Store::open_for_write(&n.store)?;
     let p = |name: &str| n.out.join(name);
-    let plans: Vec<(String, Plan)> = list
+    let plans: Vec<(String, ScrubJob)> = list
         .iter()
         .map(|(name, path)| {
             let mut plan = n.scrub.clone();
@@ -152,7 +152,7 @@ pub fn run(n: &Nightly) -> Result<NightlySummary> {
         None
     } else {
         let (review, rejects) = (p("review.parquet"), p("replies.rejects.parquet"));
-        let outputs = Outputs {
+        let outputs = ReplyOutputs {
             outbox: None,
             review: Some(&review),
             rejects: Some(&rejects),

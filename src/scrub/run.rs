@@ -17,7 +17,7 @@ use crate::util::ordered;
 
 /// A validated scrub job.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct ScrubJob {
     /// Input paths (files, folders, `-`).
     pub inputs: Vec<String>,
     /// Kept rows go here.
@@ -50,7 +50,7 @@ pub struct Plan {
     pub unit_rows: u64,
 }
 
-impl Plan {
+impl ScrubJob {
     /// The default name of the phone column.
     pub const PHONE_COLUMN: &'static str = "phone";
     /// The default name of the account column.
@@ -60,8 +60,8 @@ impl Plan {
 
     /// A job with SPEC's defaults: the default column names, no
     /// `--suppressed`, duplicates removed, whole-size batches.
-    pub fn new(inputs: Vec<String>, output: PathBuf) -> Plan {
-        Plan {
+    pub fn new(inputs: Vec<String>, output: PathBuf) -> ScrubJob {
+        ScrubJob {
             inputs,
             output,
             suppressed: None,
@@ -110,12 +110,12 @@ impl Stats {
 /// Check a scrub job against a store without running it: output names,
 /// `--account` and `--sender` values, the inputs' columns. `nightly` checks
 /// every campaign this way before it commits anything.
-pub fn check(store: &Store, plan: &Plan) -> Result<()> {
+pub fn check(store: &Store, plan: &ScrubJob) -> Result<()> {
     open_checked(store, plan).map(|_| ())
 }
 
 /// The checks of [`check`]; the inputs opened, their columns resolved.
-fn open_checked(store: &Store, plan: &Plan) -> Result<(Dataset, Columns)> {
+fn open_checked(store: &Store, plan: &ScrubJob) -> Result<(Dataset, Columns)> {
     Format::for_path(&plan.output)?;
     if let Some(s) = &plan.suppressed {
         Format::for_path(s)?;
@@ -176,7 +176,7 @@ fn check_sender(config: &crate::config::Config, account: Option<&str>, raw: &str
 
 /// An output may not be one of the inputs: it would be replaced by the
 /// kept rows.
-fn refuse_overwriting_inputs(plan: &Plan) -> Result<()> {
+fn refuse_overwriting_inputs(plan: &ScrubJob) -> Result<()> {
     let outputs = std::iter::once((&plan.output, "--output"))
         .chain(plan.suppressed.iter().map(|s| (s, "--suppressed")));
     for (out, flag) in outputs {
@@ -197,7 +197,7 @@ fn refuse_overwriting_inputs(plan: &Plan) -> Result<()> {
 
 /// Run a scrub job against a store, with the scrubber made from its
 /// config and snapshot (made once, however many jobs use it).
-pub fn run(store: &Store, scrubber: &Scrubber, plan: &Plan) -> Result<Stats> {
+pub fn run(store: &Store, scrubber: &Scrubber, plan: &ScrubJob) -> Result<Stats> {
     let (data, cols) = open_checked(store, plan)?;
     let sup_schema = suppressed_schema(&data.schema);
     // outputs are encoded as the input is, and phones without a dictionary
@@ -273,7 +273,7 @@ fn produce(
 ) -> Result<Stats> {
     let mut stats = Stats::default();
     let bar = crate::util::progress::rows("scrub", data.total_rows);
-    let parts = Outputs {
+    let parts = UnitOutputs {
         kept: kept_out.parts(),
         suppressed: sup_out.as_ref().map(|o| o.parts()),
         scrubber,
@@ -330,7 +330,7 @@ fn produce(
 }
 
 /// Decode, decide and encode one unit (duplicates kept).
-fn encode_unit(parts: &Outputs, unit: Unit, scrubber: &Scrubber, cols: &Columns) -> Result<UnitDone> {
+fn encode_unit(parts: &UnitOutputs, unit: Unit, scrubber: &Scrubber, cols: &Columns) -> Result<UnitDone> {
     let mut out = parts.encoder()?;
     unit.for_each(|b| out.add(&b, &decide(scrubber, &b, cols)?))?;
     out.finish()
@@ -348,7 +348,7 @@ fn decide_unit(unit: Unit, scrubber: &Scrubber, cols: &Columns) -> Result<Decide
 }
 
 /// Encode one unit's decided rows (duplicates marked).
-fn encode_decided(parts: &Outputs, unit: Decided) -> Result<UnitDone> {
+fn encode_decided(parts: &UnitOutputs, unit: Decided) -> Result<UnitDone> {
     let mut out = parts.encoder()?;
     for (b, rows) in unit {
         out.add(&b, &rows)?;
@@ -364,7 +364,7 @@ fn decide(scrubber: &Scrubber, b: &Batch, cols: &Columns) -> Result<Vec<RowDecis
 }
 
 /// What every unit's encoding needs; shared by the tasks.
-struct Outputs<'a> {
+struct UnitOutputs<'a> {
     kept: Parts,
     suppressed: Option<Parts>,
     scrubber: &'a Scrubber,
@@ -374,7 +374,7 @@ fn write_error(what: &str, e: String) -> Error {
     Error::Input(format!("cannot write {what}: {e}"))
 }
 
-impl<'a> Outputs<'a> {
+impl<'a> UnitOutputs<'a> {
     fn encoder(&self) -> Result<UnitOut<'a, '_>> {
         Ok(UnitOut {
             kept: self.kept.encoder().map_err(|e| write_error("the output", e))?,
@@ -394,7 +394,7 @@ impl<'a> Outputs<'a> {
 struct UnitOut<'a, 'o> {
     kept: PartEncoder,
     suppressed: Option<PartEncoder>,
-    outputs: &'o Outputs<'a>,
+    outputs: &'o UnitOutputs<'a>,
     stats: Stats,
 }
 
@@ -435,7 +435,7 @@ impl UnitOut<'_, '_> {
     }
 }
 
-fn resolve_columns(data: &Dataset, plan: &Plan) -> Result<Columns> {
+fn resolve_columns(data: &Dataset, plan: &ScrubJob) -> Result<Columns> {
     let phone = data.column(&plan.phone_column, "--phone-column")?;
     let account = match data.find(&plan.account_column) {
         Some(i) => Some(i),

@@ -22,13 +22,13 @@ use parquet::file::writer::SerializedFileWriter;
 
 use crate::error::{Error, Result};
 use crate::io::input::CsvShape;
-use crate::io::parquet::source::Source;
+use crate::io::parquet::source::ByteSource;
 
 /// One part of the input.
-enum Part {
+enum SampleOf {
     Parquet {
         path: PathBuf,
-        source: Source,
+        source: ByteSource,
         meta: Arc<ParquetMetaData>,
     },
     Csv {
@@ -37,18 +37,18 @@ enum Part {
     },
 }
 
-impl Part {
+impl SampleOf {
     fn path(&self) -> &Path {
         match self {
-            Part::Parquet { path, .. } | Part::Csv { path, .. } => path,
+            SampleOf::Parquet { path, .. } | SampleOf::Csv { path, .. } => path,
         }
     }
 
     /// Rows, where the part says (a CSV part does not).
     fn rows(&self) -> Option<u64> {
         match self {
-            Part::Parquet { meta, .. } => Some(meta.file_metadata().num_rows().max(0) as u64),
-            Part::Csv { .. } => None,
+            SampleOf::Parquet { meta, .. } => Some(meta.file_metadata().num_rows().max(0) as u64),
+            SampleOf::Csv { .. } => None,
         }
     }
 }
@@ -65,7 +65,7 @@ pub struct Sample {
 
 /// The parts of a recipient input, opened for sampling.
 pub struct Sampler {
-    parts: Vec<Part>,
+    parts: Vec<SampleOf>,
     folder: bool,
 }
 
@@ -73,10 +73,10 @@ fn name_of(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn open_parquet(path: &Path) -> Result<Part> {
+fn open_parquet(path: &Path) -> Result<SampleOf> {
     let name = name_of(path);
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let source = Source::file(file).map_err(|e| Error::io("cannot read", path, e))?;
+    let source = ByteSource::file(file).map_err(|e| Error::io("cannot read", path, e))?;
     crate::io::parquet::guard::check_footer(&name, &source)?;
     let meta = crate::io::input::guarded(&name, || {
         ParquetMetaDataReader::new()
@@ -85,7 +85,7 @@ fn open_parquet(path: &Path) -> Result<Part> {
             .map_err(|e| Error::Input(format!("{name}: not a readable Parquet file ({e})")))
     })?;
     crate::io::parquet::guard::check_chunks(&name, &meta, source.len())?;
-    Ok(Part::Parquet {
+    Ok(SampleOf::Parquet {
         path: path.to_path_buf(),
         source,
         meta: Arc::new(meta),
@@ -113,10 +113,13 @@ impl Sampler {
             parts.push(if parquet {
                 open_parquet(&path)?
             } else {
-                Part::Csv { path, shape }
+                SampleOf::Csv { path, shape }
             });
         }
-        let kinds = parts.iter().filter(|p| matches!(p, Part::Parquet { .. })).count();
+        let kinds = parts
+            .iter()
+            .filter(|p| matches!(p, SampleOf::Parquet { .. }))
+            .count();
         if kinds != 0 && kinds != parts.len() {
             return Err(Error::Input(format!(
                 "{}: its parts mix Parquet and CSV; plan samples one kind",
@@ -124,8 +127,8 @@ impl Sampler {
             )));
         }
         let mut schemas = parts.iter().filter_map(|p| match p {
-            Part::Parquet { meta, .. } => Some(meta.file_metadata().schema_descr().root_schema()),
-            Part::Csv { .. } => None,
+            SampleOf::Parquet { meta, .. } => Some(meta.file_metadata().schema_descr().root_schema()),
+            SampleOf::Csv { .. } => None,
         });
         if let Some(first) = schemas.next() {
             if let Some(k) = schemas.position(|s| s != first) {
@@ -187,15 +190,15 @@ impl Sampler {
             String::new()
         };
         let shape = match &self.parts[0] {
-            Part::Csv { .. } => "CSV".to_string(),
-            Part::Parquet { meta, .. } => {
+            SampleOf::Csv { .. } => "CSV".to_string(),
+            SampleOf::Parquet { meta, .. } => {
                 let fm = meta.file_metadata();
                 let groups: Vec<u64> = self
                     .parts
                     .iter()
                     .filter_map(|p| match p {
-                        Part::Parquet { meta, .. } => Some(meta),
-                        Part::Csv { .. } => None,
+                        SampleOf::Parquet { meta, .. } => Some(meta),
+                        SampleOf::Csv { .. } => None,
                     })
                     .flat_map(|m| m.row_groups().iter().map(|g| g.num_rows().max(0) as u64))
                     .collect();
@@ -217,10 +220,10 @@ impl Sampler {
     }
 }
 
-fn extension(part: &Part) -> &'static str {
+fn extension(part: &SampleOf) -> &'static str {
     match part {
-        Part::Parquet { .. } => "parquet",
-        Part::Csv { .. } => "csv",
+        SampleOf::Parquet { .. } => "parquet",
+        SampleOf::Csv { .. } => "csv",
     }
 }
 
@@ -234,10 +237,10 @@ fn has_parquet_magic(path: &Path) -> bool {
 
 /// Write about `target` rows of one part to `file`; the rows written, and
 /// whether they repeat the part's.
-fn write_part(part: &Part, target: u64, file: &Path) -> Result<(u64, bool)> {
+fn write_part(part: &SampleOf, target: u64, file: &Path) -> Result<(u64, bool)> {
     match part {
-        Part::Parquet { path, source, meta } => copy_row_groups(path, source, meta, target, file),
-        Part::Csv { path, shape } => copy_records(path, *shape, target, file),
+        SampleOf::Parquet { path, source, meta } => copy_row_groups(path, source, meta, target, file),
+        SampleOf::Csv { path, shape } => copy_records(path, *shape, target, file),
     }
 }
 
@@ -245,7 +248,7 @@ fn write_part(part: &Part, target: u64, file: &Path) -> Result<(u64, bool)> {
 /// the file ends), until `target` rows are reached: at least one group.
 fn copy_row_groups(
     path: &Path,
-    source: &Source,
+    source: &ByteSource,
     meta: &ParquetMetaData,
     target: u64,
     file: &Path,

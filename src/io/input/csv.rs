@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{Part, Reader};
+use super::{InputFile, Reader};
 use crate::error::{Error, Result};
 
 /// The CSV reader validates UTF-8 per record, but not every byte it can
@@ -74,7 +74,7 @@ pub(super) fn open_csv(
     raw: Box<dyn Read + Send>,
     batch_rows: usize,
     shape: CsvShape,
-) -> Result<(Part, SchemaRef)> {
+) -> Result<(InputFile, SchemaRef)> {
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let mut header = Vec::new();
     reader
@@ -98,7 +98,7 @@ pub(super) fn open_csv(
         .build_buffered(chained)
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     Ok((
-        Part {
+        InputFile {
             encodings: Default::default(),
             name: name.into(),
             reader: Reader::Csv(Box::new(csv)),

@@ -12,15 +12,15 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::reader::Length;
 
-use super::{Part, Reader};
+use super::{InputFile, Reader};
 use crate::error::{Error, Result};
-use crate::io::parquet::source::Source;
+use crate::io::parquet::source::ByteSource;
 use crate::io::parquet::Encodings;
 
 /// A Parquet file read row group by row group: in order by one reader, or
 /// as [`Unit`]s that decode on other threads.
 pub(super) struct ParquetPart {
-    pub(super) source: Source,
+    pub(super) source: ByteSource,
     pub(super) meta: ArrowReaderMetadata,
     pub(super) batch_rows: usize,
     /// The first row group not yet handed to a reader.
@@ -72,7 +72,7 @@ impl ParquetPart {
 /// A reader of some row groups of a Parquet file.
 pub(super) fn read_groups(
     name: &str,
-    source: &Source,
+    source: &ByteSource,
     meta: &ArrowReaderMetadata,
     groups: Vec<usize>,
     batch_rows: usize,
@@ -112,10 +112,10 @@ pub(crate) fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
 
 pub(super) fn open_parquet(
     name: &str,
-    file: Source,
+    file: ByteSource,
     batch_rows: usize,
     dict_columns: ReadDict,
-) -> Result<(Part, SchemaRef)> {
+) -> Result<(InputFile, SchemaRef)> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
     crate::io::parquet::guard::check_footer(name, &file)?;
@@ -151,7 +151,7 @@ pub(super) fn open_parquet(
         meta
     };
     let total = u64::try_from(meta.metadata().file_metadata().num_rows()).ok();
-    let part = Part {
+    let part = InputFile {
         name: name.into(),
         reader: Reader::Parquet(Box::new(ParquetPart {
             source: file,

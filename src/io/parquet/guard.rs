@@ -10,12 +10,12 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::reader::Length;
 
 use crate::error::{Error, Result};
-use crate::io::parquet::source::Source;
+use crate::io::parquet::source::ByteSource;
 
 /// Walk the footer's encoding before the parquet crate decodes it (see
 /// [`crate::io::parquet::footer`]). A file too short to have a footer, or whose
 /// footer length points outside it, is left to the crate's own error.
-pub fn check_footer(name: &str, file: &Source) -> Result<()> {
+pub fn check_footer(name: &str, file: &ByteSource) -> Result<()> {
     use parquet::file::reader::ChunkReader;
     let len = file.len();
     let Ok(tail) = file.get_bytes(len.saturating_sub(8), 8) else {
@@ -74,7 +74,12 @@ pub fn check_chunks(
 /// a dictionary's claimed count before it reads it: fuzzing found a page
 /// claiming two billion values, which made it reserve 8 GB. Nothing is
 /// decompressed; a header this walk cannot follow is left to the crate.
-pub fn check_pages(name: &str, source: &Source, meta: &ArrowReaderMetadata, groups: &[usize]) -> Result<()> {
+pub fn check_pages(
+    name: &str,
+    source: &ByteSource,
+    meta: &ArrowReaderMetadata,
+    groups: &[usize],
+) -> Result<()> {
     use crate::io::parquet::footer::{page_header, PageHeader};
     use parquet::basic::{Compression, Type};
     use parquet::file::reader::ChunkReader;

@@ -2,7 +2,7 @@
 //!
 //! The parquet crate's reader for `File` clones the handle and seeks it,
 //! and clones share one file offset: two threads reading row groups of one
-//! file would race. [`Source`] reads with positional reads (`pread`), which
+//! file would race. [`ByteSource`] reads with positional reads (`pread`), which
 //! have no shared offset, so that row groups decode in parallel.
 
 use std::fs::File;
@@ -16,44 +16,44 @@ use parquet::file::reader::{ChunkReader, Length};
 
 /// A Parquet file on disk or in memory; cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Source {
+pub enum ByteSource {
     /// An open file and its length.
     File(Arc<File>, u64),
     /// Bytes held in memory.
     Bytes(Bytes),
 }
 
-impl Source {
+impl ByteSource {
     /// An opened file.
-    pub fn file(file: File) -> std::io::Result<Source> {
+    pub fn file(file: File) -> std::io::Result<ByteSource> {
         let len = file.metadata()?.len();
-        Ok(Source::File(Arc::new(file), len))
+        Ok(ByteSource::File(Arc::new(file), len))
     }
 }
 
-impl Length for Source {
+impl Length for ByteSource {
     fn len(&self) -> u64 {
         match self {
-            Source::File(_, len) => *len,
-            Source::Bytes(b) => b.len() as u64,
+            ByteSource::File(_, len) => *len,
+            ByteSource::Bytes(b) => b.len() as u64,
         }
     }
 }
 
-/// Sequential reading from a position of a [`Source`].
+/// Sequential reading from a position of a [`ByteSource`].
 pub struct At {
-    source: Source,
+    source: ByteSource,
     pos: u64,
 }
 
 impl Read for At {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = match &self.source {
-            Source::File(f, len) => {
+            ByteSource::File(f, len) => {
                 let room = len.saturating_sub(self.pos).min(buf.len() as u64) as usize;
                 f.read_at(&mut buf[..room], self.pos)?
             }
-            Source::Bytes(b) => {
+            ByteSource::Bytes(b) => {
                 let from = (self.pos.min(b.len() as u64)) as usize;
                 let n = (b.len() - from).min(buf.len());
                 buf[..n].copy_from_slice(&b[from..from + n]);
@@ -65,7 +65,7 @@ impl Read for At {
     }
 }
 
-impl ChunkReader for Source {
+impl ChunkReader for ByteSource {
     type T = BufReader<At>;
 
     fn get_read(&self, start: u64) -> Result<Self::T> {
@@ -90,12 +90,12 @@ impl ChunkReader for Source {
             )));
         }
         match self {
-            Source::File(f, _) => {
+            ByteSource::File(f, _) => {
                 let mut buf = vec![0u8; length];
                 f.read_exact_at(&mut buf, start)?;
                 Ok(buf.into())
             }
-            Source::Bytes(b) => Ok(b.slice(start as usize..start as usize + length)),
+            ByteSource::Bytes(b) => Ok(b.slice(start as usize..start as usize + length)),
         }
     }
 }
@@ -109,8 +109,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").expect("write");
-        let disk = Source::file(File::open(&path).expect("open")).expect("len");
-        let mem = Source::Bytes(Bytes::from_static(b"0123456789"));
+        let disk = ByteSource::file(File::open(&path).expect("open")).expect("len");
+        let mem = ByteSource::Bytes(Bytes::from_static(b"0123456789"));
         for s in [disk, mem] {
             let mut a = s.get_read(3).expect("read");
             let b = s.get_bytes(7, 2).expect("bytes");
