@@ -132,17 +132,8 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
     )?;
     let config = data.join("config.toml").to_string_lossy().into_owned();
     step::<IgnoredAny>(&["init", "--store", &s, "--config", &config], &sum)?;
-    let manifest = std::fs::read_to_string(data.join("imports/MANIFEST.txt"))
-        .map_err(|e| Error::io("cannot read", &data.join("imports/MANIFEST.txt"), e))?;
-    for line in manifest
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let mut parts = line.split_whitespace();
-        let (Some(file), Some(_), Some(account)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let file = data.join(file).to_string_lossy().into_owned();
+    for import in crate::dev::gen::Manifest::read(&data)?.imports {
+        let file = data.join(&import.file).to_string_lossy().into_owned();
         step::<IgnoredAny>(
             &[
                 "ingest",
@@ -151,7 +142,7 @@ fn measure(work: &Path, rows: u64, opt_outs: u64, senders: u32) -> Result<Point>
                 &s,
                 &file,
                 "--account",
-                account,
+                &import.account,
                 "--account-wide",
             ],
             &sum,

@@ -340,6 +340,36 @@ fn write_replies(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
     Ok(())
 }
 
+/// The import files `gen` wrote and the account of each: written as
+/// `imports/MANIFEST.json` and read back (by `plan`) through this type.
+/// `imports/MANIFEST.txt` says the same for a reader.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Each import file, in account order.
+    pub imports: Vec<Import>,
+}
+
+/// One import file of a [`Manifest`].
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Import {
+    /// The file, relative to `gen`'s output folder.
+    pub file: String,
+    /// The account its opt-outs belong to.
+    pub account: String,
+}
+
+impl Manifest {
+    /// Where it is in `gen`'s output folder.
+    pub const FILE: &'static str = "imports/MANIFEST.json";
+
+    /// Read the manifest of `gen`'s output folder `out`.
+    pub fn read(out: &Path) -> Result<Manifest> {
+        let path = out.join(Self::FILE);
+        let text = fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+    }
+}
+
 /// Opt-outs as one import file per account (`imports/<account>.parquet`,
 /// with a `sender` column: a sender id, or `account` for account-wide).
 fn write_imports(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
@@ -350,9 +380,14 @@ fn write_imports(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
     ]));
     let per_account = spec.opt_outs / u64::from(spec.accounts.max(1));
     let mut manifest = String::from("# Import each file with: optscrub ingest import --store S FILE --account ID --account-wide\n# (each row's sender column maps it to a sender, or `account`)\n");
+    let mut listed = Manifest::default();
     for a in 0..spec.accounts {
         let mut rng = Rng::new(spec.seed.wrapping_add(u64::from(a) << 32));
         let path = out.join(format!("imports/{}.parquet", account_id(a)));
+        listed.imports.push(Import {
+            file: format!("imports/{}.parquet", account_id(a)),
+            account: account_id(a),
+        });
         let (pending, mut w) = parquet_writer(&path, schema.clone())?;
         let mut left =
             per_account + u64::from(u64::from(a) < spec.opt_outs % u64::from(spec.accounts.max(1)));
@@ -394,6 +429,8 @@ fn write_imports(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
             account_id(a)
         );
     }
+    let json = serde_json::to_string_pretty(&listed).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::io::atomic::write_atomic(&out.join(Manifest::FILE), format!("{json}\n").as_bytes())?;
     crate::io::atomic::write_atomic(&out.join("imports/MANIFEST.txt"), manifest.as_bytes())
 }
 
@@ -470,4 +507,32 @@ fn write_campaigns(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
         pending.commit(file, None)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_lists_every_import_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Spec {
+            seed: 3,
+            recipients: 10,
+            opt_outs: 60,
+            accounts: 3,
+            senders_per_account: 2,
+            campaigns: 1,
+            replies: 0,
+            webforms: 0,
+            mixed_phones: false,
+        };
+        generate(&spec, dir.path()).unwrap();
+        let m = Manifest::read(dir.path()).unwrap();
+        let accounts: Vec<&str> = m.imports.iter().map(|i| i.account.as_str()).collect();
+        assert_eq!(accounts, ["acct00", "acct01", "acct02"]);
+        for i in &m.imports {
+            assert!(dir.path().join(&i.file).is_file(), "{}", i.file);
+        }
+    }
 }
