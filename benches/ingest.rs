@@ -41,12 +41,11 @@ fn spec(seed: u64, replies: u64) -> Spec {
         seed,
         recipients: 1000,
         opt_outs: 1000,
-        accounts: 10,
-        senders_per_account: 10,
         campaigns: 1,
         replies,
         webforms: 0,
         mixed_phones: false,
+        ..Spec::default()
     }
 }
 

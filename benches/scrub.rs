@@ -26,12 +26,11 @@ fn spec() -> Spec {
         seed: 7,
         recipients: 0,
         opt_outs: OPT_OUTS,
-        accounts: 10,
-        senders_per_account: 10,
         campaigns: 1,
         replies: 0,
         webforms: 0,
         mixed_phones: false,
+        ..Spec::default()
     }
 }
 
@@ -64,12 +63,14 @@ fn batch(spec: &Spec) -> RecordBatch {
     let phones: Vec<String> = (0..ROWS)
         .map(|_| format!("+{}", 447_000_000_000 + rng.below(POOL)))
         .collect();
-    let accounts: Vec<String> = (0..ROWS).map(|_| format!("acct{:02}", rng.below(10))).collect();
-    let senders: Vec<String> = accounts
+    let picks: Vec<u32> = (0..ROWS)
+        .map(|_| rng.below(u64::from(spec.accounts)) as u32)
+        .collect();
+    let accounts: Vec<String> = picks.iter().map(|&a| optscrub::dev::gen::account_id(a)).collect();
+    let senders: Vec<String> = picks
         .iter()
-        .map(|a| {
-            let n: u32 = a[4..].parse().unwrap_or(0);
-            optscrub::dev::gen::sender_id(spec, n, rng.below(10) as u32)
+        .map(|&a| {
+            optscrub::dev::gen::sender_id(spec, a, rng.below(u64::from(spec.senders_per_account)) as u32)
         })
         .collect();
     let schema = Arc::new(Schema::new(vec![

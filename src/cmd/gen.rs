@@ -25,32 +25,32 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Seed: the same seed gives the same bytes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Spec::default().seed)]
     seed: u64,
     /// Recipient rows in all campaigns.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = Spec::default().recipients)]
     recipients: u64,
     /// Opt-outs in the imports.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = Spec::default().opt_outs)]
     opt_outs: u64,
     /// Inbound replies.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = Spec::default().replies)]
     replies: u64,
     /// Webform submissions.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = Spec::default().webforms)]
     webforms: u64,
     /// Campaign phones: `mixed` (the formats real lists use, a few invalid)
     /// or `e164` (all `+digits`, as the performance benchmark asks).
     #[arg(long, value_enum, default_value_t = PhoneFormats::Mixed)]
     phones: PhoneFormats,
     /// Accounts.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = Spec::default().accounts)]
     accounts: u32,
     /// Senders per account.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = Spec::default().senders_per_account)]
     senders_per_account: u32,
     /// Campaign files the recipients are split into.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = Spec::default().campaigns)]
     campaigns: u32,
     /// Also write the summary figures as JSON to this file.
     #[arg(long, value_name = "FILE.json")]

@@ -53,6 +53,25 @@ pub struct Spec {
     pub mixed_phones: bool,
 }
 
+impl Default for Spec {
+    /// What `optscrub gen` writes when given no flags (its flags' defaults
+    /// come from here): 10 accounts of 10 senders, 100k recipients in 3
+    /// campaigns, 10k opt-outs, 10k replies, 1k webform submissions.
+    fn default() -> Spec {
+        Spec {
+            seed: 1,
+            recipients: 100_000,
+            opt_outs: 10_000,
+            accounts: 10,
+            senders_per_account: 10,
+            campaigns: 3,
+            replies: 10_000,
+            webforms: 1_000,
+            mixed_phones: true,
+        }
+    }
+}
+
 /// SplitMix64: tiny, fast, and the same on every platform and version.
 pub struct Rng(u64);
 
@@ -75,7 +94,8 @@ impl Rng {
     }
 }
 
-fn account_id(a: u32) -> String {
+/// The id of account `a`: `acct00`, `acct01`, …
+pub fn account_id(a: u32) -> String {
     format!("acct{a:02}")
 }
 
