@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Work;
+use common::{copy_dir, Work};
 
 /// Kills per command.
 const KILLS: usize = 10;
@@ -29,18 +29,6 @@ fn fingerprint(w: &Work, store: &str) -> (Vec<u8>, String) {
     let manifest: serde_json::Value = serde_json::from_str(text.rsplit_once("\ncrc32 ").unwrap().0).unwrap();
     let config = manifest["config"]["file"].as_str().unwrap();
     (list, fs::read_to_string(Path::new(store).join(config)).unwrap())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 /// The `in_reply_to` of every row of an outbox file.

@@ -187,6 +187,20 @@ pub fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
     (0..s.len()).map(|i| s.value(i).to_string()).collect()
 }
 
+/// Copy a folder and everything in it (a store, to damage or fill a copy).
+#[allow(dead_code)]
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
 /// Write a CSV's rows as a Parquet file with text columns, except those in
 /// `int_columns`, written as int64.
 pub fn csv_to_parquet(csv_path: &Path, out: &Path, int_columns: &[&str]) {
