@@ -104,6 +104,13 @@ pub struct CampaignSummary {
     pub suppressed: u64,
 }
 
+impl CampaignSummary {
+    /// Rows suppressed for reason `r` (0 when none).
+    pub fn reason(&self, r: &str) -> u64 {
+        self.reasons.get(r).copied().unwrap_or(0)
+    }
+}
+
 /// Time taken by the nightly job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Seconds {

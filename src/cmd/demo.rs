@@ -132,7 +132,7 @@ fn print_table(summary: &NightlySummary) {
             c.name, c.rows_in, c.kept, c.suppressed
         );
         for reason in Reason::ALL {
-            print!(" {:>15}", c.reasons.get(reason.as_str()).copied().unwrap_or(0));
+            print!(" {:>15}", c.reason(reason.as_str()));
         }
         println!();
     }

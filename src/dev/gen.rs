@@ -545,7 +545,7 @@ mod tests {
             campaigns: 1,
             replies: 0,
             webforms: 0,
-            mixed_phones: false,
+            ..Spec::default()
         };
         generate(&spec, dir.path()).unwrap();
         let m = Manifest::read(dir.path()).unwrap();

@@ -107,17 +107,16 @@ fn scope_code(account: &Account, raw: &str) -> ScopeCode {
 fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Option<i64>) -> String {
     use std::io::Write as _;
     key.clear();
+    for part in [account, scope] {
+        key.extend_from_slice(part.as_bytes());
+        key.push(0x1f);
+    }
     // writes into a Vec cannot fail
-    let _ = write!(key, "{account}\u{1f}{scope}\u{1f}+{contact}\u{1f}");
+    let _ = write!(key, "+{contact}\u{1f}");
     if let Some(t) = at {
         let _ = write!(key, "{t}");
     }
-    let mut id = String::with_capacity(23);
-    let _ = std::fmt::Write::write_fmt(
-        &mut id,
-        format_args!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key)),
-    );
-    id
+    format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key))
 }
 
 /// Read an import dataset into opt-out events; unusable rows go to `rejects`.

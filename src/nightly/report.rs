@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::event::{Action, Event};
 use crate::scrub::Reason;
-use crate::summary::{CampaignSummary, NightlySummary, RepliesSummary, WebformSummary};
+use crate::summary::{NightlySummary, RepliesSummary, WebformSummary};
 
 /// Colours of the reasons, in [`Reason::ALL`] order, and of kept rows.
 const KEPT_COLOUR: &str = "#2e7d32";
@@ -24,11 +24,6 @@ pub fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// A campaign's suppressed rows for one reason.
-fn reason(c: &CampaignSummary, r: &Reason) -> u64 {
-    c.reasons.get(r.as_str()).copied().unwrap_or(0)
 }
 
 fn campaign_bars(summary: &NightlySummary, html: &mut String) {
@@ -49,7 +44,7 @@ fn campaign_bars(summary: &NightlySummary, html: &mut String) {
         let mut x = 150.0;
         let mut parts = vec![("kept", c.kept, KEPT_COLOUR)];
         for (r, colour) in Reason::ALL.iter().zip(REASON_COLOURS) {
-            parts.push((r.as_str(), reason(c, r), colour));
+            parts.push((r.as_str(), c.reason(r.as_str()), colour));
         }
         for (label, n, colour) in parts.into_iter().filter(|p| p.1 > 0) {
             let w = width * n as f64 / rows;
@@ -83,7 +78,7 @@ fn campaign_bars(summary: &NightlySummary, html: &mut String) {
             c.kept
         );
         for r in Reason::ALL {
-            let _ = write!(html, "<td>{}</td>", reason(c, &r));
+            let _ = write!(html, "<td>{}</td>", c.reason(r.as_str()));
         }
         let _ = writeln!(html, "</tr>");
     }

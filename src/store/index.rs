@@ -9,8 +9,8 @@
 //!   Layout: `OPTIDX01`, u32 header length, a JSON header (the scopes by
 //!   hash), then 32-byte records sorted by (scope hash, contact), then a
 //!   CRC-32 of all that precedes.
-//! - An **id run** (`ids/<gen>.bin`) is a sorted list of little-endian
-//!   64-bit event-id hashes.
+//! - An **id run** (`ids/<gen>.bin`, see `store::ids`) is a sorted list
+//!   of event-id hashes.
 //!
 //! Both are read through memmap2 and searched in place: an ingest of ten
 //! thousand events into a store of ten million touches a few pages per
@@ -27,8 +27,6 @@ use crate::error::Error;
 const MAGIC: &[u8; 8] = b"OPTIDX01";
 const RECORD: usize = 32;
 const OPT_OUT_BIT: u32 = 1 << 31;
-/// Bytes of ids staged (and CRC'd) at a time when an id run is written.
-const ID_STAGE: usize = 1 << 16;
 /// Records per thread's piece when a run's order is checked.
 const ORDER_CHECK_PIECE: usize = 1 << 16;
 
@@ -129,7 +127,7 @@ impl std::ops::Deref for Bytes {
 }
 
 /// Map a store file and check its size and CRC-32 against the manifest's.
-fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes, String> {
+pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes, String> {
     let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
     if len != bytes {
@@ -485,113 +483,6 @@ pub fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
     (scopes, all.into_iter().map(|x| x.3).collect())
 }
 
-/// One id run, mapped and verified.
-pub struct IdRun {
-    data: Bytes,
-}
-
-impl IdRun {
-    /// Open an id run, checking it against the manifest's size and CRC.
-    pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<IdRun, String> {
-        let data = map_verified(path, bytes, crc)?;
-        if !data.len().is_multiple_of(8) {
-            return Err("malformed".into());
-        }
-        Ok(IdRun { data })
-    }
-
-    /// Number of ids.
-    pub fn len(&self) -> usize {
-        self.data.len() / 8
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    fn at(&self, i: usize) -> u64 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&self.data[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(a)
-    }
-
-    /// Is this hash in the run?
-    pub fn contains(&self, h: u64) -> bool {
-        let (mut lo, mut hi) = (0usize, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.at(mid).cmp(&h) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return true,
-            }
-        }
-        false
-    }
-
-    /// Every id, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.len()).map(|i| self.at(i))
-    }
-}
-
-/// Encode sorted, distinct ids.
-pub fn encode_ids(sorted: &[u64]) -> Vec<u8> {
-    sorted.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Merge id runs into one sorted, distinct list.
-pub fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
-    merged_ids(runs, more).collect()
-}
-
-/// The ids of runs and of `more` (sorted), in order, each once. Streams:
-/// it holds nothing but a place in each.
-pub fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
-    let mut heads = vec![0usize; runs.len() + 1];
-    let at = move |i: usize, pos: usize| -> Option<u64> {
-        match runs.get(i) {
-            Some(r) => (pos < r.len()).then(|| r.at(pos)),
-            None => more.get(pos).copied(),
-        }
-    };
-    std::iter::from_fn(move || {
-        let least = (0..heads.len()).filter_map(|i| at(i, heads[i])).min()?;
-        for (i, h) in heads.iter_mut().enumerate() {
-            while at(i, *h) == Some(least) {
-                *h += 1;
-            }
-        }
-        Some(least)
-    })
-}
-
-/// Write an id run from ids in order; returns (bytes, CRC-32, ids).
-pub fn write_ids<W: std::io::Write>(
-    out: W,
-    ids: impl Iterator<Item = u64>,
-) -> std::io::Result<(u64, u32, u64)> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::with_capacity(super::files::STREAM_BUFFER, out);
-    let mut crc = crc32fast::Hasher::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(ID_STAGE);
-    let mut n = 0u64;
-    for id in ids {
-        buf.extend_from_slice(&id.to_le_bytes());
-        n += 1;
-        if buf.len() >= ID_STAGE {
-            out.write_all(&buf)?;
-            crc.update(&buf);
-            buf.clear();
-        }
-    }
-    out.write_all(&buf)?;
-    crc.update(&buf);
-    out.flush()?;
-    Ok((n * 8, crc.finalize(), n))
-}
-
 /// A run is merged into the newer ones when it has at most this many
 /// times their records: larger, fewer merges of big runs (less written per
 /// ingest); smaller, fewer runs for a reader to search.
@@ -642,26 +533,6 @@ mod tests {
         let mut bytes = encode_keys(&[], &merged);
         bytes[20] ^= 1;
         assert!(KeyRun::from_bytes(bytes).is_err());
-    }
-
-    #[test]
-    fn ids_merge_as_a_stream() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = |name: &str, ids: &[u64]| {
-            let bytes = encode_ids(ids);
-            let p = dir.path().join(name);
-            std::fs::write(&p, &bytes).unwrap();
-            IdRun::open(&p, bytes.len() as u64, crc32fast::hash(&bytes)).unwrap()
-        };
-        let a = run("a", &[1, 4, 9, 10]);
-        let b = run("b", &[]);
-        let c = run("c", &[0, 4, 11, u64::MAX]);
-        let ids = merge_ids(&[&a, &b, &c], &[2, 4, 9, 12]);
-        assert_eq!(ids, [0, 1, 2, 4, 9, 10, 11, 12, u64::MAX]);
-        let mut out = Vec::new();
-        let (bytes, crc, n) = write_ids(&mut out, ids.iter().copied()).unwrap();
-        assert_eq!(out, encode_ids(&ids));
-        assert_eq!((bytes, crc, n), (out.len() as u64, crc32fast::hash(&out), 9));
     }
 
     #[test]

@@ -259,7 +259,7 @@ impl Store {
         // Ids of messages that made no event (help requests) live only in
         // the id runs: keep them when they are still sound.
         let mut ids: Vec<u64> = match self.id_runs() {
-            Ok(runs) => index::merge_ids(&runs.iter().collect::<Vec<_>>(), &[]),
+            Ok(runs) => super::ids::merge_ids(&runs.iter().collect::<Vec<_>>(), &[]),
             Err(_) => Vec::new(),
         };
         let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();

@@ -85,6 +85,12 @@ impl Kind {
             .flatten()
     }
 
+    /// The kinds a commit writes and clean-up removes when no manifest
+    /// names them: every kind but configs, which are kept for good.
+    pub fn per_generation() -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(|&k| k != Kind::Config)
+    }
+
     /// Do files of this kind have a blocks file beside them?
     pub fn has_blocks(self) -> bool {
         matches!(self, Kind::Ledger | Kind::KeyRun)
@@ -99,14 +105,11 @@ pub fn blocks_file(rel: &str) -> String {
 /// Every file a commit of `generation` may write: what a failed commit
 /// takes back.
 pub fn files_of(generation: u64) -> impl Iterator<Item = String> {
-    Kind::ALL
-        .into_iter()
-        .filter(|&k| k != Kind::Config)
-        .flat_map(move |k| {
-            let f = k.file(generation);
-            let blocks = k.has_blocks().then(|| blocks_file(&f));
-            std::iter::once(f).chain(blocks)
-        })
+    Kind::per_generation().flat_map(move |k| {
+        let f = k.file(generation);
+        let blocks = k.has_blocks().then(|| blocks_file(&f));
+        std::iter::once(f).chain(blocks)
+    })
 }
 
 #[cfg(test)]

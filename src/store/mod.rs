@@ -26,6 +26,7 @@
 pub mod blocks;
 mod export;
 pub(crate) mod files;
+mod ids;
 pub mod index;
 mod ingest;
 mod layout;
@@ -54,7 +55,8 @@ use blocks::{write_blocks, write_file_blocked, BLOCK};
 use files::{
     check_file, corrupt, events_to_parquet, read_events, read_verified, write_file, FIX_REBUILD, FIX_RESTORE,
 };
-use index::{Entry, IdRun, KeyRun, ScopeName};
+use ids::IdRun;
+use index::{Entry, KeyRun, ScopeName};
 use layout::Kind;
 use manifest::{FileRef, Manifest};
 use probe::ProbeFile;
@@ -649,9 +651,8 @@ impl Store {
                 .collect::<Result<Vec<_>>>()?;
             let runs: Vec<&IdRun> = runs.iter().collect();
             // merged as a stream with the new ids (no run when none)
-            let (bytes, crc32, rows) = self.write_streamed(&rel, |f| {
-                index::write_ids(f, index::merged_ids(&runs, &change.ids))
-            })?;
+            let (bytes, crc32, rows) =
+                self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, &change.ids)))?;
             id_refs.truncate(from);
             id_refs.push(FileRef {
                 file: rel,
@@ -803,11 +804,7 @@ impl Store {
                 }
             }
         }
-        for sub in Kind::ALL
-            .into_iter()
-            .filter(|&k| k != Kind::Config)
-            .map(Kind::folder)
-        {
+        for sub in Kind::per_generation().map(Kind::folder) {
             let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
