@@ -24,7 +24,7 @@ fn window_len() -> usize {
 /// merged in input order.
 pub fn read(
     config: &Config,
-    data: Dataset,
+    mut data: Dataset,
     cols: &ReplyColumns,
     review: &mut Review,
     rejects: &mut Rejects,
@@ -54,7 +54,6 @@ pub fn read(
     // batches are classified in parallel while the next ones are decoded
     // and the classified ones merged in input order (review and rejects
     // written), a few batches per thread in flight
-    let mut data = data;
     let mut rows_before = 0u64;
     let source = || {
         let b = data.next()?;

@@ -26,7 +26,7 @@ const MAGIC: &[u8; 8] = b"OPTBLK01";
 /// Bytes per block of a blocks file.
 pub(super) const BLOCK: usize = 1 << 16;
 
-/// [`write_file`], with its blocks file (`<rel>.blocks`): blocks from
+/// [`super::files::write_file`], with its blocks file (`<rel>.blocks`): blocks from
 /// `start`, with first keys when `fence` is given.
 pub(super) fn write_file_blocked(
     dir: &Path,
