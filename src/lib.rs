@@ -15,10 +15,11 @@ pub mod matcher;
 pub mod phone;
 
 // the stages, each using the ones below it
+#[doc(hidden)]
 pub mod cmd;
 pub mod ingest;
 pub mod io;
-pub mod nightly;
+pub(crate) mod nightly;
 pub mod scrub;
 pub mod store;
 
@@ -27,7 +28,7 @@ pub mod error;
 pub mod summary;
 
 // helpers for Arrow columns, hashing and progress lines
-pub mod util;
+pub(crate) mod util;
 
 // test data and fuzz checks for development, not part of the library
 #[doc(hidden)]

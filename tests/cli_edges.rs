@@ -2,9 +2,7 @@
 //! separator, names in another case, times without a zone, and what cron
 //! and scripts need (exit statuses, --strict, a closed pipe, completions).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

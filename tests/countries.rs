@@ -3,9 +3,7 @@
 //! French `06…` is never read as a UK number; a `+` number must have an
 //! international length (`+447000` is local-only: invalid).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::Work;
 

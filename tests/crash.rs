@@ -6,9 +6,7 @@
 //! re-run and a final `optscrub outbox` hold together each reply of an
 //! unbroken run once.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

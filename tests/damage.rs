@@ -5,9 +5,7 @@
 //! what is derived (state, ids, snapshot, probe, blocks files) and refuses a damaged ledger,
 //! config or manifest, naming it.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

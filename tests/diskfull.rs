@@ -2,9 +2,7 @@
 //! nothing under an output's final name. Uses small tmpfs mounts, so it
 //! needs root (CI runs as root); elsewhere it says so and checks nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,6 @@
 //! crashed on (`tests/fuzz/regressions/<target>/`) and every file under
 //! `datasets/` (the fuzzers' seed corpus).
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 
 use optscrub::dev::fuzzing::TARGETS;

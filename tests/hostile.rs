@@ -5,9 +5,7 @@
 //! failure, never a store changed by a failed command, never a contact's
 //! phone number in the messages.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 use std::sync::Arc;

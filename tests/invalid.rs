@@ -2,9 +2,7 @@
 //! message and exit status; missing files are named. (The data-file
 //! fixtures are covered, kind by kind, in `tests/hostile.rs`.)
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::Work;
 

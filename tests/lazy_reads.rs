@@ -3,9 +3,7 @@
 //! of the file is not (a byte flipped elsewhere does not change its answer,
 //! while `stats`, which verifies everything, names the damage).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::PathBuf;

@@ -1,8 +1,6 @@
 //! Black-box tests of `nightly` and `demo`.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::Work;
 

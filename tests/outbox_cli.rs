@@ -3,9 +3,7 @@
 //! night never loses or overwrites them, and every confirmation that is
 //! due goes out (one per account at a shared number).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 

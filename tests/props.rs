@@ -6,9 +6,7 @@
 //! - the order and split of ingests does not change the final state, and
 //!   ingesting twice changes nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -1,9 +1,7 @@
 //! Property tests of reply ingestion: any order of the same messages, any
 //! split into several ingests, and ingesting twice all give one state.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 

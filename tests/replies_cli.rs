@@ -1,9 +1,7 @@
 //! Black-box tests of `ingest replies`: outbox, review, rejects, scopes,
 //! ordering and re-runs (SPEC §3.1–§3.3, §7).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::Work;
 

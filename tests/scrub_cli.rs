@@ -1,9 +1,7 @@
 //! Black-box tests of `scrub`: every rule of SPEC §3.4 and §3.5, on the
 //! example data, through the real binary.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{csv_to_parquet, strings, Work};
 

@@ -4,9 +4,8 @@
 //! reading only. Outputs keep the user's umask.
 
 #![cfg(unix)]
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

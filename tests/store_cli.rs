@@ -1,9 +1,7 @@
 //! Black-box tests of the store commands: init, config, ingest webform and
 //! import, check, export, stats, rebuild; damage and the writer lock.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -48,10 +48,10 @@ fn event_json(e: &Event) -> serde_json::Value {
 }
 
 /// Exit status of `--exit-status` for a contact that may not be messaged.
-pub const NOT_SENDABLE: i32 = 3;
+pub(super) const NOT_SENDABLE: i32 = 3;
 
 /// Answer whether the contact may be messaged; returns the exit status.
-pub fn run(a: Args) -> Result<i32> {
+pub(super) fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
     let (store, opt_outs) = Store::open_with_opt_outs(&a.store.store)?;
     let scrubber = Scrubber::for_lookups(&store.config, opt_outs);

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 /// Print the completion script for a shell on stdout.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "optscrub", &mut out);
@@ -26,7 +26,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// Print the man page (roff) on stdout: `optscrub man > optscrub.1`.
-pub fn man() -> Result<()> {
+pub(super) fn man() -> Result<()> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut out)

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Replace the config, keeping the old one in the store.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     store.replace_config(&a.config)?;
     eprintln!(

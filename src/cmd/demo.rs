@@ -42,7 +42,7 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let dir = match a.out {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("optscrub-demo-{}", std::process::id())),

@@ -23,7 +23,7 @@ use crate::store::{Evidence, OptOut, Store};
 
 /// Output formats of `export`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportFormat {
+pub(super) enum ExportFormat {
     /// Parquet (the default for a .parquet name).
     Parquet,
     /// CSV (the default for a .csv name).
@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 /// Write the suppression list.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let store = Store::open(&a.store.store)?;
     if let Some(acc) = &a.account {
         if store.config.account(acc).is_none() && !has_events(&store, acc)? {
@@ -387,7 +387,7 @@ fn push_rfc3339(micros: i64, out: &mut Vec<u8>) {
 
 /// A name safe in a file name: letters, digits, `.`, `_`, `+`, `-` kept,
 /// every other byte as `%XX`.
-pub fn file_safe(s: &str) -> String {
+pub(super) fn file_safe(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-') || (b == b'.' && !out.is_empty()) {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// How campaign phones are written.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PhoneFormats {
+pub(super) enum PhoneFormats {
     /// The formats real lists use, a few invalid.
     Mixed,
     /// E.164 only.
@@ -58,7 +58,7 @@ pub struct Args {
 }
 
 /// Generate data.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     if a.accounts == 0 || a.senders_per_account == 0 || a.campaigns == 0 {
         return Err(Error::Usage(
             "--accounts, --senders-per-account and --campaigns must be at least 1".into(),

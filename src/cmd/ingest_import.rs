@@ -57,7 +57,7 @@ pub struct Args {
 }
 
 /// Ingest a manual import.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     let account = store
         .config

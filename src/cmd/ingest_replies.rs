@@ -54,7 +54,7 @@ pub struct Args {
 }
 
 /// Ingest reply logs.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     let cols = ReplyColumns {
         id: a.id_column,

@@ -46,7 +46,7 @@ pub struct Args {
 }
 
 /// Ingest webform submissions.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     let cols = WebformColumns {
         account: a.account_column,

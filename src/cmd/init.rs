@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Create the store.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let store = Store::init(&a.store.store, &a.config)?;
     let senders: usize = store.config.accounts.iter().map(|x| x.senders.len()).sum();
     eprintln!(

@@ -1,21 +1,21 @@
 //! The subcommands, one file each, each with its own args and `run`.
 
-pub mod check;
-pub mod completions;
-pub mod config;
-pub mod demo;
-pub mod export;
-pub mod gen;
-pub mod ingest_import;
-pub mod ingest_replies;
-pub mod ingest_webform;
-pub mod init;
-pub mod nightly;
-pub mod outbox;
-pub mod plan;
-pub mod rebuild;
-pub mod scrub;
-pub mod stats;
+mod check;
+mod completions;
+mod config;
+mod demo;
+mod export;
+mod gen;
+mod ingest_import;
+mod ingest_replies;
+mod ingest_webform;
+mod init;
+mod nightly;
+mod outbox;
+mod plan;
+mod rebuild;
+mod scrub;
+mod stats;
 
 use std::path::{Path, PathBuf};
 

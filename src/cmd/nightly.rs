@@ -41,7 +41,7 @@ pub struct Args {
 }
 
 /// Run the nightly job.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let n = Nightly {
         store: a.store,
         replies: a.replies,

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// Hand over (or, with `--peek`, show) the pending replies.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     crate::io::output::Format::for_path(&a.output)?;
     let (rows, pending) = if a.peek {
         let mut store = Store::open(&a.store.store)?;

@@ -376,7 +376,7 @@ fn temporary_work() -> Result<PathBuf> {
 }
 
 /// Measure, fit, project.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     if a.recipients == 0 || a.max_rows.is_some_and(|m| m < 4) || a.max_opt_outs.is_some_and(|m| m < 4) {
         return Err(Error::Usage(
             "--recipients must be at least 1, --max-rows and --max-opt-outs at least 4".into(),

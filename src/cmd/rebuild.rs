@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 /// Recompile the key runs, id runs, snapshot and probe from the ledger.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
     store.rebuild()?;
     let m = &store.manifest;

@@ -36,7 +36,7 @@ pub struct Args {
 
 /// How rows are read and decided: the flags `scrub` shares with `nightly`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ScrubFlags {
+pub(super) struct ScrubFlags {
     /// Read national numbers as this country's (ISO 3166 alpha-2).
     #[arg(long, value_name = "XX")]
     default_country: Option<String>,
@@ -63,7 +63,7 @@ pub struct ScrubFlags {
 
 impl ScrubFlags {
     /// A plan with these settings, for these inputs and output.
-    pub fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<ScrubJob> {
+    pub(super) fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<ScrubJob> {
         let mut plan = ScrubJob::new(inputs, output);
         plan.country = parse_country(self.default_country.as_deref())?;
         plan.keep_duplicates = self.keep_duplicates;
@@ -80,7 +80,7 @@ impl ScrubFlags {
 
     /// The same flags as `scrub` takes them on its command line (for a
     /// scrub run as a separate process, as `plan` does).
-    pub fn as_args(&self) -> Vec<String> {
+    pub(super) fn as_args(&self) -> Vec<String> {
         let mut out = vec![
             "--phone-column".to_string(),
             self.phone_column.clone(),
@@ -104,13 +104,13 @@ impl ScrubFlags {
     }
 
     /// How CSV inputs are read.
-    pub fn csv_shape(&self) -> Result<crate::io::input::CsvShape> {
+    pub(super) fn csv_shape(&self) -> Result<crate::io::input::CsvShape> {
         self.csv.shape()
     }
 }
 
 /// Parse `--default-country`.
-pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
+pub(super) fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
     code.map(|c| {
         DefaultCountry::parse(c).ok_or_else(|| {
             Error::Usage(format!(
@@ -122,7 +122,7 @@ pub fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
 }
 
 /// Scrub recipient lists.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let start = Instant::now();
     let mut plan = a.flags.plan(a.input, a.output)?;
     plan.suppressed = a.suppressed;

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 /// Print counts per account and scope, and bytes on disk.
-pub fn run(a: Args) -> Result<()> {
+pub(super) fn run(a: Args) -> Result<()> {
     let (store, snap) = Store::open_with_snapshot(&a.store.store)?;
     let verified = store.verify()?;
     let m = &store.manifest;

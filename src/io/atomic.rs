@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The temporary name used while `path` is being written.
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -17,7 +17,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// fsync a folder so that a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -29,13 +29,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, None)
 }
 
 /// Write `bytes` to `path` atomically; with `mode`, the file has exactly
 /// that Unix mode whatever the umask (store files), else the umask's.
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let tmp = temp_path(path);
     let res = (|| {
         let mut f = create(&tmp, mode)?;
@@ -50,7 +50,7 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result
 }
 
 /// Create (or truncate) a file, with exactly `mode` when given.
-pub fn create(path: &Path, mode: Option<u32>) -> std::io::Result<File> {
+pub(crate) fn create(path: &Path, mode: Option<u32>) -> std::io::Result<File> {
     let mut o = File::options();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -67,7 +67,7 @@ pub fn create(path: &Path, mode: Option<u32>) -> std::io::Result<File> {
 }
 
 /// Rename a finished temporary file to its final name and make it durable.
-pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
+pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<()> {
     if let Err(e) = fs::rename(tmp, path) {
         let _ = fs::remove_file(tmp);
         return Err(Error::io("cannot rename into place", path, e));
@@ -77,7 +77,7 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
 
 /// A file being written under a temporary name; removed on drop unless
 /// [`PendingFile::commit`] was called.
-pub struct PendingFile {
+pub(crate) struct PendingFile {
     tmp: PathBuf,
     path: PathBuf,
     done: bool,
@@ -85,7 +85,7 @@ pub struct PendingFile {
 
 impl PendingFile {
     /// Create the temporary file for `path`.
-    pub fn create(path: &Path) -> Result<(PendingFile, File)> {
+    pub(crate) fn create(path: &Path) -> Result<(PendingFile, File)> {
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io("cannot create", path, e))?;
         Ok((
@@ -99,13 +99,13 @@ impl PendingFile {
     }
 
     /// The final path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// fsync `file` and move it under its final name (after the syncs of
     /// `syncer`, if it was given one).
-    pub fn commit(self, file: File, syncer: Option<Syncer>) -> Result<()> {
+    pub(crate) fn commit(self, file: File, syncer: Option<Syncer>) -> Result<()> {
         self.seal(file, syncer)?.commit()
     }
 }
@@ -113,7 +113,7 @@ impl PendingFile {
 impl PendingFile {
     /// fsync `file` and leave it complete under its temporary name; the
     /// returned [`Sealed`] moves it into place (or removes it when dropped).
-    pub fn seal(mut self, file: File, syncer: Option<Syncer>) -> Result<Sealed> {
+    pub(crate) fn seal(mut self, file: File, syncer: Option<Syncer>) -> Result<Sealed> {
         syncer
             .map_or(Ok(()), Syncer::finish)
             .and_then(|()| file.sync_all())
@@ -135,7 +135,7 @@ impl PendingFile {
 
 /// A complete, durable file under its temporary name, waiting for
 /// [`Sealed::commit`]; removed on drop unless committed or kept.
-pub struct Sealed {
+pub(crate) struct Sealed {
     tmp: PathBuf,
     path: PathBuf,
     bytes: u64,
@@ -144,22 +144,22 @@ pub struct Sealed {
 
 impl Sealed {
     /// The temporary name.
-    pub fn temp(&self) -> &Path {
+    pub(crate) fn temp(&self) -> &Path {
         &self.tmp
     }
 
     /// The final name.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Its size in bytes.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// Move it under its final name.
-    pub fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         self.done = true;
         commit(&self.tmp, &self.path)
     }
@@ -186,7 +186,7 @@ impl Drop for PendingFile {
 /// (a 70 MB output took 0.2 s to fsync at the end, a seventh of a scrub).
 /// Each [`Syncer::nudge`] asks for one more `fdatasync` of what has been
 /// written so far; nudges that come while one runs are merged.
-pub struct Syncer {
+pub(crate) struct Syncer {
     /// A handle to the file, until the thread takes it at the first nudge
     /// (none: the final fsync does it all).
     file: Option<File>,
@@ -197,7 +197,7 @@ pub struct Syncer {
 impl Syncer {
     /// A syncer of the file being written; its thread starts at the first
     /// nudge, so an output that is never nudged costs none.
-    pub fn new(file: &File) -> Syncer {
+    pub(crate) fn new(file: &File) -> Syncer {
         Syncer {
             file: file.try_clone().ok(),
             tx: None,
@@ -206,7 +206,7 @@ impl Syncer {
     }
 
     /// Ask for what has been written so far to go to disk.
-    pub fn nudge(&mut self) {
+    pub(crate) fn nudge(&mut self) {
         if let Some(file) = self.file.take() {
             let (tx, rx) = std::sync::mpsc::channel::<()>();
             self.thread = std::thread::Builder::new()
@@ -229,7 +229,7 @@ impl Syncer {
 
     /// Wait for the background syncs; their first error, if any (an
     /// error a background fsync saw may not be seen again by the last).
-    pub fn finish(mut self) -> std::io::Result<()> {
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
         self.tx = None;
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(res)) => res,

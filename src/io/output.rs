@@ -26,7 +26,7 @@ use crate::io::parquet::Encodings;
 
 /// File formats an output can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Apache Parquet, zstd-compressed.
     Parquet,
     /// CSV with a header row.
@@ -35,7 +35,7 @@ pub enum Format {
 
 impl Format {
     /// The format a path's extension asks for.
-    pub fn for_path(path: &Path) -> Result<Format> {
+    pub(crate) fn for_path(path: &Path) -> Result<Format> {
         match path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -69,7 +69,7 @@ struct ParquetSink {
 
 /// Makes [`PartEncoder`]s for one output; shared by every thread.
 #[derive(Clone)]
-pub struct Parts {
+pub(crate) struct Parts {
     kind: PartsKind,
 }
 
@@ -92,7 +92,7 @@ struct ParquetParts {
 /// Encodes rows, in order, into one [`Part`] of an output: a row group of
 /// a Parquet file, or lines of a CSV file. Many encoders can run at once,
 /// on different threads; the parts are then appended in order.
-pub struct PartEncoder {
+pub(crate) struct PartEncoder {
     inner: EncoderKind,
     rows: usize,
 }
@@ -121,7 +121,7 @@ enum Chunk {
 }
 
 /// Rows encoded by a [`PartEncoder`], ready to be appended.
-pub struct Part {
+pub(crate) struct Part {
     inner: PartKind,
     rows: usize,
 }
@@ -133,7 +133,7 @@ enum PartKind {
 
 impl Parts {
     /// A new, empty part.
-    pub fn encoder(&self) -> std::result::Result<PartEncoder, String> {
+    pub(crate) fn encoder(&self) -> std::result::Result<PartEncoder, String> {
         let inner = match &self.kind {
             PartsKind::Parquet(p) => {
                 // the row-group index only matters to encryption, which is
@@ -160,22 +160,17 @@ impl Parts {
 impl Part {
     /// Lines of a CSV output, already encoded (no header; each line ends
     /// in `\n`), holding `rows` rows.
-    pub fn csv(lines: Vec<u8>, rows: usize) -> Part {
+    pub(crate) fn csv(lines: Vec<u8>, rows: usize) -> Part {
         Part {
             inner: PartKind::Csv(lines),
             rows,
         }
     }
-
-    /// Rows in the part.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
 }
 
 impl PartEncoder {
     /// Encode rows after those already in the part.
-    pub fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -215,13 +210,13 @@ impl PartEncoder {
     }
 
     /// Rows in the part so far.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.rows
     }
 
     /// Finish encoding (for Parquet: compress the last pages of every
     /// column).
-    pub fn finish(self) -> std::result::Result<Part, String> {
+    pub(crate) fn finish(self) -> std::result::Result<Part, String> {
         let inner = match self.inner {
             EncoderKind::Parquet(slots, _) => PartKind::Parquet(
                 slots
@@ -298,7 +293,7 @@ impl ParquetSink {
 /// Encode batches of one flat schema as a Parquet file in memory: whole
 /// batches are gathered into row groups of about `group_rows` rows, and
 /// each row group's columns are encoded in parallel.
-pub fn parquet_bytes(
+pub(crate) fn parquet_bytes(
     schema: SchemaRef,
     props: WriterProperties,
     batches: &[RecordBatch],
@@ -354,7 +349,7 @@ fn conform_column(col: &ArrayRef, to: &arrow::datatypes::DataType) -> std::resul
 }
 
 /// An output file being written.
-pub struct Output {
+pub(crate) struct Output {
     pending: PendingFile,
     writer: Writer,
     schema: SchemaRef,
@@ -367,7 +362,7 @@ pub struct Output {
 
 impl Output {
     /// Start writing `path` with this schema.
-    pub fn create(path: &Path, schema: SchemaRef) -> Result<Output> {
+    pub(crate) fn create(path: &Path, schema: SchemaRef) -> Result<Output> {
         Output::create_with(path, schema, &Encodings::default())
     }
 
@@ -379,7 +374,7 @@ impl Output {
     /// files all carry some), rows in input order seldom prune on text, and
     /// the parquet crate compares every value to compute them (~10% of a
     /// 10M-row scrub's wall time, measured A/B). Other types keep theirs.
-    pub fn create_with(path: &Path, schema: SchemaRef, encodings: &Encodings) -> Result<Output> {
+    pub(crate) fn create_with(path: &Path, schema: SchemaRef, encodings: &Encodings) -> Result<Output> {
         let format = Format::for_path(path)?;
         let (pending, file) = PendingFile::create(path)?;
         let syncer = Syncer::new(&file);
@@ -463,7 +458,7 @@ impl Output {
     }
 
     /// Append rows.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -483,7 +478,7 @@ impl Output {
 
     /// The encoder maker of this output, for encoding parts of it on
     /// other threads.
-    pub fn parts(&self) -> Parts {
+    pub(crate) fn parts(&self) -> Parts {
         match &self.writer {
             Writer::Parquet(w) => w.parts.clone(),
             Writer::Csv(_) => Parts {
@@ -494,7 +489,7 @@ impl Output {
 
     /// Append an encoded part (a Parquet row group of its own) after the
     /// rows written so far.
-    pub fn append(&mut self, part: Part) -> Result<()> {
+    pub(crate) fn append(&mut self, part: Part) -> Result<()> {
         let rows = part.rows as u64;
         // a row group, or every 16 MB of CSV, is sent to disk while more is
         // written
@@ -518,7 +513,7 @@ impl Output {
 
     /// Finish the file but leave it under its temporary name, durable,
     /// for the caller to move into place (see [`Sealed`]).
-    pub fn seal(self) -> Result<Sealed> {
+    pub(crate) fn seal(self) -> Result<Sealed> {
         let file = match self.writer {
             Writer::Parquet(w) => w.into_inner(),
             Writer::Csv(w) => w.into_inner().map_err(|e| e.to_string()),
@@ -533,7 +528,7 @@ impl Output {
     }
 
     /// Finish the file and move it under its final name.
-    pub fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         self.seal()?.commit()
     }
 }

@@ -4,7 +4,7 @@
 //! outbox, review, rejects, one `summary.json` for the run and a
 //! self-contained `report.html`.
 
-pub mod report;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,7 +22,7 @@ use crate::store::Store;
 
 /// A nightly run.
 #[derive(Clone, Debug)]
-pub struct Nightly {
+pub(crate) struct Nightly {
     /// The store.
     pub store: PathBuf,
     /// Reply logs (files or folders).
@@ -41,10 +41,10 @@ pub struct Nightly {
 }
 
 /// The outbox file of a nightly run, in its `--out` folder.
-pub const OUTBOX: &str = "outbox.parquet";
+pub(crate) const OUTBOX: &str = "outbox.parquet";
 
 /// One campaign: a `.csv`/`.parquet` file, or a folder of parts.
-pub fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
+pub(crate) fn campaigns(dir: &Path) -> Result<Vec<(String, String)>> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| Error::Input(format!("cannot read campaigns folder {}: {e}", dir.display())))?;
     let mut out = Vec::new();
@@ -131,7 +131,7 @@ fn outbox_file(out: &Path, pending: u64, generation: u64) -> PathBuf {
 
 /// Run the nightly job; returns the summary that is also written to
 /// `out/summary.json`.
-pub fn run(n: &Nightly) -> Result<NightlySummary> {
+pub(crate) fn run(n: &Nightly) -> Result<NightlySummary> {
     let start = Instant::now();
     let list = campaigns(&n.campaigns)?;
     std::fs::create_dir_all(&n.out).map_err(|e| Error::io("cannot create", &n.out, e))?;

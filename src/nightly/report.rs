@@ -19,7 +19,7 @@ const DAYS: usize = 30;
 const TOP_KEYWORDS: usize = 10;
 
 /// Escape text for HTML.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -137,7 +137,7 @@ fn count_table(title: &str, head: &str, rows: &[(String, u64)], html: &mut Strin
 }
 
 /// The page for a nightly summary and the store's current opt-outs.
-pub fn render(summary: &NightlySummary, opt_outs: &[&Event]) -> String {
+pub(crate) fn render(summary: &NightlySummary, opt_outs: &[&Event]) -> String {
     let mut days: BTreeMap<String, u64> = BTreeMap::new();
     let mut sources: BTreeMap<String, u64> = BTreeMap::new();
     let mut keywords: BTreeMap<String, u64> = BTreeMap::new();

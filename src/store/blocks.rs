@@ -53,10 +53,10 @@ pub(super) fn write_blocks(
 }
 
 /// Reads the first key of a block of a sorted run.
-pub type Fence<'a> = &'a dyn Fn(&[u8]) -> (u64, u64);
+pub(super) type Fence<'a> = &'a dyn Fn(&[u8]) -> (u64, u64);
 
 /// Block checksums (and first keys) of a file.
-pub struct Blocks {
+pub(crate) struct Blocks {
     /// Bytes per block.
     pub size: usize,
     /// Where the blocks start in the file.
@@ -70,7 +70,7 @@ pub struct Blocks {
 
 /// Encode the blocks file of `file`: blocks of `size` bytes from `start`,
 /// with first keys read by `fence` when given.
-pub fn encode(file: &[u8], start: usize, size: usize, fence: Option<Fence<'_>>) -> Vec<u8> {
+pub(super) fn encode(file: &[u8], start: usize, size: usize, fence: Option<Fence<'_>>) -> Vec<u8> {
     let start = start.min(file.len());
     let mut table = Table::new(size, start, crc32fast::hash(&file[..start]), fence.is_some());
     for block in file[start..].chunks(size) {
@@ -80,7 +80,7 @@ pub fn encode(file: &[u8], start: usize, size: usize, fence: Option<Fence<'_>>) 
 }
 
 /// A blocks file built a block at a time, for a file written as a stream.
-pub struct Table {
+pub(super) struct Table {
     out: Vec<u8>,
     count: u32,
 }
@@ -88,7 +88,7 @@ pub struct Table {
 impl Table {
     /// For blocks of `size` bytes from `start`, the bytes before having
     /// this CRC; `fenced` when each block will come with its first key.
-    pub fn new(size: usize, start: usize, head_crc: u32, fenced: bool) -> Table {
+    pub(super) fn new(size: usize, start: usize, head_crc: u32, fenced: bool) -> Table {
         let mut out = Vec::with_capacity(1 << 12);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(size as u32).to_le_bytes());
@@ -100,7 +100,7 @@ impl Table {
     }
 
     /// The next block's CRC and, for a fenced table, its first key.
-    pub fn push(&mut self, crc: u32, fence: Option<(u64, u64)>) {
+    pub(super) fn push(&mut self, crc: u32, fence: Option<(u64, u64)>) {
         self.out.extend_from_slice(&crc.to_le_bytes());
         if let Some((a, b)) = fence {
             self.out.extend_from_slice(&a.to_le_bytes());
@@ -110,7 +110,7 @@ impl Table {
     }
 
     /// The blocks file.
-    pub fn finish(mut self) -> Vec<u8> {
+    pub(super) fn finish(mut self) -> Vec<u8> {
         self.out[16..20].copy_from_slice(&self.count.to_le_bytes());
         self.out
     }
@@ -119,7 +119,7 @@ impl Table {
 impl Blocks {
     /// Decode a blocks file (its bytes already checked against the
     /// manifest) for a file of `file_len` bytes.
-    pub fn decode(bytes: &[u8], file_len: usize) -> Result<Blocks, String> {
+    pub(crate) fn decode(bytes: &[u8], file_len: usize) -> Result<Blocks, String> {
         let word = |i: usize| -> Result<u32, String> {
             bytes
                 .get(i..i + 4)
@@ -168,7 +168,7 @@ impl Blocks {
 /// Checks a file's blocks against their CRCs, each the first time a read
 /// covers it (a flag per block). The probe file (its table inside it) and
 /// [`Checked`] files (their table beside them) both check through it.
-pub struct Verifier {
+pub(super) struct Verifier {
     size: usize,
     start: usize,
     end: usize,
@@ -179,7 +179,7 @@ pub struct Verifier {
 impl Verifier {
     /// Blocks of `size` bytes from `start` to `end` with these CRCs;
     /// `trusted` when the bytes need no checking (built in memory).
-    pub fn new(size: usize, start: usize, end: usize, crcs: Vec<u32>, trusted: bool) -> Verifier {
+    pub(super) fn new(size: usize, start: usize, end: usize, crcs: Vec<u32>, trusted: bool) -> Verifier {
         let done = crcs.iter().map(|_| AtomicBool::new(trusted)).collect();
         Verifier {
             size,
@@ -193,7 +193,7 @@ impl Verifier {
     /// Are blocks `first..=last` checked already (the fast path of a
     /// caller that numbers its blocks itself)?
     #[inline]
-    pub fn done(&self, first: usize, last: usize) -> bool {
+    pub(super) fn done(&self, first: usize, last: usize) -> bool {
         (first..=last).all(|b| self.done.get(b).is_some_and(|d| d.load(Ordering::Relaxed)))
     }
 
@@ -214,7 +214,7 @@ impl Verifier {
 
     /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
     #[inline]
-    pub fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
+    pub(super) fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
         let Some((first, last)) = self.blocks_of(&r)? else {
             return Ok(());
         };
@@ -242,12 +242,12 @@ impl Verifier {
     }
 
     /// The same blocks, none taken as checked.
-    pub fn untrusted(&self) -> Verifier {
+    pub(super) fn untrusted(&self) -> Verifier {
         Verifier::new(self.size, self.start, self.end, self.crcs.clone(), false)
     }
 
     /// Check every block not checked yet, on all threads.
-    pub fn check_all(&self, data: &[u8]) -> Result<(), String> {
+    pub(super) fn check_all(&self, data: &[u8]) -> Result<(), String> {
         use rayon::prelude::*;
         let Some((first, last)) = self.blocks_of(&(self.start..self.end))? else {
             return Ok(());
@@ -267,7 +267,7 @@ impl Verifier {
 /// positioned reads for a few lookups (`check`), so that a lookup costs the
 /// blocks it reads and not the pages the kernel maps around them (on this
 /// machine a touch of a mapped file maps about 250 KB).
-pub struct Checked {
+pub(crate) struct Checked {
     bytes: Backing,
     /// Its blocks.
     pub blocks: Blocks,
@@ -281,13 +281,8 @@ enum Backing {
 }
 
 impl Checked {
-    /// Map a file of `bytes` bytes with its blocks.
-    pub fn open(path: &Path, bytes: u64, blocks: Blocks) -> Result<Checked, String> {
-        Checked::open_as(path, bytes, blocks, true)
-    }
-
     /// Open a file of `bytes` bytes with its blocks, mapped or read.
-    pub fn open_as(path: &Path, bytes: u64, blocks: Blocks, mapped: bool) -> Result<Checked, String> {
+    pub(crate) fn open_as(path: &Path, bytes: u64, blocks: Blocks, mapped: bool) -> Result<Checked, String> {
         let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
         let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
         if len != bytes || len == 0 {
@@ -308,16 +303,11 @@ impl Checked {
     }
 
     /// Bytes of the file.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match &self.bytes {
             Backing::Mapped(m) => m.len(),
             Backing::Read(_, len) => *len,
         }
-    }
-
-    /// True for an empty file (never: an empty file is refused).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Bytes `r` of a read file.
@@ -330,7 +320,7 @@ impl Checked {
     }
 
     /// The bytes before the blocks, verified.
-    pub fn head(&self) -> Result<Cow<'_, [u8]>, String> {
+    pub(crate) fn head(&self) -> Result<Cow<'_, [u8]>, String> {
         let head = match &self.bytes {
             Backing::Mapped(m) => Cow::Borrowed(&m[..self.blocks.start]),
             Backing::Read(f, _) => Cow::Owned(Checked::read(f, 0..self.blocks.start)?),
@@ -343,7 +333,7 @@ impl Checked {
 
     /// Bytes `r` of the file (from the blocks' start on), every block they
     /// touch verified.
-    pub fn range(&self, r: Range<usize>) -> Result<Cow<'_, [u8]>, String> {
+    pub(crate) fn range(&self, r: Range<usize>) -> Result<Cow<'_, [u8]>, String> {
         let f = match &self.bytes {
             Backing::Mapped(m) => {
                 self.verifier.check(m, r.clone())?;
@@ -374,11 +364,11 @@ impl Checked {
 /// A [`Checked`] file as the parquet crate reads it: every byte range it
 /// asks for is verified first.
 #[derive(Clone)]
-pub struct CheckedSource(std::sync::Arc<Checked>);
+pub(super) struct CheckedSource(std::sync::Arc<Checked>);
 
 impl CheckedSource {
     /// Read this file through its blocks.
-    pub fn new(file: Checked) -> CheckedSource {
+    pub(super) fn new(file: Checked) -> CheckedSource {
         CheckedSource(std::sync::Arc::new(file))
     }
 }
@@ -392,7 +382,7 @@ impl parquet::file::reader::Length for CheckedSource {
 /// A [`CheckedSource`] read on from a place: each read verifies (and
 /// copies) only the bytes it returns, so that a page header read from the
 /// middle of a large file costs the header, not the rest of the file.
-pub struct CheckedRead {
+pub(super) struct CheckedRead {
     file: std::sync::Arc<Checked>,
     at: usize,
 }

@@ -20,7 +20,7 @@ use crate::io::atomic::write_atomic_mode;
 
 /// What to do about a damaged store file: the one wording of each remedy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fix {
+pub(crate) enum Fix {
     /// A derived file: recompile it from the ledger.
     Rebuild,
     /// A file nothing can recompile (the ledger, the manifest, pending
@@ -31,7 +31,7 @@ pub enum Fix {
 impl Fix {
     /// The remedy, for the store at `dir` (`DIR` when the caller does not
     /// know it).
-    pub fn say(self, dir: Option<&Path>) -> String {
+    pub(crate) fn say(self, dir: Option<&Path>) -> String {
         match self {
             Fix::Rebuild => format!(
                 "run `optscrub rebuild --store {}` to recompile it from the ledger",
@@ -62,7 +62,7 @@ const CRC_PIECE: usize = 4 << 20;
 /// The CRC-32 of `data`, the same as `crc32fast::hash`: large files are
 /// hashed a piece per thread and the pieces' CRCs combined, so that
 /// verifying a store file of gigabytes uses every core.
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     use rayon::prelude::*;
     if data.len() <= CRC_PIECE {
         return crc32fast::hash(data);

@@ -11,13 +11,13 @@ use super::index::{map_verified, Bytes};
 const ID_STAGE: usize = 1 << 16;
 
 /// One id run, mapped and verified.
-pub struct IdRun {
+pub(super) struct IdRun {
     data: Bytes,
 }
 
 impl IdRun {
     /// Open an id run, checking it against the manifest's size and CRC.
-    pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<IdRun, String> {
+    pub(super) fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<IdRun, String> {
         let data = map_verified(path, bytes, crc)?;
         if !data.len().is_multiple_of(8) {
             return Err("malformed".into());
@@ -26,7 +26,7 @@ impl IdRun {
     }
 
     /// Number of ids.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.data.len() / 8
     }
 
@@ -37,7 +37,7 @@ impl IdRun {
     }
 
     /// Is this hash in the run?
-    pub fn contains(&self, h: u64) -> bool {
+    pub(super) fn contains(&self, h: u64) -> bool {
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -52,13 +52,13 @@ impl IdRun {
 }
 
 /// Merge id runs into one sorted, distinct list.
-pub fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
+pub(super) fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
     merged_ids(runs, more).collect()
 }
 
 /// The ids of runs and of `more` (sorted), in order, each once. Streams:
 /// it holds nothing but a place in each.
-pub fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
+pub(super) fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
     let mut heads = vec![0usize; runs.len() + 1];
     let at = move |i: usize, pos: usize| -> Option<u64> {
         match runs.get(i) {
@@ -78,7 +78,7 @@ pub fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<I
 }
 
 /// Write an id run from ids in order; returns (bytes, CRC-32, ids).
-pub fn write_ids<W: std::io::Write>(
+pub(super) fn write_ids<W: std::io::Write>(
     out: W,
     ids: impl Iterator<Item = u64>,
 ) -> std::io::Result<(u64, u32, u64)> {

@@ -31,7 +31,7 @@ const OPT_OUT_BIT: u32 = 1 << 31;
 const ORDER_CHECK_PIECE: usize = 1 << 16;
 
 /// A stable 64-bit name of an (account, scope) pair.
-pub fn scope_hash(account: &str, scope: &str) -> u64 {
+pub(crate) fn scope_hash(account: &str, scope: &str) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(account.as_bytes());
     h.update(&[0]);
@@ -41,7 +41,7 @@ pub fn scope_hash(account: &str, scope: &str) -> u64 {
 
 /// One key's last event: where it is and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// [`scope_hash`] of its (account, scope).
     pub scope: u64,
     /// E.164 digits of the contact.
@@ -58,7 +58,7 @@ pub struct Entry {
 
 impl Entry {
     /// The sort key.
-    pub fn key(&self) -> (u64, u64) {
+    pub(crate) fn key(&self) -> (u64, u64) {
         (self.scope, self.contact)
     }
 
@@ -146,7 +146,7 @@ pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Re
 }
 
 /// One key run, mapped and verified.
-pub struct KeyRun {
+pub(crate) struct KeyRun {
     data: Bytes,
     start: usize,
     len: usize,
@@ -156,13 +156,13 @@ pub struct KeyRun {
 
 impl KeyRun {
     /// Open a key run, checking it against the manifest's size and CRC.
-    pub fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<KeyRun, String> {
+    pub(crate) fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<KeyRun, String> {
         // the manifest's CRC covers the whole file, its own CRC included
         KeyRun::parse(map_verified(path, bytes, crc)?, true)
     }
 
     /// Decode a key run held in memory (checked with its own CRC only).
-    pub fn from_bytes(bytes: Vec<u8>) -> std::result::Result<KeyRun, String> {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> std::result::Result<KeyRun, String> {
         KeyRun::parse(Bytes::Owned(bytes), false)
     }
 
@@ -201,23 +201,18 @@ impl KeyRun {
     }
 
     /// Number of records.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// True when it has no record.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Record `i`.
-    pub fn entry(&self, i: usize) -> Entry {
+    pub(crate) fn entry(&self, i: usize) -> Entry {
         let at = self.start + i * RECORD;
         Entry::decode(&self.data[at..at + RECORD])
     }
 
     /// The record of a key, if this run has it.
-    pub fn get(&self, scope: u64, contact: u64) -> Option<Entry> {
+    pub(crate) fn get(&self, scope: u64, contact: u64) -> Option<Entry> {
         let (mut lo, mut hi) = (0usize, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -232,7 +227,7 @@ impl KeyRun {
     }
 
     /// The index of the first record whose key is not below `key`.
-    pub fn lower_bound(&self, key: (u64, u64)) -> usize {
+    pub(crate) fn lower_bound(&self, key: (u64, u64)) -> usize {
         let (mut lo, mut hi) = (0usize, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -246,14 +241,15 @@ impl KeyRun {
     }
 
     /// Every record, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         (0..self.len).map(|i| self.entry(i))
     }
 }
 
 /// Where a key run's records start (after its magic, header length and
 /// header); its blocks file covers them from there.
-pub fn records_start(run: &[u8]) -> usize {
+pub(crate) fn records_start(run: &[u8]) -> usize {
     let hlen = run
         .get(8..12)
         .and_then(|b| b.try_into().ok())
@@ -263,7 +259,7 @@ pub fn records_start(run: &[u8]) -> usize {
 
 /// The first key of a block of a key run's records (a block holding only
 /// the run's trailing CRC sorts after every key).
-pub fn fence(block: &[u8]) -> (u64, u64) {
+pub(crate) fn fence(block: &[u8]) -> (u64, u64) {
     match block.get(..RECORD) {
         Some(r) => Entry::decode(r).key(),
         None => (u64::MAX, u64::MAX),
@@ -272,7 +268,7 @@ pub fn fence(block: &[u8]) -> (u64, u64) {
 
 /// A key run opened for a few lookups (`check`): its header and the
 /// blocks a lookup reads are verified, not the whole run.
-pub struct KeyLookup {
+pub(crate) struct KeyLookup {
     run: super::blocks::Checked,
     len: usize,
     /// The scopes its records name.
@@ -281,7 +277,7 @@ pub struct KeyLookup {
 
 impl KeyLookup {
     /// From a key run mapped with its blocks.
-    pub fn new(run: super::blocks::Checked) -> std::result::Result<KeyLookup, String> {
+    pub(crate) fn new(run: super::blocks::Checked) -> std::result::Result<KeyLookup, String> {
         let head = run.head()?;
         if head.len() < 12 || &head[..8] != MAGIC {
             return Err("not a key run".into());
@@ -299,7 +295,7 @@ impl KeyLookup {
     }
 
     /// The record of a key, if this run has it.
-    pub fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
+    pub(crate) fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
         let key = (scope, contact);
         let blocks = &self.run.blocks;
         let b = blocks.fences.partition_point(|f| *f <= key);
@@ -321,7 +317,7 @@ impl KeyLookup {
 }
 
 /// Encode a key run from records sorted by key, each key once.
-pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
+pub(crate) fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     let header = serde_json::to_vec(&Header {
         scopes: scopes.to_vec(),
     })
@@ -341,13 +337,13 @@ pub fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
 /// The records of key runs (newest first) in key order, each key once:
 /// for a key in several runs, the newest run's record. Streams: it holds
 /// nothing but a place in each run.
-pub fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
+pub(crate) fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
     merged_range(newest_first, (0, 0)..=(u64::MAX, u64::MAX))
 }
 
 /// [`merged_keys`] of the keys in a range only (each run binary-searched
 /// for its start): one scope's keys are `(hash, 0)..=(hash, u64::MAX)`.
-pub fn merged_range<'a>(
+pub(crate) fn merged_range<'a>(
     newest_first: &'a [KeyRun],
     keys: std::ops::RangeInclusive<(u64, u64)>,
 ) -> impl Iterator<Item = Entry> + 'a {
@@ -398,7 +394,7 @@ pub fn merged_range<'a>(
 }
 
 /// A key run written as a stream.
-pub struct WrittenRun {
+pub(crate) struct WrittenRun {
     /// Bytes of the run.
     pub bytes: u64,
     /// Their CRC-32.
@@ -412,7 +408,7 @@ pub struct WrittenRun {
 /// Write a key run from records sorted by key, each key once, as
 /// [`encode_keys`] lays it out, with its blocks file made on the way:
 /// memory is one block, whatever the number of records.
-pub fn write_keys<W: std::io::Write>(
+pub(crate) fn write_keys<W: std::io::Write>(
     out: W,
     scopes: &[ScopeName],
     entries: impl Iterator<Item = Entry>,
@@ -466,7 +462,7 @@ pub fn write_keys<W: std::io::Write>(
 /// Merge key runs, newest first: for a key in several, the newest wins
 /// (in memory: the model the streamed [`merged_keys`] is tested against).
 #[cfg(test)]
-pub fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
+fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
     let mut scopes: Vec<ScopeName> = newest_first
         .iter()
         .flat_map(|r| r.scopes.iter().cloned())
@@ -491,7 +487,7 @@ const MERGE_FACTOR: u64 = 4;
 /// Which runs (a suffix of the list, oldest first) to merge after a new
 /// one was added: size-tiered, so that each record is rewritten O(log n)
 /// times and there are O(log n) runs.
-pub fn merge_from(rows: &[u64]) -> usize {
+pub(crate) fn merge_from(rows: &[u64]) -> usize {
     let mut from = rows.len().saturating_sub(1);
     let mut merged = rows.last().copied().unwrap_or(0);
     while from > 0 && rows[from - 1] <= MERGE_FACTOR * merged.max(1) {
@@ -502,7 +498,7 @@ pub fn merge_from(rows: &[u64]) -> usize {
 }
 
 /// An error for a damaged run.
-pub fn damaged(dir: &Path, file: &str, why: &str) -> Error {
+pub(crate) fn damaged(dir: &Path, file: &str, why: &str) -> Error {
     Error::Corrupt(format!(
         "store {}: {file} is damaged ({why}); {}",
         dir.display(),

@@ -17,7 +17,7 @@
 
 /// A kind of store file, each in its own folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     /// `config/`: config files (never removed: old generations' configs
     /// explain their events).
     Config,
@@ -37,7 +37,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order their folders are made.
-    pub const ALL: [Kind; 7] = [
+    pub(super) const ALL: [Kind; 7] = [
         Kind::Config,
         Kind::Ledger,
         Kind::KeyRun,
@@ -48,7 +48,7 @@ impl Kind {
     ];
 
     /// The folder that holds files of this kind.
-    pub fn folder(self) -> &'static str {
+    pub(super) fn folder(self) -> &'static str {
         match self {
             Kind::Config => "config",
             Kind::Ledger => "ledger",
@@ -72,12 +72,12 @@ impl Kind {
     }
 
     /// The file of this kind that `generation` writes, relative to the store.
-    pub fn file(self, generation: u64) -> String {
+    pub(super) fn file(self, generation: u64) -> String {
         format!("{}/{generation:010}.{}", self.folder(), self.extension())
     }
 
     /// The generation whose file of this kind `rel` is, if it is one.
-    pub fn generation_of(self, rel: &str) -> Option<u32> {
+    pub(super) fn generation_of(self, rel: &str) -> Option<u32> {
         let name = rel.strip_prefix(self.folder())?.strip_prefix('/')?;
         let digits = name.strip_suffix(self.extension())?.strip_suffix('.')?;
         (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()))
@@ -87,24 +87,24 @@ impl Kind {
 
     /// The kinds a commit writes and clean-up removes when no manifest
     /// names them: every kind but configs, which are kept for good.
-    pub fn per_generation() -> impl Iterator<Item = Kind> {
+    pub(super) fn per_generation() -> impl Iterator<Item = Kind> {
         Kind::ALL.into_iter().filter(|&k| k != Kind::Config)
     }
 
     /// Do files of this kind have a blocks file beside them?
-    pub fn has_blocks(self) -> bool {
+    pub(super) fn has_blocks(self) -> bool {
         matches!(self, Kind::Ledger | Kind::KeyRun)
     }
 }
 
 /// The blocks file kept beside store file `rel` (see `blocks`).
-pub fn blocks_file(rel: &str) -> String {
+pub(super) fn blocks_file(rel: &str) -> String {
     format!("{rel}.blocks")
 }
 
 /// Every file a commit of `generation` may write: what a failed commit
 /// takes back.
-pub fn files_of(generation: u64) -> impl Iterator<Item = String> {
+pub(super) fn files_of(generation: u64) -> impl Iterator<Item = String> {
     Kind::per_generation().flat_map(move |k| {
         let f = k.file(generation);
         let blocks = k.has_blocks().then(|| blocks_file(&f));

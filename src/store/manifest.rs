@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic_mode;
 
 /// The manifest's file name inside the store.
-pub const MANIFEST: &str = "MANIFEST";
+pub(super) const MANIFEST: &str = "MANIFEST";
 /// Format version written by this build.
-pub const FORMAT: u32 = 2;
+pub(super) const FORMAT: u32 = 2;
 
 /// One file of the store, with what it must be.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -23,20 +23,20 @@
 //! run, and updates the snapshot from the keys it changed; runs are merged
 //! size-tiered ([`index`]), so its cost follows the batch, not the store.
 
-pub mod blocks;
+mod blocks;
 mod export;
 pub(crate) mod files;
 mod ids;
-pub mod index;
+pub(crate) mod index;
 mod ingest;
 mod layout;
 mod lock;
-pub mod manifest;
-pub mod outbox;
-pub mod perms;
-pub mod probe;
+mod manifest;
+pub(crate) mod outbox;
+mod perms;
+pub(crate) mod probe;
 pub mod snapshot;
-pub mod state;
+mod state;
 
 pub use export::{Evidence, OptOut, SuppressionList};
 pub use ingest::{Committed, Prepared};

@@ -33,10 +33,10 @@ use crate::io::output::{Format, Output};
 
 /// Columns of an outbox (SPEC §7): where a reply goes, where from, its
 /// text, its kind and the message it answers.
-pub const COLUMNS: [&str; 5] = ["to", "from", "body", "kind", "in_reply_to"];
+pub(crate) const COLUMNS: [&str; 5] = ["to", "from", "body", "kind", "in_reply_to"];
 
 /// The outbox schema: [`COLUMNS`], all text.
-pub fn schema() -> SchemaRef {
+pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(
         COLUMNS
             .iter()
@@ -75,7 +75,7 @@ fn read(dir: &Path, r: &FileRef) -> Result<Vec<RecordBatch>> {
 
 /// What a file at an outbox path already holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Held {
+pub(crate) enum Held {
     /// No file, an empty one, or a header alone.
     Nothing,
     /// Replies, which may not have been sent yet.
@@ -86,7 +86,7 @@ pub enum Held {
 
 impl Held {
     /// What the file at `path` holds.
-    pub fn at(path: &Path) -> Held {
+    pub(crate) fn at(path: &Path) -> Held {
         let Ok(meta) = fs::metadata(path) else {
             return Held::Nothing;
         };
@@ -118,7 +118,7 @@ impl Held {
     }
 
     /// Must the file be kept (never overwritten)?
-    pub fn must_keep(self) -> bool {
+    pub(crate) fn must_keep(self) -> bool {
         self != Held::Nothing
     }
 }

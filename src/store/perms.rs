@@ -18,13 +18,13 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Mode of the store's folders.
-pub const DIR_MODE: u32 = 0o700;
+pub(super) const DIR_MODE: u32 = 0o700;
 /// Mode of the store's files.
-pub const FILE_MODE: u32 = 0o600;
+pub(super) const FILE_MODE: u32 = 0o600;
 
 /// How a command uses a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Use {
+pub(super) enum Use {
     /// Reads only (`scrub`, `check`, `export`, `stats`).
     Read,
     /// Writes (takes the lock).
@@ -33,14 +33,14 @@ pub enum Use {
 
 /// Create a folder of the store (and its parents), `0700` whatever the
 /// umask.
-pub fn create_dir(path: &Path) -> Result<()> {
+pub(super) fn create_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io("cannot create", path, e))?;
     restrict(path, DIR_MODE)
 }
 
 /// Give a store file or folder its mode.
 #[cfg(unix)]
-pub fn restrict(path: &Path, mode: u32) -> Result<()> {
+pub(super) fn restrict(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io("cannot set the mode of", path, e))
@@ -56,7 +56,7 @@ pub fn restrict(_path: &Path, _mode: u32) -> Result<()> {
 /// Returns a warning when others may read it (printed once per process
 /// on stderr, too).
 #[cfg(unix)]
-pub fn check(dir: &Path, how: Use) -> Result<Option<String>> {
+pub(super) fn check(dir: &Path, how: Use) -> Result<Option<String>> {
     use std::os::unix::fs::MetadataExt;
     let Ok(top) = std::fs::metadata(dir) else {
         return Ok(None); // missing: opening it says so

@@ -388,10 +388,10 @@ impl ProbeFile {
 
 /// A change to one contact's scopes: (key of the contact, scope index in
 /// the new list, opted out?). See [`change`].
-pub type Change = (u64, u32, bool);
+pub(crate) type Change = (u64, u32, bool);
 
 /// The [`Change`] of a contact.
-pub fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
+pub(crate) fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
     (key(contact), scope, opt_out)
 }
 
@@ -400,7 +400,7 @@ pub fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
 /// by `remap`, `None` for a scope that is gone) with `changes` applied.
 /// `changes` must be sorted; with no `old`, they are every opt-out.
 /// Returns what it wrote.
-pub fn write<W: Write>(
+pub(crate) fn write<W: Write>(
     out: W,
     old: Option<(&ProbeFile, &[Option<u32>])>,
     changes: &[Change],
@@ -460,7 +460,7 @@ pub fn write<W: Write>(
 const STAGED: usize = 1 << 16;
 
 /// What [`write`] wrote.
-pub struct Written {
+pub(crate) struct Written {
     /// Bytes of the file.
     pub bytes: u64,
     /// Their CRC-32.
@@ -642,7 +642,7 @@ impl<W: Write> ProbeWriter<W> {
 }
 
 /// Build a probe in memory from (contact, scope) pairs in any order.
-pub fn build(
+pub(crate) fn build(
     pairs: impl Iterator<Item = (u64, u32)>,
     scopes: Vec<(String, String)>,
     ledger_digest: u32,
@@ -655,7 +655,7 @@ pub fn build(
 
 /// Sort changes as [`write`] takes them (in parallel: there may be
 /// millions).
-pub fn sorted_changes(mut changes: Vec<Change>) -> Vec<Change> {
+pub(crate) fn sorted_changes(mut changes: Vec<Change>) -> Vec<Change> {
     use rayon::slice::ParallelSliceMut;
     changes.par_sort_unstable();
     changes

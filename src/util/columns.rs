@@ -10,7 +10,7 @@ use crate::util::fasthash::FastMap;
 
 /// A column as UTF-8 strings: zero-copy when it already is, else cast
 /// (integers become their digits, dictionaries their values).
-pub fn as_text(col: &ArrayRef) -> Result<Cow<'_, StringArray>, String> {
+pub(crate) fn as_text(col: &ArrayRef) -> Result<Cow<'_, StringArray>, String> {
     if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
         return Ok(Cow::Borrowed(s));
     }
@@ -32,7 +32,7 @@ pub fn as_text(col: &ArrayRef) -> Result<Cow<'_, StringArray>, String> {
 }
 
 /// The value of row `i`, `None` for null or empty after trimming.
-pub fn cell(a: &StringArray, i: usize) -> Option<&str> {
+pub(crate) fn cell(a: &StringArray, i: usize) -> Option<&str> {
     if a.is_null(i) {
         return None;
     }
@@ -45,7 +45,11 @@ pub fn cell(a: &StringArray, i: usize) -> Option<&str> {
 /// A column's value per row, resolved once per distinct text: once per
 /// dictionary value when the column is dictionary-encoded, else through a
 /// small cache. Empty cells take `fallback`.
-pub fn per_row<T: Copy>(col: &ArrayRef, fallback: T, resolve: impl Fn(&str) -> T) -> Result<Vec<T>, String> {
+pub(crate) fn per_row<T: Copy>(
+    col: &ArrayRef,
+    fallback: T,
+    resolve: impl Fn(&str) -> T,
+) -> Result<Vec<T>, String> {
     if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
         let values = as_text(d.values())?;
         let table: Vec<T> = (0..values.len())
@@ -69,7 +73,7 @@ pub fn per_row<T: Copy>(col: &ArrayRef, fallback: T, resolve: impl Fn(&str) -> T
 
 /// A batch with its columns cast to `schema`'s types (dictionary columns
 /// read by [`crate::io::input::Dataset::open_dict`] back to text); unchanged when they match.
-pub fn conform(
+pub(crate) fn conform(
     batch: arrow::array::RecordBatch,
     schema: &arrow::datatypes::SchemaRef,
 ) -> std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError> {

@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// Multiply-mix for integers, FNV-1a for bytes.
 #[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
+pub(crate) struct FastHasher(u64);
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
@@ -37,9 +37,6 @@ impl Hasher for FastHasher {
 }
 
 /// `HashMap<K, V, FastBuild>`.
-pub type FastBuild = BuildHasherDefault<FastHasher>;
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 /// A HashMap with [`FastHasher`].
-pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
-
-/// `HashSet<K, FastBuild>`.
-pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;

@@ -29,7 +29,7 @@ enum Done<M, U> {
 /// Run the pipeline; see the module's documentation. Returns the first
 /// error of any stage, or `Ok` when the source ran dry and every item
 /// reached the sink.
-pub fn run<T, M, N, U>(
+pub(crate) fn run<T, M, N, U>(
     window: usize,
     mut source: impl FnMut() -> Option<Result<T>>,
     first: impl Fn(T) -> Result<M> + Sync,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar counting rows, or `None` when stderr is not a terminal.
-pub fn rows(label: &str, total: Option<u64>) -> Option<ProgressBar> {
+pub(crate) fn rows(label: &str, total: Option<u64>) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -1,5 +1,4 @@
 //! A work folder per test and helpers to run the real binary in it.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,38 +11,38 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 /// The repository root (tests run with it as the working directory).
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A temporary folder for one test.
-pub struct Work {
+pub(crate) struct Work {
     pub dir: tempfile::TempDir,
 }
 
 /// What a finished command printed.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Work {
-    pub fn new() -> Work {
+    pub(crate) fn new() -> Work {
         Work {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    pub fn p(&self, rel: &str) -> String {
+    pub(crate) fn p(&self, rel: &str) -> String {
         self.path(rel).to_string_lossy().into_owned()
     }
 
-    pub fn write(&self, rel: &str, content: &str) -> String {
+    pub(crate) fn write(&self, rel: &str, content: &str) -> String {
         let p = self.path(rel);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent).expect("mkdir");
@@ -53,7 +52,7 @@ impl Work {
     }
 
     /// Copy `datasets/demo/<name>` into the work folder (by file name).
-    pub fn copy_example(&self, name: &str) -> String {
+    pub(crate) fn copy_example(&self, name: &str) -> String {
         let src = repo().join("datasets/demo").join(name);
         let dst = self
             .dir
@@ -69,11 +68,11 @@ impl Work {
         c
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_stdin(args, None)
     }
 
-    pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+    pub(crate) fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut c = self.command(args);
         c.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -96,7 +95,7 @@ impl Work {
     }
 
     /// Run and expect success; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
         assert_eq!(r.code, 0, "optscrub {args:?} failed: {}", r.stderr);
         r.stdout
@@ -104,14 +103,14 @@ impl Work {
 
     /// Run and expect success; returns stderr.
     #[allow(dead_code)]
-    pub fn ok_stderr(&self, args: &[&str]) -> String {
+    pub(crate) fn ok_stderr(&self, args: &[&str]) -> String {
         let r = self.run(args);
         assert_eq!(r.code, 0, "optscrub {args:?} failed: {}", r.stderr);
         r.stderr
     }
 
     /// Run and expect this exit status; returns stderr.
-    pub fn fails(&self, args: &[&str], code: i32) -> String {
+    pub(crate) fn fails(&self, args: &[&str], code: i32) -> String {
         let r = self.run(args);
         assert_eq!(
             r.code, code,
@@ -122,7 +121,7 @@ impl Work {
     }
 
     /// A store initialised with the example config.
-    pub fn example_store(&self) -> String {
+    pub(crate) fn example_store(&self) -> String {
         let config = self.copy_example("config.toml");
         let store = self.p("store");
         self.ok(&["init", "--store", &store, "--config", &config]);
@@ -130,7 +129,7 @@ impl Work {
     }
 
     /// The example store with the example webform and import ingested.
-    pub fn loaded_store(&self) -> String {
+    pub(crate) fn loaded_store(&self) -> String {
         let store = self.example_store();
         let wf = self.copy_example("webform.csv");
         let imp = self.copy_example("import.csv");
@@ -149,16 +148,16 @@ impl Work {
         store
     }
 
-    pub fn read_csv(&self, rel: &str) -> Vec<Vec<String>> {
+    pub(crate) fn read_csv(&self, rel: &str) -> Vec<Vec<String>> {
         read_csv(&self.path(rel))
     }
 
-    pub fn read_parquet(&self, rel: &str) -> RecordBatch {
+    pub(crate) fn read_parquet(&self, rel: &str) -> RecordBatch {
         read_parquet(&self.path(rel))
     }
 }
 
-pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+pub(crate) fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_path(path)
@@ -168,7 +167,7 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-pub fn read_parquet(path: &Path) -> RecordBatch {
+pub(crate) fn read_parquet(path: &Path) -> RecordBatch {
     let f = fs::File::open(path).expect("open parquet");
     let reader = ParquetRecordBatchReaderBuilder::try_new(f)
         .expect("parquet")
@@ -180,7 +179,7 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
 }
 
 /// Column `name` of a batch as strings.
-pub fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
+pub(crate) fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
     let c = b.column_by_name(name).expect("column");
     let c = arrow::compute::cast(c, &DataType::Utf8).expect("cast");
     let s = c.as_any().downcast_ref::<StringArray>().expect("strings");
@@ -189,7 +188,7 @@ pub fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
 
 /// Copy a folder and everything in it (a store, to damage or fill a copy).
 #[allow(dead_code)]
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap().flatten() {
         let dst = to.join(e.file_name());
@@ -203,13 +202,18 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Write a CSV's rows as a Parquet file with text columns, except those in
 /// `int_columns`, written as int64.
-pub fn csv_to_parquet(csv_path: &Path, out: &Path, int_columns: &[&str]) {
+pub(crate) fn csv_to_parquet(csv_path: &Path, out: &Path, int_columns: &[&str]) {
     csv_to_parquet_grouped(csv_path, out, int_columns, None);
 }
 
 /// [`csv_to_parquet`] with row groups of at most `group_rows` rows.
 #[allow(dead_code)]
-pub fn csv_to_parquet_grouped(csv_path: &Path, out: &Path, int_columns: &[&str], group_rows: Option<usize>) {
+pub(crate) fn csv_to_parquet_grouped(
+    csv_path: &Path,
+    out: &Path,
+    int_columns: &[&str],
+    group_rows: Option<usize>,
+) {
     let rows = read_csv(csv_path);
     let header = &rows[0];
     let mut fields = Vec::new();

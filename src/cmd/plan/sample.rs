@@ -54,7 +54,7 @@ impl SampleOf {
 }
 
 /// A sample written: where, its rows, and whether they repeat the input's.
-pub struct Sample {
+pub(super) struct Sample {
     /// The file, or the folder of parts.
     pub path: PathBuf,
     /// Its rows.
@@ -64,7 +64,7 @@ pub struct Sample {
 }
 
 /// The parts of a recipient input, opened for sampling.
-pub struct Sampler {
+pub(super) struct Sampler {
     parts: Vec<SampleOf>,
     folder: bool,
 }
@@ -94,7 +94,7 @@ fn open_parquet(path: &Path) -> Result<SampleOf> {
 
 impl Sampler {
     /// Open a file or a folder of parts (as `scrub --input` reads them).
-    pub fn open(input: &Path, shape: CsvShape) -> Result<Sampler> {
+    pub(super) fn open(input: &Path, shape: CsvShape) -> Result<Sampler> {
         let folder = input.is_dir();
         let paths = crate::io::input::expand(&[input.to_string_lossy().into_owned()])?;
         let mut parts = Vec::with_capacity(paths.len());
@@ -144,7 +144,7 @@ impl Sampler {
     /// Write a sample of about `target` rows (at least one row group;
     /// the input again from its start when it has fewer) into `dir`: a
     /// file `sample.<ext>` for a file, a folder `parts` for a folder.
-    pub fn write(&self, target: u64, dir: &Path) -> Result<Sample> {
+    pub(super) fn write(&self, target: u64, dir: &Path) -> Result<Sample> {
         if !self.folder {
             let part = &self.parts[0];
             let path = dir.join(format!("sample.{}", extension(part)));
@@ -183,7 +183,7 @@ impl Sampler {
 
     /// The shape of the input, for the plan's notes: who wrote it, how
     /// its rows are grouped and compressed.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let prefix = if self.folder {
             format!("{} parts, ", self.parts.len())
         } else {

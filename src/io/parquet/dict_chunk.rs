@@ -31,7 +31,7 @@ use parquet::schema::types::ColumnDescPtr;
 const UNSEEN: u32 = u32::MAX;
 
 /// One text column of one row group, being encoded.
-pub struct DictChunk {
+pub(crate) struct DictChunk {
     descr: ColumnDescPtr,
     compression: Compression,
     codec: Option<Box<dyn Codec>>,
@@ -67,7 +67,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 impl DictChunk {
     /// A chunk of the column `descr`, with the file's properties.
-    pub fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<DictChunk, String> {
+    pub(crate) fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<DictChunk, String> {
         let path = descr.path();
         let compression = props.compression(path);
         Ok(DictChunk {
@@ -96,7 +96,7 @@ impl DictChunk {
 
     /// Append a column of text: a dictionary array of Int32 keys (the fast
     /// path) or a plain string array.
-    pub fn write(&mut self, col: &dyn Array) -> Result<(), String> {
+    pub(crate) fn write(&mut self, col: &dyn Array) -> Result<(), String> {
         if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             if d.values().data_type() != &DataType::Utf8 {
                 return Err(format!(
@@ -276,7 +276,7 @@ impl DictChunk {
     }
 
     /// The encoded chunk and what the file writer needs to place it.
-    pub fn close(mut self) -> Result<(Bytes, ColumnCloseResult), String> {
+    pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult), String> {
         self.try_flush_page()?;
         if let Some(e) = self.failed.take() {
             return Err(e);

@@ -53,7 +53,7 @@ enum Stop {
 
 /// Check the Thrift-encoded `FileMetaData` of a Parquet file; `Err` says
 /// what cannot be true.
-pub fn check(footer: &[u8]) -> Result<(), String> {
+pub(crate) fn check(footer: &[u8]) -> Result<(), String> {
     match walk(footer) {
         Err(Stop::Lie(why)) => Err(why),
         Ok(()) | Err(Stop::Lost | Stop::Short) => Ok(()),
@@ -100,7 +100,7 @@ fn walk(footer: &[u8]) -> Result<(), Stop> {
 
 /// What a page header says, as far as the checks need it.
 #[derive(Debug, PartialEq, Eq)]
-pub enum PageHeader {
+pub(crate) enum PageHeader {
     /// A header this walk followed.
     Page {
         /// Bytes of the header itself.
@@ -126,7 +126,7 @@ pub enum PageHeader {
 /// end of the file, skips strings and doubles past the end of the file
 /// without noticing, and loops over a claimed list even when its items
 /// take no bytes: fuzzing found headers that kept it busy for minutes.
-pub fn page_header(buf: &[u8], left: u64) -> Result<PageHeader, String> {
+pub(crate) fn page_header(buf: &[u8], left: u64) -> Result<PageHeader, String> {
     let mut w = Walker {
         buf,
         pos: 0,

@@ -15,7 +15,7 @@ use crate::io::parquet::source::ByteSource;
 /// Walk the footer's encoding before the parquet crate decodes it (see
 /// [`crate::io::parquet::footer`]). A file too short to have a footer, or whose
 /// footer length points outside it, is left to the crate's own error.
-pub fn check_footer(name: &str, file: &ByteSource) -> Result<()> {
+pub(crate) fn check_footer(name: &str, file: &ByteSource) -> Result<()> {
     use parquet::file::reader::ChunkReader;
     let len = file.len();
     let Ok(tail) = file.get_bytes(len.saturating_sub(8), 8) else {
@@ -40,7 +40,7 @@ pub fn check_footer(name: &str, file: &ByteSource) -> Result<()> {
 
 /// Every column chunk of a Parquet file must lie inside the file: the
 /// reader asserts this deep inside and would panic on a hostile file.
-pub fn check_chunks(
+pub(crate) fn check_chunks(
     name: &str,
     meta: &parquet::file::metadata::ParquetMetaData,
     file_len: u64,
@@ -74,7 +74,7 @@ pub fn check_chunks(
 /// a dictionary's claimed count before it reads it: fuzzing found a page
 /// claiming two billion values, which made it reserve 8 GB. Nothing is
 /// decompressed; a header this walk cannot follow is left to the crate.
-pub fn check_pages(
+pub(crate) fn check_pages(
     name: &str,
     source: &ByteSource,
     meta: &ArrowReaderMetadata,

@@ -15,10 +15,10 @@
 //! Reading a dataset (`io::input`) and writing one (`io::output`) use this
 //! layer; it uses neither.
 
-pub mod dict_chunk;
+pub(crate) mod dict_chunk;
 mod encodings;
-pub mod footer;
-pub mod guard;
-pub mod source;
+pub(crate) mod footer;
+pub(crate) mod guard;
+pub(crate) mod source;
 
-pub use encodings::Encodings;
+pub(crate) use encodings::Encodings;

@@ -16,7 +16,7 @@ use parquet::file::reader::{ChunkReader, Length};
 
 /// A Parquet file on disk or in memory; cheap to clone.
 #[derive(Clone, Debug)]
-pub enum ByteSource {
+pub(crate) enum ByteSource {
     /// An open file and its length.
     File(Arc<File>, u64),
     /// Bytes held in memory.
@@ -25,7 +25,7 @@ pub enum ByteSource {
 
 impl ByteSource {
     /// An opened file.
-    pub fn file(file: File) -> std::io::Result<ByteSource> {
+    pub(crate) fn file(file: File) -> std::io::Result<ByteSource> {
         let len = file.metadata()?.len();
         Ok(ByteSource::File(Arc::new(file), len))
     }
@@ -41,7 +41,7 @@ impl Length for ByteSource {
 }
 
 /// Sequential reading from a position of a [`ByteSource`].
-pub struct At {
+pub(crate) struct At {
     source: ByteSource,
     pos: u64,
 }
