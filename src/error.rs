@@ -28,6 +28,15 @@ pub enum Error {
     /// another user (exit 2).
     #[error("{0}")]
     Unsafe(String),
+    /// A store file the system would not read (permissions, an I/O
+    /// error): the store cannot be used, and the cause is kept (exit 2).
+    #[error("{context}: {source}")]
+    StoreIo {
+        /// The store and the file.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// An output that cannot be written (exit 1): the disk, the folder, or
     /// the writer refused it. Nothing appears under the output's name.
     #[error("{0}")]
@@ -52,7 +61,7 @@ impl Error {
     /// The process exit status for this error (SPEC §7).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Locked(_) | Error::Corrupt(_) | Error::Unsafe(_) => 2,
+            Error::Locked(_) | Error::Corrupt(_) | Error::Unsafe(_) | Error::StoreIo { .. } => 2,
             _ => 1,
         }
     }

@@ -429,7 +429,10 @@ fn damaged_probe_stops_scrub_until_rebuild() {
     assert_eq!(w.read_csv("k.csv").len(), 5);
     fs::remove_file(newest(&w, "probe")).unwrap();
     let e = w.fails(&scrub_args(&store, &input, &out), 2);
-    assert!(e.contains("probe/") && e.contains("cannot open"), "{e}");
+    assert!(
+        e.contains("probe/") && e.contains("is damaged (cannot read: "),
+        "{e}"
+    );
 }
 
 /// The snapshot is what an ingest and `stats` read: damaged, it stops
@@ -450,7 +453,10 @@ fn damaged_snapshot_stops_ingest_until_rebuild() {
     w.ok(&["ingest", "replies", "--store", &store, &replies]);
     fs::remove_file(newest(&w, "snapshot")).unwrap();
     let e = w.fails(&["stats", "--store", &store], 2);
-    assert!(e.contains("cannot open snapshot"), "{e}");
+    assert!(
+        e.contains("snapshot/") && e.contains("is damaged (cannot read: "),
+        "{e}"
+    );
 }
 
 #[test]

@@ -636,7 +636,7 @@ fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<ProbeFile> {
         .map(|s| (s.account.clone(), s.scope.clone()))
         .collect();
     probe::build(pairs, names, snap.ledger_digest)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string().into())
         .and_then(ProbeFile::from_bytes)
         .map_err(|why| {
             crate::error::Error::Internal(format!("cannot build the probe of the snapshot: {why}"))

@@ -16,6 +16,7 @@
 //! `start` (a key run's header) are the first block's business of the
 //! caller, checked with [`Checked::head`].
 
+use super::files::Fault;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
@@ -119,13 +120,13 @@ impl Table {
 impl Blocks {
     /// Decode a blocks file (its bytes already checked against the
     /// manifest) for a file of `file_len` bytes.
-    pub(crate) fn decode(bytes: &[u8], file_len: usize) -> Result<Blocks, String> {
-        let word = |i: usize| -> Result<u32, String> {
+    pub(crate) fn decode(bytes: &[u8], file_len: usize) -> Result<Blocks, Fault> {
+        let word = |i: usize| -> Result<u32, Fault> {
             bytes
                 .get(i..i + 4)
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_le_bytes)
-                .ok_or_else(|| "blocks file cut short".to_string())
+                .ok_or_else(|| "blocks file cut short".into())
         };
         if bytes.get(..8) != Some(&MAGIC[..]) {
             return Err("not a blocks file".into());
@@ -149,7 +150,7 @@ impl Blocks {
             let at = 28 + i * each;
             crcs.push(word(at)?);
             if fenced {
-                let u = |j: usize| -> Result<u64, String> {
+                let u = |j: usize| -> Result<u64, Fault> {
                     Ok(u64::from(word(j)?) | (u64::from(word(j + 4)?) << 32))
                 };
                 fences.push((u(at + 4)?, u(at + 12)?));
@@ -199,7 +200,7 @@ impl Verifier {
 
     /// The blocks bytes `r` of the file lie in (none for an empty range).
     #[inline]
-    fn blocks_of(&self, r: &Range<usize>) -> Result<Option<(usize, usize)>, String> {
+    fn blocks_of(&self, r: &Range<usize>) -> Result<Option<(usize, usize)>, Fault> {
         if r.start < self.start || r.end > self.end || r.start > r.end {
             return Err("a read out of bounds".into());
         }
@@ -214,7 +215,7 @@ impl Verifier {
 
     /// Check the blocks that bytes `r` of `data` (the whole file) lie in.
     #[inline]
-    pub(super) fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), String> {
+    pub(super) fn check(&self, data: &[u8], r: Range<usize>) -> Result<(), Fault> {
         let Some((first, last)) = self.blocks_of(&r)? else {
             return Ok(());
         };
@@ -231,9 +232,9 @@ impl Verifier {
 
     /// Check block `b`, these bytes, and take it as checked.
     #[cold]
-    fn check_block(&self, b: usize, block: &[u8]) -> Result<(), String> {
+    fn check_block(&self, b: usize, block: &[u8]) -> Result<(), Fault> {
         if crc32fast::hash(block) != *self.crcs.get(b).ok_or("a read out of bounds")? {
-            return Err(format!("block {b} checksum mismatch"));
+            return Err(Fault::Bad(format!("block {b} checksum mismatch")));
         }
         if let Some(done) = self.done.get(b) {
             done.store(true, Ordering::Relaxed);
@@ -247,7 +248,7 @@ impl Verifier {
     }
 
     /// Check every block not checked yet, on all threads.
-    pub(super) fn check_all(&self, data: &[u8]) -> Result<(), String> {
+    pub(super) fn check_all(&self, data: &[u8]) -> Result<(), Fault> {
         use rayon::prelude::*;
         let Some((first, last)) = self.blocks_of(&(self.start..self.end))? else {
             return Ok(());
@@ -282,15 +283,15 @@ enum Backing {
 
 impl Checked {
     /// Open a file of `bytes` bytes with its blocks, mapped or read.
-    pub(crate) fn open_as(path: &Path, bytes: u64, blocks: Blocks, mapped: bool) -> Result<Checked, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    pub(crate) fn open_as(path: &Path, bytes: u64, blocks: Blocks, mapped: bool) -> Result<Checked, Fault> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
         if len != bytes || len == 0 {
             return Err("wrong size".into());
         }
         let len = usize::try_from(len).map_err(|_| "too large to read".to_string())?;
         let bytes = if mapped {
-            Backing::Mapped(super::files::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?)
+            Backing::Mapped(super::files::map_file(&file, true)?)
         } else {
             Backing::Read(file, len)
         };
@@ -311,16 +312,15 @@ impl Checked {
     }
 
     /// Bytes `r` of a read file.
-    fn read(file: &std::fs::File, r: Range<usize>) -> Result<Vec<u8>, String> {
+    fn read(file: &std::fs::File, r: Range<usize>) -> Result<Vec<u8>, Fault> {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; r.len()];
-        file.read_exact_at(&mut buf, r.start as u64)
-            .map_err(|e| format!("cannot read: {e}"))?;
+        file.read_exact_at(&mut buf, r.start as u64)?;
         Ok(buf)
     }
 
     /// The bytes before the blocks, verified.
-    pub(crate) fn head(&self) -> Result<Cow<'_, [u8]>, String> {
+    pub(crate) fn head(&self) -> Result<Cow<'_, [u8]>, Fault> {
         let head = match &self.bytes {
             Backing::Mapped(m) => Cow::Borrowed(&m[..self.blocks.start]),
             Backing::Read(f, _) => Cow::Owned(Checked::read(f, 0..self.blocks.start)?),
@@ -333,7 +333,7 @@ impl Checked {
 
     /// Bytes `r` of the file (from the blocks' start on), every block they
     /// touch verified.
-    pub(crate) fn range(&self, r: Range<usize>) -> Result<Cow<'_, [u8]>, String> {
+    pub(crate) fn range(&self, r: Range<usize>) -> Result<Cow<'_, [u8]>, Fault> {
         let f = match &self.bytes {
             Backing::Mapped(m) => {
                 self.verifier.check(m, r.clone())?;
@@ -393,7 +393,7 @@ impl std::io::Read for CheckedRead {
         if end <= self.at {
             return Ok(0);
         }
-        let bytes = self.file.range(self.at..end).map_err(std::io::Error::other)?;
+        let bytes = self.file.range(self.at..end).map_err(Fault::into_io)?;
         buf[..bytes.len()].copy_from_slice(&bytes);
         self.at = end;
         Ok(bytes.len())
@@ -421,7 +421,7 @@ impl parquet::file::reader::ChunkReader for CheckedSource {
                 Cow::Borrowed(b) => bytes::Bytes::copy_from_slice(b),
                 Cow::Owned(v) => bytes::Bytes::from(v),
             })
-            .map_err(parquet::errors::ParquetError::General)
+            .map_err(|f| parquet::errors::ParquetError::External(Box::new(f)))
     }
 }
 

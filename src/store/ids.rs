@@ -3,6 +3,7 @@
 //! has. A run is a sorted list of distinct little-endian 64-bit hashes;
 //! runs are merged size-tiered like key runs (see `index::merge_from`).
 
+use super::files::Fault;
 use std::path::Path;
 
 use super::index::{map_verified, Bytes};
@@ -17,7 +18,7 @@ pub(super) struct IdRun {
 
 impl IdRun {
     /// Open an id run, checking it against the manifest's size and CRC.
-    pub(super) fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<IdRun, String> {
+    pub(super) fn open(path: &Path, bytes: u64, crc: u32) -> Result<IdRun, Fault> {
         let data = map_verified(path, bytes, crc)?;
         if !data.len().is_multiple_of(8) {
             return Err("malformed".into());

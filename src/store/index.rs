@@ -16,13 +16,12 @@
 //! thousand events into a store of ten million touches a few pages per
 //! event, not the whole history.
 
+use super::files::Fault;
 use std::fs::File;
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-
-use crate::error::Error;
 
 const MAGIC: &[u8; 8] = b"OPTIDX01";
 const RECORD: usize = 32;
@@ -127,16 +126,16 @@ impl std::ops::Deref for Bytes {
 }
 
 /// Map a store file and check its size and CRC-32 against the manifest's.
-pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> std::result::Result<Bytes, String> {
-    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> Result<Bytes, Fault> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
     if len != bytes {
         return Err("wrong size".into());
     }
     let data = if len == 0 {
         Bytes::Owned(Vec::new())
     } else {
-        let map = super::files::map_file(&file, false).map_err(|e| format!("cannot map: {e}"))?;
+        let map = super::files::map_file(&file, false)?;
         Bytes::Mapped(map)
     };
     if super::files::crc32(&data) != crc {
@@ -156,19 +155,19 @@ pub(crate) struct KeyRun {
 
 impl KeyRun {
     /// Open a key run, checking it against the manifest's size and CRC.
-    pub(crate) fn open(path: &Path, bytes: u64, crc: u32) -> std::result::Result<KeyRun, String> {
+    pub(crate) fn open(path: &Path, bytes: u64, crc: u32) -> Result<KeyRun, Fault> {
         // the manifest's CRC covers the whole file, its own CRC included
         KeyRun::parse(map_verified(path, bytes, crc)?, true)
     }
 
     /// Decode a key run held in memory (checked with its own CRC only).
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> std::result::Result<KeyRun, String> {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<KeyRun, Fault> {
         KeyRun::parse(Bytes::Owned(bytes), false)
     }
 
     /// A run's records; its own CRC checked unless the bytes were
     /// `verified` whole already.
-    fn parse(data: Bytes, verified: bool) -> std::result::Result<KeyRun, String> {
+    fn parse(data: Bytes, verified: bool) -> Result<KeyRun, Fault> {
         if data.len() < 16 || &data[..8] != MAGIC {
             return Err("not a key run".into());
         }
@@ -277,7 +276,7 @@ pub(crate) struct KeyLookup {
 
 impl KeyLookup {
     /// From a key run mapped with its blocks.
-    pub(crate) fn new(run: super::blocks::Checked) -> std::result::Result<KeyLookup, String> {
+    pub(crate) fn new(run: super::blocks::Checked) -> Result<KeyLookup, Fault> {
         let head = run.head()?;
         if head.len() < 12 || &head[..8] != MAGIC {
             return Err("not a key run".into());
@@ -295,7 +294,7 @@ impl KeyLookup {
     }
 
     /// The record of a key, if this run has it.
-    pub(crate) fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
+    pub(crate) fn get(&self, scope: u64, contact: u64) -> Result<Option<Entry>, Fault> {
         let key = (scope, contact);
         let blocks = &self.run.blocks;
         let b = blocks.fences.partition_point(|f| *f <= key);
@@ -495,15 +494,6 @@ pub(crate) fn merge_from(rows: &[u64]) -> usize {
         merged += rows[from];
     }
     from
-}
-
-/// An error for a damaged run.
-pub(crate) fn damaged(dir: &Path, file: &str, why: &str) -> Error {
-    Error::Corrupt(format!(
-        "store {}: {file} is damaged ({why}); {}",
-        dir.display(),
-        super::files::Fix::Rebuild.say(Some(dir))
-    ))
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub mod snapshot;
 mod state;
 
 pub use export::{Evidence, OptOut, SuppressionList};
+pub use files::Fault;
 pub use ingest::{Committed, Prepared};
 pub use lock::{lock, WriteLock};
 
@@ -53,7 +54,8 @@ use crate::event::{self, Event};
 use crate::io::atomic::sync_dir;
 use blocks::{write_blocks, write_file_blocked, BLOCK};
 use files::{
-    check_file, corrupt, events_to_parquet, read_events, read_verified, write_file, FIX_REBUILD, FIX_RESTORE,
+    check_file, corrupt, damaged, events_to_parquet, read_events, read_verified, write_file, FIX_REBUILD,
+    FIX_RESTORE,
 };
 use ids::IdRun;
 use index::{Entry, KeyRun, ScopeName};
@@ -96,7 +98,7 @@ impl RunLookup {
         }
     }
 
-    fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, String> {
+    fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, Fault> {
         match self {
             RunLookup::Whole(r) => Ok(r.get(scope, contact)),
             RunLookup::Blocks(r) => r.get(scope, contact),
@@ -202,13 +204,13 @@ impl Store {
     }
 
     fn probe_file(&self, r: &FileRef) -> Result<ProbeFile> {
-        let bad = |why: &str| corrupt(&self.dir, &r.file, why, FIX_REBUILD);
-        let mut p = ProbeFile::open(&self.dir.join(&r.file)).map_err(|why| bad(&why))?;
+        let bad = |why: Fault| damaged(&self.dir, &r.file, why, FIX_REBUILD);
+        let mut p = ProbeFile::open(&self.dir.join(&r.file)).map_err(bad)?;
         if p.file_bytes() != r.bytes {
-            return Err(bad("wrong size"));
+            return Err(bad("wrong size".into()));
         }
         if p.ledger_digest != self.manifest.ledger_digest() {
-            return Err(bad("it does not match the ledger"));
+            return Err(bad("it does not match the ledger".into()));
         }
         p.origin = format!("store {}: {}", self.dir.display(), r.file);
         Ok(p)
@@ -217,7 +219,7 @@ impl Store {
     /// Open and verify the compiled snapshot.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let r = &self.manifest.snapshot;
-        let snap = Snapshot::open(&self.dir.join(&r.file), r.bytes, r.crc32)?;
+        let snap = Snapshot::open(&self.dir, r)?;
         self.snapshot_matches(snap.ledger_digest)?;
         Ok(snap)
     }
@@ -225,7 +227,7 @@ impl Store {
     /// Map and verify the compiled snapshot, its bitmaps left in place.
     pub fn snapshot_mapped(&self) -> Result<snapshot::MappedSnapshot> {
         let r = &self.manifest.snapshot;
-        let snap = snapshot::MappedSnapshot::open(&self.dir.join(&r.file), r.bytes, r.crc32)?;
+        let snap = snapshot::MappedSnapshot::open(&self.dir, r)?;
         self.snapshot_matches(snap.ledger_digest())?;
         Ok(snap)
     }
@@ -249,7 +251,7 @@ impl Store {
             .rev()
             .map(|r| {
                 KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
             })
             .collect()
     }
@@ -261,7 +263,7 @@ impl Store {
             .iter()
             .map(|r| {
                 IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
             })
             .collect()
     }
@@ -305,7 +307,7 @@ impl Store {
             for (r, fr) in runs.iter().zip(self.manifest.keys.iter().rev()) {
                 let got = r
                     .get(s.hash, contact)
-                    .map_err(|why| index::damaged(&self.dir, &fr.file, &why))?;
+                    .map_err(|why| damaged(&self.dir, &fr.file, why, FIX_REBUILD))?;
                 if let Some(e) = got {
                     found.push(e);
                     break;
@@ -344,10 +346,10 @@ impl Store {
             .map(|r| match self.checked(r, FIX_REBUILD, false)? {
                 Some(c) => index::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
-                    .map_err(|why| index::damaged(&self.dir, &r.file, &why)),
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
                 None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
                     .map(RunLookup::Whole)
-                    .map_err(|why| index::damaged(&self.dir, &r.file, &why)),
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
             })
             .collect()
     }
@@ -361,10 +363,10 @@ impl Store {
         };
         let table = read_verified(&self.dir, b, FIX_REBUILD)?;
         let table = blocks::Blocks::decode(&table, r.bytes as usize)
-            .map_err(|why| corrupt(&self.dir, &b.file, &why, FIX_REBUILD))?;
+            .map_err(|why| damaged(&self.dir, &b.file, why, FIX_REBUILD))?;
         blocks::Checked::open_as(&self.dir.join(&r.file), r.bytes, table, mapped)
             .map(Some)
-            .map_err(|why| corrupt(&self.dir, &r.file, &why, fix))
+            .map_err(|why| damaged(&self.dir, &r.file, why, fix))
     }
 
     /// The events at these rows (sorted) of a ledger file. With a blocks
@@ -601,7 +603,7 @@ impl Store {
                 for r in key_refs[from..].iter().rev() {
                     runs.push(
                         KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                            .map_err(|why| index::damaged(&self.dir, &r.file, &why))?,
+                            .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))?,
                     );
                 }
                 let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
@@ -646,7 +648,7 @@ impl Store {
                 .iter()
                 .map(|r| {
                     IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                        .map_err(|why| index::damaged(&self.dir, &r.file, &why))
+                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let runs: Vec<&IdRun> = runs.iter().collect();
@@ -710,7 +712,7 @@ impl Store {
                 let checked = self.probe_file(r).and_then(|p| {
                     p.verify_all()
                         .map(|()| p)
-                        .map_err(|why| corrupt(&self.dir, &r.file, &why, FIX_REBUILD))
+                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
                 });
                 match checked {
                     Ok(p) => Some(p),

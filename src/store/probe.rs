@@ -37,6 +37,7 @@
 //! answering (a scrub before it publishes its outputs). A damaged file
 //! never panics a lookup: every read is bounds-checked.
 
+use super::files::Fault;
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
@@ -150,19 +151,19 @@ impl ProbeFile {
     /// Map a probe file and check its footer and header (its body is
     /// checked a block at a time as it is read, or whole with
     /// [`ProbeFile::verify_all`]).
-    pub fn open(path: &Path) -> Result<ProbeFile, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    pub fn open(path: &Path) -> Result<ProbeFile, Fault> {
+        let file = File::open(path)?;
         // a file cut short by hand fails the size checks before any read
-        let map = super::files::map_file(&file, true).map_err(|e| format!("cannot map: {e}"))?;
+        let map = super::files::map_file(&file, true)?;
         ProbeFile::from_backing(Backing::Mapped(map))
     }
 
     /// A probe held in memory (built by [`ProbeWriter`] into a `Vec`).
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<ProbeFile, String> {
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<ProbeFile, Fault> {
         ProbeFile::from_backing(Backing::Owned(bytes))
     }
 
-    fn from_backing(bytes: Backing) -> Result<ProbeFile, String> {
+    fn from_backing(bytes: Backing) -> Result<ProbeFile, Fault> {
         let len = bytes.len();
         if len < FOOTER || &bytes[len - 8..] != MAGIC {
             return Err("not a probe file".into());
@@ -231,7 +232,7 @@ impl ProbeFile {
             return;
         }
         if let Err(why) = self.verifier.check(&self.bytes, at..(at + len).min(self.body)) {
-            let _ = self.damage.set(why);
+            let _ = self.damage.set(why.to_string());
         }
     }
 
@@ -240,7 +241,7 @@ impl ProbeFile {
     /// checked).
     pub fn check_all(&self) {
         if let Err(why) = self.verifier.check_all(&self.bytes) {
-            let _ = self.damage.set(why);
+            let _ = self.damage.set(why.to_string());
         }
     }
 
@@ -362,7 +363,7 @@ impl ProbeFile {
     }
 
     /// Check every block of the body, whether read before or not.
-    pub fn verify_all(&self) -> Result<(), String> {
+    pub fn verify_all(&self) -> Result<(), Fault> {
         self.verifier.untrusted().check_all(&self.bytes)
     }
 

@@ -13,7 +13,9 @@ use std::path::Path;
 use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use super::files::{damaged, Fault, FIX_REBUILD};
+use super::manifest::FileRef;
+use crate::error::Result;
 
 const MAGIC: &[u8; 8] = b"OPTSNAP1";
 
@@ -86,14 +88,14 @@ impl Snapshot {
 
     /// Read a snapshot file, verified against the manifest's size and
     /// CRC-32, into bitmaps that an ingest can change.
-    pub fn open(path: &Path, bytes: u64, want_crc: u32) -> Result<Snapshot> {
-        let map = map_sized(path, bytes)?;
-        Snapshot::decode(&map, want_crc).map_err(|why| damaged(path, &why))
+    pub(crate) fn open(dir: &Path, r: &FileRef) -> Result<Snapshot> {
+        let map = map_sized(dir, r)?;
+        Snapshot::decode(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, FIX_REBUILD))
     }
 
     /// Decode from bytes, checking the checksum against the file's own and
     /// the manifest's.
-    pub fn decode(bytes: &[u8], want_crc: u32) -> std::result::Result<Snapshot, String> {
+    pub fn decode(bytes: &[u8], want_crc: u32) -> Result<Snapshot, Fault> {
         let (header, blobs) = verified_parts(bytes, want_crc)?;
         let mut scopes = Vec::with_capacity(header.scopes.len());
         for s in &header.scopes {
@@ -144,9 +146,10 @@ pub struct ScopeBlob<'a> {
 impl MappedSnapshot {
     /// Map a snapshot file and verify it against the manifest's size and
     /// CRC-32; its bitmaps stay in place.
-    pub fn open(path: &Path, bytes: u64, want_crc: u32) -> Result<MappedSnapshot> {
-        let map = map_sized(path, bytes)?;
-        let (header, blobs) = verified_parts(&map, want_crc).map_err(|why| damaged(path, &why))?;
+    pub(crate) fn open(dir: &Path, r: &FileRef) -> Result<MappedSnapshot> {
+        let map = map_sized(dir, r)?;
+        let (header, blobs) =
+            verified_parts(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, FIX_REBUILD))?;
         let blobs = map.len() - 4 - blobs.len();
         Ok(MappedSnapshot { map, header, blobs })
     }
@@ -157,7 +160,7 @@ impl MappedSnapshot {
     }
 
     /// Its scopes, sorted by (account, scope), each with its bitmap's bytes.
-    pub fn scopes(&self) -> std::result::Result<Vec<ScopeBlob<'_>>, String> {
+    pub fn scopes(&self) -> Result<Vec<ScopeBlob<'_>>, Fault> {
         let blobs = &self.map[self.blobs..self.map.len() - 4];
         self.header
             .scopes
@@ -176,7 +179,7 @@ impl MappedSnapshot {
 
 /// The header and the bitmaps' bytes of a snapshot file, its checksums
 /// (its own and the manifest's) checked.
-fn verified_parts(bytes: &[u8], want_crc: u32) -> std::result::Result<(Header, &[u8]), String> {
+fn verified_parts(bytes: &[u8], want_crc: u32) -> Result<(Header, &[u8]), Fault> {
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err("not a snapshot file".into());
     }
@@ -193,42 +196,22 @@ fn verified_parts(bytes: &[u8], want_crc: u32) -> std::result::Result<(Header, &
 }
 
 /// One scope's bitmap bytes among the blobs.
-fn blob<'a>(blobs: &'a [u8], s: &HeaderScope) -> std::result::Result<&'a [u8], String> {
+fn blob<'a>(blobs: &'a [u8], s: &HeaderScope) -> Result<&'a [u8], Fault> {
     let end = s.offset.checked_add(s.len).ok_or("bad offset")?;
     blobs
         .get(s.offset as usize..end as usize)
         .ok_or_else(|| "bitmap out of bounds".into())
 }
 
-fn open_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Corrupt(format!(
-        "cannot open snapshot {}: {e}; {}",
-        path.display(),
-        super::files::Fix::Rebuild.say(store_of(path))
-    ))
-}
-
-fn damaged(path: &Path, why: &str) -> Error {
-    Error::Corrupt(format!(
-        "snapshot {} is damaged ({why}); {}",
-        path.display(),
-        super::files::Fix::Rebuild.say(store_of(path))
-    ))
-}
-
 /// Map a snapshot file whose size is the manifest's.
-fn map_sized(path: &Path, bytes: u64) -> Result<memmap2::Mmap> {
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
-    let len = file.metadata().map_err(|e| open_error(path, e))?.len();
-    if len != bytes {
-        return Err(damaged(path, "wrong size"));
+fn map_sized(dir: &Path, r: &FileRef) -> Result<memmap2::Mmap> {
+    let bad = |why: Fault| damaged(dir, &r.file, why, FIX_REBUILD);
+    let file = File::open(dir.join(&r.file)).map_err(|e| bad(e.into()))?;
+    let len = file.metadata().map_err(|e| bad(e.into()))?.len();
+    if len != r.bytes {
+        return Err(bad("wrong size".into()));
     }
-    super::files::map_file(&file, false).map_err(|e| open_error(path, e))
-}
-
-/// The store a snapshot file (`<store>/snapshot/<gen>.snap`) is in.
-fn store_of(path: &Path) -> Option<&Path> {
-    path.parent().and_then(Path::parent)
+    super::files::map_file(&file, false).map_err(|e| bad(e.into()))
 }
 
 #[cfg(test)]
@@ -261,10 +244,16 @@ mod tests {
         assert!(Snapshot::decode(&bytes[..bytes.len() - 1], crc).is_err());
         // mapped, the bitmaps are the bytes `serialize_into` writes
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("s.snap");
-        std::fs::write(&path, &bytes).expect("write");
-        let len = bytes.len() as u64;
-        let mapped = MappedSnapshot::open(&path, len, crc).expect("open");
+        std::fs::write(dir.path().join("s.snap"), &bytes).expect("write");
+        let at = |bytes: u64, crc32: u32| FileRef {
+            file: "s.snap".into(),
+            bytes,
+            crc32,
+            rows: 0,
+            blocks: None,
+        };
+        let (len, d) = (bytes.len() as u64, dir.path());
+        let mapped = MappedSnapshot::open(d, &at(len, crc)).expect("open");
         assert_eq!(mapped.ledger_digest(), 7);
         let blobs = mapped.scopes().expect("scopes");
         let mut want = Vec::new();
@@ -274,9 +263,9 @@ mod tests {
             ("a", "account", 2)
         );
         assert_eq!(blobs[0].bytes, &want[..]);
-        assert!(MappedSnapshot::open(&path, len, crc ^ 1).is_err());
-        assert!(MappedSnapshot::open(&path, len + 1, crc).is_err());
-        assert!(Snapshot::open(&path, len - 1, crc).is_err());
-        assert_eq!(Snapshot::open(&path, len, crc).expect("open").opt_outs(), 2);
+        assert!(MappedSnapshot::open(d, &at(len, crc ^ 1)).is_err());
+        assert!(MappedSnapshot::open(d, &at(len + 1, crc)).is_err());
+        assert!(Snapshot::open(d, &at(len - 1, crc)).is_err());
+        assert_eq!(Snapshot::open(d, &at(len, crc)).expect("open").opt_outs(), 2);
     }
 }
