@@ -38,9 +38,14 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An output that cannot be written (exit 1): the disk, the folder, or
-    /// the writer refused it. Nothing appears under the output's name.
-    #[error("{0}")]
-    Output(String),
+    /// the encoder refused it. Nothing appears under the output's name.
+    #[error("cannot write {}: {source}", path.display())]
+    Output {
+        /// The output's final name.
+        path: std::path::PathBuf,
+        /// Why: an `io::Error`, or the encoder's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A bug: something the code assumed could not happen (exit 1).
     #[error("internal error (a bug; please report it): {0}")]
     Internal(String),
@@ -63,6 +68,14 @@ impl Error {
         match self {
             Error::Locked(_) | Error::Corrupt(_) | Error::Unsafe(_) | Error::StoreIo { .. } => 2,
             _ => 1,
+        }
+    }
+
+    /// An output at `path` that cannot be written, and why.
+    pub fn output(path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Output {
+            path: path.to_path_buf(),
+            source: source.into(),
         }
     }
 

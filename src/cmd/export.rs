@@ -165,9 +165,9 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
                     return Ok(Part::csv(csv.lines(&g)?, g.len()));
                 }
                 let batch = texts.batch(&schema, &g)?;
-                let mut part = parts.encoder().map_err(|e| out_error(output, e))?;
-                part.write(&batch).map_err(|e| out_error(output, e))?;
-                part.finish().map_err(|e| out_error(output, e))
+                let mut part = parts.encoder()?;
+                part.write(&batch)?;
+                part.finish()
             })
             .collect()
     };
@@ -194,10 +194,6 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
     let rows = out.rows;
     out.finish()?;
     Ok(rows)
-}
-
-fn out_error(output: &Path, e: String) -> Error {
-    Error::Input(format!("cannot write {}: {e}", output.display()))
 }
 
 /// The dictionaries of an export's text columns.

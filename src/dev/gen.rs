@@ -147,12 +147,8 @@ fn parquet_writer(path: &Path, schema: SchemaRef) -> Result<(PendingFile, ArrowW
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
-    let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| gen_err(path, e))?;
+    let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::output(path, e))?;
     Ok((pending, w))
-}
-
-fn gen_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Input(format!("cannot write {}: {e}", path.display()))
 }
 
 /// Write everything under `out`.
@@ -351,10 +347,10 @@ fn write_replies(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
                 Arc::new(body.finish()),
                 Arc::new(channel.finish()),
             ];
-            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| gen_err(&path, e))?;
-            w.write(&batch).map_err(|e| gen_err(&path, e))?;
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::output(&path, e))?;
+            w.write(&batch).map_err(|e| Error::output(&path, e))?;
         }
-        let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
+        let file = w.into_inner().map_err(|e| Error::output(&path, e))?;
         pending.commit(file, None)?;
     }
     Ok(())
@@ -437,10 +433,10 @@ fn write_imports(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
                 Arc::new(sender.finish()),
                 Arc::new(at.finish()),
             ];
-            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| gen_err(&path, e))?;
-            w.write(&batch).map_err(|e| gen_err(&path, e))?;
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::output(&path, e))?;
+            w.write(&batch).map_err(|e| Error::output(&path, e))?;
         }
-        let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
+        let file = w.into_inner().map_err(|e| Error::output(&path, e))?;
         pending.commit(file, None)?;
         let _ = writeln!(
             manifest,
@@ -520,10 +516,10 @@ fn write_campaigns(spec: &Spec, out: &Path, pool: u64) -> Result<()> {
                 Arc::new(first.finish()),
                 Arc::new(segment.finish()),
             ];
-            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| gen_err(&path, e))?;
-            w.write(&batch).map_err(|e| gen_err(&path, e))?;
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::output(&path, e))?;
+            w.write(&batch).map_err(|e| Error::output(&path, e))?;
         }
-        let file = w.into_inner().map_err(|e| gen_err(&path, e))?;
+        let file = w.into_inner().map_err(|e| Error::output(&path, e))?;
         pending.commit(file, None)?;
     }
     Ok(())

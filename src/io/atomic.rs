@@ -98,11 +98,6 @@ impl PendingFile {
         ))
     }
 
-    /// The final path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// fsync `file` and move it under its final name (after the syncs of
     /// `syncer`, if it was given one).
     pub(crate) fn commit(self, file: File, syncer: Option<Syncer>) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Output files: Parquet (zstd) or CSV by extension, written under a
 //! temporary name and moved into place only by [`Output::finish`].
 
+use parquet::errors::{ParquetError, Result as PResult};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -71,6 +72,8 @@ struct ParquetSink {
 #[derive(Clone)]
 pub(crate) struct Parts {
     kind: PartsKind,
+    /// The output's name, for its errors.
+    path: Arc<Path>,
 }
 
 #[derive(Clone)]
@@ -95,6 +98,7 @@ struct ParquetParts {
 pub(crate) struct PartEncoder {
     inner: EncoderKind,
     rows: usize,
+    path: Arc<Path>,
 }
 
 enum EncoderKind {
@@ -133,12 +137,16 @@ enum PartKind {
 
 impl Parts {
     /// A new, empty part.
-    pub(crate) fn encoder(&self) -> std::result::Result<PartEncoder, String> {
+    pub(crate) fn encoder(&self) -> Result<PartEncoder> {
+        self.try_encoder().map_err(|e| Error::output(&self.path, e))
+    }
+
+    fn try_encoder(&self) -> PResult<PartEncoder> {
         let inner = match &self.kind {
             PartsKind::Parquet(p) => {
                 // the row-group index only matters to encryption, which is
                 // not built; parts are numbered when appended
-                let writers = p.factory.create_column_writers(0).map_err(|e| e.to_string())?;
+                let writers = p.factory.create_column_writers(0)?;
                 let slots = writers
                     .into_iter()
                     .enumerate()
@@ -148,12 +156,16 @@ impl Parts {
                         }
                         _ => Ok(Slot::Arrow(Box::new(w))),
                     })
-                    .collect::<std::result::Result<_, String>>()?;
+                    .collect::<PResult<_>>()?;
                 EncoderKind::Parquet(slots, p.schema.clone())
             }
             PartsKind::Csv(schema) => EncoderKind::Csv(Vec::new(), schema.clone()),
         };
-        Ok(PartEncoder { inner, rows: 0 })
+        Ok(PartEncoder {
+            inner,
+            rows: 0,
+            path: self.path.clone(),
+        })
     }
 }
 
@@ -170,7 +182,11 @@ impl Part {
 
 impl PartEncoder {
     /// Encode rows after those already in the part.
-    pub(crate) fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encode(batch).map_err(|e| Error::output(&self.path, e))
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> PResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -184,26 +200,29 @@ impl PartEncoder {
                         continue;
                     }
                     let col = conform_column(col, field.data_type())?;
-                    let leaves = compute_leaves(field, &col).map_err(|e| e.to_string())?;
+                    let leaves = compute_leaves(field, &col)?;
                     work.extend(leaves.into_iter().map(Leaf::Arrow));
                 }
                 if work.len() != slots.len() {
-                    return Err("the batch does not match the output's schema".into());
+                    return Err(ParquetError::General(
+                        "the batch does not match the output's schema".into(),
+                    ));
                 }
                 slots
                     .iter_mut()
                     .zip(work)
                     .try_for_each(|(slot, leaf)| match (slot, leaf) {
                         (Slot::Dict(d), Leaf::Dict(col)) => d.write(col.as_ref()),
-                        (Slot::Arrow(a), Leaf::Arrow(leaf)) => a.write(&leaf).map_err(|e| e.to_string()),
-                        _ => Err("the batch does not match the output's schema".into()),
+                        (Slot::Arrow(a), Leaf::Arrow(leaf)) => a.write(&leaf),
+                        _ => Err(ParquetError::General(
+                            "the batch does not match the output's schema".into(),
+                        )),
                     })?;
             }
             EncoderKind::Csv(buf, schema) => arrow::csv::WriterBuilder::new()
                 .with_header(false)
                 .build(&mut *buf)
-                .write(&crate::util::columns::conform(batch.clone(), schema).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?,
+                .write(&crate::util::columns::conform(batch.clone(), schema)?)?,
         }
         self.rows += batch.num_rows();
         Ok(())
@@ -216,19 +235,21 @@ impl PartEncoder {
 
     /// Finish encoding (for Parquet: compress the last pages of every
     /// column).
-    pub(crate) fn finish(self) -> std::result::Result<Part, String> {
+    pub(crate) fn finish(self) -> Result<Part> {
+        let path = self.path.clone();
+        self.try_finish().map_err(|e| Error::output(&path, e))
+    }
+
+    fn try_finish(self) -> PResult<Part> {
         let inner = match self.inner {
             EncoderKind::Parquet(slots, _) => PartKind::Parquet(
                 slots
                     .into_iter()
                     .map(|s| match s {
-                        Slot::Arrow(a) => a
-                            .close()
-                            .map(|c| Chunk::Arrow(Box::new(c)))
-                            .map_err(|e| e.to_string()),
+                        Slot::Arrow(a) => a.close().map(|c| Chunk::Arrow(Box::new(c))),
                         Slot::Dict(d) => d.close().map(|(b, c)| Chunk::Dict(b, Box::new(c))),
                     })
-                    .collect::<std::result::Result<_, String>>()?,
+                    .collect::<PResult<_>>()?,
             ),
             EncoderKind::Csv(buf, _) => PartKind::Csv(buf),
         };
@@ -240,35 +261,36 @@ impl PartEncoder {
 }
 
 impl ParquetSink {
-    fn append(&mut self, part: Part) -> std::result::Result<(), String> {
+    fn append(&mut self, part: Part) -> PResult<()> {
         let PartKind::Parquet(chunks) = part.inner else {
-            return Err("a CSV part given to a Parquet output".into());
+            return Err(ParquetError::General(
+                "a CSV part given to a Parquet output".into(),
+            ));
         };
         if part.rows == 0 {
             return Ok(());
         }
-        let mut rg = self.file.next_row_group().map_err(|e| e.to_string())?;
+        let mut rg = self.file.next_row_group()?;
         for chunk in chunks {
             match chunk {
                 Chunk::Arrow(c) => c.append_to_row_group(&mut rg),
                 Chunk::Dict(bytes, close) => rg.append_column(&bytes, *close),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
-        rg.close().map_err(|e| e.to_string())?;
+        rg.close()?;
         Ok(())
     }
 
     /// Rows one batch at a time, cut into row groups of `max_rows`.
-    fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+    fn write(&mut self, batch: &RecordBatch) -> PResult<()> {
         let mut at = 0;
         while at < batch.num_rows() {
             let open = match &mut self.open {
                 Some(o) => o,
-                None => self.open.insert(self.parts.encoder()?),
+                None => self.open.insert(self.parts.try_encoder()?),
             };
             let n = (batch.num_rows() - at).min(self.max_rows - open.rows());
-            open.write(&batch.slice(at, n))?;
+            open.encode(&batch.slice(at, n))?;
             at += n;
             if open.rows() >= self.max_rows {
                 self.flush()?;
@@ -277,16 +299,16 @@ impl ParquetSink {
         Ok(())
     }
 
-    fn flush(&mut self) -> std::result::Result<(), String> {
+    fn flush(&mut self) -> PResult<()> {
         match self.open.take() {
-            Some(open) => self.append(open.finish()?),
+            Some(open) => self.append(open.try_finish()?),
             None => Ok(()),
         }
     }
 
-    fn into_inner(mut self) -> std::result::Result<File, String> {
+    fn into_inner(mut self) -> PResult<File> {
         self.flush()?;
-        self.file.into_inner().map_err(|e| e.to_string())
+        self.file.into_inner()
     }
 }
 
@@ -298,11 +320,9 @@ pub(crate) fn parquet_bytes(
     props: WriterProperties,
     batches: &[RecordBatch],
     group_rows: usize,
-) -> std::result::Result<Vec<u8>, String> {
-    let err = |e: parquet::errors::ParquetError| e.to_string();
+) -> PResult<Vec<u8>> {
     let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
-        .and_then(ArrowWriter::into_serialized_writer)
-        .map_err(err)?;
+        .and_then(ArrowWriter::into_serialized_writer)?;
     let mut rest = batches;
     while !rest.is_empty() {
         let mut n = 0;
@@ -313,44 +333,51 @@ pub(crate) fn parquet_bytes(
         }
         let (group, tail) = rest.split_at(n);
         rest = tail;
-        let writers = factory.create_column_writers(0).map_err(err)?;
+        let writers = factory.create_column_writers(0)?;
         if writers.len() != schema.fields().len() {
-            return Err("nested columns are not supported here".into());
+            return Err(ParquetError::General(
+                "nested columns are not supported here".into(),
+            ));
         }
         let chunks: Vec<ArrowColumnChunk> = writers
             .into_par_iter()
             .enumerate()
             .map(|(i, mut w)| {
                 for b in group {
-                    for leaf in compute_leaves(schema.field(i), b.column(i)).map_err(err)? {
-                        w.write(&leaf).map_err(err)?;
+                    for leaf in compute_leaves(schema.field(i), b.column(i))? {
+                        w.write(&leaf)?;
                     }
                 }
-                w.close().map_err(err)
+                w.close()
             })
-            .collect::<std::result::Result<_, String>>()?;
-        let mut rg = file.next_row_group().map_err(err)?;
+            .collect::<PResult<_>>()?;
+        let mut rg = file.next_row_group()?;
         for chunk in chunks {
-            chunk.append_to_row_group(&mut rg).map_err(err)?;
+            chunk.append_to_row_group(&mut rg)?;
         }
-        rg.close().map_err(err)?;
+        rg.close()?;
     }
-    file.into_inner().map_err(err)
+    file.into_inner()
 }
 
 /// A column cast to the output's type (a dictionary read from Parquet
 /// back to text); unchanged when it has it.
-fn conform_column(col: &ArrayRef, to: &arrow::datatypes::DataType) -> std::result::Result<ArrayRef, String> {
+fn conform_column(col: &ArrayRef, to: &arrow::datatypes::DataType) -> PResult<ArrayRef> {
     if col.data_type() == to {
         Ok(col.clone())
     } else {
-        arrow::compute::cast(col, to).map_err(|e| e.to_string())
+        Ok(arrow::compute::cast(col, to)?)
     }
 }
+
+/// CSV bytes appended between two nudges of an output's [`Syncer`].
+const CSV_SYNC_BYTES: usize = 16 << 20;
 
 /// An output file being written.
 pub(crate) struct Output {
     pending: PendingFile,
+    /// Its final name, for its errors.
+    name: Arc<Path>,
     writer: Writer,
     schema: SchemaRef,
     syncer: Syncer,
@@ -377,6 +404,7 @@ impl Output {
     pub(crate) fn create_with(path: &Path, schema: SchemaRef, encodings: &Encodings) -> Result<Output> {
         let format = Format::for_path(path)?;
         let (pending, file) = PendingFile::create(path)?;
+        let name: Arc<Path> = Arc::from(path);
         let syncer = Syncer::new(&file);
         let writer = match format {
             Format::Parquet => {
@@ -402,7 +430,7 @@ impl Output {
                 let max_rows = props.max_row_group_row_count().unwrap_or(1 << 20).max(1);
                 let (file, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
                     .and_then(ArrowWriter::into_serialized_writer)
-                    .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| Error::output(path, e))?;
                 // text columns that come as dictionaries keep their keys,
                 // unless nested columns make leaves and fields differ
                 let flat = file.schema_descr().num_columns() == schema.fields().len();
@@ -428,6 +456,7 @@ impl Output {
                             props,
                             dict,
                         })),
+                        path: name.clone(),
                     },
                     max_rows,
                     open: None,
@@ -440,12 +469,13 @@ impl Output {
                     .with_header(true)
                     .build(&mut file)
                     .write(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| Error::output(path, e))?;
                 Writer::Csv(Box::new(file))
             }
         };
         Ok(Output {
             pending,
+            name,
             writer,
             schema,
             syncer,
@@ -453,8 +483,9 @@ impl Output {
             rows: 0,
         })
     }
-    fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::Output(format!("cannot write {}: {e}", self.pending.path().display()))
+
+    fn err(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::output(&self.name, e)
     }
 
     /// Append rows.
@@ -465,9 +496,9 @@ impl Output {
         let res = match &mut self.writer {
             Writer::Parquet(w) => w.write(batch),
             Writer::Csv(_) => {
-                let mut part = self.parts().encoder().map_err(|e| self.err(e))?;
-                part.write(batch).map_err(|e| self.err(e))?;
-                let part = part.finish().map_err(|e| self.err(e))?;
+                let mut part = self.parts().encoder()?;
+                part.write(batch)?;
+                let part = part.finish()?;
                 return self.append(part);
             }
         };
@@ -483,6 +514,7 @@ impl Output {
             Writer::Parquet(w) => w.parts.clone(),
             Writer::Csv(_) => Parts {
                 kind: PartsKind::Csv(self.schema.clone()),
+                path: self.name.clone(),
             },
         }
     }
@@ -493,14 +525,21 @@ impl Output {
         let rows = part.rows as u64;
         // a row group, or every 16 MB of CSV, is sent to disk while more is
         // written
-        let res = match &mut self.writer {
-            Writer::Parquet(w) => w.flush().and_then(|_| w.append(part)).map(|_| true),
+        let res: std::result::Result<bool, Box<dyn std::error::Error + Send + Sync>> = match &mut self.writer
+        {
+            Writer::Parquet(w) => w
+                .flush()
+                .and_then(|_| w.append(part))
+                .map(|_| true)
+                .map_err(Into::into),
             Writer::Csv(w) => match part.inner {
-                PartKind::Csv(bytes) => w.write_all(&bytes).map_err(|e| e.to_string()).map(|_| {
+                PartKind::Csv(bytes) => w.write_all(&bytes).map_err(Into::into).map(|_| {
                     self.unsynced += bytes.len();
-                    self.unsynced >= 16 << 20
+                    self.unsynced >= CSV_SYNC_BYTES
                 }),
-                PartKind::Parquet(_) => Err("a Parquet part given to a CSV output".into()),
+                PartKind::Parquet(_) => {
+                    return Err(Error::Internal("a Parquet part given to a CSV output".into()))
+                }
             },
         };
         if res.map_err(|e| self.err(e))? {
@@ -515,16 +554,12 @@ impl Output {
     /// for the caller to move into place (see [`Sealed`]).
     pub(crate) fn seal(self) -> Result<Sealed> {
         let file = match self.writer {
-            Writer::Parquet(w) => w.into_inner(),
-            Writer::Csv(w) => w.into_inner().map_err(|e| e.to_string()),
-        };
-        match file {
-            Ok(f) => self.pending.seal(f, Some(self.syncer)),
-            Err(e) => Err(Error::Input(format!(
-                "cannot write {}: {e}",
-                self.pending.path().display()
-            ))),
-        }
+            Writer::Parquet(w) => w.into_inner().map_err(|e| Error::output(&self.name, e)),
+            Writer::Csv(w) => w
+                .into_inner()
+                .map_err(|e| Error::output(&self.name, e.into_error())),
+        }?;
+        self.pending.seal(file, Some(self.syncer))
     }
 
     /// Finish the file and move it under its final name.

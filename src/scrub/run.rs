@@ -370,20 +370,11 @@ struct UnitOutputs<'a> {
     scrubber: &'a Scrubber,
 }
 
-fn write_error(what: &str, e: String) -> Error {
-    Error::Input(format!("cannot write {what}: {e}"))
-}
-
 impl<'a> UnitOutputs<'a> {
     fn encoder(&self) -> Result<UnitOut<'a, '_>> {
         Ok(UnitOut {
-            kept: self.kept.encoder().map_err(|e| write_error("the output", e))?,
-            suppressed: self
-                .suppressed
-                .as_ref()
-                .map(Parts::encoder)
-                .transpose()
-                .map_err(|e| write_error("--suppressed", e))?,
+            kept: self.kept.encoder()?,
+            suppressed: self.suppressed.as_ref().map(Parts::encoder).transpose()?,
             outputs: self,
             stats: Stats::default(),
         })
@@ -410,9 +401,9 @@ impl UnitOut<'_, '_> {
     fn add(&mut self, b: &Batch, rows: &[RowDecision]) -> Result<()> {
         let (kept, gone) = split(&b.batch, rows, self.outputs.scrubber)
             .map_err(|e| Error::Input(format!("{}: {e}", b.file)))?;
-        self.kept.write(&kept).map_err(|e| write_error("the output", e))?;
+        self.kept.write(&kept)?;
         if let Some(s) = &mut self.suppressed {
-            s.write(&gone).map_err(|e| write_error("--suppressed", e))?;
+            s.write(&gone)?;
         }
         self.stats.rows_in += b.batch.num_rows() as u64;
         self.stats.kept += kept.num_rows() as u64;
@@ -424,12 +415,8 @@ impl UnitOut<'_, '_> {
 
     fn finish(self) -> Result<UnitDone> {
         Ok(UnitDone {
-            kept: self.kept.finish().map_err(|e| write_error("the output", e))?,
-            suppressed: self
-                .suppressed
-                .map(PartEncoder::finish)
-                .transpose()
-                .map_err(|e| write_error("--suppressed", e))?,
+            kept: self.kept.finish()?,
+            suppressed: self.suppressed.map(PartEncoder::finish).transpose()?,
             stats: self.stats,
         })
     }

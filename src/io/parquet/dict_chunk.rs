@@ -11,6 +11,7 @@
 //! the file's codec; past the dictionary page size limit it falls back to
 //! PLAIN pages, as the crate does. Pages are located by an offset index.
 
+use parquet::errors::ParquetError;
 use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, StringArray};
@@ -58,22 +59,18 @@ pub(crate) struct DictChunk {
     pages: Vec<(Page, usize, u64)>,
     rows: u64,
     /// A page that could not be compressed.
-    failed: Option<String>,
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+    failed: Option<ParquetError>,
 }
 
 impl DictChunk {
     /// A chunk of the column `descr`, with the file's properties.
-    pub(crate) fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<DictChunk, String> {
+    pub(crate) fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<DictChunk, ParquetError> {
         let path = descr.path();
         let compression = props.compression(path);
         Ok(DictChunk {
             nullable: descr.max_def_level() > 0,
             compression,
-            codec: create_codec(compression, &CodecOptions::default()).map_err(err)?,
+            codec: create_codec(compression, &CodecOptions::default())?,
             page_rows: props.data_page_row_count_limit().max(1),
             page_bytes: props.data_page_size_limit().max(1),
             dict_limit: props.dictionary_page_size_limit().max(1),
@@ -96,13 +93,13 @@ impl DictChunk {
 
     /// Append a column of text: a dictionary array of Int32 keys (the fast
     /// path) or a plain string array.
-    pub(crate) fn write(&mut self, col: &dyn Array) -> Result<(), String> {
+    pub(crate) fn write(&mut self, col: &dyn Array) -> Result<(), ParquetError> {
         if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             if d.values().data_type() != &DataType::Utf8 {
-                return Err(format!(
+                return Err(ParquetError::General(format!(
                     "a dictionary of {} where text was expected",
                     d.values().data_type()
-                ));
+                )));
             }
             self.write_dict(d)
         } else if let Some(s) = col.as_string_opt::<i32>() {
@@ -115,11 +112,14 @@ impl DictChunk {
             }
             Ok(())
         } else {
-            Err(format!("{} where text was expected", col.data_type()))
+            Err(ParquetError::General(format!(
+                "{} where text was expected",
+                col.data_type()
+            )))
         }
     }
 
-    fn write_dict(&mut self, d: &DictionaryArray<Int32Type>) -> Result<(), String> {
+    fn write_dict(&mut self, d: &DictionaryArray<Int32Type>) -> Result<(), ParquetError> {
         let values: &StringArray = d.values().as_string::<i32>();
         let same = self
             .last_values
@@ -155,12 +155,12 @@ impl DictChunk {
         Ok(())
     }
 
-    fn push_null(&mut self) -> Result<(), String> {
+    fn push_null(&mut self) -> Result<(), ParquetError> {
         if !self.nullable {
-            return Err(format!(
+            return Err(ParquetError::General(format!(
                 "column '{}' is not nullable but holds a null",
                 self.descr.path().string()
-            ));
+            )));
         }
         self.levels.push(0);
         self.row_done();
@@ -213,11 +213,11 @@ impl DictChunk {
         }
     }
 
-    fn compress(&mut self, body: &[u8]) -> Result<Vec<u8>, String> {
+    fn compress(&mut self, body: &[u8]) -> Result<Vec<u8>, ParquetError> {
         match &mut self.codec {
             Some(c) => {
                 let mut out = Vec::with_capacity(body.len() / 2 + 64);
-                c.compress(body, &mut out).map_err(err)?;
+                c.compress(body, &mut out)?;
                 Ok(out)
             }
             None => Ok(body.to_vec()),
@@ -231,7 +231,7 @@ impl DictChunk {
         }
     }
 
-    fn try_flush_page(&mut self) -> Result<(), String> {
+    fn try_flush_page(&mut self) -> Result<(), ParquetError> {
         if self.page_len == 0 {
             return Ok(());
         }
@@ -276,7 +276,7 @@ impl DictChunk {
     }
 
     /// The encoded chunk and what the file writer needs to place it.
-    pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult), String> {
+    pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
         self.try_flush_page()?;
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -305,9 +305,7 @@ impl DictChunk {
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
             };
-            let spec = writer
-                .write_page(CompressedPage::new(page, dict.len()))
-                .map_err(err)?;
+            let spec = writer.write_page(CompressedPage::new(page, dict.len()))?;
             compressed += spec.compressed_size as i64;
             uncompressed += spec.uncompressed_size as i64;
             count(PageType::DICTIONARY_PAGE, Encoding::PLAIN);
@@ -323,21 +321,21 @@ impl DictChunk {
                 encodings.push(encoding);
             }
             count(PageType::DATA_PAGE, encoding);
-            let spec = writer.write_page(CompressedPage::new(page, size)).map_err(err)?;
+            let spec = writer.write_page(CompressedPage::new(page, size))?;
             compressed += spec.compressed_size as i64;
             uncompressed += spec.uncompressed_size as i64;
             locations.push(PageLocation {
                 offset: spec.offset as i64,
-                compressed_page_size: i32::try_from(spec.bytes_written).map_err(err)?,
+                compressed_page_size: i32::try_from(spec.bytes_written)?,
                 first_row_index: first_row as i64,
             });
         }
         if dict_offset.is_some() && !encodings.contains(&Encoding::PLAIN) {
             encodings.push(Encoding::PLAIN);
         }
-        writer.close().map_err(err)?;
+        writer.close()?;
         let data_offset = locations.first().map(|l| l.offset).unwrap_or(compressed);
-        let rows = i64::try_from(self.rows).map_err(err)?;
+        let rows = i64::try_from(self.rows)?;
         let metadata = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(self.compression)
             .set_encodings(encodings)
@@ -347,9 +345,8 @@ impl DictChunk {
             .set_total_uncompressed_size(uncompressed)
             .set_data_page_offset(data_offset)
             .set_dictionary_page_offset(dict_offset)
-            .build()
-            .map_err(err)?;
-        let bytes = sink.into_inner().map_err(err)?;
+            .build()?;
+        let bytes = sink.into_inner()?;
         let close = ColumnCloseResult {
             bytes_written: bytes.len() as u64,
             rows_written: self.rows,
@@ -389,21 +386,21 @@ mod tests {
         nullable: bool,
         props: WriterProperties,
         batches: &[ArrayRef],
-    ) -> Result<(Vec<Option<String>>, Vec<Encoding>), String> {
+    ) -> Result<(Vec<Option<String>>, Vec<Encoding>), ParquetError> {
         let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::Utf8, nullable)]));
-        let descr = ArrowSchemaConverter::new().convert(&schema).map_err(err)?;
+        let descr = ArrowSchemaConverter::new().convert(&schema)?;
         let props = Arc::new(props);
         let mut chunk = DictChunk::new(descr.column(0), &props)?;
         for b in batches {
             chunk.write(b.as_ref())?;
         }
         let (bytes, close) = chunk.close()?;
-        let mut file = SerializedFileWriter::new(Vec::new(), descr.root_schema_ptr(), props).map_err(err)?;
-        let mut rg = file.next_row_group().map_err(err)?;
-        rg.append_column(&bytes, close).map_err(err)?;
-        rg.close().map_err(err)?;
-        let buf = Bytes::from(file.into_inner().map_err(err)?);
-        let reader = ParquetRecordBatchReaderBuilder::try_new(buf).map_err(err)?;
+        let mut file = SerializedFileWriter::new(Vec::new(), descr.root_schema_ptr(), props)?;
+        let mut rg = file.next_row_group()?;
+        rg.append_column(&bytes, close)?;
+        rg.close()?;
+        let buf = Bytes::from(file.into_inner()?);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(buf)?;
         let encodings = reader
             .metadata()
             .row_group(0)
@@ -412,8 +409,8 @@ mod tests {
             .map(|m| m.encodings().collect())
             .unwrap_or_default();
         let mut out = Vec::new();
-        for b in reader.build().map_err(err)? {
-            let b = b.map_err(err)?;
+        for b in reader.build()? {
+            let b = b?;
             let s = b.column(0).as_string::<i32>();
             out.extend(s.iter().map(|v| v.map(str::to_string)));
         }
@@ -517,9 +514,9 @@ mod tests {
     fn a_null_in_a_required_column_or_other_types_are_refused() {
         let a = dict(&[Some(0), None], &[Some("a")]);
         let e = round_trip(false, zstd().build(), &[a]).unwrap_err();
-        assert!(e.contains("column 't' is not nullable but holds a null"), "{e}");
+        assert!(e.to_string().contains("column 't' is not nullable but holds a null"), "{e}");
         let ints: ArrayRef = Arc::new(Int32Array::from(vec![1]));
         let e = round_trip(true, zstd().build(), &[ints]).unwrap_err();
-        assert!(e.contains("Int32 where text was expected"), "{e}");
+        assert!(e.to_string().contains("Int32 where text was expected"), "{e}");
     }
 }
