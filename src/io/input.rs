@@ -12,17 +12,14 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use crate::io::parquet::source::ByteSource;
 
 mod csv;
-mod parquet_file;
 use self::csv::{check_utf8, csv_error, open_csv};
 pub use self::csv::{delimiter_of, CsvShape};
-pub(crate) use self::parquet_file::guarded;
-pub use self::parquet_file::ReadDict;
-use self::parquet_file::{open_parquet, read_groups, ParquetPart};
+pub use crate::io::parquet::reader::ReadDict;
+use crate::io::parquet::reader::{Groups, ParquetFile};
 
 use crate::error::{Error, Result};
 use crate::io::parquet::Encodings;
@@ -43,7 +40,7 @@ pub struct Batch {
 
 enum Reader {
     Csv(Box<arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>>),
-    Parquet(Box<ParquetPart>),
+    Parquet(Box<ParquetFile>),
 }
 
 /// Consecutive rows of one file, to be read (decoded) on any thread: a
@@ -59,15 +56,7 @@ pub struct Unit {
 
 enum UnitSource {
     Batches(Vec<RecordBatch>),
-    Groups {
-        source: ByteSource,
-        meta: ArrowReaderMetadata,
-        groups: Vec<usize>,
-        batch_rows: usize,
-        /// A range of the rows of its one row group, when that is larger
-        /// than a unit.
-        rows: Option<std::ops::Range<u64>>,
-    },
+    Groups(Groups),
 }
 
 impl Unit {
@@ -86,7 +75,7 @@ impl Unit {
     pub fn for_each(self, mut f: impl FnMut(Batch) -> Result<()>) -> Result<()> {
         let mut first_row = self.first_row;
         let file = self.file;
-        let mut give = |batch: RecordBatch| {
+        let give = |batch: RecordBatch| {
             let rows = batch.num_rows() as u64;
             f(Batch {
                 file: file.clone(),
@@ -98,21 +87,27 @@ impl Unit {
         };
         match self.source {
             UnitSource::Batches(batches) => batches.into_iter().try_for_each(give),
-            UnitSource::Groups {
-                source,
-                meta,
-                groups,
-                batch_rows,
-                rows,
-            } => {
-                let mut reader = read_groups(&file, &source, &meta, groups, batch_rows, rows)?;
-                while let Some(b) = guarded(&file, || Ok(reader.next()))? {
-                    give(b.map_err(|e| Error::Input(format!("{file}: cannot read Parquet data: {e}")))?)?;
-                }
-                Ok(())
-            }
+            UnitSource::Groups(groups) => groups.for_each(&file.clone(), give),
         }
     }
+}
+
+/// A Parquet file as one opened file of a dataset, with its schema.
+fn open_parquet(
+    name: &str,
+    file: ByteSource,
+    batch_rows: usize,
+    dict: ReadDict,
+) -> Result<(InputFile, SchemaRef)> {
+    let opened = crate::io::parquet::reader::open(name, file, batch_rows, dict)?;
+    let part = InputFile {
+        name: name.into(),
+        reader: Reader::Parquet(Box::new(opened.file)),
+        rows: 0,
+        total: opened.total,
+        encodings: opened.encodings,
+    };
+    Ok((part, opened.schema))
 }
 
 /// One opened file of a dataset.
@@ -278,42 +273,13 @@ impl Dataset {
             }
             let part = self.current.as_mut()?;
             if let Reader::Parquet(p) = &mut part.reader {
-                if p.current.is_none() && p.next_group < p.groups() {
-                    let first = p.next_group;
-                    let group_rows = p.group_rows(first);
-                    let (groups, rows, range) = if group_rows > target_rows {
-                        // too large for one unit: a range of its rows, so
-                        // that its parts decode on several threads
-                        let from = p.group_offset;
-                        let to = (from + target_rows).min(group_rows);
-                        p.group_offset = to;
-                        if to == group_rows {
-                            p.next_group += 1;
-                            p.group_offset = 0;
-                        }
-                        (vec![first], to - from, Some(from..to))
-                    } else {
-                        let mut groups = vec![first];
-                        let mut rows = group_rows;
-                        p.next_group += 1;
-                        while p.next_group < p.groups() && rows + p.group_rows(p.next_group) <= target_rows {
-                            rows += p.group_rows(p.next_group);
-                            groups.push(p.next_group);
-                            p.next_group += 1;
-                        }
-                        (groups, rows, None)
-                    };
+                if let Some(groups) = p.next_groups(target_rows) {
+                    let rows = groups.count;
                     let unit = Unit {
                         file: part.name.clone(),
                         first_row: part.rows + 1,
                         rows,
-                        source: UnitSource::Groups {
-                            source: p.source.clone(),
-                            meta: p.meta.clone(),
-                            groups,
-                            batch_rows: p.batch_rows,
-                            rows: range,
-                        },
+                        source: UnitSource::Groups(groups),
                     };
                     part.rows += rows;
                     return Some(Ok(unit));
@@ -324,19 +290,7 @@ impl Dataset {
             let mut rows = 0;
             while rows < target_rows {
                 let next = match &mut part.reader {
-                    Reader::Parquet(p) => match p.current.as_mut() {
-                        Some(r) => match guarded(&part.name, || Ok(r.next())) {
-                            Err(e) => Some(Err(e)),
-                            Ok(None) => {
-                                p.current = None;
-                                None
-                            }
-                            Ok(Some(b)) => Some(b.map_err(|e| {
-                                Error::Input(format!("{}: cannot read Parquet data: {e}", part.name))
-                            })),
-                        },
-                        None => None,
-                    },
+                    Reader::Parquet(p) => p.next_read(&part.name),
                     Reader::Csv(_) => part.next_batch(),
                 };
                 match next {
@@ -355,7 +309,7 @@ impl Dataset {
             }
             if batches.is_empty() {
                 // this part (or its large row group) is done
-                if !matches!(&part.reader, Reader::Parquet(p) if p.next_group < p.groups()) {
+                if !matches!(&part.reader, Reader::Parquet(p) if p.has_groups_left()) {
                     self.current = None;
                 }
                 continue;

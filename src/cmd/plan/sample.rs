@@ -78,7 +78,7 @@ fn open_parquet(path: &Path) -> Result<SampleOf> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let source = ByteSource::file(file).map_err(|e| Error::io("cannot read", path, e))?;
     crate::io::parquet::guard::check_footer(&name, &source)?;
-    let meta = crate::io::input::guarded(&name, || {
+    let meta = crate::io::parquet::reader::guarded(&name, || {
         ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Optional)
             .parse_and_finish(&source)

@@ -514,7 +514,11 @@ mod tests {
     fn a_null_in_a_required_column_or_other_types_are_refused() {
         let a = dict(&[Some(0), None], &[Some("a")]);
         let e = round_trip(false, zstd().build(), &[a]).unwrap_err();
-        assert!(e.to_string().contains("column 't' is not nullable but holds a null"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("column 't' is not nullable but holds a null"),
+            "{e}"
+        );
         let ints: ArrayRef = Arc::new(Int32Array::from(vec![1]));
         let e = round_trip(true, zstd().build(), &[ints]).unwrap_err();
         assert!(e.to_string().contains("Int32 where text was expected"), "{e}");

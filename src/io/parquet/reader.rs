@@ -1,7 +1,8 @@
-//! Parquet inputs: the metadata checked before the parquet crate trusts
-//! it, row groups read in order or handed out as units, and which text
-//! columns are read as dictionaries (and how outputs follow the input's
-//! encodings).
+//! Reading a Parquet file: its metadata checked before the parquet crate
+//! trusts it, row groups read in order or handed out to decode on other
+//! threads, and which text columns are read as dictionaries (and how
+//! outputs follow the input's encodings). `io::input` makes datasets of
+//! these files.
 
 use std::sync::Arc;
 
@@ -12,37 +13,131 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::reader::Length;
 
-use super::{InputFile, Reader};
+use super::source::ByteSource;
+use super::Encodings;
 use crate::error::{Error, Result};
-use crate::io::parquet::source::ByteSource;
-use crate::io::parquet::Encodings;
 
 /// A Parquet file read row group by row group: in order by one reader, or
-/// as [`Unit`]s that decode on other threads.
-pub(super) struct ParquetPart {
-    pub(super) source: ByteSource,
-    pub(super) meta: ArrowReaderMetadata,
-    pub(super) batch_rows: usize,
+/// handed out as [`Groups`] that decode on other threads.
+pub(crate) struct ParquetFile {
+    source: ByteSource,
+    meta: ArrowReaderMetadata,
+    batch_rows: usize,
     /// The first row group not yet handed to a reader.
-    pub(super) next_group: usize,
+    next_group: usize,
     /// Rows of `next_group` already handed out (as row ranges, when a row
     /// group is larger than a unit).
-    pub(super) group_offset: u64,
+    group_offset: u64,
     /// The reader of the row groups being read in order.
-    pub(super) current: Option<ParquetRecordBatchReader>,
+    current: Option<ParquetRecordBatchReader>,
 }
 
-impl ParquetPart {
-    pub(super) fn groups(&self) -> usize {
+/// Some row groups of a file (or a range of the rows of one), to decode on
+/// any thread.
+pub(crate) struct Groups {
+    source: ByteSource,
+    meta: ArrowReaderMetadata,
+    groups: Vec<usize>,
+    batch_rows: usize,
+    /// A range of the rows of its one row group, when that is larger than
+    /// a unit.
+    rows: Option<std::ops::Range<u64>>,
+    /// Rows they hold.
+    pub(crate) count: u64,
+}
+
+impl Groups {
+    /// Decode the rows, in order, a batch at a time.
+    pub(crate) fn for_each(self, name: &str, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        let mut reader = read_groups(
+            name,
+            &self.source,
+            &self.meta,
+            self.groups,
+            self.batch_rows,
+            self.rows,
+        )?;
+        while let Some(b) = guarded(name, || Ok(reader.next()))? {
+            f(b.map_err(|e| data_error(name, e))?)?;
+        }
+        Ok(())
+    }
+}
+
+fn data_error(name: &str, e: arrow::error::ArrowError) -> Error {
+    Error::Input(format!("{name}: cannot read Parquet data: {e}"))
+}
+
+impl ParquetFile {
+    fn groups(&self) -> usize {
         self.meta.metadata().num_row_groups()
     }
 
-    pub(super) fn group_rows(&self, g: usize) -> u64 {
+    fn group_rows(&self, g: usize) -> u64 {
         u64::try_from(self.meta.metadata().row_group(g).num_rows()).unwrap_or(0)
     }
 
+    /// Are row groups left to hand out?
+    pub(crate) fn has_groups_left(&self) -> bool {
+        self.next_group < self.groups()
+    }
+
+    /// The next row groups of about `target_rows` rows, unless an in-order
+    /// read is under way: whole ones that fit, several together, or a
+    /// larger one a range of its rows at a time.
+    pub(crate) fn next_groups(&mut self, target_rows: u64) -> Option<Groups> {
+        if self.current.is_some() || !self.has_groups_left() {
+            return None;
+        }
+        let first = self.next_group;
+        let group_rows = self.group_rows(first);
+        let (groups, count, rows) = if group_rows > target_rows {
+            // too large for one unit: a range of its rows, so that its
+            // parts decode on several threads
+            let from = self.group_offset;
+            let to = (from + target_rows).min(group_rows);
+            self.group_offset = to;
+            if to == group_rows {
+                self.next_group += 1;
+                self.group_offset = 0;
+            }
+            (vec![first], to - from, Some(from..to))
+        } else {
+            let mut groups = vec![first];
+            let mut count = group_rows;
+            self.next_group += 1;
+            while self.has_groups_left() && count + self.group_rows(self.next_group) <= target_rows {
+                count += self.group_rows(self.next_group);
+                groups.push(self.next_group);
+                self.next_group += 1;
+            }
+            (groups, count, None)
+        };
+        Some(Groups {
+            source: self.source.clone(),
+            meta: self.meta.clone(),
+            groups,
+            batch_rows: self.batch_rows,
+            rows,
+            count,
+        })
+    }
+
+    /// The next batch of the in-order read under way, if one is.
+    pub(crate) fn next_read(&mut self, name: &str) -> Option<Result<RecordBatch>> {
+        let r = self.current.as_mut()?;
+        match guarded(name, || Ok(r.next())) {
+            Err(e) => Some(Err(e)),
+            Ok(None) => {
+                self.current = None;
+                None
+            }
+            Ok(Some(b)) => Some(b.map_err(|e| data_error(name, e))),
+        }
+    }
+
     /// The next batch, in file order.
-    pub(super) fn next_batch(&mut self, name: &str) -> Option<Result<RecordBatch>> {
+    pub(crate) fn next_batch(&mut self, name: &str) -> Option<Result<RecordBatch>> {
         loop {
             if self.current.is_none() {
                 if self.next_group >= self.groups() {
@@ -59,18 +154,14 @@ impl ParquetPart {
             match guarded(name, || Ok(r.next())) {
                 Err(e) => return Some(Err(e)),
                 Ok(None) => self.current = None,
-                Ok(Some(b)) => {
-                    return Some(
-                        b.map_err(|e| Error::Input(format!("{name}: cannot read Parquet data: {e}"))),
-                    )
-                }
+                Ok(Some(b)) => return Some(b.map_err(|e| data_error(name, e))),
             }
         }
     }
 }
 
 /// A reader of some row groups of a Parquet file.
-pub(super) fn read_groups(
+fn read_groups(
     name: &str,
     source: &ByteSource,
     meta: &ArrowReaderMetadata,
@@ -80,7 +171,7 @@ pub(super) fn read_groups(
 ) -> Result<ParquetRecordBatchReader> {
     use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
     guarded(name, || {
-        crate::io::parquet::guard::check_pages(name, source, meta, &groups)?;
+        super::guard::check_pages(name, source, meta, &groups)?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
             .with_row_groups(groups)
             .with_batch_size(batch_rows);
@@ -110,19 +201,33 @@ pub(crate) fn guarded<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T>
     )
 }
 
-pub(super) fn open_parquet(
+/// An opened Parquet file, with what its metadata says.
+pub(crate) struct Opened {
+    /// The file, to read.
+    pub(crate) file: ParquetFile,
+    /// Its schema as read (text columns as `Utf8`).
+    pub(crate) schema: SchemaRef,
+    /// How its columns are encoded, for outputs to follow.
+    pub(crate) encodings: Encodings,
+    /// Its rows, as its footer says.
+    pub(crate) total: Option<u64>,
+}
+
+/// Open a Parquet file, its footer and metadata checked; `name` is for
+/// messages.
+pub(crate) fn open(
     name: &str,
     file: ByteSource,
     batch_rows: usize,
     dict_columns: ReadDict,
-) -> Result<(InputFile, SchemaRef)> {
+) -> Result<Opened> {
     let unreadable =
         |e: parquet::errors::ParquetError| Error::Input(format!("{name}: not a readable Parquet file ({e})"));
-    crate::io::parquet::guard::check_footer(name, &file)?;
+    super::guard::check_footer(name, &file)?;
     let meta = guarded(name, || {
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)
     })?;
-    crate::io::parquet::guard::check_chunks(name, meta.metadata(), file.len())?;
+    super::guard::check_chunks(name, meta.metadata(), file.len())?;
     let schema = text_as_utf8(meta.schema());
     let encodings = encodings_of(&meta, &schema, dict_columns);
     let wants_dict = |f: &Field| encodings.dict.iter().any(|d| d == f.name());
@@ -151,21 +256,19 @@ pub(super) fn open_parquet(
         meta
     };
     let total = u64::try_from(meta.metadata().file_metadata().num_rows()).ok();
-    let part = InputFile {
-        name: name.into(),
-        reader: Reader::Parquet(Box::new(ParquetPart {
+    Ok(Opened {
+        file: ParquetFile {
             source: file,
             meta,
             batch_rows,
             next_group: 0,
             group_offset: 0,
             current: None,
-        })),
-        rows: 0,
-        total,
+        },
+        schema,
         encodings,
-    };
-    Ok((part, schema))
+        total,
+    })
 }
 
 /// The file's Arrow schema with its top-level text columns as `Utf8`:
