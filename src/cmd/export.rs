@@ -17,7 +17,7 @@ use crate::io::atomic::sync_dir;
 use crate::io::output::{Format, Output, Part};
 use crate::io::parquet::Encodings;
 use crate::phone::{e164_array, e164_bytes};
-use crate::store::index::ScopeName;
+use crate::store::keys::ScopeName;
 use crate::store::snapshot::{MappedSnapshot, ScopeBlob};
 use crate::store::{Evidence, OptOut, Store};
 

@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use super::files::{corrupt, read_verified, FIX_REBUILD, FIX_RESTORE};
-use super::index::{self, KeyRun, ScopeName};
+use super::keys::{self, KeyRun, ScopeName};
 use super::manifest::FileRef;
 use super::Store;
 use crate::error::Result;
@@ -248,7 +248,7 @@ impl SuppressionList<'_> {
     /// error (the key runs disagree with the ledger).
     pub fn opt_outs(&self) -> impl Iterator<Item = Result<OptOut>> + '_ {
         self.scopes.iter().enumerate().flat_map(move |(i, s)| {
-            index::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
+            keys::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
                 .filter(|e| e.opt_out)
                 .map(move |e| {
                     let evidence = self

@@ -1,12 +1,12 @@
 //! Id runs (`ids/<gen>.bin`): the hashes of every event id (and help
 //! request id) a store has seen, so that an ingest skips what it already
 //! has. A run is a sorted list of distinct little-endian 64-bit hashes;
-//! runs are merged size-tiered like key runs (see `index::merge_from`).
+//! runs are merged size-tiered like key runs (see `keys::merge_from`).
 
 use super::files::Fault;
 use std::path::Path;
 
-use super::index::{map_verified, Bytes};
+use super::keys::{map_verified, Bytes};
 
 /// Bytes of ids staged (and CRC'd) at a time when an id run is written.
 const ID_STAGE: usize = 1 << 16;

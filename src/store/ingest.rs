@@ -7,7 +7,7 @@ use crate::event::{Action, Event};
 use crate::util::fasthash::FastMap;
 
 use super::files::{corrupt, read_events, FIX_REBUILD, FIX_RESTORE};
-use super::index::{self, Entry, ScopeName};
+use super::keys::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
 use super::{Change, Store};
 
@@ -125,7 +125,7 @@ impl Store {
                 let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
                 let sh = *cache
                     .entry(addr)
-                    .or_insert_with(|| index::scope_hash(&e.account, &e.scope));
+                    .or_insert_with(|| keys::scope_hash(&e.account, &e.scope));
                 (sh, e.contact, i as u32)
             })
             .collect();
@@ -284,7 +284,7 @@ impl Store {
                 .enumerate()
             {
                 ids.push(e.id_hash());
-                let sh = index::scope_hash(&e.account, &e.scope);
+                let sh = keys::scope_hash(&e.account, &e.scope);
                 scopes.entry(sh).or_insert_with(|| ScopeName {
                     hash: sh,
                     account: e.account.to_string(),
@@ -336,7 +336,7 @@ fn apply_to_snapshot(snap: &mut Snapshot, scopes: &[ScopeName], keys: &[Entry]) 
         .scopes
         .iter()
         .enumerate()
-        .map(|(i, s)| (index::scope_hash(&s.account, &s.scope), i))
+        .map(|(i, s)| (keys::scope_hash(&s.account, &s.scope), i))
         .collect();
     let names: FastMap<u64, &ScopeName> = scopes.iter().map(|s| (s.hash, s)).collect();
     for k in keys {

@@ -23,7 +23,8 @@ pub(super) enum Kind {
     Config,
     /// `ledger/`: the events, one file per ingest.
     Ledger,
-    /// `index/`: key runs.
+    /// `index/`: key runs (`store::keys`; the folder keeps the name the
+    /// first stores gave it).
     KeyRun,
     /// `ids/`: id runs.
     IdRun,

@@ -27,8 +27,8 @@ mod blocks;
 mod export;
 pub(crate) mod files;
 mod ids;
-pub(crate) mod index;
 mod ingest;
+pub(crate) mod keys;
 mod layout;
 mod lock;
 mod manifest;
@@ -58,7 +58,7 @@ use files::{
     FIX_RESTORE,
 };
 use ids::IdRun;
-use index::{Entry, KeyRun, ScopeName};
+use keys::{Entry, KeyRun, ScopeName};
 use layout::Kind;
 use manifest::{FileRef, Manifest};
 use probe::ProbeFile;
@@ -87,7 +87,7 @@ enum RunLookup {
     /// Verified whole (a run written before blocks files).
     Whole(KeyRun),
     /// Verified by the blocks each lookup reads.
-    Blocks(index::KeyLookup),
+    Blocks(keys::KeyLookup),
 }
 
 impl RunLookup {
@@ -344,7 +344,7 @@ impl Store {
             .iter()
             .rev()
             .map(|r| match self.checked(r, FIX_REBUILD, false)? {
-                Some(c) => index::KeyLookup::new(c)
+                Some(c) => keys::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
                     .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
                 None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
@@ -426,7 +426,7 @@ impl Store {
     /// key's event read from the ledger.
     pub fn state(&self) -> Result<State> {
         let runs = self.key_runs()?;
-        let entries: Vec<Entry> = index::merged_keys(&runs).collect();
+        let entries: Vec<Entry> = keys::merged_keys(&runs).collect();
         let mut by_file: std::collections::BTreeMap<u32, Vec<Entry>> = Default::default();
         for e in entries {
             by_file.entry(e.ledger).or_default().push(e);
@@ -591,13 +591,13 @@ impl Store {
         };
         if !change.keys.is_empty() || change.replace {
             key_rows.push(change.keys.len() as u64);
-            let from = index::merge_from(&key_rows);
+            let from = keys::merge_from(&key_rows);
             let rel = Kind::KeyRun.file(generation);
             if from + 1 < key_rows.len() {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
                 let mut runs = vec![
-                    KeyRun::from_bytes(index::encode_keys(&change.scopes, &change.keys))
+                    KeyRun::from_bytes(keys::encode_keys(&change.scopes, &change.keys))
                         .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?,
                 ];
                 for r in key_refs[from..].iter().rev() {
@@ -610,7 +610,7 @@ impl Store {
                 scopes.sort();
                 scopes.dedup();
                 let run = self.write_streamed(&rel, |f| {
-                    index::write_keys(f, &scopes, index::merged_keys(&runs), BLOCK)
+                    keys::write_keys(f, &scopes, keys::merged_keys(&runs), BLOCK)
                 })?;
                 let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
                 key_refs.truncate(from);
@@ -622,14 +622,14 @@ impl Store {
                     blocks: Some(sidecar),
                 });
             } else {
-                let bytes = index::encode_keys(&change.scopes, &change.keys);
+                let bytes = keys::encode_keys(&change.scopes, &change.keys);
                 key_refs.push(write_file_blocked(
                     &self.dir,
                     &rel,
                     &bytes,
                     change.keys.len() as u64,
-                    index::records_start(&bytes),
-                    Some(&index::fence),
+                    keys::records_start(&bytes),
+                    Some(&keys::fence),
                 )?);
             }
         }
@@ -642,7 +642,7 @@ impl Store {
         };
         if !change.ids.is_empty() || change.replace {
             id_rows.push(change.ids.len() as u64);
-            let from = index::merge_from(&id_rows);
+            let from = keys::merge_from(&id_rows);
             let rel = Kind::IdRun.file(generation);
             let runs = id_refs[from..id_rows.len() - 1]
                 .iter()
@@ -729,12 +729,12 @@ impl Store {
                 let at: crate::util::fasthash::FastMap<u64, u32> = names
                     .iter()
                     .enumerate()
-                    .map(|(i, (a, s))| (index::scope_hash(a, s), i as u32))
+                    .map(|(i, (a, s))| (keys::scope_hash(a, s), i as u32))
                     .collect();
                 let remap: Vec<Option<u32>> = p
                     .scopes
                     .iter()
-                    .map(|s| at.get(&index::scope_hash(&s.account, &s.scope)).copied())
+                    .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
                     .collect();
                 // an opt-in of a scope that is gone has nothing to take out
                 let changes = keys

@@ -49,7 +49,7 @@ use super::blocks::Verifier;
 
 // a probe's bytes: mapped from its file, or built in memory (for a store
 // written before probe files were kept)
-use super::index::Bytes as Backing;
+use super::keys::Bytes as Backing;
 
 const MAGIC: &[u8; 8] = b"OPTPRB01";
 /// The multiplier of the key (odd, from the golden ratio).

@@ -1,8 +1,10 @@
-//! The incremental state: sorted runs of fixed-width records, one run per
-//! ingest, merged size-tiered so that there are few of them (SPEC §8:
-//! "ingestion is incremental and never recompiles the whole history").
+//! Key runs and the merge of runs: the state (see `store::state`) on disk,
+//! as sorted runs of fixed-width records, one run per ingest, merged
+//! size-tiered so that there are few of them (SPEC §8: "ingestion is
+//! incremental and never recompiles the whole history").
 //!
-//! - A **key run** (`index/<gen>.idx`) holds, for each (account, scope,
+//! - A **key run** (`index/<gen>.idx`: the folder keeps the name the first
+//!   stores gave it, so that they still open) holds, for each (account, scope,
 //!   contact) key whose last event an ingest changed, where that event lies
 //!   in the ledger, its time and its action. For a key, the newest run that
 //!   has it is right: a run only holds events that beat the key's last.
