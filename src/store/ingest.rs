@@ -6,10 +6,11 @@ use crate::error::{Error, Result};
 use crate::event::{Action, Event};
 use crate::util::fasthash::FastMap;
 
+use super::commit::Change;
 use super::files::{corrupt, read_events, FIX_REBUILD, FIX_RESTORE};
 use super::keys::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
-use super::{Change, Store};
+use super::Store;
 
 /// How a batch's last event of a key compares with the store's.
 #[derive(Clone, Copy)]

@@ -1,0 +1,390 @@
+//! Writing the store: a new store, a new config, and the commit of a
+//! generation (its files written under fresh names, then the manifest
+//! switched, then what no manifest names removed).
+
+use std::fs;
+use std::path::Path;
+
+use super::blocks::{write_blocks, write_file_blocked, BLOCK};
+use super::files::{damaged, events_to_parquet, write_file, FIX_REBUILD};
+use super::ids::IdRun;
+use super::keys::{Entry, KeyRun, ScopeName};
+use super::layout::Kind;
+use super::manifest::{FileRef, Manifest};
+use super::snapshot::Snapshot;
+use super::{ids, keys, layout, lock, manifest, outbox, perms, probe, Store};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::io::atomic::sync_dir;
+
+/// What a commit adds besides the ledger file.
+pub(super) struct Change {
+    /// Changed keys, sorted, each once.
+    pub(super) keys: Vec<Entry>,
+    /// Names of the scopes they use.
+    pub(super) scopes: Vec<ScopeName>,
+    /// New id hashes, sorted and distinct.
+    pub(super) ids: Vec<u64>,
+    /// The snapshot after the change (its digest is set at commit).
+    pub(super) snapshot: Snapshot,
+    /// Replace every run (rebuild) rather than add to them.
+    pub(super) replace: bool,
+    /// Replies to keep until they are handed over (outbox rows).
+    pub(super) outbox: Vec<arrow::array::RecordBatch>,
+}
+
+impl Store {
+    /// Create a new store at `dir` with this config file.
+    pub fn init(dir: &Path, config_path: &Path) -> Result<Store> {
+        let text = read_config_text(config_path)?;
+        if dir.join(manifest::MANIFEST).exists() {
+            return Err(Error::Usage(format!(
+                "{} is already an optscrub store; use `optscrub config` to replace its config",
+                dir.display()
+            )));
+        }
+        let occupied = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if occupied {
+            return Err(Error::Usage(format!(
+                "{} exists and is not empty; give a new or empty folder for the store",
+                dir.display()
+            )));
+        }
+        perms::create_dir(dir)?;
+        let _lock = lock(dir)?;
+        for kind in Kind::ALL {
+            perms::create_dir(&dir.join(kind.folder()))?;
+        }
+        let config = write_file(dir, &Kind::Config.file(0), text.as_bytes(), 0)?;
+        let empty = Manifest {
+            format: manifest::FORMAT,
+            generation: 0,
+            config: config.clone(),
+            ledger: Vec::new(),
+            keys: Vec::new(),
+            ids: Vec::new(),
+            snapshot: FileRef {
+                file: String::new(),
+                bytes: 0,
+                crc32: 0,
+                rows: 0,
+                blocks: None,
+            },
+            probe: None,
+            outbox: Vec::new(),
+            handover: None,
+        };
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            manifest: empty,
+            config: Config::parse(&text).map_err(Error::Config)?,
+            exposed: None,
+        };
+        store.commit(
+            None,
+            Change {
+                keys: Vec::new(),
+                scopes: Vec::new(),
+                ids: Vec::new(),
+                snapshot: Snapshot::default(),
+                replace: true,
+                outbox: Vec::new(),
+            },
+        )?;
+        Ok(store)
+    }
+
+    /// Replace the config (the caller holds the lock); old ones are kept.
+    pub fn replace_config(&mut self, config_path: &Path) -> Result<()> {
+        let text = read_config_text(config_path)?;
+        let config = Config::parse(&text).map_err(Error::Config)?;
+        let generation = self.manifest.generation + 1;
+        let file = Kind::Config.file(generation);
+        let r = write_file(&self.dir, &file, text.as_bytes(), 0)?;
+        let mut m = self.manifest.clone();
+        m.generation = generation;
+        m.config = r;
+        m.write(&self.dir)?;
+        self.gc(&m);
+        self.manifest = m;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Write a new generation and switch the manifest to it.
+    pub(super) fn commit(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
+        let before = self.manifest.clone();
+        let res = self.write_generation(new_ledger, change);
+        if res.is_err() {
+            // a failed commit (a full disk, say) takes back the files it
+            // wrote: the old manifest names none of them
+            let keep: std::collections::HashSet<&str> = before.files().map(|f| f.file.as_str()).collect();
+            let generation = before.generation + 1;
+            for rel in layout::files_of(generation) {
+                if !keep.contains(rel.as_str()) {
+                    let _ = fs::remove_file(self.dir.join(rel));
+                }
+            }
+        }
+        res
+    }
+
+    fn write_generation(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
+        let generation = self.manifest.generation + 1;
+        let mut m = self.manifest.clone();
+        m.generation = generation;
+        if let Some(events) = new_ledger {
+            let bytes = events_to_parquet(events)?;
+            let r = write_file_blocked(
+                &self.dir,
+                &Kind::Ledger.file(generation),
+                &bytes,
+                events.len() as u64,
+                0,
+                None,
+            )?;
+            m.ledger.push(r);
+        }
+        // key runs: add this one, then merge size-tiered
+        let (mut key_refs, mut key_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
+            (Vec::new(), Vec::new())
+        } else {
+            (m.keys.clone(), m.keys.iter().map(|r| r.rows).collect())
+        };
+        if !change.keys.is_empty() || change.replace {
+            key_rows.push(change.keys.len() as u64);
+            let from = keys::merge_from(&key_rows);
+            let rel = Kind::KeyRun.file(generation);
+            if from + 1 < key_rows.len() {
+                // merged as a stream, newest first: memory is a block, not
+                // the runs
+                let mut runs = vec![
+                    KeyRun::from_bytes(keys::encode_keys(&change.scopes, &change.keys))
+                        .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?,
+                ];
+                for r in key_refs[from..].iter().rev() {
+                    runs.push(
+                        KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                            .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))?,
+                    );
+                }
+                let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
+                scopes.sort();
+                scopes.dedup();
+                let run = self.write_streamed(&rel, |f| {
+                    keys::write_keys(f, &scopes, keys::merged_keys(&runs), BLOCK)
+                })?;
+                let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
+                key_refs.truncate(from);
+                key_refs.push(FileRef {
+                    file: rel,
+                    bytes: run.bytes,
+                    crc32: run.crc32,
+                    rows: run.rows,
+                    blocks: Some(sidecar),
+                });
+            } else {
+                let bytes = keys::encode_keys(&change.scopes, &change.keys);
+                key_refs.push(write_file_blocked(
+                    &self.dir,
+                    &rel,
+                    &bytes,
+                    change.keys.len() as u64,
+                    keys::records_start(&bytes),
+                    Some(&keys::fence),
+                )?);
+            }
+        }
+        m.keys = key_refs;
+        // id runs, the same way
+        let (mut id_refs, mut id_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
+            (Vec::new(), Vec::new())
+        } else {
+            (m.ids.clone(), m.ids.iter().map(|r| r.rows).collect())
+        };
+        if !change.ids.is_empty() || change.replace {
+            id_rows.push(change.ids.len() as u64);
+            let from = keys::merge_from(&id_rows);
+            let rel = Kind::IdRun.file(generation);
+            let runs = id_refs[from..id_rows.len() - 1]
+                .iter()
+                .map(|r| {
+                    IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let runs: Vec<&IdRun> = runs.iter().collect();
+            // merged as a stream with the new ids (no run when none)
+            let (bytes, crc32, rows) =
+                self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, &change.ids)))?;
+            id_refs.truncate(from);
+            id_refs.push(FileRef {
+                file: rel,
+                bytes,
+                crc32,
+                rows,
+                blocks: None,
+            });
+        }
+        m.ids = id_refs;
+        // a store made before outboxes and probes were kept lacks their folders
+        for kind in [Kind::Outbox, Kind::Probe] {
+            let d = self.dir.join(kind.folder());
+            if !d.is_dir() {
+                perms::create_dir(&d)?;
+            }
+        }
+        let rows: u64 = change.outbox.iter().map(|b| b.num_rows() as u64).sum();
+        if rows > 0 {
+            let bytes = outbox::encode(&change.outbox)?;
+            m.outbox.push(write_file(
+                &self.dir,
+                &Kind::Outbox.file(generation),
+                &bytes,
+                rows,
+            )?);
+        }
+        let mut snap = change.snapshot;
+        snap.ledger_digest = m.ledger_digest();
+        let rows = snap.opt_outs();
+        m.snapshot = write_file(&self.dir, &Kind::Snapshot.file(generation), &snap.encode(), rows)?;
+        m.probe =
+            Some(self.write_probe(&Kind::Probe.file(generation), &snap, &change.keys, change.replace)?);
+        for kind in Kind::ALL {
+            sync_dir(&self.dir.join(kind.folder()))?;
+        }
+        m.write(&self.dir)?;
+        self.gc(&m);
+        self.manifest = m;
+        Ok(())
+    }
+
+    /// Write the probe file of the new snapshot: the previous generation's
+    /// probe with the changed keys merged in, in one pass; from the
+    /// snapshot itself on a rebuild, in a store that has no probe yet, or
+    /// when the previous one is damaged (said on stderr).
+    fn write_probe(&self, rel: &str, snap: &Snapshot, keys: &[Entry], replace: bool) -> Result<FileRef> {
+        let names: Vec<(String, String)> = snap
+            .scopes
+            .iter()
+            .map(|s| (s.account.clone(), s.scope.clone()))
+            .collect();
+        let old = match (&self.manifest.probe, replace) {
+            (Some(r), false) => {
+                let checked = self.probe_file(r).and_then(|p| {
+                    p.verify_all()
+                        .map(|()| p)
+                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                });
+                match checked {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("optscrub: {e}; it is recompiled from the snapshot");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (changes, remap) = match &old {
+            Some(p) => {
+                let at: crate::util::fasthash::FastMap<u64, u32> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| (keys::scope_hash(a, s), i as u32))
+                    .collect();
+                let remap: Vec<Option<u32>> = p
+                    .scopes
+                    .iter()
+                    .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
+                    .collect();
+                // an opt-in of a scope that is gone has nothing to take out
+                let changes = keys
+                    .iter()
+                    .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out)))
+                    .collect();
+                (probe::sorted_changes(changes), remap)
+            }
+            None => {
+                let all = snap
+                    .scopes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, s)| s.bitmap.iter().map(move |c| probe::change(c, i as u32, true)))
+                    .collect();
+                (probe::sorted_changes(all), Vec::new())
+            }
+        };
+        let written = self.write_streamed(rel, |f| {
+            probe::write(
+                f,
+                old.as_ref().map(|p| (p, &remap[..])),
+                &changes,
+                names,
+                snap.ledger_digest,
+            )
+        })?;
+        Ok(FileRef {
+            file: rel.to_string(),
+            bytes: written.bytes,
+            crc32: written.crc32,
+            rows: written.contacts,
+            blocks: None,
+        })
+    }
+
+    /// Write a store file as a stream: under a temporary name with the
+    /// store's mode, fsynced, then renamed into place.
+    fn write_streamed<T>(&self, rel: &str, write: impl FnOnce(&fs::File) -> std::io::Result<T>) -> Result<T> {
+        let path = self.dir.join(rel);
+        let tmp = crate::io::atomic::temp_path(&path);
+        let written = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE)).and_then(|f| {
+            let w = write(&f)?;
+            f.sync_all()?;
+            Ok(w)
+        });
+        let written = written.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("cannot write", &path, e)
+        })?;
+        crate::io::atomic::commit(&tmp, &path)?;
+        Ok(written)
+    }
+
+    /// Remove files that neither the new nor the previous manifest names
+    /// (old generations, and leftovers of a crash). Old configs are kept.
+    fn gc(&self, new: &Manifest) {
+        let keep: std::collections::HashSet<&str> = new
+            .files()
+            .chain(self.manifest.files())
+            .map(|f| f.file.as_str())
+            .collect();
+        // a manifest half-written by a killed writer (we hold the lock, so
+        // no other writer is writing one now)
+        if let Ok(rd) = fs::read_dir(&self.dir) {
+            for entry in rd.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".MANIFEST.tmp-") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        for sub in Kind::per_generation().map(Kind::folder) {
+            let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for entry in rd.flatten() {
+                let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+                if !keep.contains(rel.as_str()) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+fn read_config_text(path: &Path) -> Result<String> {
+    let text = Config::read_text(path)?;
+    Config::parse(&text).map_err(|msg| Error::Config(format!("config {}: {msg}", path.display())))?;
+    Ok(text)
+}

@@ -1,0 +1,179 @@
+//! Looking one contact up: its deciding events found in the key runs in
+//! place, and only the ledger rows that hold them read.
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::files::{corrupt, damaged, read_events, read_verified, FIX_REBUILD, FIX_RESTORE};
+use super::keys::{Entry, KeyRun, ScopeName};
+use super::manifest::FileRef;
+use super::{blocks, files, keys, Fault, Store};
+use crate::error::Result;
+use crate::event::{self, Event};
+
+/// A key run opened for lookups.
+enum RunLookup {
+    /// Verified whole (a run written before blocks files).
+    Whole(KeyRun),
+    /// Verified by the blocks each lookup reads.
+    Blocks(keys::KeyLookup),
+}
+
+impl RunLookup {
+    fn scopes(&self) -> &[ScopeName] {
+        match self {
+            RunLookup::Whole(r) => &r.scopes,
+            RunLookup::Blocks(r) => &r.scopes,
+        }
+    }
+
+    fn get(&self, scope: u64, contact: u64) -> std::result::Result<Option<Entry>, Fault> {
+        match self {
+            RunLookup::Whole(r) => Ok(r.get(scope, contact)),
+            RunLookup::Blocks(r) => r.get(scope, contact),
+        }
+    }
+}
+
+impl Store {
+    /// The last events of a contact in an account (SPEC §3.4's deciding
+    /// events): the account scope and the given sender's, or every sender
+    /// scope when `sender` is `None`; oldest first. Searches the key runs
+    /// in place and reads only the ledger files that hold the answers.
+    pub fn deciding(&self, account: &str, sender: Option<&str>, contact: u64) -> Result<Vec<Event>> {
+        let runs = self.key_lookups()?;
+        let mut scopes: Vec<&ScopeName> = runs
+            .iter()
+            .flat_map(|r| r.scopes().iter())
+            .filter(|s| {
+                s.account == account
+                    && (s.scope == event::ACCOUNT_SCOPE || sender.is_none_or(|x| x == s.scope))
+            })
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        let mut found: Vec<Entry> = Vec::new();
+        for s in scopes {
+            // the newest run that has the key is right
+            for (r, fr) in runs.iter().zip(self.manifest.keys.iter().rev()) {
+                let got = r
+                    .get(s.hash, contact)
+                    .map_err(|why| damaged(&self.dir, &fr.file, why, FIX_REBUILD))?;
+                if let Some(e) = got {
+                    found.push(e);
+                    break;
+                }
+            }
+        }
+        found.sort_by_key(|e| (e.ledger, e.row));
+        let mut out = Vec::new();
+        for same in found.chunk_by(|a, b| a.ledger == b.ledger) {
+            let r = self.ledger_file(same[0].ledger)?;
+            let rows: Vec<u32> = same.iter().map(|w| w.row).collect();
+            let events = self.ledger_rows(r, &rows)?;
+            for (w, e) in same.iter().zip(&events) {
+                if e.contact != w.contact || e.at != w.at {
+                    return Err(corrupt(
+                        &self.dir,
+                        "index",
+                        "it disagrees with the ledger",
+                        FIX_REBUILD,
+                    ));
+                }
+            }
+            out.extend(events);
+        }
+        out.sort_by(|a, b| a.order(b));
+        Ok(out)
+    }
+
+    /// The key runs for a few lookups, newest first: those with a blocks
+    /// file verified only where a lookup reads.
+    fn key_lookups(&self) -> Result<Vec<RunLookup>> {
+        self.manifest
+            .keys
+            .iter()
+            .rev()
+            .map(|r| match self.checked(r, FIX_REBUILD, false)? {
+                Some(c) => keys::KeyLookup::new(c)
+                    .map(RunLookup::Blocks)
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
+                None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                    .map(RunLookup::Whole)
+                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
+            })
+            .collect()
+    }
+
+    /// A store file with its blocks, when it has a blocks file: `mapped`
+    /// for a reader of much of it, else read by positioned reads (a few
+    /// lookups).
+    pub(super) fn checked(
+        &self,
+        r: &FileRef,
+        fix: files::Fix,
+        mapped: bool,
+    ) -> Result<Option<blocks::Checked>> {
+        let Some(b) = r.blocks.as_deref() else {
+            return Ok(None);
+        };
+        let table = read_verified(&self.dir, b, FIX_REBUILD)?;
+        let table = blocks::Blocks::decode(&table, r.bytes as usize)
+            .map_err(|why| damaged(&self.dir, &b.file, why, FIX_REBUILD))?;
+        blocks::Checked::open_as(&self.dir.join(&r.file), r.bytes, table, mapped)
+            .map(Some)
+            .map_err(|why| damaged(&self.dir, &r.file, why, fix))
+    }
+
+    /// The events at these rows (sorted) of a ledger file. With a blocks
+    /// file, only the pages that hold them are read (through the file's
+    /// page index), and only the blocks those pages lie in are verified.
+    fn ledger_rows(&self, r: &FileRef, rows: &[u32]) -> Result<Vec<Event>> {
+        use parquet::arrow::arrow_reader::{
+            ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+        };
+        use parquet::file::metadata::PageIndexPolicy;
+        let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD);
+        let Some(checked) = self.checked(r, FIX_RESTORE, false)? else {
+            let all = read_events(&self.dir, r, FIX_RESTORE)?;
+            return rows
+                .iter()
+                .map(|&i| all.get(i as usize).cloned().ok_or_else(disagrees))
+                .collect();
+        };
+        let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
+        let src = blocks::CheckedSource::new(checked);
+        let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
+        let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let mut first = 0u64;
+            let mut at = None;
+            for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+                let n = u64::try_from(rg.num_rows()).unwrap_or(0);
+                if u64::from(row) < first + n {
+                    at = Some((g, (u64::from(row) - first) as usize));
+                    break;
+                }
+                first += n;
+            }
+            let (g, skip) = at.ok_or_else(disagrees)?;
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src.clone(), meta.clone())
+                .with_row_groups(vec![g])
+                .with_row_selection(RowSelection::from(vec![
+                    RowSelector::skip(skip),
+                    RowSelector::select(1),
+                ]))
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            let before = out.len();
+            for batch in reader {
+                let batch = batch.map_err(|e| bad(e.to_string()))?;
+                event::from_batch(&batch, &mut out).map_err(bad)?;
+            }
+            if out.len() != before + 1 {
+                return Err(disagrees());
+            }
+        }
+        Ok(out)
+    }
+}
