@@ -200,7 +200,7 @@ impl Dataset {
     /// caller can work once per distinct value; and with them any text
     /// column whose pages are all dictionary-encoded (in the part's first
     /// row group). [`Dataset::schema`] still gives the file's own types;
-    /// [`crate::util::columns::conform`] turns a batch back to them.
+    /// `util::columns::conform` turns a batch back to them.
     pub fn open_dict(
         paths: &[String],
         batch_rows: usize,
@@ -390,7 +390,7 @@ impl Batch {
         crate::util::columns::as_text(self.batch.column(i)).map_err(|e| self.column_error(i, &e))
     }
 
-    /// [`crate::util::columns::per_row`] over column `i`, with the file and
+    /// `util::columns::per_row` over column `i`, with the file and
     /// column named in the error.
     pub fn per_row<T: Copy>(&self, i: usize, fallback: T, resolve: impl Fn(&str) -> T) -> Result<Vec<T>> {
         crate::util::columns::per_row(self.batch.column(i), fallback, resolve)

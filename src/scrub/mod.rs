@@ -8,22 +8,21 @@
 
 mod dedupe;
 pub mod run;
+mod setup;
+mod split;
 
 pub use dedupe::Deduper;
+pub use setup::OptOuts;
+pub use split::{split, suppressed_schema};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringBuilder};
-use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use arrow::array::{Array, ArrayRef, DictionaryArray, RecordBatch};
+use arrow::datatypes::Int32Type;
 use roaring::RoaringTreemap;
 
-use crate::config::Config;
-use crate::event::ACCOUNT_SCOPE;
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
-use crate::store::probe::{self, ProbeFile};
-use crate::store::snapshot::Snapshot;
+use crate::store::probe::ProbeFile;
 use crate::util::columns::{as_text, cell, per_row};
 use crate::util::fasthash::FastMap;
 
@@ -141,134 +140,6 @@ enum SenderRes {
 }
 
 impl Scrubber {
-    /// Arrange a config and the store's opt-outs for scrubbing millions of
-    /// rows. A probe file is searched where it lies, and checked block by
-    /// block as it is read (see [`Scrubber::verified`]); a store without
-    /// one (written by an older build) gets one built in memory from its
-    /// snapshot.
-    pub fn new(config: &Config, opt_outs: OptOuts) -> crate::error::Result<Scrubber> {
-        let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
-        let probe = match opt_outs {
-            OptOuts::Probe(p) => *p,
-            OptOuts::Bitmaps(snap) => in_memory_probe(&snap)?,
-        };
-        Ok(Scrubber::arrange(
-            config,
-            names,
-            Lookup::Probe {
-                probe: Arc::new(probe),
-                ids,
-            },
-        ))
-    }
-
-    /// [`Scrubber::new`] for a few lookups (`check`): nothing is built from
-    /// all the opt-outs (a store without a probe file is asked through
-    /// its bitmaps).
-    pub fn for_lookups(config: &Config, opt_outs: OptOuts) -> Scrubber {
-        let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
-        let lookup = match opt_outs {
-            OptOuts::Probe(p) => Lookup::Probe {
-                probe: Arc::new(*p),
-                ids,
-            },
-            OptOuts::Bitmaps(snap) => Lookup::Bitmaps(
-                snap.scopes
-                    .into_iter()
-                    .zip(ids)
-                    .filter(|(_, id)| *id != NO_SCOPE)
-                    .map(|(s, id)| (id, s.bitmap))
-                    .collect(),
-            ),
-        };
-        Scrubber::arrange(config, names, lookup)
-    }
-
-    /// The scrubber's scope names (account scope first, then its senders,
-    /// account by account) and, per scope of the store (by index), its id
-    /// among them (`NO_SCOPE` for an account the config does not have).
-    fn scope_ids(config: &Config, opt_outs: &OptOuts) -> (Arranged, Vec<u32>) {
-        let names: Vec<(&str, &str)> = match opt_outs {
-            OptOuts::Probe(p) => p
-                .scopes
-                .iter()
-                .map(|s| (s.account.as_str(), s.scope.as_str()))
-                .collect(),
-            OptOuts::Bitmaps(snap) => snap
-                .scopes
-                .iter()
-                .map(|s| (s.account.as_str(), s.scope.as_str()))
-                .collect(),
-        };
-        // the store's scopes (by index) → this scrubber's scope ids
-        let mut ids = vec![NO_SCOPE; names.len()];
-        let mut by_account: HashMap<&str, Vec<(&str, Option<usize>)>> = HashMap::new();
-        for (i, &(account, scope)) in names.iter().enumerate() {
-            by_account.entry(account).or_default().push((scope, Some(i)));
-        }
-        let mut scope_names = Vec::new();
-        let mut accounts = FastMap::default();
-        for (pos, a) in config.accounts.iter().enumerate() {
-            let mut scopes = by_account.remove(a.id.as_str()).unwrap_or_default();
-            let wide = scopes
-                .iter()
-                .position(|s| s.0 == ACCOUNT_SCOPE)
-                .map(|i| scopes.swap_remove(i));
-            for s in &a.senders {
-                if !scopes.iter().any(|x| x.0 == s.id) {
-                    scopes.push((&s.id, None));
-                }
-            }
-            scopes.sort_by(|x, y| x.0.cmp(y.0));
-            let base = scope_names.len() as u32;
-            scope_names.push(ACCOUNT_SCOPE.to_string());
-            if let Some((_, Some(i))) = wide {
-                ids[i] = base;
-            }
-            let mut senders = FastMap::default();
-            for (scope, at) in scopes {
-                let id = scope_names.len() as u32;
-                if let Some(i) = at {
-                    ids[i] = id;
-                }
-                senders.insert(scope.to_string(), id);
-                scope_names.push(scope.to_string());
-            }
-            // only configured senders resolve; removed ones still count for
-            // rows that name no sender
-            senders.retain(|id, _| a.sender(id).is_some());
-            let end = scope_names.len() as u32;
-            accounts.insert(
-                a.id.clone(),
-                AccountView {
-                    pos: pos as u32,
-                    base,
-                    end,
-                    senders,
-                    country: a.default_country,
-                },
-            );
-        }
-        (
-            Arranged {
-                accounts,
-                scope_names,
-            },
-            ids,
-        )
-    }
-
-    fn arrange(config: &Config, names: Arranged, lookup: Lookup) -> Scrubber {
-        Scrubber {
-            accounts: names.accounts,
-            scope_names: names.scope_names,
-            lookup,
-            case_hints: Default::default(),
-            account_countries: config.accounts.iter().any(|a| a.default_country.is_some()),
-            checking_ahead: Default::default(),
-        }
-    }
-
     /// Check the probe file's blocks ahead of the lookups, on a thread of
     /// their own (once per scrubber): for a scrub of many rows, which would
     /// otherwise check them inline, one at a time.
@@ -599,50 +470,6 @@ impl Scrubber {
     }
 }
 
-/// A scrubber's accounts and scope names.
-struct Arranged {
-    accounts: FastMap<String, AccountView>,
-    scope_names: Vec<String>,
-}
-
-/// The store's opt-outs, as a scrubber is made from them.
-pub enum OptOuts {
-    /// The store's probe file.
-    Probe(Box<ProbeFile>),
-    /// The snapshot's bitmaps (a store written before probe files).
-    Bitmaps(Snapshot),
-}
-
-impl OptOuts {
-    /// Total opted-out (account, scope, contact) keys.
-    pub fn opt_outs(&self) -> u64 {
-        match self {
-            OptOuts::Probe(p) => p.scopes.iter().map(|s| s.count).sum(),
-            OptOuts::Bitmaps(s) => s.opt_outs(),
-        }
-    }
-}
-
-/// A probe of a snapshot's opt-outs, built in memory.
-fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<ProbeFile> {
-    let pairs = snap
-        .scopes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| s.bitmap.iter().map(move |c| (c, i as u32)));
-    let names = snap
-        .scopes
-        .iter()
-        .map(|s| (s.account.clone(), s.scope.clone()))
-        .collect();
-    probe::build(pairs, names, snap.ledger_digest)
-        .map_err(|e| e.to_string().into())
-        .and_then(ProbeFile::from_bytes)
-        .map_err(|why| {
-            crate::error::Error::Internal(format!("cannot build the probe of the snapshot: {why}"))
-        })
-}
-
 /// How a scrubber finds a contact's opt-outs.
 enum Lookup {
     /// Every (contact, scope) in one probe; `ids` turns its scope indices
@@ -674,38 +501,4 @@ fn resolve_sender(view: &AccountView, raw: &str) -> SenderRes {
         Some(id) => SenderRes::Known(id),
         None => SenderRes::Unknown,
     }
-}
-
-/// The schema of the suppressed output: the input's plus `reason`, `scope`.
-pub fn suppressed_schema(input: &Schema) -> SchemaRef {
-    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("reason", DataType::Utf8, false));
-    fields.push(Field::new("scope", DataType::Utf8, true));
-    Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
-}
-
-/// Split a batch into kept rows and suppressed rows (with reason, scope).
-/// Columns keep the types they were read with (text read as a dictionary
-/// stays one: outputs write its keys, or cast it back to text).
-pub fn split(
-    batch: &RecordBatch,
-    rows: &[RowDecision],
-    scrubber: &Scrubber,
-) -> Result<(RecordBatch, RecordBatch), arrow::error::ArrowError> {
-    let keep: BooleanArray = rows.iter().map(|d| Some(d.reason.is_none())).collect();
-    let drop: BooleanArray = rows.iter().map(|d| Some(d.reason.is_some())).collect();
-    let kept = filter_record_batch(batch, &keep)?;
-    let gone = filter_record_batch(batch, &drop)?;
-    let n = gone.num_rows();
-    let mut reason = StringBuilder::with_capacity(n, n * 14);
-    let mut scope = StringBuilder::with_capacity(n, n * 8);
-    for d in rows.iter().filter(|d| d.reason.is_some()) {
-        reason.append_option(d.reason.map(Reason::as_str));
-        scope.append_option(scrubber.scope_name(d.scope));
-    }
-    let mut cols: Vec<ArrayRef> = gone.columns().to_vec();
-    cols.push(Arc::new(reason.finish()) as ArrayRef);
-    cols.push(Arc::new(scope.finish()) as ArrayRef);
-    let suppressed = RecordBatch::try_new(suppressed_schema(&gone.schema()), cols)?;
-    Ok((kept, suppressed))
 }

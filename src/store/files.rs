@@ -58,7 +58,7 @@ pub(super) fn corrupt(dir: &Path, file: &str, why: &str, fix: Fix) -> Error {
 
 /// Why a store file cannot be used: the system would not read it, or its
 /// bytes are not what the store wrote. The reading functions of the store's
-/// file formats return it; [`damaged`] turns it into the error a user sees.
+/// file formats return it; `damaged` turns it into the error a user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum Fault {
     /// Opening, reading or mapping the file failed.

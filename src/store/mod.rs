@@ -23,7 +23,7 @@
 //!
 //! An ingest writes its ledger file, one small key run and one small id
 //! run, and updates the snapshot from the keys it changed; runs are merged
-//! size-tiered ([`keys`]), so its cost follows the batch, not the store.
+//! size-tiered (`keys`), so its cost follows the batch, not the store.
 
 mod blocks;
 mod commit;
@@ -78,7 +78,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open a store for reading (its modes checked: see [`perms`]).
+    /// Open a store for reading (its modes checked: see `store::perms`).
     pub fn open(dir: &Path) -> Result<Store> {
         let exposed = perms::check(dir, perms::Use::Read)?;
         Store::read(dir, exposed)
