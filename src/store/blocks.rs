@@ -16,11 +16,12 @@
 //! `start` (a key run's header) are the first block's business of the
 //! caller, checked with [`Checked::head`].
 
-use super::files::Fault;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::files::Fault;
 
 const MAGIC: &[u8; 8] = b"OPTBLK01";
 

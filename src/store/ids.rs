@@ -3,9 +3,9 @@
 //! has. A run is a sorted list of distinct little-endian 64-bit hashes;
 //! runs are merged size-tiered like key runs (see `keys::merge_from`).
 
-use super::files::Fault;
 use std::path::Path;
 
+use super::files::Fault;
 use super::keys::{map_verified, Bytes};
 
 /// Bytes of ids staged (and CRC'd) at a time when an id run is written.

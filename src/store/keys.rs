@@ -18,12 +18,13 @@
 //! thousand events into a store of ten million touches a few pages per
 //! event, not the whole history.
 
-use super::files::Fault;
 use std::fs::File;
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use super::files::Fault;
 
 const MAGIC: &[u8; 8] = b"OPTIDX01";
 const RECORD: usize = 32;

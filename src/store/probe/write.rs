@@ -1,0 +1,284 @@
+//! Writing a probe file: the previous generation's records merged with
+//! the changed keys in one pass, or every opt-out of a rebuild.
+
+use std::io::{self, Write};
+
+use super::{
+    bits_for, home, key, mask, Header, ProbeFile, ProbeScope, BLOCK, EMPTY, FOOTER, MAGIC, MULTI, RECORD,
+    SLOTS_PER_KEY,
+};
+
+/// A change to one contact's scopes: (key of the contact, scope index in
+/// the new list, opted out?). See [`change`].
+pub(crate) type Change = (u64, u32, bool);
+
+/// The [`Change`] of a contact.
+pub(crate) fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
+    (key(contact), scope, opt_out)
+}
+
+/// Write the probe of `scopes` (the new list, sorted by account and
+/// scope): the records of `old` (its scope indices moved to the new list
+/// by `remap`, `None` for a scope that is gone) with `changes` applied.
+/// `changes` must be sorted; with no `old`, they are every opt-out.
+/// Returns what it wrote.
+pub(crate) fn write<W: Write>(
+    out: W,
+    old: Option<(&ProbeFile, &[Option<u32>])>,
+    changes: &[Change],
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+) -> io::Result<Written> {
+    // contacts after the merge, at most: the table is sized for them
+    let added = changes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|g| g.iter().any(|c| c.2))
+        .count();
+    let expected = old.map_or(0, |(p, _)| p.records as u64) + added as u64;
+    let mut w = ProbeWriter::new(out, expected, scopes.len());
+    let mut olds = old.map(|(p, _)| p.records().peekable());
+    let remap = old.map_or(&[][..], |(_, r)| r);
+    let mut ci = 0;
+    let mut set: Vec<u32> = Vec::new();
+    let mut raw: Vec<u32> = Vec::new();
+    loop {
+        let next_old = olds.as_mut().and_then(|o| o.peek().map(|r| r.0));
+        let next_change = changes.get(ci).map(|c| c.0);
+        let k = match (next_old, next_change) {
+            (None, None) => break,
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+        };
+        set.clear();
+        if next_old == Some(k) {
+            if let (Some(o), Some((p, _))) = (olds.as_mut(), old) {
+                if let Some((_, v)) = o.next() {
+                    p.scopes_of(v, &mut raw);
+                    set.extend(
+                        raw.iter()
+                            .filter_map(|&s| remap.get(s as usize).copied().flatten()),
+                    );
+                }
+            }
+        }
+        while let Some(&(_, scope, opt_out)) = changes.get(ci).filter(|c| c.0 == k) {
+            set.retain(|&s| s != scope);
+            if opt_out {
+                set.push(scope);
+            }
+            ci += 1;
+        }
+        if !set.is_empty() {
+            set.sort_unstable();
+            set.dedup();
+            w.push(k, &set)?;
+        }
+    }
+    w.finish(scopes, ledger_digest)
+}
+
+/// Bytes of slots staged before they are written.
+const STAGED: usize = 1 << 16;
+
+/// What [`write`] wrote.
+pub(crate) struct Written {
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Their CRC-32.
+    pub crc32: u32,
+    /// Contacts with at least one opt-out.
+    pub contacts: u64,
+}
+
+/// Writes the body as records come, a block's CRC at a time.
+struct ProbeWriter<W: Write> {
+    out: io::BufWriter<W>,
+    file_crc: crc32fast::Hasher,
+    block_crc: crc32fast::Hasher,
+    in_block: usize,
+    blocks: Vec<u32>,
+    written: u64,
+    home_slots: usize,
+    /// The next free slot.
+    next_slot: usize,
+    filter: Vec<u64>,
+    filter_bits: u32,
+    records: u64,
+    multi: Vec<u32>,
+    counts: Vec<u64>,
+    /// Slots not yet written (checksummed a buffer at a time, not 12
+    /// bytes at a time).
+    staged: Vec<u8>,
+}
+
+impl<W: Write> ProbeWriter<W> {
+    /// For about `expected` records (more or fewer only cost speed).
+    fn new(out: W, expected: u64, scopes: usize) -> ProbeWriter<W> {
+        let home_slots = (expected * SLOTS_PER_KEY.0).div_ceil(SLOTS_PER_KEY.1).max(1) as usize;
+        let filter_bits = bits_for(expected / 4, 6);
+        ProbeWriter {
+            out: io::BufWriter::with_capacity(crate::store::files::STREAM_BUFFER, out),
+            file_crc: crc32fast::Hasher::new(),
+            block_crc: crc32fast::Hasher::new(),
+            in_block: 0,
+            blocks: Vec::new(),
+            written: 0,
+            home_slots,
+            next_slot: 0,
+            filter: vec![0; 1 << filter_bits],
+            filter_bits,
+            records: 0,
+            multi: Vec::new(),
+            counts: vec![0; scopes],
+            staged: Vec::with_capacity(STAGED + RECORD),
+        }
+    }
+
+    fn body(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.file_crc.update(bytes);
+        self.written += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let take = (BLOCK - self.in_block).min(bytes.len());
+            self.block_crc.update(&bytes[..take]);
+            self.in_block += take;
+            bytes = &bytes[take..];
+            if self.in_block == BLOCK {
+                let done = std::mem::replace(&mut self.block_crc, crc32fast::Hasher::new());
+                self.blocks.push(done.finalize());
+                self.in_block = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add a contact (keys ascending) with its scopes (sorted, distinct,
+    /// not empty).
+    fn push(&mut self, k: u64, scopes: &[u32]) -> io::Result<()> {
+        let too_many = || io::Error::other("more opt-outs than a probe file holds");
+        let at = home(k, self.home_slots).max(self.next_slot);
+        while self.next_slot < at {
+            self.empty_slot()?;
+        }
+        self.next_slot += 1;
+        self.filter[(k >> (64 - self.filter_bits)) as usize] |= mask(k);
+        let value = match scopes {
+            [one] => *one,
+            many => {
+                let at = u32::try_from(self.multi.len())
+                    .ok()
+                    .filter(|&a| a < MULTI)
+                    .ok_or_else(too_many)?;
+                self.multi.push(many.len() as u32);
+                self.multi.extend_from_slice(many);
+                at | MULTI
+            }
+        };
+        for &s in scopes {
+            if let Some(c) = self.counts.get_mut(s as usize) {
+                *c += 1;
+            }
+        }
+        self.staged.extend_from_slice(&k.to_le_bytes());
+        self.staged.extend_from_slice(&value.to_le_bytes());
+        self.records += 1;
+        self.flush_staged(false)
+    }
+
+    /// Write the staged slots when there are enough of them (or `all`).
+    fn flush_staged(&mut self, all: bool) -> io::Result<()> {
+        if all || self.staged.len() >= STAGED {
+            let staged = std::mem::take(&mut self.staged);
+            self.body(&staged)?;
+            self.staged = staged;
+            self.staged.clear();
+        }
+        Ok(())
+    }
+
+    fn empty_slot(&mut self) -> io::Result<()> {
+        self.staged.extend_from_slice(&[0; 8]);
+        self.staged.extend_from_slice(&EMPTY.to_le_bytes());
+        self.next_slot += 1;
+        self.flush_staged(false)
+    }
+
+    fn finish(mut self, names: Vec<(String, String)>, ledger_digest: u32) -> io::Result<Written> {
+        while self.next_slot < self.home_slots {
+            self.empty_slot()?;
+        }
+        self.flush_staged(true)?;
+        let multi = std::mem::take(&mut self.multi);
+        let filter = std::mem::take(&mut self.filter);
+        let mut buf = Vec::with_capacity(1 << 16);
+        for chunk in multi.chunks(1 << 14) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            self.body(&buf)?;
+        }
+        for chunk in filter.chunks(1 << 13) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            self.body(&buf)?;
+        }
+        if self.in_block > 0 {
+            let done = std::mem::replace(&mut self.block_crc, crc32fast::Hasher::new());
+            self.blocks.push(done.finalize());
+        }
+        let header = Header {
+            ledger_digest,
+            records: self.records,
+            home_slots: self.home_slots as u64,
+            slots: self.next_slot as u64,
+            multi: multi.len() as u64,
+            filter_bits: self.filter_bits,
+            scopes: names
+                .into_iter()
+                .zip(&self.counts)
+                .map(|((account, scope), &count)| ProbeScope {
+                    account,
+                    scope,
+                    count,
+                })
+                .collect(),
+        };
+        let header = serde_json::to_vec(&header).map_err(io::Error::other)?;
+        let mut tail: Vec<u8> = self.blocks.iter().flat_map(|c| c.to_le_bytes()).collect();
+        tail.extend_from_slice(&header);
+        let mut footer = Vec::with_capacity(FOOTER);
+        footer.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        self.out.write_all(&tail)?;
+        self.out.write_all(&footer)?;
+        self.file_crc.update(&tail);
+        self.file_crc.update(&footer);
+        self.out.flush()?;
+        Ok(Written {
+            bytes: self.written + (tail.len() + footer.len()) as u64,
+            crc32: self.file_crc.finalize(),
+            contacts: self.records,
+        })
+    }
+}
+
+/// Build a probe in memory from (contact, scope) pairs in any order.
+pub(crate) fn build(
+    pairs: impl Iterator<Item = (u64, u32)>,
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+) -> io::Result<Vec<u8>> {
+    let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
+    let mut out = Vec::new();
+    write(&mut out, None, &changes, scopes, ledger_digest)?;
+    Ok(out)
+}
+
+/// Sort changes as [`write`] takes them (in parallel: there may be
+/// millions).
+pub(crate) fn sorted_changes(mut changes: Vec<Change>) -> Vec<Change> {
+    use rayon::slice::ParallelSliceMut;
+    changes.par_sort_unstable();
+    changes
+}
