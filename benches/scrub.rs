@@ -46,7 +46,7 @@ fn snapshot(spec: &Spec) -> Snapshot {
                 .map(|_| 447_000_000_000 + rng.below(POOL))
                 .collect();
             scopes.push(ScopeBitmap {
-                account: format!("acct{a:02}"),
+                account: optscrub::dev::gen::account_id(a),
                 scope,
                 bitmap,
             });
