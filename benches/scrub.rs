@@ -11,8 +11,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use optscrub::config::Config;
 use optscrub::dev::gen::{Rng, Spec};
 use optscrub::phone::{normalize, DefaultCountry};
-use optscrub::scrub::{Columns, Deduper, OptOuts, Scrubber};
+use optscrub::scrub::{Columns, Deduper, Scrubber};
 use optscrub::store::snapshot::{ScopeBitmap, Snapshot};
+use optscrub::store::OptOuts;
 use roaring::RoaringTreemap;
 
 const ROWS: usize = 65_536;

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use optscrub::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use optscrub::scrub::run::{run, ScrubJob};
-use optscrub::scrub::{OptOuts, Scrubber};
-use optscrub::store::Store;
+use optscrub::scrub::Scrubber;
+use optscrub::store::{OptOuts, Store};
 use proptest::prelude::*;
 
 const CONFIG: &str = r#"

@@ -94,7 +94,7 @@ pub(crate) fn snapshot_scopes<'a>(store: &Store, snap: &'a MappedSnapshot) -> Re
         Error::Corrupt(format!(
             "the snapshot of store {} is damaged ({why}); {}",
             store.dir.display(),
-            crate::store::files::Fix::Rebuild.say(Some(&store.dir))
+            crate::store::damage::Fix::Rebuild.say(Some(&store.dir))
         ))
     })
 }

@@ -12,7 +12,6 @@ mod setup;
 mod split;
 
 pub use dedupe::Deduper;
-pub use setup::OptOuts;
 pub use split::{split, suppressed_schema};
 
 use std::sync::Arc;
@@ -176,7 +175,7 @@ impl Scrubber {
         };
         crate::error::Error::Corrupt(format!(
             "{origin} is damaged ({why}); {}",
-            crate::store::files::Fix::Rebuild.say(None)
+            crate::store::damage::Fix::Rebuild.say(None)
         ))
     }
 

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::store::probe::{self, ProbeFile};
 use crate::store::snapshot::Snapshot;
+use crate::store::OptOuts;
 use crate::util::fasthash::FastMap;
 
 impl Scrubber {
@@ -146,24 +147,6 @@ impl Scrubber {
 struct Arranged {
     accounts: FastMap<String, AccountView>,
     scope_names: Vec<String>,
-}
-
-/// The store's opt-outs, as a scrubber is made from them.
-pub enum OptOuts {
-    /// The store's probe file.
-    Probe(Box<ProbeFile>),
-    /// The snapshot's bitmaps (a store written before probe files).
-    Bitmaps(Snapshot),
-}
-
-impl OptOuts {
-    /// Total opted-out (account, scope, contact) keys.
-    pub fn opt_outs(&self) -> u64 {
-        match self {
-            OptOuts::Probe(p) => p.scopes.iter().map(|s| s.count).sum(),
-            OptOuts::Bitmaps(s) => s.opt_outs(),
-        }
-    }
 }
 
 /// A probe of a snapshot's opt-outs, built in memory.

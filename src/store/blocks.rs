@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::files::Fault;
+use super::damage::Fault;
 
 const MAGIC: &[u8; 8] = b"OPTBLK01";
 

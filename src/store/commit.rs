@@ -6,7 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use super::blocks::{write_blocks, write_file_blocked, BLOCK};
-use super::files::{damaged, events_to_parquet, write_file, FIX_REBUILD};
+use super::damage::{damaged, FIX_REBUILD};
+use super::files::{events_to_parquet, write_file};
 use super::ids::IdRun;
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::layout::Kind;

@@ -17,7 +17,8 @@ use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::files::{corrupt, read_verified, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, FIX_REBUILD, FIX_RESTORE};
+use super::files::read_verified;
 use super::keys::{self, KeyRun, ScopeName};
 use super::manifest::FileRef;
 use super::Store;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::files::Fault;
+use super::damage::Fault;
 use super::keys::{map_verified, Bytes};
 
 /// Bytes of ids staged (and CRC'd) at a time when an id run is written.

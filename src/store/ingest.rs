@@ -7,7 +7,8 @@ use crate::event::{Action, Event};
 use crate::util::fasthash::FastMap;
 
 use super::commit::Change;
-use super::files::{corrupt, read_events, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, FIX_REBUILD, FIX_RESTORE};
+use super::files::read_events;
 use super::keys::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
 use super::Store;

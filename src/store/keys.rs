@@ -24,7 +24,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::files::Fault;
+use super::damage::Fault;
 
 const MAGIC: &[u8; 8] = b"OPTIDX01";
 const RECORD: usize = 32;

@@ -3,10 +3,11 @@
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::files::{corrupt, damaged, read_events, read_verified, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, damaged, FIX_REBUILD, FIX_RESTORE};
+use super::files::{read_events, read_verified};
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::manifest::FileRef;
-use super::{blocks, files, keys, Fault, Store};
+use super::{blocks, damage, keys, Fault, Store};
 use crate::error::Result;
 use crate::event::{self, Event};
 
@@ -110,7 +111,7 @@ impl Store {
     pub(super) fn checked(
         &self,
         r: &FileRef,
-        fix: files::Fix,
+        fix: damage::Fix,
         mapped: bool,
     ) -> Result<Option<blocks::Checked>> {
         let Some(b) = r.blocks.as_deref() else {

@@ -27,6 +27,7 @@
 
 mod blocks;
 mod commit;
+pub(crate) mod damage;
 mod export;
 pub(crate) mod files;
 mod ids;
@@ -42,8 +43,8 @@ pub(crate) mod probe;
 pub mod snapshot;
 mod state;
 
+pub use damage::Fault;
 pub use export::{Evidence, OptOut, SuppressionList};
-pub use files::Fault;
 pub use ingest::{Committed, Prepared};
 pub use lock::{lock, WriteLock};
 
@@ -51,7 +52,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use files::{check_file, corrupt, damaged, read_events, read_verified, FIX_REBUILD, FIX_RESTORE};
+use damage::{corrupt, damaged, FIX_REBUILD, FIX_RESTORE};
+use files::{check_file, read_events, read_verified};
 use ids::IdRun;
 use keys::{Entry, KeyRun};
 use layout::Kind;
@@ -60,11 +62,27 @@ use probe::ProbeFile;
 use snapshot::Snapshot;
 use state::State;
 
-use crate::scrub::OptOuts;
-
 /// How often a reader re-reads the manifest when writers keep replacing
 /// the generation under it.
 const READER_RETRIES: u32 = 3;
+/// The store's opt-outs, as a scrubber is made from them.
+pub enum OptOuts {
+    /// The store's probe file.
+    Probe(Box<ProbeFile>),
+    /// The snapshot's bitmaps (a store written before probe files).
+    Bitmaps(Snapshot),
+}
+
+impl OptOuts {
+    /// Total opted-out (account, scope, contact) keys.
+    pub fn opt_outs(&self) -> u64 {
+        match self {
+            OptOuts::Probe(p) => p.scopes.iter().map(|s| s.count).sum(),
+            OptOuts::Bitmaps(s) => s.opt_outs(),
+        }
+    }
+}
+
 /// An opened store: its manifest and config, read at one moment.
 pub struct Store {
     /// The store folder.
@@ -192,7 +210,7 @@ impl Store {
             return Err(Error::Corrupt(format!(
                 "store {}: the snapshot does not match the ledger; {}",
                 self.dir.display(),
-                files::Fix::Rebuild.say(Some(&self.dir))
+                damage::Fix::Rebuild.say(Some(&self.dir))
             )));
         }
         Ok(())

@@ -25,7 +25,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::files::{corrupt, read_verified, FIX_RESTORE};
+use super::damage::{corrupt, FIX_RESTORE};
+use super::files::read_verified;
 use super::manifest::{FileRef, Handover};
 use super::Store;
 use crate::error::{Error, Result};

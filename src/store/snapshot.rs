@@ -13,7 +13,7 @@ use std::path::Path;
 use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 
-use super::files::{damaged, Fault, FIX_REBUILD};
+use super::damage::{damaged, Fault, FIX_REBUILD};
 use super::manifest::FileRef;
 use crate::error::Result;
 

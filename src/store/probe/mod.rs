@@ -48,7 +48,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::blocks::Verifier;
-use super::files::Fault;
+use super::damage::Fault;
 
 // a probe's bytes: mapped from its file, or built in memory (for a store
 // written before probe files were kept)
