@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use super::blocks::{write_blocks, write_file_blocked, BLOCK};
-use super::damage::{damaged, FIX_REBUILD};
+use super::damage::{damaged, Fix};
 use super::files::{events_to_parquet, write_file};
 use super::ids::IdRun;
 use super::keys::{Entry, KeyRun, ScopeName};
@@ -148,16 +148,10 @@ impl Store {
             m.ledger.push(r);
         }
         // key runs: add this one, then merge size-tiered
-        let (mut key_refs, mut key_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
-            (Vec::new(), Vec::new())
-        } else {
-            (m.keys.clone(), m.keys.iter().map(|r| r.rows).collect())
-        };
         if !change.keys.is_empty() || change.replace {
-            key_rows.push(change.keys.len() as u64);
-            let from = keys::merge_from(&key_rows);
+            let (mut key_refs, from) = runs_to_extend(&m.keys, change.replace, change.keys.len());
             let rel = Kind::KeyRun.file(generation);
-            if from + 1 < key_rows.len() {
+            if from < key_refs.len() {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
                 let mut runs = vec![
@@ -167,7 +161,7 @@ impl Store {
                 for r in key_refs[from..].iter().rev() {
                     runs.push(
                         KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                            .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))?,
+                            .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))?,
                     );
                 }
                 let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
@@ -196,23 +190,17 @@ impl Store {
                     Some(&keys::fence),
                 )?);
             }
+            m.keys = key_refs;
         }
-        m.keys = key_refs;
         // id runs, the same way
-        let (mut id_refs, mut id_rows): (Vec<FileRef>, Vec<u64>) = if change.replace {
-            (Vec::new(), Vec::new())
-        } else {
-            (m.ids.clone(), m.ids.iter().map(|r| r.rows).collect())
-        };
         if !change.ids.is_empty() || change.replace {
-            id_rows.push(change.ids.len() as u64);
-            let from = keys::merge_from(&id_rows);
+            let (mut id_refs, from) = runs_to_extend(&m.ids, change.replace, change.ids.len());
             let rel = Kind::IdRun.file(generation);
-            let runs = id_refs[from..id_rows.len() - 1]
+            let runs = id_refs[from..]
                 .iter()
                 .map(|r| {
                     IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let runs: Vec<&IdRun> = runs.iter().collect();
@@ -227,8 +215,8 @@ impl Store {
                 rows,
                 blocks: None,
             });
+            m.ids = id_refs;
         }
-        m.ids = id_refs;
         // a store made before outboxes and probes were kept lacks their folders
         for kind in [Kind::Outbox, Kind::Probe] {
             let d = self.dir.join(kind.folder());
@@ -276,7 +264,7 @@ impl Store {
                 let checked = self.probe_file(r).and_then(|p| {
                     p.verify_all()
                         .map(|()| p)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
                 });
                 match checked {
                     Ok(p) => Some(p),
@@ -382,6 +370,16 @@ impl Store {
             }
         }
     }
+}
+
+/// The runs of one kind that a commit adds a run of `rows` records to
+/// (none when it replaces them all), and the first of them the new run is
+/// merged with (their count when it is merged with none).
+fn runs_to_extend(current: &[FileRef], replace: bool, rows: usize) -> (Vec<FileRef>, usize) {
+    let refs = if replace { Vec::new() } else { current.to_vec() };
+    let sizes: Vec<u64> = refs.iter().map(|r| r.rows).chain([rows as u64]).collect();
+    let from = keys::merge_from(&sizes);
+    (refs, from)
 }
 
 fn read_config_text(path: &Path) -> Result<String> {

@@ -30,11 +30,6 @@ impl Fix {
     }
 }
 
-/// The remedy for a derived file.
-pub(super) const FIX_REBUILD: Fix = Fix::Rebuild;
-/// The remedy for a file nothing can recompile.
-pub(super) const FIX_RESTORE: Fix = Fix::Restore;
-
 /// An error for a store file that cannot be used, with what to do.
 pub(super) fn corrupt(dir: &Path, file: &str, why: &str, fix: Fix) -> Error {
     Error::Corrupt(format!(

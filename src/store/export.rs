@@ -17,7 +17,7 @@ use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::damage::{corrupt, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, Fix};
 use super::files::read_verified;
 use super::keys::{self, KeyRun, ScopeName};
 use super::manifest::FileRef;
@@ -112,7 +112,7 @@ impl Store {
         let mut codes = FastMap::default();
         for r in &self.manifest.ledger {
             let f = self.file_evidence(r)?;
-            let bad = || corrupt(&self.dir, &r.file, "bad source value", FIX_RESTORE);
+            let bad = || corrupt(&self.dir, &r.file, "bad source value", Fix::Restore);
             let sources: Vec<Source> = f
                 .sources
                 .iter()
@@ -151,11 +151,11 @@ impl Store {
     /// block verified as it is read), else read whole and verified.
     fn file_evidence(&self, r: &FileRef) -> Result<FileEvidence> {
         let generation = super::files::ledger_generation(r)
-            .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
-        let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
-        match self.checked(r, FIX_RESTORE, true)? {
+            .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", Fix::Restore))?;
+        let bad = |why: String| corrupt(&self.dir, &r.file, &why, Fix::Restore);
+        match self.checked(r, Fix::Restore, true)? {
             Some(checked) => read_evidence(super::blocks::CheckedSource::new(checked), generation),
-            None => read_evidence(read_verified(&self.dir, r, FIX_RESTORE)?, generation),
+            None => read_evidence(read_verified(&self.dir, r, Fix::Restore)?, generation),
         }
         .map_err(bad)
     }
@@ -261,7 +261,7 @@ impl SuppressionList<'_> {
                                 &self.store.dir,
                                 "index",
                                 "it disagrees with the ledger",
-                                FIX_REBUILD,
+                                Fix::Rebuild,
                             )
                         })?;
                     Ok(OptOut {

@@ -7,7 +7,7 @@ use crate::event::{Action, Event};
 use crate::util::fasthash::FastMap;
 
 use super::commit::Change;
-use super::damage::{corrupt, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, Fix};
 use super::files::read_events;
 use super::keys::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
@@ -185,14 +185,14 @@ impl Store {
                     // same microsecond: the event id decides (rare)
                     if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
                         let r = self.ledger_file(ledger)?;
-                        v.insert(read_events(&self.dir, r, FIX_RESTORE)?);
+                        v.insert(read_events(&self.dir, r, Fix::Restore)?);
                     }
                     let cur_id = tie_files
                         .get(&ledger)
                         .and_then(|f| f.get(row as usize))
                         .map(|c| c.event_id.as_str())
                         .ok_or_else(|| {
-                            corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
+                            corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild)
                         })?;
                     e.event_id.as_str() > cur_id
                 }
@@ -256,7 +256,7 @@ impl Store {
     pub fn rebuild(&mut self) -> Result<()> {
         // pending replies cannot be recompiled: a damaged one is named
         for r in self.manifest.outbox_files() {
-            super::files::read_verified(&self.dir, r, FIX_RESTORE)?;
+            super::files::read_verified(&self.dir, r, Fix::Restore)?;
         }
         // Ids of messages that made no event (help requests) live only in
         // the id runs: keep them when they are still sound.
@@ -269,19 +269,19 @@ impl Store {
         let mut ledger = self.manifest.ledger.clone();
         for r in &mut ledger {
             let generation = super::files::ledger_generation(r)
-                .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", FIX_RESTORE))?;
-            let bytes = super::files::read_verified(&self.dir, r, FIX_RESTORE)?;
+                .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", Fix::Restore))?;
+            let bytes = super::files::read_verified(&self.dir, r, Fix::Restore)?;
             // its blocks file is derived from it: made again when missing
             // (a store written before them) or damaged
             let sound = r
                 .blocks
                 .as_deref()
-                .is_some_and(|b| super::files::check_file(&self.dir, b, FIX_REBUILD).is_ok());
+                .is_some_and(|b| super::files::check_file(&self.dir, b, Fix::Rebuild).is_ok());
             if !sound {
                 let table = super::blocks::encode(&bytes, 0, super::blocks::BLOCK, None);
                 r.blocks = Some(super::blocks::write_blocks(&self.dir, &r.file, &table)?);
             }
-            for (row, e) in super::files::decode_events(&self.dir, r, bytes, FIX_RESTORE)?
+            for (row, e) in super::files::decode_events(&self.dir, r, bytes, Fix::Restore)?
                 .into_iter()
                 .enumerate()
             {

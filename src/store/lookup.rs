@@ -3,7 +3,7 @@
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::damage::{corrupt, damaged, FIX_REBUILD, FIX_RESTORE};
+use super::damage::{corrupt, damaged, Fix};
 use super::files::{read_events, read_verified};
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::manifest::FileRef;
@@ -58,7 +58,7 @@ impl Store {
             for (r, fr) in runs.iter().zip(self.manifest.keys.iter().rev()) {
                 let got = r
                     .get(s.hash, contact)
-                    .map_err(|why| damaged(&self.dir, &fr.file, why, FIX_REBUILD))?;
+                    .map_err(|why| damaged(&self.dir, &fr.file, why, Fix::Rebuild))?;
                 if let Some(e) = got {
                     found.push(e);
                     break;
@@ -77,7 +77,7 @@ impl Store {
                         &self.dir,
                         "index",
                         "it disagrees with the ledger",
-                        FIX_REBUILD,
+                        Fix::Rebuild,
                     ));
                 }
             }
@@ -94,13 +94,13 @@ impl Store {
             .keys
             .iter()
             .rev()
-            .map(|r| match self.checked(r, FIX_REBUILD, false)? {
+            .map(|r| match self.checked(r, Fix::Rebuild, false)? {
                 Some(c) => keys::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
+                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
                 None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
                     .map(RunLookup::Whole)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD)),
+                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
             })
             .collect()
     }
@@ -117,9 +117,9 @@ impl Store {
         let Some(b) = r.blocks.as_deref() else {
             return Ok(None);
         };
-        let table = read_verified(&self.dir, b, FIX_REBUILD)?;
+        let table = read_verified(&self.dir, b, Fix::Rebuild)?;
         let table = blocks::Blocks::decode(&table, r.bytes as usize)
-            .map_err(|why| damaged(&self.dir, &b.file, why, FIX_REBUILD))?;
+            .map_err(|why| damaged(&self.dir, &b.file, why, Fix::Rebuild))?;
         blocks::Checked::open_as(&self.dir.join(&r.file), r.bytes, table, mapped)
             .map(Some)
             .map_err(|why| damaged(&self.dir, &r.file, why, fix))
@@ -133,15 +133,15 @@ impl Store {
             ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
         };
         use parquet::file::metadata::PageIndexPolicy;
-        let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD);
-        let Some(checked) = self.checked(r, FIX_RESTORE, false)? else {
-            let all = read_events(&self.dir, r, FIX_RESTORE)?;
+        let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild);
+        let Some(checked) = self.checked(r, Fix::Restore, false)? else {
+            let all = read_events(&self.dir, r, Fix::Restore)?;
             return rows
                 .iter()
                 .map(|&i| all.get(i as usize).cloned().ok_or_else(disagrees))
                 .collect();
         };
-        let bad = |why: String| corrupt(&self.dir, &r.file, &why, FIX_RESTORE);
+        let bad = |why: String| corrupt(&self.dir, &r.file, &why, Fix::Restore);
         let src = blocks::CheckedSource::new(checked);
         let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
         let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::damage::{corrupt, FIX_RESTORE};
+use super::damage::{corrupt, Fix};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic_mode;
 
@@ -101,7 +101,7 @@ impl Manifest {
             }
             Err(e) => return Err(Error::io("cannot read", &path, e)),
         };
-        let damaged = |why: &str| corrupt(dir, MANIFEST, why, FIX_RESTORE);
+        let damaged = |why: &str| corrupt(dir, MANIFEST, why, Fix::Restore);
         let text = std::str::from_utf8(&text).map_err(|_| damaged("not UTF-8"))?;
         let (body, tail) = text
             .strip_suffix('\n')

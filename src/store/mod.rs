@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use damage::{corrupt, damaged, FIX_REBUILD, FIX_RESTORE};
+use damage::{corrupt, damaged, Fix};
 use files::{check_file, read_events, read_verified};
 use ids::IdRun;
 use keys::{Entry, KeyRun};
@@ -105,11 +105,11 @@ impl Store {
     /// Read the store's manifest and config (its modes already checked).
     fn read(dir: &Path, exposed: Option<String>) -> Result<Store> {
         let manifest = Manifest::read(dir)?;
-        let config_bytes = read_verified(dir, &manifest.config, FIX_RESTORE)?;
+        let config_bytes = read_verified(dir, &manifest.config, Fix::Restore)?;
         let text = std::str::from_utf8(&config_bytes)
-            .map_err(|_| corrupt(dir, &manifest.config.file, "not UTF-8", FIX_RESTORE))?;
+            .map_err(|_| corrupt(dir, &manifest.config.file, "not UTF-8", Fix::Restore))?;
         let config =
-            Config::parse(text).map_err(|why| corrupt(dir, &manifest.config.file, &why, FIX_RESTORE))?;
+            Config::parse(text).map_err(|why| corrupt(dir, &manifest.config.file, &why, Fix::Restore))?;
         Ok(Store {
             dir: dir.to_path_buf(),
             manifest,
@@ -177,7 +177,7 @@ impl Store {
     }
 
     fn probe_file(&self, r: &FileRef) -> Result<ProbeFile> {
-        let bad = |why: Fault| damaged(&self.dir, &r.file, why, FIX_REBUILD);
+        let bad = |why: Fault| damaged(&self.dir, &r.file, why, Fix::Rebuild);
         let mut p = ProbeFile::open(&self.dir.join(&r.file)).map_err(bad)?;
         if p.file_bytes() != r.bytes {
             return Err(bad("wrong size".into()));
@@ -224,7 +224,7 @@ impl Store {
             .rev()
             .map(|r| {
                 KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
             })
             .collect()
     }
@@ -236,7 +236,7 @@ impl Store {
             .iter()
             .map(|r| {
                 IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, FIX_REBUILD))
+                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
             })
             .collect()
     }
@@ -253,7 +253,7 @@ impl Store {
                     &self.dir,
                     "index",
                     &format!("it names {name}, which the manifest does not list"),
-                    FIX_REBUILD,
+                    Fix::Rebuild,
                 )
             })
     }
@@ -270,13 +270,13 @@ impl Store {
         let mut state = State::default();
         for (generation, wanted) in by_file {
             let r = self.ledger_file(generation)?;
-            let events = read_events(&self.dir, r, FIX_RESTORE)?;
+            let events = read_events(&self.dir, r, Fix::Restore)?;
             for w in wanted {
                 let e = events
                     .get(w.row as usize)
                     .filter(|e| e.contact == w.contact && e.at == w.at)
                     .ok_or_else(|| {
-                        corrupt(&self.dir, "index", "it disagrees with the ledger", FIX_REBUILD)
+                        corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild)
                     })?;
                 state.apply(e.clone());
             }
@@ -294,15 +294,15 @@ impl Store {
             .chain(&m.ledger)
             .chain(m.outbox_files())
         {
-            read_verified(&self.dir, r, FIX_RESTORE)?;
+            read_verified(&self.dir, r, Fix::Restore)?;
             n += 1;
         }
         for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]).chain(&m.probe) {
-            check_file(&self.dir, r, FIX_REBUILD)?;
+            check_file(&self.dir, r, Fix::Rebuild)?;
             n += 1;
         }
         for r in m.ledger.iter().chain(&m.keys).filter_map(|r| r.blocks.as_deref()) {
-            check_file(&self.dir, r, FIX_REBUILD)?;
+            check_file(&self.dir, r, Fix::Rebuild)?;
             n += 1;
         }
         Ok(n)

@@ -25,7 +25,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::damage::{corrupt, FIX_RESTORE};
+use super::damage::{corrupt, Fix};
 use super::files::read_verified;
 use super::manifest::{FileRef, Handover};
 use super::Store;
@@ -60,8 +60,8 @@ pub(super) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 
 /// Read one outbox file of the store, verified.
 fn read(dir: &Path, r: &FileRef) -> Result<Vec<RecordBatch>> {
-    let bytes = read_verified(dir, r, FIX_RESTORE)?;
-    let bad = |why: String| corrupt(dir, &r.file, &why, FIX_RESTORE);
+    let bytes = read_verified(dir, r, Fix::Restore)?;
+    let bad = |why: String| corrupt(dir, &r.file, &why, Fix::Restore);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
         .map_err(|e| bad(e.to_string()))?;
@@ -246,7 +246,7 @@ impl Store {
     /// outputs are); otherwise the rows are read and written.
     fn write_pending(&self, path: &Path, files: &[FileRef]) -> Result<crate::io::atomic::Sealed> {
         if let ([one], Format::Parquet) = (files, Format::for_path(path)?) {
-            let bytes = read_verified(&self.dir, one, FIX_RESTORE)?;
+            let bytes = read_verified(&self.dir, one, Fix::Restore)?;
             let (pending, mut file) = crate::io::atomic::PendingFile::create(path)?;
             std::io::Write::write_all(&mut file, &bytes).map_err(|e| Error::io("cannot write", path, e))?;
             return pending.seal(file, None);

@@ -13,7 +13,7 @@ use std::path::Path;
 use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 
-use super::damage::{damaged, Fault, FIX_REBUILD};
+use super::damage::{damaged, Fault, Fix};
 use super::manifest::FileRef;
 use crate::error::Result;
 
@@ -90,7 +90,7 @@ impl Snapshot {
     /// CRC-32, into bitmaps that an ingest can change.
     pub(crate) fn open(dir: &Path, r: &FileRef) -> Result<Snapshot> {
         let map = map_sized(dir, r)?;
-        Snapshot::decode(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, FIX_REBUILD))
+        Snapshot::decode(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, Fix::Rebuild))
     }
 
     /// Decode from bytes, checking the checksum against the file's own and
@@ -149,7 +149,7 @@ impl MappedSnapshot {
     pub(crate) fn open(dir: &Path, r: &FileRef) -> Result<MappedSnapshot> {
         let map = map_sized(dir, r)?;
         let (header, blobs) =
-            verified_parts(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, FIX_REBUILD))?;
+            verified_parts(&map, r.crc32).map_err(|why| damaged(dir, &r.file, why, Fix::Rebuild))?;
         let blobs = map.len() - 4 - blobs.len();
         Ok(MappedSnapshot { map, header, blobs })
     }
@@ -205,7 +205,7 @@ fn blob<'a>(blobs: &'a [u8], s: &HeaderScope) -> Result<&'a [u8], Fault> {
 
 /// Map a snapshot file whose size is the manifest's.
 fn map_sized(dir: &Path, r: &FileRef) -> Result<memmap2::Mmap> {
-    let bad = |why: Fault| damaged(dir, &r.file, why, FIX_REBUILD);
+    let bad = |why: Fault| damaged(dir, &r.file, why, Fix::Rebuild);
     let file = File::open(dir.join(&r.file)).map_err(|e| bad(e.into()))?;
     let len = file.metadata().map_err(|e| bad(e.into()))?.len();
     if len != r.bytes {

@@ -140,7 +140,7 @@ impl ParquetFile {
     pub(crate) fn next_batch(&mut self, name: &str) -> Option<Result<RecordBatch>> {
         loop {
             if self.current.is_none() {
-                if self.next_group >= self.groups() {
+                if !self.has_groups_left() {
                     return None;
                 }
                 let groups = (self.next_group..self.groups()).collect();
@@ -150,11 +150,8 @@ impl ParquetFile {
                     Err(e) => return Some(Err(e)),
                 }
             }
-            let r = self.current.as_mut()?;
-            match guarded(name, || Ok(r.next())) {
-                Err(e) => return Some(Err(e)),
-                Ok(None) => self.current = None,
-                Ok(Some(b)) => return Some(b.map_err(|e| data_error(name, e))),
+            if let Some(b) = self.next_read(name) {
+                return Some(b);
             }
         }
     }
