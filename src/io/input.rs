@@ -87,7 +87,7 @@ impl Unit {
         };
         match self.source {
             UnitSource::Batches(batches) => batches.into_iter().try_for_each(give),
-            UnitSource::Groups(groups) => groups.for_each(&file.clone(), give),
+            UnitSource::Groups(groups) => groups.for_each(&file, give),
         }
     }
 }
