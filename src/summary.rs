@@ -87,6 +87,24 @@ pub struct WebformSummary {
     pub rejected: u64,
 }
 
+/// What `ingest import` did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    /// The account imported into.
+    pub account: String,
+    /// Events whose id the store had already.
+    pub already_known: u64,
+    /// `ingest import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Rows read into events.
+    pub events_read: u64,
+    /// New events.
+    pub new_events: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+}
+
 /// One campaign of the nightly job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CampaignSummary {

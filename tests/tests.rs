@@ -14,6 +14,7 @@ mod fuzz_regressions;
 mod hostile;
 mod invalid;
 mod lazy_reads;
+mod memory;
 mod nightly_cli;
 mod outbox_cli;
 mod props;

@@ -2,12 +2,9 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::cmd::{write_summary, StoreArgs};
-use crate::error::{Error, Result};
-use crate::ingest::import::{self, ImportColumns, Mapping};
-use crate::ingest::{now_micros, Rejects};
+use crate::error::Result;
+use crate::ingest::import::{self, ImportColumns};
 use crate::io::input::Dataset;
 use crate::store::Store;
 
@@ -59,20 +56,6 @@ pub struct Args {
 /// Ingest a manual import.
 pub(super) fn run(a: Args) -> Result<()> {
     let (mut store, _lock) = Store::open_for_write(&a.store.store)?;
-    let account = store
-        .config
-        .account(&a.account)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--account '{}' is not an account in the store's config",
-                a.account
-            ))
-        })?
-        .clone();
-    let mapping = match &a.senders {
-        Some(list) => Mapping::Senders(import::resolve_senders(&account, list)?),
-        None => Mapping::AccountWide,
-    };
     let cols = ImportColumns {
         phone: a.phone_column,
         sender: a.sender_column,
@@ -82,25 +65,16 @@ pub(super) fn run(a: Args) -> Result<()> {
         csv: a.csv.shape()?,
     };
     let data = Dataset::open_shaped(&a.files, cols.csv)?;
-    let mut rejects = Rejects::new(a.rejects.as_deref(), &data.schema)?;
-    let events = import::read(&account, &mapping, data, &cols, now_micros(), &mut rejects)?;
-    let read = events.len();
-    let done = store.ingest(events)?;
-    eprintln!(
-        "import: {read} opt-outs read for account '{}', {} new, {} already in the store",
-        account.id,
-        done.new_events.len(),
-        done.already_known
-    );
-    if let Some(line) = rejects.summary(a.rejects.is_some()) {
-        eprintln!("import: {line}");
-    }
-    let rejected = rejects.count;
-    rejects.finish()?;
-    write_summary(
-        a.store.summary.as_deref(),
-        &json!({"command": "ingest import", "account": account.id, "events_read": read,
-                "new_events": done.new_events.len(), "already_known": done.already_known, "rejected": rejected}),
+    let mut figures = import::ingest(
+        &mut store,
+        &a.account,
+        a.senders.as_deref(),
+        data,
+        &cols,
+        a.rejects.as_deref(),
     )?;
+    figures.command = Some("ingest import".into());
+    write_summary(a.store.summary.as_deref(), &figures)?;
+    let rejected = figures.rejected;
     a.limit.check("import", rejected)
 }

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::Array;
-
 use crate::config::{Config, MatchMode};
 use crate::error::Result;
 use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
@@ -498,7 +496,7 @@ pub(super) fn classify_batch(
             continue;
         };
         let to = cell(&tos, i).unwrap_or("");
-        let body = if bodies.is_null(i) { "" } else { bodies.value(i) };
+        let body = bodies.get(i).unwrap_or("");
         let m = Msg {
             id,
             at,

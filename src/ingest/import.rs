@@ -258,3 +258,53 @@ mod tests {
         );
     }
 }
+
+/// Import a dataset of opt-outs for one account into a store (the caller
+/// holds the lock), mapped account-wide or, with `senders` (a
+/// comma-separated list, `*` for account-wide), to those senders. Prints
+/// the summary line on stderr and returns its figures.
+pub fn ingest(
+    store: &mut crate::store::Store,
+    account: &str,
+    senders: Option<&str>,
+    data: Dataset,
+    cols: &ImportColumns,
+    rejects_path: Option<&std::path::Path>,
+) -> Result<crate::summary::ImportSummary> {
+    let account = store
+        .config
+        .account(account)
+        .ok_or_else(|| {
+            crate::error::Error::Usage(format!(
+                "--account '{account}' is not an account in the store's config"
+            ))
+        })?
+        .clone();
+    let mapping = match senders {
+        Some(list) => Mapping::Senders(resolve_senders(&account, list)?),
+        None => Mapping::AccountWide,
+    };
+    let mut rejects = Rejects::new(rejects_path, &data.schema)?;
+    let events = read(&account, &mapping, data, cols, super::now_micros(), &mut rejects)?;
+    let read = events.len();
+    let done = store.ingest(events)?;
+    eprintln!(
+        "import: {read} opt-outs read for account '{}', {} new, {} already in the store",
+        account.id,
+        done.new_events.len(),
+        done.already_known
+    );
+    if let Some(line) = rejects.summary(rejects_path.is_some()) {
+        eprintln!("import: {line}");
+    }
+    let rejected = rejects.count;
+    rejects.finish()?;
+    Ok(crate::summary::ImportSummary {
+        account: account.id,
+        already_known: done.already_known as u64,
+        command: None,
+        events_read: read as u64,
+        new_events: done.new_events.len() as u64,
+        rejected,
+    })
+}

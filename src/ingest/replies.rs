@@ -97,6 +97,16 @@ pub struct ReplyOutputs<'p> {
     pub rejects: Option<&'p std::path::Path>,
 }
 
+impl ReplyOutputs<'_> {
+    /// Each output's name must say its format.
+    fn check(&self) -> Result<()> {
+        for p in [self.outbox, self.review, self.rejects].into_iter().flatten() {
+            crate::io::output::Format::for_path(p)?;
+        }
+        Ok(())
+    }
+}
+
 /// Ingest reply logs into a store (the caller holds the lock). The
 /// replies it decides to send are committed with its events and stay
 /// pending in the store; with `outputs.outbox`, every pending reply (this
@@ -110,13 +120,20 @@ pub fn ingest(
     cols: &ReplyColumns,
     outputs: &ReplyOutputs<'_>,
 ) -> Result<RepliesSummary> {
-    for p in [outputs.outbox, outputs.review, outputs.rejects]
-        .into_iter()
-        .flatten()
-    {
-        crate::io::output::Format::for_path(p)?;
-    }
+    outputs.check()?;
     let data = Dataset::open_shaped(files, cols.csv)?;
+    ingest_dataset(store, data, cols, outputs)
+}
+
+/// [`ingest`] of a dataset already opened (batches handed over from
+/// Python, say).
+pub fn ingest_dataset(
+    store: &mut crate::store::Store,
+    data: Dataset,
+    cols: &ReplyColumns,
+    outputs: &ReplyOutputs<'_>,
+) -> Result<RepliesSummary> {
+    outputs.check()?;
     let mut rejects = Rejects::new(outputs.rejects, &data.schema)?;
     let mut review = Review::new(outputs.review)?;
     let mut outcome = read(&store.config, data, cols, &mut review, &mut rejects)?;

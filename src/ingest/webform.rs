@@ -142,6 +142,16 @@ pub fn ingest(
     rejects_path: Option<&std::path::Path>,
 ) -> Result<crate::summary::WebformSummary> {
     let data = Dataset::open_shaped(files, cols.csv)?;
+    ingest_dataset(store, data, cols, rejects_path)
+}
+
+/// [`ingest`] of a dataset already opened.
+pub fn ingest_dataset(
+    store: &mut crate::store::Store,
+    data: Dataset,
+    cols: &WebformColumns,
+    rejects_path: Option<&std::path::Path>,
+) -> Result<crate::summary::WebformSummary> {
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
     let events = read(&store.config, data, cols, &mut rejects)?;
     let read = events.len();

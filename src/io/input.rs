@@ -41,6 +41,9 @@ pub struct Batch {
 enum Reader {
     Csv(Box<arrow::csv::reader::BufReader<Box<dyn BufRead + Send>>>),
     Parquet(Box<ParquetFile>),
+    /// Batches a caller already holds (a data frame handed over from
+    /// Python, say).
+    Memory(std::vec::IntoIter<RecordBatch>),
 }
 
 /// Consecutive rows of one file, to be read (decoded) on any thread: a
@@ -130,6 +133,7 @@ impl InputFile {
                 Ok(b)
             }),
             Reader::Parquet(p) => p.next_batch(&self.name),
+            Reader::Memory(b) => b.next().map(Ok),
         }
     }
 }
@@ -261,6 +265,34 @@ impl Dataset {
         })
     }
 
+    /// A dataset of batches already in memory, all of `schema` (`name`
+    /// stands for the file in messages).
+    pub fn from_batches(name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Dataset> {
+        if let Some(b) = batches.iter().find(|b| b.schema().fields() != schema.fields()) {
+            return Err(Error::Input(format!(
+                "{name}: a batch has columns ({}) unlike the data's schema ({})",
+                b.schema(),
+                schema
+            )));
+        }
+        let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let part = InputFile {
+            name: name.into(),
+            reader: Reader::Memory(batches.into_iter()),
+            rows: 0,
+            total: Some(total),
+            encodings: Encodings::default(),
+        };
+        Ok(Dataset {
+            schema,
+            first_name: name.to_string(),
+            total_rows: Some(total),
+            encodings: Encodings::default(),
+            parts: vec![part].into_iter(),
+            current: None,
+        })
+    }
+
     /// The next [`Unit`] of about `target_rows` rows (at least one batch),
     /// in input order; `None` at the end. Parquet row groups are left to
     /// decode wherever the unit is read: whole ones that fit, several
@@ -291,7 +323,7 @@ impl Dataset {
             while rows < target_rows {
                 let next = match &mut part.reader {
                     Reader::Parquet(p) => p.next_read(&part.name),
-                    Reader::Csv(_) => part.next_batch(),
+                    Reader::Csv(_) | Reader::Memory(_) => part.next_batch(),
                 };
                 match next {
                     None => break,
@@ -386,7 +418,7 @@ impl Dataset {
 
 impl Batch {
     /// Column `i` as text, with the file and column named in the error.
-    pub fn text(&self, i: usize) -> Result<std::borrow::Cow<'_, arrow::array::StringArray>> {
+    pub(crate) fn text(&self, i: usize) -> Result<crate::util::columns::Text<'_>> {
         crate::util::columns::as_text(self.batch.column(i)).map_err(|e| self.column_error(i, &e))
     }
 

@@ -6,7 +6,9 @@
 //! the decisions into the kept and suppressed batches. Reading, rayon and
 //! writing wrap around these in [`run`].
 
+pub mod check;
 mod dedupe;
+pub mod memory;
 pub mod run;
 mod setup;
 mod split;
@@ -16,13 +18,12 @@ pub use split::{split, suppressed_schema};
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, DictionaryArray, RecordBatch};
-use arrow::datatypes::Int32Type;
+use arrow::array::{ArrayRef, RecordBatch};
 use roaring::RoaringTreemap;
 
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
 use crate::store::probe::ProbeFile;
-use crate::util::columns::{as_text, cell, per_row};
+use crate::util::columns::{as_dict, as_text, cell, per_row};
 use crate::util::fasthash::FastMap;
 
 /// Why a row may not be messaged, in SPEC §3.4's order.
@@ -421,25 +422,25 @@ impl Scrubber {
             (Some(view), Some(name)) => self.resolve_sender(view, name),
             _ => SenderRes::None,
         };
-        if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-            let values = as_text(d.values())?;
+        if let Some(d) = as_dict(col)? {
+            let values = &d.values;
             let width = values.len() + 1;
             // (account position, dictionary value) → resolution, filled
             // lazily: a dense table, no hashing per row
             let mut table: Vec<Option<SenderRes>> = vec![None; self.accounts.len().max(1) * width];
             return Ok(d
-                .keys()
+                .keys
                 .iter()
                 .zip(accounts)
                 .map(|(k, a)| {
-                    let slot = k.map_or(width - 1, |k| (k as usize).min(width - 1));
+                    let slot = k.map_or(width - 1, |k| k.min(width - 1));
                     let Some(view) = a else {
                         return SenderRes::None;
                     };
                     let at = view.pos as usize * width + slot;
                     let resolved = || {
                         let name = if slot < values.len() {
-                            cell(&values, slot)
+                            cell(values, slot)
                         } else {
                             None
                         };

@@ -125,16 +125,7 @@ fn open_checked(store: &Store, plan: &ScrubJob) -> Result<(Dataset, Columns)> {
             ));
         }
     }
-    if let Some(a) = &plan.account {
-        if store.config.account(a).is_none() {
-            return Err(Error::Usage(format!(
-                "--account '{a}' is not an account in the store's config"
-            )));
-        }
-    }
-    if let Some(s) = &plan.sender {
-        check_sender(&store.config, plan.account.as_deref(), s)?;
-    }
+    check_defaults(&store.config, plan)?;
     refuse_overwriting_inputs(plan)?;
     let dict_columns = [plan.account_column.as_str(), plan.sender_column.as_str()];
     let phone = [plan.phone_column.as_str()];
@@ -143,7 +134,7 @@ fn open_checked(store: &Store, plan: &ScrubJob) -> Result<(Dataset, Columns)> {
         auto_except: Some(&phone),
     };
     let data = Dataset::open_dict(&plan.inputs, plan.batch_rows, read, plan.csv)?;
-    let cols = resolve_columns(&data, plan)?;
+    let cols = plan.columns(&store.config, &data)?;
     if plan.suppressed.is_some() {
         for name in ["reason", "scope"] {
             if data.schema.index_of(name).is_ok() {
@@ -155,6 +146,33 @@ fn open_checked(store: &Store, plan: &ScrubJob) -> Result<(Dataset, Columns)> {
         }
     }
     Ok((data, cols))
+}
+
+impl ScrubJob {
+    /// Where a dataset's rows hold the decision's inputs, with the job's
+    /// `--account`, `--sender` and country settings checked against the
+    /// config: the checks of [`check`] that do not concern files. A scrub
+    /// of batches in memory (from Python) makes its columns this way.
+    pub fn columns(&self, config: &crate::config::Config, data: &Dataset) -> Result<Columns> {
+        check_defaults(config, self)?;
+        resolve_columns(data, self)
+    }
+}
+
+/// `--account` must be an account of the config, and `--sender` one of
+/// its senders.
+fn check_defaults(config: &crate::config::Config, plan: &ScrubJob) -> Result<()> {
+    if let Some(a) = &plan.account {
+        if config.account(a).is_none() {
+            return Err(Error::Usage(format!(
+                "--account '{a}' is not an account in the store's config"
+            )));
+        }
+    }
+    if let Some(s) = &plan.sender {
+        check_sender(config, plan.account.as_deref(), s)?;
+    }
+    Ok(())
 }
 
 /// `--sender` must name a sender of `--account` (or of some account when

@@ -1,45 +1,130 @@
 //! Reading input columns as text, whatever their Arrow type.
+//!
+//! The string layouts that tools hand over are read where they lie:
+//! `string` (pyarrow, DuckDB, Spark, most Parquet), `large_string`
+//! (pandas), `string_view` (Polars) and dictionaries of any of them with
+//! any integer keys (Parquet read as dictionaries, Polars Categorical).
+//! Other types (integers, say) are cast to text once.
 
-use std::borrow::Cow;
-
-use arrow::array::{Array, ArrayRef, DictionaryArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int32Type};
+use arrow::datatypes::DataType;
 
 use crate::util::fasthash::FastMap;
 
-/// A column as UTF-8 strings: zero-copy when it already is, else cast
-/// (integers become their digits, dictionaries their values).
-pub(crate) fn as_text(col: &ArrayRef) -> Result<Cow<'_, StringArray>, String> {
-    if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
-        return Ok(Cow::Borrowed(s));
+/// A text column, borrowed in its own layout or cast to `string`.
+pub(crate) enum Text<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+    Cast(StringArray),
+}
+
+impl Text<'_> {
+    /// Rows in the column.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Text::Utf8(a) => a.len(),
+            Text::Large(a) => a.len(),
+            Text::View(a) => a.len(),
+            Text::Cast(a) => a.len(),
+        }
     }
+
+    /// The text of row `i` (`None` for null).
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            Text::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Text::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Text::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Text::Cast(a) => (!a.is_null(i)).then(|| a.value(i)),
+        }
+    }
+
+    /// The column as a `string` array (a copy unless it is one).
+    pub(crate) fn into_owned(self) -> StringArray {
+        match self {
+            Text::Utf8(a) => a.clone(),
+            Text::Cast(a) => a,
+            Text::Large(a) => (0..a.len())
+                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+                .collect(),
+            Text::View(a) => (0..a.len())
+                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+                .collect(),
+        }
+    }
+}
+
+/// A column as text: borrowed when it is a string layout, else cast
+/// (integers become their digits, dictionaries their values).
+pub(crate) fn as_text(col: &ArrayRef) -> Result<Text<'_>, String> {
     match col.data_type() {
+        DataType::Utf8 => return Ok(Text::Utf8(col.as_string::<i32>())),
+        DataType::LargeUtf8 => return Ok(Text::Large(col.as_string::<i64>())),
+        DataType::Utf8View => return Ok(Text::View(col.as_string_view())),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
             return Err("binary data; expected text".into())
         }
-        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(_, _) => {
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_)
+        | DataType::FixedSizeList(_, _)
+        | DataType::Struct(_)
+        | DataType::Map(_, _) => {
             return Err(format!("{} values; expected text or integers", col.data_type()))
+        }
+        DataType::Dictionary(_, v)
+            if matches!(
+                **v,
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            ) =>
+        {
+            return Err("binary data; expected text".into())
         }
         _ => {}
     }
     let c = cast(col, &DataType::Utf8).map_err(|e| format!("{e}"))?;
-    c.as_any()
-        .downcast_ref::<StringArray>()
+    c.as_string_opt::<i32>()
         .cloned()
-        .map(Cow::Owned)
+        .map(Text::Cast)
         .ok_or_else(|| "cannot be read as text".into())
 }
 
 /// The value of row `i`, `None` for null or empty after trimming.
-pub(crate) fn cell(a: &StringArray, i: usize) -> Option<&str> {
-    if a.is_null(i) {
-        return None;
-    }
-    let v = a.value(i);
+#[inline]
+pub(crate) fn cell<'t>(a: &'t Text<'_>, i: usize) -> Option<&'t str> {
+    let v = a.get(i)?;
     // a value that starts with a visible ASCII character is not blank
     let visible = v.as_bytes().first().is_some_and(|b| b.is_ascii_graphic());
     (visible || !v.trim().is_empty()).then_some(v)
+}
+
+/// A dictionary-encoded text column, whatever its key type: each row's
+/// value index (`None` for a null row), and the values as text.
+pub(crate) struct Dict<'a> {
+    /// Per row, the index into `values`.
+    pub(crate) keys: Vec<Option<usize>>,
+    /// The distinct values.
+    pub(crate) values: Text<'a>,
+}
+
+/// `col` as a [`Dict`], when it is a dictionary.
+pub(crate) fn as_dict(col: &ArrayRef) -> Result<Option<Dict<'_>>, String> {
+    let Some(d) = col.as_any_dictionary_opt() else {
+        return Ok(None);
+    };
+    let values = as_text(d.values())?;
+    let keys = d.keys();
+    let keys = d
+        .normalized_keys()
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| (!keys.is_null(i) && k < values.len()).then_some(k))
+        .collect();
+    Ok(Some(Dict { keys, values }))
 }
 
 /// A column's value per row, resolved once per distinct text: once per
@@ -50,15 +135,14 @@ pub(crate) fn per_row<T: Copy>(
     fallback: T,
     resolve: impl Fn(&str) -> T,
 ) -> Result<Vec<T>, String> {
-    if let Some(d) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-        let values = as_text(d.values())?;
-        let table: Vec<T> = (0..values.len())
-            .map(|v| cell(&values, v).map(&resolve).unwrap_or(fallback))
+    if let Some(d) = as_dict(col)? {
+        let table: Vec<T> = (0..d.values.len())
+            .map(|v| cell(&d.values, v).map(&resolve).unwrap_or(fallback))
             .collect();
         return Ok(d
-            .keys()
+            .keys
             .iter()
-            .map(|k| k.and_then(|k| table.get(k as usize).copied()).unwrap_or(fallback))
+            .map(|k| k.and_then(|k| table.get(k).copied()).unwrap_or(fallback))
             .collect());
     }
     let text = as_text(col)?;

@@ -1,0 +1,105 @@
+//! One contact's answer (`optscrub check`, `Store.check` in Python):
+//! whether it may be messaged, per account, and the events that decided.
+
+use serde_json::json;
+
+use super::{Reason, RowDecision, Scrubber};
+use crate::error::Result;
+use crate::event::Event;
+use crate::phone::{format_e164, normalize_sender, DefaultCountry};
+use crate::store::Store;
+
+/// The answer for one account.
+pub struct AccountAnswer {
+    /// The account asked about.
+    pub account: String,
+    /// The decision, as a scrub of one row makes it.
+    pub decision: RowDecision,
+    /// The contact as the decision read it (with the account's country),
+    /// `None` when the phone is not a number.
+    pub contact: Option<u64>,
+    /// The opt-out and opt-in events behind the decision, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// A contact's answer in one account, or in every account of the config.
+pub struct Answer {
+    /// May it be messaged (in every account asked about)?
+    pub sendable: bool,
+    /// Per account asked about.
+    pub accounts: Vec<AccountAnswer>,
+    /// The answer as `check --json` prints it.
+    pub json: serde_json::Value,
+}
+
+/// A time as RFC 3339 in UTC.
+pub fn time(at: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+}
+
+fn event_json(e: &Event) -> serde_json::Value {
+    json!({"event_id": e.event_id, "scope": e.scope, "action": e.action.as_str(), "source": e.source.as_str(),
+           "keyword": e.keyword, "at": time(e.at), "via": e.via})
+}
+
+/// Whether `phone` may be messaged by `account` (every account of the
+/// config when `None`) and `sender` (any of the account's when `None`).
+/// The answer stands only on sound bytes: damage read on the way is an
+/// error.
+pub fn answer(
+    store: &Store,
+    scrubber: &Scrubber,
+    phone: &str,
+    account: Option<&str>,
+    sender: Option<&str>,
+    country: Option<DefaultCountry>,
+) -> Result<Answer> {
+    let names: Vec<&str> = match account {
+        Some(acc) => vec![acc],
+        None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),
+    };
+    let sender_id = sender.and_then(normalize_sender);
+    let mut accounts = Vec::new();
+    let mut contact = None;
+    for name in names {
+        let d = scrubber.decide_one(Some(phone), Some(name), sender, country);
+        let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
+        scrubber.verified()?;
+        contact = contact.or(c);
+        let events = match c {
+            Some(c) => store.deciding(name, sender_id.as_deref(), c)?,
+            None => Vec::new(),
+        };
+        accounts.push(AccountAnswer {
+            account: name.to_string(),
+            decision: d,
+            contact: c,
+            events,
+        });
+    }
+    let sendable = accounts.iter().all(|a| a.decision.reason.is_none());
+    let one = |a: &AccountAnswer| {
+        let d = a.decision;
+        let reason = d.reason.map(|r| r.as_str());
+        let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
+        json!({
+            "phone": a.contact.map(format_e164), "account": a.account, "sender": sender_id,
+            "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
+            "events": a.events.iter().map(event_json).collect::<Vec<_>>(),
+        })
+    };
+    let json = match account {
+        Some(_) => one(&accounts[0]),
+        None => json!({
+            "phone": contact.map(format_e164), "sender": sender_id, "sendable": sendable,
+            "accounts": accounts.iter().map(one).collect::<Vec<_>>(),
+        }),
+    };
+    Ok(Answer {
+        sendable,
+        accounts,
+        json,
+    })
+}
