@@ -231,34 +231,6 @@ pub fn read(
     Ok(events)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_import_id_is_the_hash_of_the_row_as_written_before() {
-        // ids are kept in stores: the same row must keep its id
-        let old = |account: &str, scope: &str, contact: u64, at_key: &str| {
-            let key = format!("{account}\u{1f}{scope}\u{1f}+{contact}\u{1f}{at_key}");
-            format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
-        };
-        let mut key = Vec::new();
-        let at = 1_790_000_000_123_456;
-        assert_eq!(
-            import_id(&mut key, "acct01", "+447700900123", 447700900456, Some(at)),
-            old("acct01", "+447700900123", 447700900456, &at.to_string())
-        );
-        assert_eq!(
-            import_id(&mut key, "acct01", "account", 15551234567, None),
-            old("acct01", "account", 15551234567, "")
-        );
-        assert_eq!(
-            import_id(&mut key, "a", "account", 1, Some(-5)),
-            old("a", "account", 1, "-5")
-        );
-    }
-}
-
 /// Import a dataset of opt-outs for one account into a store (the caller
 /// holds the lock), mapped account-wide or, with `senders` (a
 /// comma-separated list, `*` for account-wide), to those senders. Prints
@@ -307,4 +279,32 @@ pub fn ingest(
         new_events: done.new_events.len() as u64,
         rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_id_is_the_hash_of_the_row_as_written_before() {
+        // ids are kept in stores: the same row must keep its id
+        let old = |account: &str, scope: &str, contact: u64, at_key: &str| {
+            let key = format!("{account}\u{1f}{scope}\u{1f}+{contact}\u{1f}{at_key}");
+            format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+        };
+        let mut key = Vec::new();
+        let at = 1_790_000_000_123_456;
+        assert_eq!(
+            import_id(&mut key, "acct01", "+447700900123", 447700900456, Some(at)),
+            old("acct01", "+447700900123", 447700900456, &at.to_string())
+        );
+        assert_eq!(
+            import_id(&mut key, "acct01", "account", 15551234567, None),
+            old("acct01", "account", 15551234567, "")
+        );
+        assert_eq!(
+            import_id(&mut key, "a", "account", 1, Some(-5)),
+            old("a", "account", 1, "-5")
+        );
+    }
 }
