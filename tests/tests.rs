@@ -5,6 +5,7 @@
 
 mod common;
 
+mod bundle;
 mod cli_edges;
 mod countries;
 mod crash;

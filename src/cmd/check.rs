@@ -1,8 +1,8 @@
 //! `optscrub check --store DIR [--account ID] [--sender ID] PHONE [--json] [--exit-status]`
 
-use crate::cmd::scrub::parse_country;
 use crate::cmd::{write_summary, StoreArgs};
 use crate::error::Result;
+use crate::phone::parse_country;
 use crate::scrub::{check, Scrubber};
 use crate::store::Store;
 

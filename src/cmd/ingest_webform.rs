@@ -53,7 +53,7 @@ pub(super) fn run(a: Args) -> Result<()> {
         phone: a.phone_column,
         time: a.time_column,
         id: a.id_column,
-        country: crate::cmd::scrub::parse_country(a.default_country.as_deref())?,
+        country: crate::phone::parse_country(a.default_country.as_deref())?,
         zone: crate::ingest::parse_zone(a.timezone.as_deref())?,
         csv: a.csv.shape()?,
     };

@@ -1,5 +1,6 @@
 //! The subcommands, one file each, each with its own args and `run`.
 
+mod bundle;
 mod check;
 mod completions;
 mod config;
@@ -56,6 +57,9 @@ pub enum Command {
     Stats(stats::Args),
     /// Recompile the snapshot from the ledger.
     Rebuild(rebuild::Args),
+    /// Write the smallest copy of a store that scrubs as it does, for
+    /// Spark executors and other machines that cannot reach the store.
+    Bundle(bundle::Args),
     /// The whole nightly job: ingest, then scrub every campaign of a folder.
     Nightly(nightly::Args),
     /// Run the nightly job on the bundled demo data, with nothing to prepare.
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
+        Command::Bundle(a) => bundle::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Nightly(a) => nightly::run(a),

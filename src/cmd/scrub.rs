@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cmd::{write_summary, StoreArgs};
-use crate::error::{Error, Result};
-use crate::phone::DefaultCountry;
+use crate::error::Result;
 use crate::scrub::run::{self, ScrubJob};
 use crate::scrub::{Reason, Scrubber};
 use crate::store::Store;
@@ -65,7 +64,7 @@ impl ScrubFlags {
     /// A plan with these settings, for these inputs and output.
     pub(super) fn plan(self, inputs: Vec<String>, output: PathBuf) -> Result<ScrubJob> {
         let mut plan = ScrubJob::new(inputs, output);
-        plan.country = parse_country(self.default_country.as_deref())?;
+        plan.country = crate::phone::parse_country(self.default_country.as_deref())?;
         plan.keep_duplicates = self.keep_duplicates;
         plan.phone_column = self.phone_column;
         plan.account_column = self.account_column;
@@ -107,18 +106,6 @@ impl ScrubFlags {
     pub(super) fn csv_shape(&self) -> Result<crate::io::input::CsvShape> {
         self.csv.shape()
     }
-}
-
-/// Parse `--default-country`.
-pub(super) fn parse_country(code: Option<&str>) -> Result<Option<DefaultCountry>> {
-    code.map(|c| {
-        DefaultCountry::parse(c).ok_or_else(|| {
-            Error::Usage(format!(
-                "--default-country '{c}' is not an ISO 3166 alpha-2 country code (like GB or US)"
-            ))
-        })
-    })
-    .transpose()
 }
 
 /// Scrub recipient lists.

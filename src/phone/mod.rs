@@ -92,6 +92,19 @@ fn codes_from_metadata() -> Vec<(u16, u32, u32)> {
 #[derive(Clone, Copy, Debug)]
 pub struct DefaultCountry(country::Id);
 
+/// Parse `--default-country` (`default_country=` in Python): an ISO 3166
+/// alpha-2 code, or a usage error saying so.
+pub fn parse_country(code: Option<&str>) -> crate::error::Result<Option<DefaultCountry>> {
+    code.map(|c| {
+        DefaultCountry::parse(c).ok_or_else(|| {
+            crate::error::Error::Usage(format!(
+                "--default-country '{c}' is not an ISO 3166 alpha-2 country code (like GB or US)"
+            ))
+        })
+    })
+    .transpose()
+}
+
 impl DefaultCountry {
     /// Parse an ISO 3166 alpha-2 code that libphonenumber knows.
     pub fn parse(code: &str) -> Option<DefaultCountry> {

@@ -56,6 +56,12 @@ pub fn answer(
     sender: Option<&str>,
     country: Option<DefaultCountry>,
 ) -> Result<Answer> {
+    if crate::store::bundle::is_bundle(&store.dir) {
+        return Err(crate::store::bundle::refuse(
+            &store.dir,
+            "check (its events are in the ledger)",
+        ));
+    }
     let names: Vec<&str> = match account {
         Some(acc) => vec![acc],
         None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),

@@ -131,7 +131,7 @@ pub fn decided_schema(input: &Schema) -> SchemaRef {
 ///
 /// - `reason`: why the row may not be messaged, null when it may (before
 ///   the duplicate rule);
-/// - `scope`: the opt-out's scope (the sender, or `*` account-wide);
+/// - `scope`: the opt-out's scope (the sender, or `account` account-wide);
 /// - `contact`: the phone in E.164 form, null when it is not a number;
 /// - `dedupe_key`: set on the rows that may be messaged, equal for two
 ///   rows exactly when they name the same (account, contact). Of the rows

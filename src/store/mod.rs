@@ -26,6 +26,7 @@
 //! size-tiered (`keys`), so its cost follows the batch, not the store.
 
 mod blocks;
+pub mod bundle;
 mod commit;
 pub(crate) mod damage;
 mod export;
@@ -96,6 +97,17 @@ pub struct Store {
 }
 
 impl Store {
+    /// The generation this store was opened at.
+    pub fn generation(&self) -> u64 {
+        self.manifest.generation
+    }
+
+    /// The generation now current in `dir` (its manifest read, nothing
+    /// else): to tell whether a store opened earlier is still current.
+    pub fn current_generation(dir: &Path) -> Result<u64> {
+        Manifest::read(dir).map(|m| m.generation)
+    }
+
     /// Open a store for reading (its modes checked: see `store::perms`).
     pub fn open(dir: &Path) -> Result<Store> {
         let exposed = perms::check(dir, perms::Use::Read)?;
@@ -121,6 +133,9 @@ impl Store {
     /// Take the writer lock, then open the store (finishing a hand-over
     /// of replies that a killed process left, and saying so on stderr).
     pub fn open_for_write(dir: &Path) -> Result<(Store, WriteLock)> {
+        if bundle::is_bundle(dir) {
+            return Err(bundle::refuse(dir, "writing (ingest, rebuild, config, outbox)"));
+        }
         if !dir.join(manifest::MANIFEST).exists() {
             // not a store: say so, rather than fail to create its lock
             Manifest::read(dir)?;
