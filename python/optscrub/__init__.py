@@ -204,6 +204,11 @@ class Store:
     """An optscrub store folder (made by ``optscrub init``), opened for
     scrubbing and checking.
 
+    ``path`` may also be a bundle (``optscrub bundle``): its ``.tar.gz``
+    is unpacked once into the temporary folder, or give the folder it was
+    unpacked into. A bundle scrubs and decides as its store does; ``check``
+    and the ``ingest_*`` methods need the store itself.
+
     A store is opened once per process and kept while its generation is
     current: ``Store(path)`` again, or any call after another process
     ingested, reopens it only if the store has moved on.
@@ -214,7 +219,7 @@ class Store:
     """
 
     def __init__(self, path: PathLike) -> None:
-        self.path: str = os.fspath(path)
+        self.path: str = _unpacked(os.fspath(path))
         self._native = _native.NativeStore(self.path)
         exposed = self._native.exposed()
         if exposed:
@@ -415,6 +420,41 @@ class Store:
                 timezone=timezone,
             ),
         )
+
+
+def _unpacked(path: str) -> str:
+    """A bundle's folder: ``path`` itself, or the folder its ``.tar.gz``
+    is unpacked into (once; a bundle's name says its generation and
+    checksum, so one name is one content)."""
+    if not (os.path.isfile(path) and path.endswith((".tar.gz", ".tgz"))):
+        return path
+    import tarfile
+    import tempfile
+
+    name = os.path.basename(path)
+    for ext in (".tar.gz", ".tgz"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    stat = os.stat(path)
+    root = os.path.join(tempfile.gettempdir(), f"optscrub-bundles-{os.getuid()}")
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    into = os.path.join(root, f"{name}-{stat.st_size}-{int(stat.st_mtime)}")
+    if os.path.isdir(into):
+        return into
+    work = tempfile.mkdtemp(dir=root)
+    with tarfile.open(path, "r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(work, filter="data")
+        else:  # pragma: no cover - Python without extraction filters
+            tar.extractall(work)
+    try:
+        os.rename(work, into)
+    except OSError:
+        # another process unpacked it first
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return into
 
 
 def _path(p: Optional[PathLike]) -> Optional[str]:

@@ -57,8 +57,11 @@ pub enum Command {
     Stats(stats::Args),
     /// Recompile the snapshot from the ledger.
     Rebuild(rebuild::Args),
-    /// Write the smallest copy of a store that scrubs as it does, for
-    /// Spark executors and other machines that cannot reach the store.
+    /// Write a scrub-only copy of a store, for Spark executors.
+    ///
+    /// The copy (a .tar.gz) holds the store's manifest, its config and
+    /// its probe file: it scrubs exactly as the store does, on machines
+    /// that cannot reach the store.
     Bundle(bundle::Args),
     /// The whole nightly job: ingest, then scrub every campaign of a folder.
     Nightly(nightly::Args),
