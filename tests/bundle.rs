@@ -60,6 +60,15 @@ fn a_bundle_scrubs_as_its_store_and_refuses_the_rest() {
     let bs = b.to_str().unwrap();
     let e = w.fails(&["check", "--store", bs, "+447700900001"], 1);
     assert!(e.contains("is a bundle") && e.contains("check"), "{e}");
+    for cmd in ["stats", "export"] {
+        let mut args = vec![cmd, "--store", bs];
+        let out = w.p("export.csv");
+        if cmd == "export" {
+            args.extend(["--output", &out]);
+        }
+        let r = w.run(&args);
+        assert!(r.stderr.contains("is a bundle"), "{cmd}: {}", r.stderr);
+    }
     let wf = w.copy_example("webform.csv");
     let e = w.fails(&["ingest", "webform", "--store", bs, &wf], 1);
     assert!(e.contains("is a bundle"), "{e}");

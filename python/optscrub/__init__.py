@@ -447,6 +447,7 @@ def _unpacked(path: str) -> str:
             tar.extractall(work, filter="data")
         else:  # pragma: no cover - Python without extraction filters
             tar.extractall(work)
+    _owner_only(work)
     try:
         os.rename(work, into)
     except OSError:
@@ -455,6 +456,18 @@ def _unpacked(path: str) -> str:
 
         shutil.rmtree(work, ignore_errors=True)
     return into
+
+
+def _owner_only(folder: str) -> None:
+    """Folders 0700 and files 0600 under ``folder``, as a store's are
+    (unpackers give folders the umask's modes): a bundle holds phone
+    numbers. Best effort: a folder this user does not own is left."""
+    for top, dirs, files in os.walk(folder):
+        for name, mode in [(top, 0o700)] + [(os.path.join(top, f), 0o600) for f in files]:
+            try:
+                os.chmod(name, mode)
+            except OSError:
+                pass
 
 
 def _path(p: Optional[PathLike]) -> Optional[str]:

@@ -101,7 +101,9 @@ def _decide(df, bundle, account, sender, default_country, columns):
 
         import optscrub
 
-        store = optscrub.Store(os.path.join(SparkFiles.getRootDirectory(), alias))
+        where = os.path.join(SparkFiles.getRootDirectory(), alias)
+        optscrub._owner_only(where)
+        store = optscrub.Store(where)
         for batch in batches:
             out = store.decide(pa.Table.from_batches([batch]), **kwargs)
             # Spark has no unsigned integers: the key fits an int64

@@ -90,6 +90,7 @@ impl Store {
     /// The key runs for a few lookups, newest first: those with a blocks
     /// file verified only where a lookup reads.
     fn key_lookups(&self) -> Result<Vec<RunLookup>> {
+        self.whole("looking up events (check)")?;
         self.manifest
             .keys
             .iter()

@@ -204,8 +204,18 @@ impl Store {
         Ok(p)
     }
 
+    /// A bundle holds what a scrub reads, nothing else: `what` is refused
+    /// with that reason (not reported as damage).
+    fn whole(&self, what: &str) -> Result<()> {
+        if bundle::is_bundle(&self.dir) {
+            return Err(bundle::refuse(&self.dir, what));
+        }
+        Ok(())
+    }
+
     /// Open and verify the compiled snapshot.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.whole("reading the snapshot (stats, export, plan)")?;
         let r = &self.manifest.snapshot;
         let snap = Snapshot::open(&self.dir, r)?;
         self.snapshot_matches(snap.ledger_digest)?;
@@ -214,6 +224,7 @@ impl Store {
 
     /// Map and verify the compiled snapshot, its bitmaps left in place.
     pub fn snapshot_mapped(&self) -> Result<snapshot::MappedSnapshot> {
+        self.whole("reading the snapshot (stats, export, plan)")?;
         let r = &self.manifest.snapshot;
         let snap = snapshot::MappedSnapshot::open(&self.dir, r)?;
         self.snapshot_matches(snap.ledger_digest())?;
@@ -233,6 +244,7 @@ impl Store {
 
     /// The key runs, newest first.
     fn key_runs(&self) -> Result<Vec<KeyRun>> {
+        self.whole("reading the ledger's keys")?;
         self.manifest
             .keys
             .iter()
@@ -303,6 +315,7 @@ impl Store {
     /// returns how many there are. The first damaged one stops it, named,
     /// with what to do.
     pub fn verify(&self) -> Result<usize> {
+        self.whole("verifying the ledger")?;
         let m = &self.manifest;
         let mut n = 0;
         for r in std::iter::once(&m.config)
