@@ -4,6 +4,10 @@
 #
 #   bash benches/python/run.sh [ROWS] [OPT_OUTS] [RUNS]   (defaults 10000000 1000000 3)
 #
+# The campaign is the generated one rewritten by Polars (WRITER=pyarrow,
+# duckdb or spark for another writer's copy; WRITER=optscrub-gen for the
+# generator's own file), as benches/peers/matrix.sh writes it.
+#
 # Needs the wheel installed in the peers' venv (see the README, "From
 # Python") and pyspark with Java 17 for the Spark rows. Each pair runs
 # RUNS times, interleaved; prints medians and peak memory.
@@ -12,6 +16,12 @@ cd "$(dirname "$0")/../.."
 rows="${1:-10000000}"; optouts="${2:-1000000}"; runs="${3:-3}"
 source benches/peers/setup.sh "$rows" "$optouts"
 campaign="$data/gen/campaigns/campaign-00.parquet"
+writer="${WRITER:-polars}"
+if [ "$writer" != optscrub-gen ]; then
+  f="$data/written-by-$writer.parquet"
+  [ -f "$f" ] || "$venv/bin/python" benches/peers/writers.py "$writer" "$campaign" "$f"
+  campaign="$f"
+fi
 out="$data/out-python"; mkdir -p "$out"
 bundle="$out/bundle.tar.gz"
 [ -f "$bundle" ] || "$bin" bundle --store "$data/store" --output "$bundle"
@@ -24,7 +34,7 @@ declare -A cmd=(
   [spark-antijoin]="$py spark-antijoin $campaign $bundle $data/optouts.parquet $out/spark-antijoin"
 )
 jobs=(cli polars-optscrub spark-optscrub spark-antijoin)
-echo "rows $rows, opt-outs $optouts, $runs runs each (interleaved), $(nproc) cores, $(date -u '+%F %H:%M') UTC" >&2
+echo "rows $rows, opt-outs $optouts, file written by $writer, $runs runs each (interleaved), $(nproc) cores, $(date -u '+%F %H:%M') UTC" >&2
 declare -A times=() peaks=()
 for _ in $(seq "$runs"); do
   for j in "${jobs[@]}"; do
