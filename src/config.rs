@@ -30,6 +30,37 @@ struct RawConfig {
     shared_numbers: Vec<RawShared>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    #[serde(default)]
+    signals: Vec<RawSignal>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignal {
+    provider: String,
+    code: toml::Value,
+    meaning: SignalMeaning,
+}
+
+/// What a provider's send-time code means (`[[signals]]`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalMeaning {
+    /// The contact opted out of the sender.
+    OptOut,
+    /// Not an opt-out (switches a built-in code off).
+    Ignore,
+}
+
+/// One `[[signals]]` entry: a provider's code and what it means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalCode {
+    /// The provider, as send logs name it.
+    pub provider: String,
+    /// The code, as text.
+    pub code: String,
+    /// What it means.
+    pub meaning: SignalMeaning,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +158,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// Shared numbers, normalized.
     pub shared_numbers: Vec<String>,
+    /// Provider codes added to (or taken from) the built-in table.
+    pub signals: Vec<SignalCode>,
     account_index: HashMap<String, usize>,
 }
 
@@ -244,9 +277,31 @@ fn resolve(raw: RawConfig, text: &str) -> std::result::Result<Config, String> {
         }
         accounts.push(account);
     }
+    let mut signals = Vec::new();
+    for s in raw.signals {
+        let code = match &s.code {
+            toml::Value::String(c) => c.trim().to_string(),
+            toml::Value::Integer(c) => c.to_string(),
+            other => {
+                return Err(format!(
+                    "[[signals]] code {other} is neither text nor a whole number"
+                ))
+            }
+        };
+        let provider = s.provider.trim().to_string();
+        if provider.is_empty() || code.is_empty() {
+            return Err("a [[signals]] entry has an empty provider or code".into());
+        }
+        signals.push(SignalCode {
+            provider,
+            code,
+            meaning: s.meaning,
+        });
+    }
     Ok(Config {
         accounts,
         shared_numbers,
+        signals,
         account_index,
     })
 }

@@ -36,6 +36,10 @@ pub enum Source {
     Webform,
     /// A manual import.
     Import,
+    /// A provider's send-time error that says the contact opted out.
+    Provider,
+    /// A carrier's notice that the number was disconnected or reassigned.
+    Deactivated,
 }
 
 impl Action {
@@ -63,6 +67,8 @@ impl Source {
             Source::FreeKeyword => "free_keyword",
             Source::Webform => "webform",
             Source::Import => "import",
+            Source::Provider => "provider",
+            Source::Deactivated => "deactivated",
         }
     }
     /// Read its name in files.
@@ -72,6 +78,8 @@ impl Source {
             "free_keyword" => Some(Source::FreeKeyword),
             "webform" => Some(Source::Webform),
             "import" => Some(Source::Import),
+            "provider" => Some(Source::Provider),
+            "deactivated" => Some(Source::Deactivated),
             _ => None,
         }
     }
@@ -206,14 +214,16 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
 /// `sender`), as `{"opt_out": {"keyword": {"sender": 3}}}`, for summaries.
 pub fn breakdown(events: &[Event]) -> crate::summary::Breakdown {
     const ACTIONS: [Action; 2] = [Action::OptOut, Action::OptIn];
-    const SOURCES: [Source; 4] = [
+    const SOURCES: [Source; 6] = [
         Source::Keyword,
         Source::FreeKeyword,
         Source::Webform,
         Source::Import,
+        Source::Provider,
+        Source::Deactivated,
     ];
     // counted by index first: a map update per event was 3% of an ingest
-    let mut n = [[[0u64; 2]; 4]; 2];
+    let mut n = [[[0u64; 2]; SOURCES.len()]; 2];
     for e in events {
         let action = ACTIONS.iter().position(|&a| a == e.action).unwrap_or(0);
         let source = SOURCES.iter().position(|&s| s == e.source).unwrap_or(0);

@@ -87,6 +87,26 @@ pub struct WebformSummary {
     pub rejected: u64,
 }
 
+/// What `ingest signals` did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignalsSummary {
+    /// Events whose id the store had already.
+    pub already_known: u64,
+    /// `ingest signals` on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Opt-outs read (a deactivation for every account counts once per account).
+    pub events_read: u64,
+    /// New events, counted.
+    pub new_by_source_and_scope: Breakdown,
+    /// New events.
+    pub new_events: u64,
+    /// Send log rows without an error code, or with one that is not an opt-out.
+    pub not_signals: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+}
+
 /// What `ingest import` did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportSummary {

@@ -23,4 +23,5 @@ mod props_replies;
 mod replies_cli;
 mod scrub_cli;
 mod security;
+mod signals;
 mod store_cli;

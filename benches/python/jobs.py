@@ -3,6 +3,8 @@
 Each job reads a campaign (Parquet), keeps the rows that may be messaged,
 and writes them as zstd Parquet:
 
+  polars-copy       Polars reads the file and writes it back: the floor
+                    under polars-optscrub
   polars-optscrub   Polars reads the file, optscrub.Store.scrub decides,
                     Polars writes the kept rows
   spark-optscrub    Spark local[2], optscrub.spark.scrub with a bundle
@@ -16,6 +18,12 @@ Duplicates are kept (as the peers' jobs in benches/peers do) unless
 """
 import os
 import sys
+
+
+def polars_copy(campaign, _store, _optouts, out, _dedupe):
+    import polars as pl
+
+    pl.read_parquet(campaign).write_parquet(out, compression="zstd")
 
 
 def polars_optscrub(campaign, store, _optouts, out, dedupe):
@@ -67,6 +75,7 @@ if __name__ == "__main__":
     job, campaign, store, optouts, out = sys.argv[1:6]
     dedupe = "--dedupe" in sys.argv[6:]
     {
+        "polars-copy": polars_copy,
         "polars-optscrub": polars_optscrub,
         "spark-optscrub": spark_optscrub,
         "spark-antijoin": spark_antijoin,

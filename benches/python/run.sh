@@ -29,11 +29,12 @@ py="$venv/bin/python benches/python/jobs.py"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A cmd=(
   [cli]="$bin scrub --store $data/store --input $campaign --output $out/cli.parquet --keep-duplicates"
+  [polars-copy]="$py polars-copy $campaign $data/store $data/optouts.parquet $out/polars-copy.parquet"
   [polars-optscrub]="$py polars-optscrub $campaign $data/store $data/optouts.parquet $out/polars.parquet"
   [spark-optscrub]="$py spark-optscrub $campaign $bundle $data/optouts.parquet $out/spark-optscrub"
   [spark-antijoin]="$py spark-antijoin $campaign $bundle $data/optouts.parquet $out/spark-antijoin"
 )
-jobs=(cli polars-optscrub spark-optscrub spark-antijoin)
+jobs=(cli polars-copy polars-optscrub spark-optscrub spark-antijoin)
 echo "rows $rows, opt-outs $optouts, file written by $writer, $runs runs each (interleaved), $(nproc) cores, $(date -u '+%F %H:%M') UTC" >&2
 declare -A times=() peaks=()
 for _ in $(seq "$runs"); do
@@ -46,6 +47,6 @@ kept() { "$venv/bin/python" -c "import pyarrow.parquet as pq, sys; print(pq.read
 echo "| job | median s | peak MiB (driver process) | kept rows |"
 echo "|---|---|---|---|"
 for j in "${jobs[@]}"; do
-  case "$j" in cli) f="$out/cli.parquet" ;; polars-optscrub) f="$out/polars.parquet" ;; *) f="$out/$j" ;; esac
+  case "$j" in cli) f="$out/cli.parquet" ;; polars-copy) f="$out/polars-copy.parquet" ;; polars-optscrub) f="$out/polars.parquet" ;; *) f="$out/$j" ;; esac
   echo "| $j | $(median ${times[$j]}) | $(( $(median ${peaks[$j]}) / 1024 )) | $(kept "$f") |"
 done

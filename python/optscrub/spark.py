@@ -136,7 +136,13 @@ def scrub(
     from pyspark.sql import functions as F
 
     names = list(df.columns)
-    decided = _decide(_ordered(df), bundle, account, sender, default_country, columns)
+    # the order columns cross into Python and back with every row (the
+    # file path as text): only carried when the duplicate rule or the
+    # order needs them
+    if keep_duplicates and not keep_order:
+        decided = _decide(df, bundle, account, sender, default_country, columns)
+    else:
+        decided = _decide(_ordered(df), bundle, account, sender, default_country, columns)
     if not keep_duplicates:
         # the first row of each key in input order is kept; only the rows
         # that may be messaged have a key, so only they are shuffled

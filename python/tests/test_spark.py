@@ -71,3 +71,23 @@ def test_spark_scrubs_a_folder_as_the_cli(spark, generated, tmp_path):
     assert rows(py_kept) == rows(direct_kept) and rows(py_gone) == rows(direct_gone)
     with pytest.raises(optscrub.UsageError, match="is a bundle"):
         optscrub.Store(bundle).check("+447700900001")
+
+
+def test_spark_keeps_duplicates_as_the_cli(spark, generated, tmp_path):
+    # without the duplicate rule and the order, the input order is not
+    # carried: the same rows, in Spark's order
+    store, campaign, _ = generated
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    half = campaign.num_rows // 2
+    pq.write_table(campaign.slice(0, half), parts / "part-0.parquet", row_group_size=1000)
+    pq.write_table(campaign.slice(half), parts / "part-1.parquet", row_group_size=1000)
+    kept, gone = tmp_path / "kept.parquet", tmp_path / "gone.parquet"
+    run("scrub", "--store", store, "--input", parts, "--output", kept, "--suppressed", gone, "--keep-duplicates")
+    bundle = tmp_path / "bundle.tar.gz"
+    run("bundle", "--store", store, "--output", bundle)
+    got_kept, got_gone = optscrub.spark.scrub(spark.read.parquet(str(parts)), str(bundle), keep_duplicates=True)
+    got_kept, got_gone = got_kept.toArrow(), got_gone.toArrow()
+    assert got_kept.column_names == pq.read_table(kept).column_names
+    assert sorted(rows(got_kept), key=repr) == sorted(rows(pq.read_table(kept)), key=repr)
+    assert sorted(rows(got_gone), key=repr) == sorted(rows(pq.read_table(gone)), key=repr)

@@ -9,6 +9,7 @@ mod export;
 mod gen;
 mod ingest_import;
 mod ingest_replies;
+mod ingest_signals;
 mod ingest_webform;
 mod init;
 mod nightly;
@@ -86,6 +87,9 @@ pub enum Ingest {
     Webform(ingest_webform::Args),
     /// A manual import of opt-outs, mapped to senders or the whole account.
     Import(ingest_import::Args),
+    /// Provider signals: send-time errors that say a contact opted out,
+    /// and carrier deactivations.
+    Signals(ingest_signals::Args),
 }
 
 /// Run a parsed command line; returns the exit status of a success (0,
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ingest(Ingest::Replies(a)) => ingest_replies::run(a),
         Command::Ingest(Ingest::Webform(a)) => ingest_webform::run(a),
         Command::Ingest(Ingest::Import(a)) => ingest_import::run(a),
+        Command::Ingest(Ingest::Signals(a)) => ingest_signals::run(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Outbox(a) => outbox::run(a),
         Command::Check(a) => return check::run(a),

@@ -5,6 +5,7 @@ mod classify;
 pub mod import;
 pub mod outbox;
 pub mod replies;
+pub mod signals;
 pub mod webform;
 
 use std::path::Path;
