@@ -40,6 +40,8 @@ pub enum Source {
     Provider,
     /// A carrier's notice that the number was disconnected or reassigned.
     Deactivated,
+    /// A WhatsApp user's stop or resume of a business number's messages.
+    Whatsapp,
 }
 
 impl Action {
@@ -69,6 +71,7 @@ impl Source {
             Source::Import => "import",
             Source::Provider => "provider",
             Source::Deactivated => "deactivated",
+            Source::Whatsapp => "whatsapp",
         }
     }
     /// Read its name in files.
@@ -80,6 +83,7 @@ impl Source {
             "import" => Some(Source::Import),
             "provider" => Some(Source::Provider),
             "deactivated" => Some(Source::Deactivated),
+            "whatsapp" => Some(Source::Whatsapp),
             _ => None,
         }
     }
@@ -214,13 +218,14 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
 /// `sender`), as `{"opt_out": {"keyword": {"sender": 3}}}`, for summaries.
 pub fn breakdown(events: &[Event]) -> crate::summary::Breakdown {
     const ACTIONS: [Action; 2] = [Action::OptOut, Action::OptIn];
-    const SOURCES: [Source; 6] = [
+    const SOURCES: [Source; 7] = [
         Source::Keyword,
         Source::FreeKeyword,
         Source::Webform,
         Source::Import,
         Source::Provider,
         Source::Deactivated,
+        Source::Whatsapp,
     ];
     // counted by index first: a map update per event was 3% of an ingest
     let mut n = [[[0u64; 2]; SOURCES.len()]; 2];

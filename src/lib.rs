@@ -11,6 +11,7 @@
 pub mod config;
 pub mod event;
 pub mod keywords;
+pub mod lint;
 pub mod matcher;
 pub mod phone;
 

@@ -235,3 +235,137 @@ fn a_deactivated_number_is_opted_out_of_every_account_until_its_new_owner_opts_i
         "{all:?}"
     );
 }
+
+/// A `user_preferences` webhook body in the shape Meta documents
+/// (entry[].changes[].value.user_preferences[]).
+fn webhook(display: &str, wa_id: &str, value: &str, ts: u64) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": display, "phone_number_id": "106540352242922"},
+                    "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": wa_id}],
+                    "user_preferences": [{
+                        "wa_id": wa_id,
+                        "detail": "User requested to stop marketing messages",
+                        "category": "marketing_messages",
+                        "value": value,
+                        "timestamp": ts
+                    }]
+                },
+                "field": "user_preferences"
+            }]
+        }]
+    })
+    .to_string()
+}
+
+#[test]
+fn whatsapp_stops_and_resumes_become_opt_outs_and_opt_ins_of_the_profile() {
+    let w = Work::new();
+    let store = w.example_store();
+    // a message webhook in the same stream is not a preference: passed over
+    let other = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp","messages":[]},"field":"messages"}]}]}"#;
+    let lines = [
+        webhook("15550783881", "447700900501", "stop", 1_762_000_000),
+        webhook("15550783881", "447700900502", "stop", 1_762_000_100),
+        other.to_string(),
+        webhook("15550783881", "447700900501", "resume", 1_762_000_200),
+        webhook("15550783881", "not-a-number", "stop", 1_762_000_300),
+    ];
+    let file = w.write("prefs.jsonl", &(lines.join("\n") + "\n"));
+    // the demo config names its profile wa:acme, not by number
+    let e = w.fails(
+        &[
+            "ingest", "signals", "--kind", "whatsapp", "--store", &store, &file, "--strict",
+        ],
+        1,
+    );
+    assert!(e.contains("give --profile"), "{e}");
+    let err = w.ok_stderr(&[
+        "ingest",
+        "signals",
+        "--kind",
+        "whatsapp",
+        "--store",
+        &store,
+        &file,
+        "--profile",
+        "wa:acme",
+    ]);
+    assert!(err.contains("3 stops and resumes read, 3 new"), "{err}");
+    let v = check(&w, &store, "acme", Some("wa:acme"), "+447700900502");
+    assert_eq!(v["sendable"], false, "{v}");
+    assert_eq!(v["events"][0]["source"], "whatsapp", "{v}");
+    assert_eq!(v["events"][0]["keyword"], "marketing_messages", "{v}");
+    assert_eq!(
+        check(&w, &store, "acme", Some("+447860009123"), "+447700900502")["sendable"],
+        true
+    );
+    // stopped, then resumed
+    assert_eq!(
+        check(&w, &store, "acme", Some("wa:acme"), "+447700900501")["sendable"],
+        true
+    );
+    let err = w.ok_stderr(&[
+        "ingest",
+        "signals",
+        "--kind",
+        "whatsapp",
+        "--store",
+        &store,
+        &file,
+        "--profile",
+        "wa:acme",
+    ]);
+    assert!(err.contains("0 new, 3 already"), "{err}");
+
+    // flattened rows, the business number named in the config by its digits
+    let config = w.copy_example("config.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("id = \"wa:acme\"", "id = \"wa:15550783881\"");
+    std::fs::write(&config, text).unwrap();
+    let store2 = w.p("store2");
+    w.ok(&["init", "--store", &store2, "--config", &config]);
+    let rows = w.write(
+        "prefs.csv",
+        "wa_id,value,category,timestamp,display_phone_number\n\
+         447700900601,stop,marketing_messages,1762000000,+1 555-078-3881\n\
+         447700900602,maybe,marketing_messages,1762000000,+1 555-078-3881\n",
+    );
+    let err = w.ok_stderr(&[
+        "ingest", "signals", "--kind", "whatsapp", "--store", &store2, &rows,
+    ]);
+    assert!(
+        err.contains("1 stops and resumes read, 1 new") && err.contains("1 row"),
+        "{err}"
+    );
+    assert_eq!(
+        check(&w, &store2, "acme", Some("wa:15550783881"), "+447700900601")["sendable"],
+        false
+    );
+    let one = w.write(
+        "one.json",
+        &webhook("15550783881", "447700900603", "stop", 1_762_000_000),
+    );
+    w.ok_stderr(&[
+        "ingest", "signals", "--kind", "whatsapp", "--store", &store2, &one,
+    ]);
+    assert_eq!(
+        check(&w, &store2, "acme", Some("wa:15550783881"), "+447700900603")["sendable"],
+        false
+    );
+    // a line that is not JSON names its file and line
+    let broken = w.write("broken.jsonl", &format!("{}\n{{not json\n", lines[0]));
+    let e = w.fails(
+        &[
+            "ingest", "signals", "--kind", "whatsapp", "--store", &store2, &broken,
+        ],
+        1,
+    );
+    assert!(e.contains("broken.jsonl: line 2"), "{e}");
+}

@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile;
 mod invalid;
 mod lazy_reads;
+mod lint;
 mod memory;
 mod nightly_cli;
 mod outbox_cli;

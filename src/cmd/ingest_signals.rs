@@ -20,13 +20,20 @@ pub struct Args {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
     /// What the files are: a provider's send or delivery log (its error
-    /// codes), or a carrier's list of disconnected and reassigned numbers.
+    /// codes), a carrier's list of disconnected and reassigned numbers, or
+    /// WhatsApp user_preferences webhooks (.json/.jsonl bodies, or their
+    /// rows flattened to CSV or Parquet: wa_id, value, category, timestamp,
+    /// display_phone_number or phone_number_id).
     #[arg(long, value_enum, default_value = "send-log")]
     kind: SignalKind,
     /// The provider of rows without a provider cell: twilio, telnyx,
     /// vonage, plivo, aws, or one the config's [[signals]] name.
     #[arg(long, value_name = "NAME")]
     provider: Option<String>,
+    /// WhatsApp: the sender (wa:<profile>) the preferences are for, when
+    /// the config does not name it by its number (wa:<digits>) or id.
+    #[arg(long, value_name = "wa:PROFILE")]
+    profile: Option<String>,
     /// Write rows that cannot be used here, with the reason.
     #[arg(long, value_name = "F")]
     rejects: Option<PathBuf>,
@@ -43,10 +50,12 @@ pub struct Args {
     /// Name of the column of the sender the message was sent from (send logs).
     #[arg(long, default_value = "from")]
     from_column: String,
-    /// Name of the contact column [default: to, or phone for deactivations].
+    /// Name of the contact column [default: to; phone for deactivations;
+    /// wa_id for WhatsApp].
     #[arg(long)]
     to_column: Option<String>,
-    /// Name of the time column [default: sent_at, or deactivated_at].
+    /// Name of the time column [default: sent_at; deactivated_at;
+    /// timestamp for WhatsApp, Unix seconds or RFC 3339].
     #[arg(long)]
     time_column: Option<String>,
     /// Name of the optional account id column (needed for messages sent
@@ -76,6 +85,7 @@ pub(super) fn run(a: Args) -> Result<()> {
         cols.time = c;
     }
     cols.provider = a.provider;
+    cols.profile = a.profile;
     cols.provider_column = a.provider_column;
     cols.code = a.code_column;
     cols.from = a.from_column;

@@ -12,6 +12,7 @@ mod ingest_replies;
 mod ingest_signals;
 mod ingest_webform;
 mod init;
+mod lint;
 mod nightly;
 mod outbox;
 mod plan;
@@ -58,6 +59,9 @@ pub enum Command {
     Stats(stats::Args),
     /// Recompile the snapshot from the ledger.
     Rebuild(rebuild::Args),
+    /// Check a config (and message templates) against the opt-out rules:
+    /// US and Canadian keywords, confirmations, template instructions.
+    Lint(lint::Args),
     /// Write a scrub-only copy of a store, for Spark executors.
     ///
     /// The copy (a .tar.gz) holds the store's manifest, its config and
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Scrub(a) => scrub::run(a),
         Command::Outbox(a) => outbox::run(a),
         Command::Check(a) => return check::run(a),
+        Command::Lint(a) => return lint::run(a),
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),

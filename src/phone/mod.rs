@@ -106,6 +106,11 @@ pub fn parse_country(code: Option<&str>) -> crate::error::Result<Option<DefaultC
 }
 
 impl DefaultCountry {
+    /// Its ISO 3166 alpha-2 code.
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+
     /// Parse an ISO 3166 alpha-2 code that libphonenumber knows.
     pub fn parse(code: &str) -> Option<DefaultCountry> {
         let upper = code.trim().to_ascii_uppercase();
