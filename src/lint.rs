@@ -321,13 +321,28 @@ pub fn instructions(body: &str, known: &dyn Fn(&str) -> bool) -> Vec<(String, bo
     out
 }
 
+/// Column names of a templates file and a reply log.
+#[derive(Clone, Debug)]
+pub struct LintColumns {
+    /// The template id column.
+    pub template_id: String,
+    /// The template's sender column.
+    pub template_sender: String,
+    /// The template text column.
+    pub template_body: String,
+    /// The reply log's destination column.
+    pub reply_to: String,
+    /// The reply log's text column.
+    pub reply_body: String,
+}
+
 /// Findings for a templates file (`template_id`, `sender`, `body`).
-pub fn template_findings(config: &Config, files: &[String]) -> Result<Vec<Finding>> {
+pub fn template_findings(config: &Config, files: &[String], cols: &LintColumns) -> Result<Vec<Finding>> {
     let mut data = Dataset::open(files)?;
     let found = data.columns(&[
-        ("template_id", "template_id"),
-        ("sender", "sender"),
-        ("body", "body"),
+        (&cols.template_id, "--template-id-column"),
+        (&cols.template_sender, "--template-sender-column"),
+        (&cols.template_body, "--template-body-column"),
     ])?;
     let mut out = Vec::new();
     let free: Vec<(String, &Account)> = config
@@ -440,7 +455,12 @@ pub fn template_findings(config: &Config, files: &[String]) -> Result<Vec<Findin
 
 /// Count, for every `leading-common-word` finding, the replies of a log
 /// (`to`, `body`) to that sender that begin with the word and say more.
-pub fn count_replies(config: &Config, findings: &mut [Finding], files: &[String]) -> Result<()> {
+pub fn count_replies(
+    config: &Config,
+    findings: &mut [Finding],
+    files: &[String],
+    cols: &LintColumns,
+) -> Result<()> {
     // (sender, the words' keys, finding)
     let mut wanted: Vec<(String, Vec<String>, usize)> = Vec::new();
     for (fi, f) in findings.iter().enumerate() {
@@ -459,7 +479,10 @@ pub fn count_replies(config: &Config, findings: &mut [Finding], files: &[String]
     }
     let mut counts = vec![0u64; findings.len()];
     let mut data = Dataset::open(files)?;
-    let found = data.columns(&[("to", "to"), ("body", "body")])?;
+    let found = data.columns(&[
+        (&cols.reply_to, "--to-column"),
+        (&cols.reply_body, "--body-column"),
+    ])?;
     for batch in &mut data {
         let b = batch?;
         let (tos, bodies) = (b.text(found[0])?, b.text(found[1])?);

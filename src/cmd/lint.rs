@@ -25,6 +25,21 @@ pub struct Args {
     /// finding concerns.
     #[arg(long, value_name = "F", num_args = 1..)]
     replies: Vec<String>,
+    /// Name of the templates' id column.
+    #[arg(long, default_value = "template_id")]
+    template_id_column: String,
+    /// Name of the templates' sender column.
+    #[arg(long, default_value = "sender")]
+    template_sender_column: String,
+    /// Name of the templates' text column.
+    #[arg(long, default_value = "body")]
+    template_body_column: String,
+    /// Name of the reply log's destination column.
+    #[arg(long, default_value = "to")]
+    to_column: String,
+    /// Name of the reply log's text column.
+    #[arg(long, default_value = "body")]
+    body_column: String,
     /// Print the findings as JSON (a list) instead of a table.
     #[arg(long)]
     json: bool,
@@ -40,12 +55,19 @@ pub(super) fn run(a: Args) -> Result<i32> {
         (None, Some(dir)) => crate::store::Store::open(dir)?.config,
         (None, None) => return Err(Error::Usage("give --config FILE or --store DIR".into())),
     };
+    let cols = lint::LintColumns {
+        template_id: a.template_id_column,
+        template_sender: a.template_sender_column,
+        template_body: a.template_body_column,
+        reply_to: a.to_column,
+        reply_body: a.body_column,
+    };
     let mut findings = lint::config_findings(&config);
     if !a.templates.is_empty() {
-        findings.extend(lint::template_findings(&config, &a.templates)?);
+        findings.extend(lint::template_findings(&config, &a.templates, &cols)?);
     }
     if !a.replies.is_empty() {
-        lint::count_replies(&config, &mut findings, &a.replies)?;
+        lint::count_replies(&config, &mut findings, &a.replies, &cols)?;
     }
     if a.json {
         let text =
