@@ -45,6 +45,7 @@ __all__ = [
     "ScrubStats",
     "RepliesSummary",
     "WebformSummary",
+    "SignalsSummary",
     "ImportSummary",
     "DECISION_COLUMNS",
     "mark_duplicates",
@@ -124,6 +125,19 @@ class WebformSummary:
     rejected: int
     new_by_source_and_scope: Dict[str, Any] = field(default_factory=dict)
     command: str = "ingest webform"
+
+
+@dataclass(frozen=True)
+class SignalsSummary:
+    """What :meth:`Store.ingest_signals` did."""
+
+    events_read: int
+    new_events: int
+    already_known: int
+    not_signals: int
+    rejected: int
+    new_by_source_and_scope: Dict[str, Any] = field(default_factory=dict)
+    command: str = "ingest signals"
 
 
 @dataclass(frozen=True)
@@ -385,6 +399,48 @@ class Store:
             WebformSummary,
             self._native.ingest_webform(
                 _arrow_input(data),
+                rejects=_path(rejects),
+                columns=dict(columns) if columns else None,
+                default_country=default_country,
+                timezone=timezone,
+            ),
+        )
+
+    def ingest_signals(
+        self,
+        data: Any,
+        kind: str = "send-log",
+        provider: Optional[str] = None,
+        profile: Optional[str] = None,
+        rejects: Optional[PathLike] = None,
+        columns: Optional[Mapping[str, str]] = None,
+        default_country: Optional[str] = None,
+        timezone: Optional[str] = None,
+    ) -> SignalsSummary:
+        """Ingest provider signals, as ``optscrub ingest signals`` does:
+        ``kind="send-log"`` (error codes that mean an opt-out; ``provider``
+        for rows without a provider column), ``"deactivations"`` (account-wide
+        opt-outs of disconnected numbers) or ``"whatsapp"`` (flattened
+        ``user_preferences`` rows; ``profile`` names the sender).
+        ``columns`` renames ``id``, ``provider``, ``code``, ``from``,
+        ``to`` (or ``phone``), ``time``, ``account``.
+
+        >>> import pyarrow as pa
+        >>> log = pa.table({"message_id": ["SM9"], "provider": ["twilio"], "error_code": ["21610"],
+        ...                 "from": ["+447860009123"], "to": ["+447700900777"],
+        ...                 "sent_at": ["2026-11-01T10:00:00Z"]})
+        >>> store.ingest_signals(log).new_events
+        1
+        >>> store.check("+447700900777", account="acme", sender="+447860009123")["sendable"]
+        False
+        """
+        return _summary(
+            SignalsSummary,
+            self._native.ingest_signals(
+                _arrow_input(data),
+                kind=kind,
+                provider=provider,
+                profile=profile,
                 rejects=_path(rejects),
                 columns=dict(columns) if columns else None,
                 default_country=default_country,

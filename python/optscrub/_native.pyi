@@ -71,6 +71,17 @@ class NativeStore:
         default_country: Optional[str] = None,
         timezone: Optional[str] = None,
     ) -> str: ...
+    def ingest_signals(
+        self,
+        data: Any,
+        kind: str = "send-log",
+        provider: Optional[str] = None,
+        profile: Optional[str] = None,
+        rejects: Optional[_Path] = None,
+        columns: Optional[Dict[str, str]] = None,
+        default_country: Optional[str] = None,
+        timezone: Optional[str] = None,
+    ) -> str: ...
     def ingest_import(
         self,
         data: Any,

@@ -22,7 +22,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 use optscrub::error::Error;
-use optscrub::ingest::{import, replies, webform};
+use optscrub::ingest::{import, replies, signals, webform};
 use optscrub::io::input::Dataset;
 use optscrub::scrub::run::ScrubJob;
 use optscrub::scrub::{check, memory, Scrubber};
@@ -412,6 +412,62 @@ impl NativeStore {
             let mut s =
                 webform::ingest_dataset(&mut store, dataset(&schema, batches)?, &cols, rejects.as_deref())?;
             s.command = Some("ingest webform".into());
+            json(&s)
+        })
+        .map_err(py_err)
+    }
+
+    /// Ingest provider signals (send-log codes, deactivations, WhatsApp
+    /// preferences); the summary as JSON.
+    #[pyo3(signature = (data, kind="send-log", provider=None, profile=None, rejects=None, columns=None, default_country=None, timezone=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn ingest_signals(
+        &self,
+        py: Python<'_>,
+        data: PyArrowType<Table>,
+        kind: &str,
+        provider: Option<String>,
+        profile: Option<String>,
+        rejects: Option<PathBuf>,
+        columns: Option<HashMap<String, String>>,
+        default_country: Option<String>,
+        timezone: Option<String>,
+    ) -> PyResult<String> {
+        let (batches, schema) = data.0.into_inner();
+        let kind = kind.to_string();
+        py.detach(|| {
+            let kind = match kind.as_str() {
+                "send-log" | "send_log" => signals::SignalKind::SendLog,
+                "deactivations" => signals::SignalKind::Deactivations,
+                "whatsapp" => signals::SignalKind::Whatsapp,
+                other => {
+                    return Err(Error::Usage(format!(
+                        "kind '{other}' is not known; the kinds are send-log, deactivations, whatsapp"
+                    )))
+                }
+            };
+            let mut cols = signals::SignalColumns::new(kind);
+            cols.provider = provider;
+            cols.profile = profile;
+            cols.country = optscrub::phone::parse_country(default_country.as_deref())?;
+            cols.zone = optscrub::ingest::parse_zone(timezone.as_deref())?;
+            for (k, v) in columns.unwrap_or_default() {
+                let slot = match k.as_str() {
+                    "id" => &mut cols.id,
+                    "provider" => &mut cols.provider_column,
+                    "code" => &mut cols.code,
+                    "from" => &mut cols.from,
+                    "to" | "phone" => &mut cols.contact,
+                    "time" => &mut cols.time,
+                    "account" => &mut cols.account,
+                    _ => return Err(unknown_column_key(&k, "id, provider, code, from, to (or phone), time, account")),
+                };
+                *slot = v;
+            }
+            let (mut store, _lock) = Store::open_for_write(&self.dir)?;
+            let mut s =
+                signals::ingest_dataset(&mut store, dataset(&schema, batches)?, &cols, rejects.as_deref())?;
+            s.command = Some("ingest signals".into());
             json(&s)
         })
         .map_err(py_err)

@@ -144,3 +144,30 @@ def test_store_trouble_is_the_right_exception(tmp_path, demo_store, monkeypatch)
             optscrub.Store(locked).ingest_webform(text_table(DEMO / "webform.csv"))
     finally:
         p.communicate(b"phone\n")
+
+
+def test_ingest_signals_matches_the_cli(tmp_path):
+    base = tmp_path / "base"
+    run("init", "--store", base, "--config", DEMO / "config.toml")
+    cli, py = copy_store(base, tmp_path / "cli"), copy_store(base, tmp_path / "py")
+    log = tmp_path / "sends.csv"
+    log.write_text(
+        "message_id,provider,error_code,from,to,sent_at\n"
+        "SM1,twilio,21610,+14155550100,+14155551001,2026-11-01T10:00:00Z\n"
+        "SM2,twilio,30003,+14155550100,+14155551002,2026-11-01T10:00:01Z\n"
+        "SM3,vonage,9,+447860009123,+447700900119,2026-11-01T10:00:08Z\n"
+        "SM4,sinch,1,+447860009123,+447700900120,2026-11-01T10:00:09Z\n"
+    )
+    want = summary_of(["ingest", "signals", "--store", cli, log], tmp_path)
+    got = as_dict(optscrub.Store(py).ingest_signals(text_table(log)))
+    assert got == want and got["new_events"] == 2 and got["not_signals"] == 1 and got["rejected"] == 1
+    for phone in ["+14155551001", "+447700900119", "+14155551002"]:
+        a = optscrub.Store(py).check(phone)
+        b = cli_json("check", "--store", cli, "--json", phone)
+        for d in (a, b):
+            for acc in d["accounts"]:
+                for e in acc["events"]:
+                    e.pop("via", None)
+        assert a == b, phone
+    with pytest.raises(optscrub.UsageError, match="kind 'sms' is not known"):
+        optscrub.Store(py).ingest_signals(text_table(log), kind="sms")

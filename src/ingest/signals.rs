@@ -454,6 +454,16 @@ pub fn ingest(
     } else {
         Dataset::open_shaped(files, cols.csv)?
     };
+    ingest_dataset(store, data, cols, rejects_path)
+}
+
+/// [`ingest`] of a dataset already opened.
+pub fn ingest_dataset(
+    store: &mut crate::store::Store,
+    data: Dataset,
+    cols: &SignalColumns,
+    rejects_path: Option<&std::path::Path>,
+) -> Result<crate::summary::SignalsSummary> {
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
     let got = read(&store.config, data, cols, &mut rejects)?;
     let read = got.events.len();
