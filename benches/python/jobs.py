@@ -7,6 +7,8 @@ and writes them as zstd Parquet:
                     under polars-optscrub
   polars-optscrub   Polars reads the file, optscrub.Store.scrub decides,
                     Polars writes the kept rows
+  polars-plugin     Polars streaming: scan_parquet, the optscrub_polars
+                    expression, filter, sink_parquet (duplicates kept only)
   spark-optscrub    Spark local[2], optscrub.spark.scrub with a bundle
   spark-antijoin    Spark local[2], two anti-joins against the
                     suppression list that `optscrub export` wrote
@@ -34,6 +36,21 @@ def polars_optscrub(campaign, store, _optouts, out, dedupe):
     df = pl.read_parquet(campaign)
     kept, _ = optscrub.Store(store).scrub(df, keep_duplicates=not dedupe)
     kept.write_parquet(out, compression="zstd")
+
+
+def polars_plugin(campaign, store, _optouts, out, _dedupe):
+    import polars as pl
+
+    import optscrub_polars  # noqa: F401
+
+    reason = pl.col("phone").optscrub.reason(store=store, account=pl.col("account_id"), sender=pl.col("sender"))
+    (
+        pl.scan_parquet(campaign)
+        .with_columns(reason=reason)
+        .filter(pl.col("reason").is_null())
+        .drop("reason")
+        .sink_parquet(out, compression="zstd")
+    )
 
 
 def spark_session():
@@ -77,6 +94,7 @@ if __name__ == "__main__":
     {
         "polars-copy": polars_copy,
         "polars-optscrub": polars_optscrub,
+        "polars-plugin": polars_plugin,
         "spark-optscrub": spark_optscrub,
         "spark-antijoin": spark_antijoin,
     }[job](campaign, store, optouts, out, dedupe)

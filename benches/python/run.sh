@@ -31,10 +31,14 @@ declare -A cmd=(
   [cli]="$bin scrub --store $data/store --input $campaign --output $out/cli.parquet --keep-duplicates"
   [polars-copy]="$py polars-copy $campaign $data/store $data/optouts.parquet $out/polars-copy.parquet"
   [polars-optscrub]="$py polars-optscrub $campaign $data/store $data/optouts.parquet $out/polars.parquet"
+  [polars-plugin]="$py polars-plugin $campaign $data/store $data/optouts.parquet $out/polars-plugin.parquet"
   [spark-optscrub]="$py spark-optscrub $campaign $bundle $data/optouts.parquet $out/spark-optscrub"
   [spark-antijoin]="$py spark-antijoin $campaign $bundle $data/optouts.parquet $out/spark-antijoin"
 )
-jobs=(cli polars-copy polars-optscrub spark-optscrub spark-antijoin)
+jobs=(cli polars-copy polars-optscrub)
+# the Polars plugin when its wheel is installed (polars-plugin/)
+"$venv/bin/python" -c "import optscrub_polars" 2>/dev/null && jobs+=(polars-plugin)
+jobs+=(spark-optscrub spark-antijoin)
 echo "rows $rows, opt-outs $optouts, file written by $writer, $runs runs each (interleaved), $(nproc) cores, $(date -u '+%F %H:%M') UTC" >&2
 declare -A times=() peaks=()
 for _ in $(seq "$runs"); do
@@ -47,6 +51,6 @@ kept() { "$venv/bin/python" -c "import pyarrow.parquet as pq, sys; print(pq.read
 echo "| job | median s | peak MiB (driver process) | kept rows |"
 echo "|---|---|---|---|"
 for j in "${jobs[@]}"; do
-  case "$j" in cli) f="$out/cli.parquet" ;; polars-copy) f="$out/polars-copy.parquet" ;; polars-optscrub) f="$out/polars.parquet" ;; *) f="$out/$j" ;; esac
+  case "$j" in cli) f="$out/cli.parquet" ;; polars-copy) f="$out/polars-copy.parquet" ;; polars-optscrub) f="$out/polars.parquet" ;; polars-plugin) f="$out/polars-plugin.parquet" ;; *) f="$out/$j" ;; esac
   echo "| $j | $(median ${times[$j]}) | $(( $(median ${peaks[$j]}) / 1024 )) | $(kept "$f") |"
 done

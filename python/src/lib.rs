@@ -12,8 +12,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::PathBuf;
 
 use arrow::datatypes::SchemaRef;
 use arrow::pyarrow::{PyArrowType, Table};
@@ -25,7 +24,7 @@ use optscrub::error::Error;
 use optscrub::ingest::{import, replies, signals, webform};
 use optscrub::io::input::Dataset;
 use optscrub::scrub::run::ScrubJob;
-use optscrub::scrub::{check, memory, Scrubber};
+use optscrub::scrub::{check, memory};
 use optscrub::store::Store;
 
 pyo3::create_exception!(
@@ -99,37 +98,7 @@ fn py_err(e: Error) -> PyErr {
     }
 }
 
-/// A store opened at one generation, with its scrubber.
-struct Opened {
-    store: Store,
-    scrubber: Scrubber,
-}
-
-/// Stores opened in this process, by folder: reopened only when the
-/// store's generation has moved on.
-fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<Opened>>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<Opened>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-/// The store at `dir` at its current generation: from the cache when it
-/// has not moved on, else opened (and cached).
-fn current(dir: &Path) -> optscrub::Result<Arc<Opened>> {
-    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let now = Store::current_generation(dir)?;
-    if let Ok(c) = cache().lock() {
-        if let Some(o) = c.get(&key).filter(|o| o.store.generation() == now) {
-            return Ok(Arc::clone(o));
-        }
-    }
-    let (store, opt_outs) = Store::open_with_opt_outs(dir)?;
-    let scrubber = Scrubber::new(&store.config, opt_outs)?;
-    let opened = Arc::new(Opened { store, scrubber });
-    if let Ok(mut c) = cache().lock() {
-        c.insert(key, Arc::clone(&opened));
-    }
-    Ok(opened)
-}
+use memory::current;
 
 /// What a scrub or a decision reads from each row, as the Python keyword
 /// arguments give it.

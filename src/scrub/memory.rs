@@ -17,6 +17,42 @@ use super::{split, suppressed_schema, Columns, Deduper, Reason, RowDecision, Scr
 use crate::error::{Error, Result};
 use crate::phone::e164_bytes;
 
+/// A store opened at one generation, with its scrubber: what the
+/// in-process callers (Python, the Polars plugin) share.
+pub struct Opened {
+    /// The store.
+    pub store: crate::store::Store,
+    /// Its scrubber.
+    pub scrubber: Scrubber,
+}
+
+/// Stores opened in this process, by folder.
+fn cache() -> &'static std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Opened>>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Opened>>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The store at `dir` at its current generation: from this process's
+/// cache when it has not moved on, else opened (and cached).
+pub fn current(dir: &std::path::Path) -> Result<Arc<Opened>> {
+    use crate::store::Store;
+    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let now = Store::current_generation(dir)?;
+    if let Ok(c) = cache().lock() {
+        if let Some(o) = c.get(&key).filter(|o| o.store.generation() == now) {
+            return Ok(Arc::clone(o));
+        }
+    }
+    let (store, opt_outs) = Store::open_with_opt_outs(dir)?;
+    let scrubber = Scrubber::new(&store.config, opt_outs)?;
+    let opened = Arc::new(Opened { store, scrubber });
+    if let Ok(mut c) = cache().lock() {
+        c.insert(key, Arc::clone(&opened));
+    }
+    Ok(opened)
+}
+
 /// Rows decided by one task at most.
 pub const SLICE_ROWS: usize = 1 << 16;
 
