@@ -429,7 +429,12 @@ impl NativeStore {
                     "to" | "phone" => &mut cols.contact,
                     "time" => &mut cols.time,
                     "account" => &mut cols.account,
-                    _ => return Err(unknown_column_key(&k, "id, provider, code, from, to (or phone), time, account")),
+                    _ => {
+                        return Err(unknown_column_key(
+                            &k,
+                            "id, provider, code, from, to (or phone), time, account",
+                        ))
+                    }
                 };
                 *slot = v;
             }

@@ -28,8 +28,9 @@ pub struct Opened {
 
 /// Stores opened in this process, by folder.
 fn cache() -> &'static std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Opened>>> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Opened>>>> =
-        std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Opened>>>,
+    > = std::sync::OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
