@@ -331,7 +331,7 @@ fn init_warns_about_opt_outs_no_text_confirms() {
 /// new copies.
 #[test]
 fn help_is_as_documented() {
-    let commands: [&[&str]; 19] = [
+    let commands: [&[&str]; 22] = [
         &[],
         &["init"],
         &["config"],
@@ -339,7 +339,10 @@ fn help_is_as_documented() {
         &["ingest", "replies"],
         &["ingest", "webform"],
         &["ingest", "import"],
+        &["ingest", "signals"],
         &["scrub"],
+        &["lint"],
+        &["revert"],
         &["outbox"],
         &["check"],
         &["export"],

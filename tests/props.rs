@@ -17,7 +17,7 @@ use optscrub::scrub::Scrubber;
 use optscrub::store::{OptOuts, Store};
 use proptest::prelude::*;
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [[accounts]]
 id = "a"
   [[accounts.senders]]
@@ -39,7 +39,7 @@ fn contact(i: u64) -> u64 {
 }
 
 #[derive(Clone, Debug)]
-struct Ev {
+pub(crate) struct Ev {
     account: usize,
     scope: Option<usize>,
     contact: u64,
@@ -47,7 +47,7 @@ struct Ev {
     opt_in: bool,
 }
 
-fn ev() -> impl Strategy<Value = Ev> {
+pub(crate) fn ev() -> impl Strategy<Value = Ev> {
     (
         0..2usize,
         any::<bool>(),
@@ -93,7 +93,7 @@ fn row() -> impl Strategy<Value = Row> {
     })
 }
 
-fn to_event(i: usize, e: &Ev) -> Event {
+pub(crate) fn to_event(i: usize, e: &Ev) -> Event {
     Event {
         event_id: format!("e{i:03}"),
         account: ACCOUNTS[e.account].into(),
@@ -130,8 +130,8 @@ fn model_opt_outs(events: &[Event]) -> HashSet<(String, String, u64)> {
 
 /// The model's suppression list: (account, scope, contact, at, source,
 /// keyword) of every key whose last event is an opt-out, in order.
-type Listed = (String, String, u64, i64, String, Option<String>);
-fn model_list(events: &[Event], account: Option<&str>) -> Vec<Listed> {
+pub(crate) type Listed = (String, String, u64, i64, String, Option<String>);
+pub(crate) fn model_list(events: &[Event], account: Option<&str>) -> Vec<Listed> {
     let mut last: HashMap<(String, String, u64), &Event> = HashMap::new();
     for e in events {
         let k = (e.account.to_string(), e.scope.to_string(), e.contact);
@@ -161,7 +161,7 @@ fn model_list(events: &[Event], account: Option<&str>) -> Vec<Listed> {
 }
 
 /// The suppression list as the store streams it.
-fn store_list(store: &Store, account: Option<&str>) -> Vec<Listed> {
+pub(crate) fn store_list(store: &Store, account: Option<&str>) -> Vec<Listed> {
     let list = store.suppression_list(account).unwrap();
     list.opt_outs()
         .map(|o| {

@@ -22,6 +22,7 @@ mod outbox_cli;
 mod props;
 mod props_replies;
 mod replies_cli;
+mod revert;
 mod scrub_cli;
 mod security;
 mod signals;

@@ -70,6 +70,7 @@ fn print_answer(one: &check::AccountAnswer, name_account: bool, scrubber: &Scrub
         decision: d,
         contact,
         events,
+        retracted,
     } = one;
     let reason = d.reason.map(|r| r.as_str());
     let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
@@ -102,5 +103,16 @@ fn print_answer(one: &check::AccountAnswer, name_account: bool, scrubber: &Scrub
     }
     if events.is_empty() && contact.is_some() {
         println!("  no opt-out or opt-in events for this contact in this account");
+    }
+    for (e, at) in retracted {
+        println!(
+            "  {}  {:<7} scope {:<16} {:<12} id {}  (taken back {} by revert: counts for nothing)",
+            check::time(e.at),
+            e.action.as_str(),
+            e.scope,
+            e.source.as_str(),
+            e.event_id,
+            check::time(*at)
+        );
     }
 }

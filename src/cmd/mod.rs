@@ -17,6 +17,7 @@ mod nightly;
 mod outbox;
 mod plan;
 mod rebuild;
+mod revert;
 mod scrub;
 mod stats;
 
@@ -62,6 +63,9 @@ pub enum Command {
     /// Check a config (and message templates) against the opt-out rules:
     /// US and Canadian keywords, confirmations, template instructions.
     Lint(lint::Args),
+    /// Take back a manual import or webform file that was mapped wrongly
+    /// (its events stay in the ledger and stop counting).
+    Revert(revert::Args),
     /// Write a scrub-only copy of a store, for Spark executors.
     ///
     /// The copy (a .tar.gz) holds the store's manifest, its config and
@@ -113,6 +117,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(a) => export::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
+        Command::Revert(a) => revert::run(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Plan(a) => plan::run(a),

@@ -20,6 +20,9 @@ pub struct AccountAnswer {
     pub contact: Option<u64>,
     /// The opt-out and opt-in events behind the decision, oldest first.
     pub events: Vec<Event>,
+    /// Events of reverted ledger files for this contact, with when their
+    /// file was taken back: they count for nothing, and are shown.
+    pub retracted: Vec<(Event, i64)>,
 }
 
 /// A contact's answer in one account, or in every account of the config.
@@ -74,15 +77,19 @@ pub fn answer(
         let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         scrubber.verified()?;
         contact = contact.or(c);
-        let events = match c {
-            Some(c) => store.deciding(name, sender_id.as_deref(), c)?,
-            None => Vec::new(),
+        let (events, retracted) = match c {
+            Some(c) => (
+                store.deciding(name, sender_id.as_deref(), c)?,
+                store.retracted(name, c)?,
+            ),
+            None => (Vec::new(), Vec::new()),
         };
         accounts.push(AccountAnswer {
             account: name.to_string(),
             decision: d,
             contact: c,
             events,
+            retracted,
         });
     }
     let sendable = accounts.iter().all(|a| a.decision.reason.is_none());
@@ -90,11 +97,23 @@ pub fn answer(
         let d = a.decision;
         let reason = d.reason.map(|r| r.as_str());
         let scope = d.reason.and_then(|_| scrubber.scope_name(d.scope));
-        json!({
+        let mut one = json!({
             "phone": a.contact.map(format_e164), "account": a.account, "sender": sender_id,
             "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
             "events": a.events.iter().map(event_json).collect::<Vec<_>>(),
-        })
+        });
+        if !a.retracted.is_empty() {
+            one["retracted"] = a
+                .retracted
+                .iter()
+                .map(|(e, at)| {
+                    let mut j = event_json(e);
+                    j["reverted_at"] = time(*at).into();
+                    j
+                })
+                .collect();
+        }
+        one
     };
     let json = match account {
         Some(_) => one(&accounts[0]),

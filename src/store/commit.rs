@@ -75,6 +75,7 @@ impl Store {
             probe: None,
             outbox: Vec::new(),
             handover: None,
+            reverted: Vec::new(),
         };
         let mut store = Store {
             dir: dir.to_path_buf(),

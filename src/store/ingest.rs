@@ -265,6 +265,10 @@ impl Store {
             Err(_) => Vec::new(),
         };
         let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
+        // id hashes of reverted events, and of the events that count
+        let mut dropped: Vec<u64> = Vec::new();
+        let mut last_ids: Vec<u64> = Vec::new();
+        let any_reverted = !self.manifest.reverted.is_empty();
         let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
         let mut ledger = self.manifest.ledger.clone();
         for r in &mut ledger {
@@ -281,11 +285,18 @@ impl Store {
                 let table = super::blocks::encode(&bytes, 0, super::blocks::BLOCK, None);
                 r.blocks = Some(super::blocks::write_blocks(&self.dir, &r.file, &table)?);
             }
-            for (row, e) in super::files::decode_events(&self.dir, r, bytes, Fix::Restore)?
-                .into_iter()
-                .enumerate()
-            {
+            let events = super::files::decode_events(&self.dir, r, bytes, Fix::Restore)?;
+            // a reverted file counts for nothing: not its events, nor its
+            // ids (the same rows ingested again are new events)
+            if self.manifest.is_reverted(generation) {
+                dropped.extend(events.iter().map(Event::id_hash));
+                continue;
+            }
+            for (row, e) in events.into_iter().enumerate() {
                 ids.push(e.id_hash());
+                if any_reverted {
+                    last_ids.push(e.id_hash());
+                }
                 let sh = keys::scope_hash(&e.account, &e.scope);
                 scopes.entry(sh).or_insert_with(|| ScopeName {
                     hash: sh,
@@ -310,6 +321,14 @@ impl Store {
         }
         ids.sort_unstable();
         ids.dedup();
+        if !dropped.is_empty() {
+            // the reverted events' ids, unless an event that counts has one
+            // (the same rows ingested again after the revert)
+            let counted: std::collections::HashSet<u64> = last_ids.into_iter().collect();
+            dropped.retain(|h| !counted.contains(h));
+            let dropped: std::collections::HashSet<u64> = dropped.into_iter().collect();
+            ids.retain(|h| !dropped.contains(h));
+        }
         let mut keys: Vec<Entry> = last.into_values().map(|(_, k)| k).collect();
         keys.sort_unstable_by_key(Entry::key);
         let mut scopes: Vec<ScopeName> = scopes.into_values().collect();
@@ -367,4 +386,122 @@ fn apply_to_snapshot(snap: &mut Snapshot, scopes: &[ScopeName], keys: &[Entry]) 
     snap.scopes.retain(|s| !s.bitmap.is_empty());
     snap.scopes
         .sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
+}
+
+/// What `optscrub revert` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevertSummary {
+    /// The ledger file's generation.
+    pub ledger: u32,
+    /// The events taken back.
+    pub events: u64,
+    /// It had been taken back before: nothing changed.
+    pub already_reverted: bool,
+    /// `revert`, for the summary file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl Store {
+    /// Take back the ledger file of `generation` (the caller holds the
+    /// lock): a manual import or webform file mapped wrongly. Its events
+    /// stay in the ledger and stop counting; every key is recompiled from
+    /// the rest, so an event of another file (a later real opt-out, say)
+    /// decides as if the file had never been ingested. Keyword replies and
+    /// provider signals are refused: only the contact takes those back.
+    pub fn revert(&mut self, generation: u32) -> Result<RevertSummary> {
+        use crate::event::Source;
+        let named = super::layout::Kind::Ledger.file(generation.into());
+        let Some(r) = self.manifest.ledger.iter().find(|r| r.file == named).cloned() else {
+            return Err(Error::Usage(format!(
+                "the store has no ledger file g{generation}; `optscrub revert --store {} --list` shows them",
+                self.dir.display()
+            )));
+        };
+        let mut out = RevertSummary {
+            ledger: generation,
+            events: r.rows,
+            ..Default::default()
+        };
+        if self.manifest.is_reverted(generation) {
+            out.already_reverted = true;
+            return Ok(out);
+        }
+        let events = read_events(&self.dir, &r, Fix::Restore)?;
+        let others: Vec<&str> = {
+            let mut v: Vec<&str> = events
+                .iter()
+                .filter(|e| !matches!(e.source, Source::Import | Source::Webform))
+                .map(|e| e.source.as_str())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if !others.is_empty() {
+            return Err(Error::Usage(format!(
+                "ledger file g{generation} holds {} events: only imports and webform files can be reverted (a contact's own reply or a provider's signal is taken back only by the contact)",
+                others.join(" and ")
+            )));
+        }
+        out.events = events.len() as u64;
+        let before = self.manifest.clone();
+        self.manifest.reverted.push(super::manifest::Reverted {
+            ledger: generation,
+            at: crate::ingest::now_micros(),
+            events: out.events,
+        });
+        if let Err(e) = self.rebuild() {
+            self.manifest = before;
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// The events of reverted ledger files for one contact in one account,
+    /// each with when its file was taken back; reads those files whole.
+    pub fn retracted(&self, account: &str, contact: u64) -> Result<Vec<(Event, i64)>> {
+        let mut out = Vec::new();
+        for rv in &self.manifest.reverted {
+            let r = self.ledger_file(rv.ledger)?;
+            for e in read_events(&self.dir, r, Fix::Restore)? {
+                if e.contact == contact && &*e.account == account {
+                    out.push((e, rv.at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ledger files, oldest first: generation, events, their sources,
+    /// the input files they came from, and whether taken back.
+    pub fn ledger_listing(&self) -> Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        for r in &self.manifest.ledger {
+            let generation = super::files::ledger_generation(r)
+                .ok_or_else(|| corrupt(&self.dir, &r.file, "not a ledger file name", Fix::Restore))?;
+            let events = read_events(&self.dir, r, Fix::Restore)?;
+            let mut sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+            sources.sort_unstable();
+            sources.dedup();
+            let mut files: Vec<&str> = events.iter().filter_map(|e| e.via.as_deref()).collect();
+            files.sort_unstable();
+            files.dedup();
+            let (first, last) = (
+                events.iter().map(|e| e.at).min(),
+                events.iter().map(|e| e.at).max(),
+            );
+            out.push(serde_json::json!({
+                "ledger": generation,
+                "events": events.len(),
+                "sources": sources,
+                "via": files,
+                "first_event_at": first.map(crate::scrub::check::time),
+                "last_event_at": last.map(crate::scrub::check::time),
+                "reverted": self.manifest.reverted.iter().find(|x| x.ledger == generation)
+                    .map(|x| crate::scrub::check::time(x.at)),
+            }));
+        }
+        Ok(out)
+    }
 }

@@ -63,6 +63,22 @@ pub struct Manifest {
     /// kept until the output file is in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<Handover>,
+    /// Ledger files taken back by `optscrub revert`, oldest revert first:
+    /// their events stay in the ledger, for the record, and count for
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverted: Vec<Reverted>,
+}
+
+/// A ledger file taken back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reverted {
+    /// The ledger file's generation.
+    pub ledger: u32,
+    /// When it was taken back (µs, UTC).
+    pub at: i64,
+    /// The events it held.
+    pub events: u64,
 }
 
 /// Replies being handed over: the output file is complete under `temp`,
@@ -155,6 +171,11 @@ impl Manifest {
             .chain(self.handover.iter().flat_map(|h| h.files.iter()))
     }
 
+    /// Whether the ledger file of this generation was taken back.
+    pub fn is_reverted(&self, generation: u32) -> bool {
+        self.reverted.iter().any(|r| r.ledger == generation)
+    }
+
     /// Replies waiting to be handed over (those of an unfinished hand-over
     /// included).
     pub fn pending_replies(&self) -> u64 {
@@ -168,6 +189,11 @@ impl Manifest {
         for f in &self.ledger {
             h.update(f.file.as_bytes());
             h.update(&f.crc32.to_le_bytes());
+        }
+        // a revert changes what the ledger says (nothing when there is none)
+        for r in &self.reverted {
+            h.update(b"reverted");
+            h.update(&r.ledger.to_le_bytes());
         }
         h.finalize()
     }

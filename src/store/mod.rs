@@ -46,7 +46,7 @@ mod state;
 
 pub use damage::Fault;
 pub use export::{Evidence, OptOut, SuppressionList};
-pub use ingest::{Committed, Prepared};
+pub use ingest::{Committed, Prepared, RevertSummary};
 pub use lock::{lock, WriteLock};
 
 use std::path::{Path, PathBuf};
