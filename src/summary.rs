@@ -181,12 +181,21 @@ pub struct NightlySummary {
     pub store_generation: u64,
     /// The webform ingest; `null` when there were no webform files.
     pub webform: Option<WebformSummary>,
+    /// The send logs' ingest (`--signals`); absent when there were none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<SignalsSummary>,
+    /// The deactivation lists' ingest; absent when there were none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivations: Option<SignalsSummary>,
 }
 
 impl NightlySummary {
     /// Rows rejected by both ingests.
     pub fn rejected(&self) -> u64 {
-        self.replies.as_ref().map_or(0, |r| r.rejected) + self.webform.as_ref().map_or(0, |w| w.rejected)
+        self.replies.as_ref().map_or(0, |r| r.rejected)
+            + self.webform.as_ref().map_or(0, |w| w.rejected)
+            + self.signals.as_ref().map_or(0, |w| w.rejected)
+            + self.deactivations.as_ref().map_or(0, |w| w.rejected)
     }
 }
 

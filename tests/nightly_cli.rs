@@ -355,3 +355,73 @@ fn plan_measures_the_users_own_file_as_written() {
     );
     assert!(e.contains("bad.parquet"), "{e}");
 }
+
+#[test]
+fn nightly_ingests_provider_signals_and_deactivations_before_scrubbing() {
+    let w = Work::new();
+    let store = w.loaded_store();
+    let campaigns = w.path("campaigns");
+    std::fs::create_dir(&campaigns).unwrap();
+    std::fs::copy(
+        common::repo().join("datasets/demo/campaigns/spring-sale.csv"),
+        campaigns.join("spring-sale.csv"),
+    )
+    .unwrap();
+    // no provider column: --signals-provider says whose codes they are
+    let sends = w.write(
+        "sends.csv",
+        "message_id,error_code,from,to,sent_at\nSM1,21610,+447860009123,+447700900010,2026-11-01T10:00:00Z\nSM2,21610,+447860009123,+447700900011,nope\n",
+    );
+    let gone = w.write(
+        "gone.csv",
+        "phone,deactivated_at\n+447700900012,2026-11-01T00:00:00Z\n",
+    );
+    let out = w.p("out");
+    let args = [
+        "nightly",
+        "--store",
+        &store,
+        "--signals",
+        &sends,
+        "--signals-provider",
+        "twilio",
+        "--deactivations",
+        &gone,
+        "--campaigns",
+        &w.p("campaigns"),
+        "--out",
+        &out,
+    ];
+    w.ok(&args);
+    let s = summary(&w, "out/summary.json");
+    assert_eq!(s["signals"]["new_events"], 1, "{s}");
+    assert_eq!(s["signals"]["rejected"], 1, "{s}");
+    assert_eq!(s["deactivations"]["new_events"], 2, "{s}");
+    assert!(w.path("out/signals.rejects.parquet").exists());
+    let gone = w.read_parquet("out/spring-sale.suppressed.parquet");
+    let phones = common::strings(&gone, "phone");
+    let reasons = common::strings(&gone, "reason");
+    let reason_of = |p: &str| phones.iter().position(|x| x == p).map(|i| reasons[i].clone());
+    assert_eq!(reason_of("+447700900010").as_deref(), Some("sender_opt_out"));
+    // --strict counts the signals' rejects too
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    w.fails(&strict, 1);
+    // a send log without the columns fails before anything is committed
+    let bad = w.write("bad.csv", "id,code\n1,21610\n");
+    let e = w.fails(
+        &[
+            "nightly",
+            "--store",
+            &store,
+            "--signals",
+            &bad,
+            "--campaigns",
+            &w.p("campaigns"),
+            "--out",
+            &w.p("out2"),
+        ],
+        1,
+    );
+    assert!(e.contains("--code-column"), "{e}");
+}

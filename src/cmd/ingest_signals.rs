@@ -52,7 +52,7 @@ pub struct Args {
     from_column: String,
     /// Name of the contact column [default: to; phone for deactivations;
     /// wa_id for WhatsApp].
-    #[arg(long)]
+    #[arg(long, visible_alias = "phone-column")]
     to_column: Option<String>,
     /// Name of the time column [default: sent_at; deactivated_at;
     /// timestamp for WhatsApp, Unix seconds or RFC 3339].

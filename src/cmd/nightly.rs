@@ -1,4 +1,4 @@
-//! `optscrub nightly --store DIR [--replies P…] [--webform P…] --campaigns DIR --out DIR`
+//! `optscrub nightly --store DIR [--replies P…] [--webform P…] [--signals P…] [--deactivations P…] --campaigns DIR --out DIR`
 
 use std::path::PathBuf;
 
@@ -19,6 +19,17 @@ pub struct Args {
     /// Webform submissions to ingest first (files or folders).
     #[arg(long, num_args = 1.., value_name = "P")]
     webform: Vec<String>,
+    /// Provider send logs to ingest first (as `ingest signals`: their
+    /// opt-out error codes become opt-outs).
+    #[arg(long, num_args = 1.., value_name = "P")]
+    signals: Vec<String>,
+    /// The provider of send-log rows without a provider column.
+    #[arg(long, value_name = "NAME")]
+    signals_provider: Option<String>,
+    /// Carrier deactivation lists to ingest first (as `ingest signals
+    /// --kind deactivations`).
+    #[arg(long, num_args = 1.., value_name = "P")]
+    deactivations: Vec<String>,
     /// Folder of campaign files (.csv, .parquet, or folders of parts).
     #[arg(long, value_name = "DIR")]
     campaigns: PathBuf,
@@ -46,6 +57,9 @@ pub(super) fn run(a: Args) -> Result<()> {
         store: a.store,
         replies: a.replies,
         webform: a.webform,
+        signals: a.signals,
+        signals_provider: a.signals_provider,
+        deactivations: a.deactivations,
         campaigns: a.campaigns,
         out: a.out,
         scrub: a.flags.plan(Vec::new(), PathBuf::new())?,

@@ -373,7 +373,12 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                     .flatten()
             });
             let Some(contact) = cell(&contacts, i).and_then(|p| normalize(p, country)) else {
-                reject(format!("{} is not a possible number", cols.contact));
+                let hint = if country.is_none() {
+                    " (a national number needs --default-country)"
+                } else {
+                    ""
+                };
+                reject(format!("{} is not a possible number{hint}", cols.contact));
                 continue;
             };
             let id = ids.as_ref().and_then(|a| cell(a, i)).map(str::trim);

@@ -13,6 +13,7 @@ use crate::summary::{CampaignSummary, NightlySummary, Seconds};
 
 use crate::error::{Error, Result};
 use crate::ingest::replies::{self, ReplyColumns, ReplyOutputs};
+use crate::ingest::signals::{self, SignalColumns, SignalKind};
 use crate::ingest::webform::{self, WebformColumns};
 use crate::io::atomic::write_atomic;
 use crate::io::input::Dataset;
@@ -29,6 +30,12 @@ pub(crate) struct Nightly {
     pub replies: Vec<String>,
     /// Webform files (files or folders).
     pub webform: Vec<String>,
+    /// Provider send logs (files or folders).
+    pub signals: Vec<String>,
+    /// The provider of send-log rows without a provider column.
+    pub signals_provider: Option<String>,
+    /// Carrier deactivation lists (files or folders).
+    pub deactivations: Vec<String>,
     /// The folder of campaign files.
     pub campaigns: PathBuf,
     /// Where everything is written.
@@ -112,6 +119,33 @@ fn check_inputs(n: &Nightly, store: &Store, plans: &[(String, ScrubJob)]) -> Res
             ],
         )?;
     }
+    for (files, kind, what) in [
+        (&n.signals, SignalKind::SendLog, "`ingest signals"),
+        (
+            &n.deactivations,
+            SignalKind::Deactivations,
+            "`ingest signals --kind deactivations",
+        ),
+    ] {
+        if files.is_empty() {
+            continue;
+        }
+        let c = SignalColumns::new(kind);
+        let flags: Vec<(String, String)> = match kind {
+            SignalKind::SendLog => vec![
+                (c.code.clone(), format!("{what} --code-column`")),
+                (c.from.clone(), format!("{what} --from-column`")),
+                (c.contact.clone(), format!("{what} --to-column`")),
+                (c.time.clone(), format!("{what} --time-column`")),
+            ],
+            _ => vec![
+                (c.contact.clone(), format!("{what} --phone-column`")),
+                (c.time.clone(), format!("{what} --time-column`")),
+            ],
+        };
+        let wanted: Vec<(&str, &str)> = flags.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        required(files, &wanted)?;
+    }
     for (_, plan) in plans {
         run::check(store, plan)?;
     }
@@ -177,6 +211,21 @@ pub(crate) fn run(n: &Nightly) -> Result<NightlySummary> {
         };
         Some(webform::ingest(&mut store, &n.webform, &cols, Some(&rejects))?)
     };
+    let mut signal_ingest = |files: &[String], kind: SignalKind, rejects: &str| {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut cols = SignalColumns::new(kind);
+        cols.zone = n.zone;
+        cols.provider = n.signals_provider.clone();
+        signals::ingest(&mut store, files, &cols, Some(&p(rejects))).map(Some)
+    };
+    let signals = signal_ingest(&n.signals, SignalKind::SendLog, "signals.rejects.parquet")?;
+    let deactivations = signal_ingest(
+        &n.deactivations,
+        SignalKind::Deactivations,
+        "deactivations.rejects.parquet",
+    )?;
     let ingested = start.elapsed().as_secs_f64();
     let lookups = store.opt_outs()?;
     let opt_outs = lookups.opt_outs();
@@ -214,6 +263,8 @@ pub(crate) fn run(n: &Nightly) -> Result<NightlySummary> {
         },
         store_generation: store.manifest.generation,
         webform,
+        signals,
+        deactivations,
     };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
     write_atomic(&p("summary.json"), format!("{text}\n").as_bytes())?;
