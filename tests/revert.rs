@@ -137,8 +137,9 @@ fn revert_takes_back_a_wrong_import_and_nothing_else() {
     assert!(e.contains("999"), "{e}");
     let e = w.fails(&["revert", "--store", &store, "--ledger", "x1"], 1);
     assert!(e.contains("not a ledger generation"), "{e}");
-    // the store is sound, and the list shows the revert
-    w.ok(&["stats", "--store", &store]);
+    // the store is sound, and stats and the list show the revert
+    let stats = w.ok(&["stats", "--store", &store]);
+    assert!(stats.contains("reverted: 1 ledger files (2 events"), "{stats}");
     let list = w.ok(&["revert", "--store", &store, "--list"]);
     assert!(
         list.lines()

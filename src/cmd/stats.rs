@@ -66,6 +66,13 @@ pub(super) fn run(a: Args) -> Result<()> {
         m.ids.len(),
         m.generation
     );
+    if !m.reverted.is_empty() {
+        let events: u64 = m.reverted.iter().map(|r| r.events).sum();
+        println!(
+            "reverted: {} ledger files ({events} events that stay in the ledger and count for nothing; `optscrub revert --list` names them)",
+            m.reverted.len()
+        );
+    }
     match &store.exposed {
         Some(why) => println!("permissions: {why}"),
         None => println!("permissions: only its owner may read or write it"),
@@ -92,6 +99,7 @@ pub(super) fn run(a: Args) -> Result<()> {
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
                 "probe_bytes": m.probe.as_ref().map(|p| p.bytes), "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
-                "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes}),
+                "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes,
+                "reverted_ledger_files": m.reverted.iter().map(|r| r.ledger).collect::<Vec<_>>()}),
     )
 }
