@@ -201,37 +201,6 @@ impl Config {
         resolve(raw, text)
     }
 
-    /// What this config will not say to people, as warnings: senders whose
-    /// opt-outs no text confirms, help words with no answer, a free keyword
-    /// with no confirmation. Legal, but usually an oversight.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for a in &self.accounts {
-            for s in a.senders.iter().filter(|s| s.reply.is_none()) {
-                out.push(format!(
-                    "account '{}', sender {}: no reply text, so its opt-outs ({}) are not confirmed",
-                    a.id,
-                    s.id,
-                    s.opt_out_keywords.join(", ")
-                ));
-            }
-            if a.help_reply.is_none() && !a.help_keywords.is_empty() {
-                out.push(format!(
-                    "account '{}': no help_reply, so its help keywords ({}) get no answer",
-                    a.id,
-                    a.help_keywords.join(", ")
-                ));
-            }
-            if a.free_keyword.is_some() && a.reply.is_none() {
-                out.push(format!(
-                    "account '{}': no reply text, so its free keyword is not confirmed",
-                    a.id
-                ));
-            }
-        }
-        out
-    }
-
     /// The account with this id.
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.account_index.get(id).map(|&i| &self.accounts[i])

@@ -66,6 +66,28 @@ pub struct Finding {
     pub replies: Option<u64>,
 }
 
+impl Finding {
+    /// Where it is: "template 't', account 'a', sender s".
+    pub fn place(&self) -> String {
+        let mut at = Vec::new();
+        if let Some(t) = &self.template {
+            at.push(format!("template '{t}'"));
+        }
+        if let Some(a) = &self.account {
+            at.push(format!("account '{a}'"));
+        }
+        if let Some(s) = &self.sender {
+            at.push(format!("sender {s}"));
+        }
+        at.join(", ")
+    }
+
+    /// One line: where, then what.
+    pub fn line(&self) -> String {
+        format!("{}: {}", self.place(), self.message)
+    }
+}
+
 /// Where a sender's messages go, by its number (or the account's country
 /// for names and short codes).
 #[derive(Clone, Copy, Default)]
@@ -170,7 +192,7 @@ pub fn config_findings(config: &Config) -> Vec<Finding> {
                     a,
                     Some(s),
                     format!(
-                        "has no reply text, so its opt-outs ({}) are not confirmed",
+                        "no reply text, so its opt-outs ({}) are not confirmed",
                         s.opt_out_keywords.join(", ")
                     ),
                 ));
@@ -193,7 +215,7 @@ pub fn config_findings(config: &Config) -> Vec<Finding> {
                 a,
                 None,
                 format!(
-                    "has no help_reply, so its help keywords ({}) get no answer",
+                    "no help_reply, so its help keywords ({}) get no answer",
                     a.help_keywords.join(", ")
                 ),
             ));
@@ -204,7 +226,7 @@ pub fn config_findings(config: &Config) -> Vec<Finding> {
                 "no-confirmation",
                 a,
                 None,
-                "has no reply text, so its free keyword is not confirmed".into(),
+                "no reply text, so its free keyword is not confirmed".into(),
             ));
         }
         if a.match_mode == MatchMode::Leading {

@@ -28,7 +28,11 @@ pub(super) fn run(a: Args) -> Result<()> {
         store.config.accounts.len(),
         store.config.shared_numbers.len()
     );
-    let warnings = store.config.warnings();
+    // what `optscrub lint` finds in the config, as warnings
+    let warnings: Vec<String> = crate::lint::config_findings(&store.config)
+        .iter()
+        .map(crate::lint::Finding::line)
+        .collect();
     for w in &warnings {
         eprintln!("optscrub: warning: {w}");
     }

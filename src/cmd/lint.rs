@@ -91,16 +91,6 @@ fn print_table(findings: &[Finding]) {
             Level::Error => "error",
             Level::Warning => "warning",
         };
-        let mut at = Vec::new();
-        if let Some(t) = &f.template {
-            at.push(format!("template '{t}'"));
-        }
-        if let Some(a) = &f.account {
-            at.push(format!("account '{a}'"));
-        }
-        if let Some(s) = &f.sender {
-            at.push(format!("sender {s}"));
-        }
-        println!("{level:<7}  {:<27}  {}: {}", f.rule, at.join(", "), f.message);
+        println!("{level:<7}  {:<27}  {}", f.rule, f.line());
     }
 }
