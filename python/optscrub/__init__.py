@@ -170,6 +170,15 @@ def _arrow_input(data: Any) -> Any:
             "optscrub.polars.decide(lf, store) (then .collect(engine='streaming')), "
             "or store.scrub(lf.collect())"
         )
+    if _is_polars(data) and type(data).__name__ == "DataFrame":
+        # its chunks as they are (string_view, no copy); the frame's own
+        # Arrow stream would rechunk it, a copy of every column per call
+        try:
+            import polars as pl
+
+            return data.to_arrow(compat_level=pl.CompatLevel.newest())
+        except (AttributeError, TypeError):
+            pass
     if hasattr(data, "__arrow_c_stream__"):
         return data
     import pyarrow as pa
