@@ -131,54 +131,57 @@ impl SignalColumns {
     }
 }
 
-/// Provider names compare without case or surrounding blanks.
-fn provider_key(p: &str) -> String {
-    p.trim().to_ascii_lowercase()
-}
-
-/// Codes compare without case or surrounding blanks (`opted_out` is
-/// `OPTED_OUT`; `21610` is `21610`).
-fn code_key(c: &str) -> String {
-    c.trim().to_ascii_uppercase()
-}
-
-/// The (provider, code) pairs that are opt-outs, after the config's changes.
+/// The (provider, code) pairs that are opt-outs, after the config's
+/// changes. Providers and codes compare trimmed and without ASCII case
+/// (`opted_out` is `OPTED_OUT`); a send log asks once per row, so a
+/// lookup allocates nothing (the table is a few providers of a few codes).
 pub struct CodeTable {
-    opt_out: std::collections::HashSet<(String, String)>,
-    known_providers: std::collections::HashSet<String>,
+    /// Per provider, its opt-out codes (empty when the config switched
+    /// every one off: the provider is still known).
+    providers: Vec<(String, Vec<String>)>,
 }
 
 impl CodeTable {
     /// The built-in table with the config's `[[signals]]` applied.
     pub fn new(config: &Config) -> CodeTable {
-        let mut opt_out = std::collections::HashSet::new();
-        let mut known_providers = std::collections::HashSet::new();
+        let mut t = CodeTable {
+            providers: Vec::new(),
+        };
         for (p, c, _) in BUILT_IN {
-            opt_out.insert((provider_key(p), code_key(c)));
-            known_providers.insert(provider_key(p));
+            t.codes_of(p).push(c.to_string());
         }
         for s in &config.signals {
-            let key = (provider_key(&s.provider), code_key(&s.code));
-            known_providers.insert(key.0.clone());
-            match s.meaning {
-                SignalMeaning::OptOut => opt_out.insert(key),
-                SignalMeaning::Ignore => opt_out.remove(&key),
-            };
+            let code = s.code.trim();
+            let codes = t.codes_of(&s.provider);
+            codes.retain(|c| !c.eq_ignore_ascii_case(code));
+            if s.meaning == SignalMeaning::OptOut {
+                codes.push(code.to_string());
+            }
         }
-        CodeTable {
-            opt_out,
-            known_providers,
-        }
+        t
+    }
+
+    fn codes_of(&mut self, provider: &str) -> &mut Vec<String> {
+        let p = provider.trim();
+        let at = match self.providers.iter().position(|(q, _)| q.eq_ignore_ascii_case(p)) {
+            Some(at) => at,
+            None => {
+                self.providers.push((p.to_string(), Vec::new()));
+                self.providers.len() - 1
+            }
+        };
+        &mut self.providers[at].1
     }
 
     /// Whether a code of a provider is an opt-out; `None` when no code of
     /// that provider is known at all.
     pub fn is_opt_out(&self, provider: &str, code: &str) -> Option<bool> {
-        let p = provider_key(provider);
-        if !self.known_providers.contains(&p) {
-            return None;
-        }
-        Some(self.opt_out.contains(&(p, code_key(code))))
+        let (provider, code) = (provider.trim(), code.trim());
+        let (_, codes) = self
+            .providers
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(provider))?;
+        Some(codes.iter().any(|c| c.eq_ignore_ascii_case(code)))
     }
 }
 
@@ -276,21 +279,25 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                     reject(format!("{} is not a sender id", cols.from));
                     continue;
                 };
-                signal = Some((provider_key(provider), code.to_string(), from));
+                signal = Some((provider.to_ascii_lowercase(), code.to_string(), from));
             }
-            let named = account_cells.as_ref().and_then(|a| cell(a, i)).map(str::trim);
-            if let Some(a) = named {
-                if config.account(a).is_none() {
-                    reject(format!("unknown account in {}", cols.account));
-                    continue;
-                }
-            }
+            // the account the row names, as its place in the config
+            let named = match account_cells.as_ref().and_then(|a| cell(a, i)).map(str::trim) {
+                Some(a) => match config.accounts.iter().position(|x| x.id == a) {
+                    Some(ai) => Some(ai),
+                    None => {
+                        reject(format!("unknown account in {}", cols.account));
+                        continue;
+                    }
+                },
+                None => None,
+            };
             // the accounts and scope the opt-out applies to
             let (targets, scope): (Vec<usize>, Arc<str>) = match &signal {
                 Some((_, _, from)) => match sender_of(config, from) {
                     Some((ai, si)) => {
                         let acc = &config.accounts[ai];
-                        if named.is_some_and(|n| n != acc.id) {
+                        if named.is_some_and(|n| n != ai) {
                             reject(format!(
                                 "the sender belongs to account '{}', not the one in {}",
                                 acc.id, cols.account
@@ -307,15 +314,7 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                     }
                     None if config.shared_numbers.iter().any(|n| n == from) => match named {
                         // at a shared number the account is the only scope there is
-                        Some(n) => (
-                            config
-                                .accounts
-                                .iter()
-                                .position(|a| a.id == n)
-                                .into_iter()
-                                .collect(),
-                            account_scope.clone(),
-                        ),
+                        Some(ai) => (vec![ai], account_scope.clone()),
                         None => {
                             reject(format!(
                                 "sent from a shared number, which names no account; add an {} column",
@@ -330,15 +329,7 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                     }
                 },
                 None => match named {
-                    Some(n) => (
-                        config
-                            .accounts
-                            .iter()
-                            .position(|a| a.id == n)
-                            .into_iter()
-                            .collect(),
-                        account_scope.clone(),
-                    ),
+                    Some(ai) => (vec![ai], account_scope.clone()),
                     None => ((0..config.accounts.len()).collect(), account_scope.clone()),
                 },
             };
@@ -370,25 +361,28 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                 continue;
             };
             let id = ids.as_ref().and_then(|a| cell(a, i)).map(str::trim);
+            // without the log's own id, the id is a hash of what makes the row
+            let (e164, at_text) = match id {
+                Some(_) => (String::new(), String::new()),
+                None => (format_e164(contact), at.to_string()),
+            };
             for &ai in &targets {
                 let (source, keyword, event_id) = match &signal {
-                    Some((provider, code, from)) => {
-                        let id = match id {
+                    Some((provider, code, from)) => (
+                        Source::Provider,
+                        Some(format!("{provider}:{code}").into()),
+                        match id {
                             Some(id) => format!("signal:{provider}:{id}"),
-                            None => hashed(
-                                "signal",
-                                &[provider, code, from, &format_e164(contact), &at.to_string()],
-                            ),
-                        };
-                        (Source::Provider, Some(format!("{provider}:{code}").into()), id)
-                    }
+                            None => hashed("signal", &[provider, code, from, &e164, &at_text]),
+                        },
+                    ),
                     None => {
                         let acc = &config.accounts[ai].id;
-                        let id = match id {
+                        let event_id = match id {
                             Some(id) => format!("deactivated:{acc}:{id}"),
-                            None => hashed("deactivated", &[acc, &format_e164(contact), &at.to_string()]),
+                            None => hashed("deactivated", &[acc, &e164, &at_text]),
                         };
-                        (Source::Deactivated, None, id)
+                        (Source::Deactivated, None, event_id)
                     }
                 };
                 out.events.push(Event {
