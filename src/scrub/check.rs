@@ -72,16 +72,28 @@ pub fn answer(
     let sender_id = sender.and_then(normalize_sender);
     let mut accounts = Vec::new();
     let mut contact = None;
+    // events of reverted ledger files, read once per contact (accounts
+    // with different countries may read the phone as different contacts)
+    let mut taken_back: Vec<(u64, Vec<(Event, i64)>)> = Vec::new();
     for name in names {
         let d = scrubber.decide_one(Some(phone), Some(name), sender, country);
         let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         scrubber.verified()?;
         contact = contact.or(c);
         let (events, retracted) = match c {
-            Some(c) => (
-                store.deciding(name, sender_id.as_deref(), c)?,
-                store.retracted(name, c)?,
-            ),
+            Some(c) => {
+                if !taken_back.iter().any(|(k, _)| *k == c) {
+                    taken_back.push((c, store.retracted(c)?));
+                }
+                let mine = taken_back
+                    .iter()
+                    .filter(|(k, _)| *k == c)
+                    .flat_map(|(_, all)| all.iter())
+                    .filter(|(e, _)| &*e.account == name)
+                    .cloned()
+                    .collect();
+                (store.deciding(name, sender_id.as_deref(), c)?, mine)
+            }
             None => (Vec::new(), Vec::new()),
         };
         accounts.push(AccountAnswer {

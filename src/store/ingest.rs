@@ -458,14 +458,14 @@ impl Store {
         Ok(out)
     }
 
-    /// The events of reverted ledger files for one contact in one account,
-    /// each with when its file was taken back; reads those files whole.
-    pub fn retracted(&self, account: &str, contact: u64) -> Result<Vec<(Event, i64)>> {
+    /// The events of reverted ledger files for one contact, each with when
+    /// its file was taken back; reads those files whole.
+    pub fn retracted(&self, contact: u64) -> Result<Vec<(Event, i64)>> {
         let mut out = Vec::new();
         for rv in &self.manifest.reverted {
             let r = self.ledger_file(rv.ledger)?;
             for e in read_events(&self.dir, r, Fix::Restore)? {
-                if e.contact == contact && &*e.account == account {
+                if e.contact == contact {
                     out.push((e, rv.at));
                 }
             }
