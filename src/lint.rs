@@ -328,16 +328,15 @@ pub fn instructions(body: &str, known: &dyn Fn(&str) -> bool) -> Vec<(String, bo
         if words.is_empty() || (words.len() == 1 && words[0].chars().all(|c| c.is_ascii_digit())) {
             continue;
         }
-        let rest: String = tokens[i..]
+        // the rest of its sentence, up to the first word that ends one
+        let end = tokens[i..]
             .iter()
-            .take_while(|t| !t.ends_with(['.', '!', '?']))
-            .chain(tokens[i..].iter().find(|t| t.ends_with(['.', '!', '?'])))
+            .position(|t| t.ends_with(['.', '!', '?']))
+            .map_or(tokens.len(), |p| i + p + 1);
+        let cue = tokens[i..end]
+            .iter()
             .map(|t| keyword_key(t))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let cue = OPT_OUT_CUES
-            .iter()
-            .any(|c| rest.split(' ').any(|w| w.starts_with(c)));
+            .any(|w| OPT_OUT_CUES.iter().any(|c| w.starts_with(c)));
         out.push((words.join(" "), cue));
     }
     out
