@@ -405,16 +405,11 @@ impl NativeStore {
         let (batches, schema) = data.0.into_inner();
         let kind = kind.to_string();
         py.detach(|| {
-            let kind = match kind.as_str() {
-                "send-log" | "send_log" => signals::SignalKind::SendLog,
-                "deactivations" => signals::SignalKind::Deactivations,
-                "whatsapp" => signals::SignalKind::Whatsapp,
-                other => {
-                    return Err(Error::Usage(format!(
-                        "kind '{other}' is not known; the kinds are send-log, deactivations, whatsapp"
-                    )))
-                }
-            };
+            let kind = signals::SignalKind::parse(&kind).ok_or_else(|| {
+                Error::Usage(format!(
+                    "kind '{kind}' is not known; the kinds are send-log, deactivations, whatsapp"
+                ))
+            })?;
             let mut cols = signals::SignalColumns::new(kind);
             cols.provider = provider;
             cols.profile = profile;

@@ -62,6 +62,13 @@ pub enum SignalKind {
     Whatsapp,
 }
 
+impl SignalKind {
+    /// A kind by the name `--kind` takes (`send_log` for `send-log` too).
+    pub fn parse(name: &str) -> Option<SignalKind> {
+        <SignalKind as clap::ValueEnum>::from_str(&name.replace('_', "-"), false).ok()
+    }
+}
+
 /// Column names and settings of a signal file.
 #[derive(Clone, Debug)]
 pub struct SignalColumns {
