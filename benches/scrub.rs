@@ -13,7 +13,7 @@ use optscrub::dev::gen::{Rng, Spec};
 use optscrub::phone::{normalize, DefaultCountry};
 use optscrub::scrub::{Columns, Deduper, Scrubber};
 use optscrub::store::snapshot::{ScopeBitmap, Snapshot};
-use optscrub::store::OptOuts;
+use optscrub::store::{Erasures, OptOuts};
 use roaring::RoaringTreemap;
 
 const ROWS: usize = 65_536;
@@ -117,10 +117,10 @@ fn bench_scrub(c: &mut Criterion) {
         b.iter(|| Snapshot::decode(&bytes, crc).map(|s| s.opt_outs()))
     });
     g.bench_function("build scrub index from 1M opt-outs", |b| {
-        b.iter(|| Scrubber::new(&config, OptOuts::Bitmaps(snap.clone())))
+        b.iter(|| Scrubber::new(&config, OptOuts::Bitmaps(snap.clone()), Erasures::default()))
     });
     g.finish();
-    let scrubber = Scrubber::new(&config, OptOuts::Bitmaps(snap)).expect("scrubber");
+    let scrubber = Scrubber::new(&config, OptOuts::Bitmaps(snap), Erasures::default()).expect("scrubber");
     let batch = batch(&spec);
     let cols = Columns {
         phone: 0,

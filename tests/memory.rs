@@ -125,7 +125,7 @@ fn every_string_layout_scrubs_as_the_cli_does() {
 
     let input = common::read_parquet(std::path::Path::new(&campaign));
     let (store, opt_outs) = Store::open_with_opt_outs(std::path::Path::new(&store_dir)).unwrap();
-    let scrubber = Scrubber::new(&store.config, opt_outs).unwrap();
+    let scrubber = Scrubber::new(&store.config, opt_outs, store.erasures().unwrap()).unwrap();
     let dict = |k: DataType, v: DataType| DataType::Dictionary(Box::new(k), Box::new(v));
     for layout in [
         DataType::Utf8,
@@ -199,7 +199,7 @@ fn decide_refuses_columns_it_would_add() {
     cols.push(Arc::new(arrow::array::StringArray::new_null(input.num_rows())));
     let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
     let (store, opt_outs) = Store::open_with_opt_outs(std::path::Path::new(&store_dir)).unwrap();
-    let scrubber = Scrubber::new(&store.config, opt_outs).unwrap();
+    let scrubber = Scrubber::new(&store.config, opt_outs, store.erasures().unwrap()).unwrap();
     let data = Dataset::from_batches("the frame", b.schema(), vec![b.clone()]).unwrap();
     let cols = ScrubJob::new(vec![], "-".into())
         .columns(&store.config, &data)

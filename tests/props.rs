@@ -14,7 +14,7 @@ use std::path::Path;
 use optscrub::event::{Action, Event, Source, ACCOUNT_SCOPE};
 use optscrub::scrub::run::{run, ScrubJob};
 use optscrub::scrub::Scrubber;
-use optscrub::store::{OptOuts, Store};
+use optscrub::store::{Erasures, OptOuts, Store};
 use proptest::prelude::*;
 
 pub(crate) const CONFIG: &str = r#"
@@ -265,7 +265,7 @@ fn engine(
         .num_threads(threads)
         .build()
         .unwrap();
-    let scrubber = Scrubber::new(&store.config, store.opt_outs().unwrap()).unwrap();
+    let scrubber = Scrubber::new(&store.config, store.opt_outs().unwrap(), store.erasures().unwrap()).unwrap();
     pool.install(|| run(store, &scrubber, &plan)).unwrap();
     let (kept_ids, sup) = if ext == "csv" {
         let k = common::read_csv(&plan.output);
@@ -369,12 +369,12 @@ proptest! {
         // file merged commit by commit, and a probe built in memory from
         // the snapshot): each as the model without duplicates
         let each = model_scrub(&rows, &out, false);
-        let bitmaps = Scrubber::for_lookups(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap()));
-        let point = Scrubber::for_lookups(&store.config, store.opt_outs().unwrap());
+        let bitmaps = Scrubber::for_lookups(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap()), Erasures::default());
+        let point = Scrubber::for_lookups(&store.config, store.opt_outs().unwrap(), store.erasures().unwrap());
         prop_assert!(matches!(store.opt_outs().unwrap(), OptOuts::Probe(_)));
-        let probe = Scrubber::new(&store.config, store.opt_outs().unwrap()).unwrap();
+        let probe = Scrubber::new(&store.config, store.opt_outs().unwrap(), store.erasures().unwrap()).unwrap();
         probe.verified().unwrap();
-        let in_memory = Scrubber::new(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap())).unwrap();
+        let in_memory = Scrubber::new(&store.config, OptOuts::Bitmaps(store.snapshot().unwrap()), Erasures::default()).unwrap();
         for (r, want) in rows.iter().zip(&each) {
             let phone = r.phone.map_or("12".to_string(), |c| format!("+{}", contact(c)));
             let sender = (!r.sender.is_empty()).then_some(r.sender);

@@ -39,7 +39,7 @@ pub(super) const NOT_SENDABLE: i32 = 3;
 pub(super) fn run(a: Args) -> Result<i32> {
     let country = parse_country(a.default_country.as_deref())?;
     let (store, opt_outs) = Store::open_with_opt_outs(&a.store.store)?;
-    let scrubber = Scrubber::for_lookups(&store.config, opt_outs);
+    let scrubber = Scrubber::for_lookups(&store.config, opt_outs, store.erasures()?);
     let answer = check::answer(
         &store,
         &scrubber,
@@ -69,6 +69,7 @@ fn print_answer(one: &check::AccountAnswer, name_account: bool, scrubber: &Scrub
         account,
         decision: d,
         contact,
+        erased,
         events,
         retracted,
     } = one;
@@ -100,6 +101,9 @@ fn print_answer(one: &check::AccountAnswer, name_account: bool, scrubber: &Scrub
             e.via.as_deref().map(|v| format!("via {v}")).unwrap_or_default(),
             e.event_id
         );
+    }
+    if *erased {
+        println!("  erased: the number's events are kept under a keyed hash of it");
     }
     if events.is_empty() && contact.is_some() {
         println!("  no opt-out or opt-in events for this contact in this account");

@@ -301,7 +301,7 @@ impl CsvTexts {
     /// The CSV lines of these rows.
     fn lines(&self, rows: &[OptOut]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(rows.len() * 72);
-        let mut phone = [0u8; 21];
+        let mut phone = [0u8; crate::phone::E164_BUF];
         for o in rows {
             out.extend_from_slice(cell(&self.accounts, o.scope)?);
             out.push(b',');

@@ -5,6 +5,7 @@ mod check;
 mod completions;
 mod config;
 mod demo;
+mod erase;
 mod export;
 mod gen;
 mod ingest_import;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Take back a manual import or webform file that was mapped wrongly
     /// (its events stay in the ledger and stop counting).
     Revert(revert::Args),
+    /// Forget phone numbers (an erasure request) and keep their opt-outs:
+    /// their events are kept under a keyed hash of the number.
+    Erase(erase::Args),
     /// Write a scrub-only copy of a store, for Spark executors.
     ///
     /// The copy (a .tar.gz) holds the store's manifest, its config and
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats(a) => stats::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Revert(a) => revert::run(a),
+        Command::Erase(a) => erase::run(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Plan(a) => plan::run(a),

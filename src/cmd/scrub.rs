@@ -116,7 +116,7 @@ pub(super) fn run(a: Args) -> Result<()> {
     plan.account = a.account;
     plan.sender = a.sender;
     let (store, opt_outs) = Store::open_with_opt_outs(&a.store.store)?;
-    let scrubber = Scrubber::new(&store.config, opt_outs)?;
+    let scrubber = Scrubber::new(&store.config, opt_outs, store.erasures()?)?;
     let stats = run::run(&store, &scrubber, &plan)?;
     let secs = start.elapsed().as_secs_f64();
     let reasons: Vec<String> = Reason::ALL

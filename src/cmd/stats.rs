@@ -73,6 +73,12 @@ pub(super) fn run(a: Args) -> Result<()> {
             m.reverted.len()
         );
     }
+    if !m.erased.is_empty() {
+        println!(
+            "erased: {} numbers (their events kept under a keyed hash of the number)",
+            m.erased.len()
+        );
+    }
     match &store.exposed {
         Some(why) => println!("permissions: {why}"),
         None => println!("permissions: only its owner may read or write it"),
@@ -100,6 +106,6 @@ pub(super) fn run(a: Args) -> Result<()> {
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
                 "probe_bytes": m.probe.as_ref().map(|p| p.bytes), "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
                 "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes,
-                "reverted_ledger_files": m.reverted.iter().map(|r| r.ledger).collect::<Vec<_>>()}),
+                "reverted_ledger_files": m.reverted.iter().map(|r| r.ledger).collect::<Vec<_>>(), "erased_numbers": m.erased.len()}),
     )
 }

@@ -229,7 +229,7 @@ pub(crate) fn run(n: &Nightly) -> Result<NightlySummary> {
     let ingested = start.elapsed().as_secs_f64();
     let lookups = store.opt_outs()?;
     let opt_outs = lookups.opt_outs();
-    let scrubber = Scrubber::new(&store.config, lookups)?;
+    let scrubber = Scrubber::new(&store.config, lookups, store.erasures()?)?;
     let mut results = Vec::new();
     for (name, plan) in &plans {
         let t = Instant::now();

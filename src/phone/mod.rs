@@ -271,15 +271,19 @@ fn national(digits: &[u8], country: DefaultCountry) -> Option<u64> {
 
 /// Format E.164 digits as `+digits`.
 pub fn format_e164(v: u64) -> String {
-    format!("+{v}")
+    let mut buf = [0u8; E164_BUF];
+    String::from_utf8_lossy(e164_bytes(v, &mut buf)).into_owned()
 }
+
+/// The room [`e164_bytes`] needs.
+pub const E164_BUF: usize = 24;
 
 /// Contacts as a `+digits` text column, written straight into the array
 /// (no `String` per row).
 pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringArray {
     let (n, _) = contacts.size_hint();
     let mut b = arrow::array::StringBuilder::with_capacity(n, n * 13);
-    let mut buf = [0u8; 21];
+    let mut buf = [0u8; E164_BUF];
     for v in contacts {
         // only ASCII digits and '+' are written
         b.append_value(std::str::from_utf8(e164_bytes(v, &mut buf)).unwrap_or_default());
@@ -288,8 +292,18 @@ pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringAr
 }
 
 /// `+digits` of a contact, written from the right into `buf` (`format!`
-/// costs more than the rest of an export's row).
-pub fn e164_bytes(mut v: u64, buf: &mut [u8; 21]) -> &[u8] {
+/// costs more than the rest of an export's row); an erased number's hash
+/// as `erased:` and 16 hex digits.
+pub fn e164_bytes(mut v: u64, buf: &mut [u8; E164_BUF]) -> &[u8] {
+    if crate::store::erasure::is_erased(v) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let h = v & !crate::store::erasure::ERASED;
+        buf[..7].copy_from_slice(b"erased:");
+        for (i, b) in buf[7..23].iter_mut().enumerate() {
+            *b = HEX[((h >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        return &buf[..23];
+    }
     let mut i = buf.len();
     loop {
         i -= 1;

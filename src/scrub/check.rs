@@ -18,6 +18,8 @@ pub struct AccountAnswer {
     /// The contact as the decision read it (with the account's country),
     /// `None` when the phone is not a number.
     pub contact: Option<u64>,
+    /// Was the number erased (its events kept under its hash)?
+    pub erased: bool,
     /// The opt-out and opt-in events behind the decision, oldest first.
     pub events: Vec<Event>,
     /// Events of reverted ledger files for this contact, with when their
@@ -80,6 +82,8 @@ pub fn answer(
         let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         scrubber.verified()?;
         contact = contact.or(c);
+        // an erased number's events are kept under its hash
+        let c = c.map(|c| scrubber.erasures().key_of(c));
         let (events, retracted) = match c {
             Some(c) => {
                 if !taken_back.iter().any(|(k, _)| *k == c) {
@@ -99,7 +103,8 @@ pub fn answer(
         accounts.push(AccountAnswer {
             account: name.to_string(),
             decision: d,
-            contact: c,
+            contact: (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact),
+            erased: c.is_some_and(crate::store::erasure::is_erased),
             events,
             retracted,
         });
@@ -114,6 +119,9 @@ pub fn answer(
             "sendable": d.reason.is_none(), "reason": reason, "scope": scope,
             "events": a.events.iter().map(event_json).collect::<Vec<_>>(),
         });
+        if a.erased {
+            one["erased"] = true.into();
+        }
         if !a.retracted.is_empty() {
             one["retracted"] = a
                 .retracted

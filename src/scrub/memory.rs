@@ -46,7 +46,7 @@ pub fn current(dir: &std::path::Path) -> Result<Arc<Opened>> {
         }
     }
     let (store, opt_outs) = Store::open_with_opt_outs(dir)?;
-    let scrubber = Scrubber::new(&store.config, opt_outs)?;
+    let scrubber = Scrubber::new(&store.config, opt_outs, store.erasures()?)?;
     let opened = Arc::new(Opened { store, scrubber });
     if let Ok(mut c) = cache().lock() {
         c.insert(key, Arc::clone(&opened));
@@ -226,7 +226,7 @@ fn with_decisions(
     let mut scope = StringBuilder::with_capacity(n, n * 4);
     let mut contact = StringBuilder::with_capacity(n, n * 13);
     let mut key = UInt64Builder::with_capacity(n);
-    let mut buf = [0u8; 21];
+    let mut buf = [0u8; crate::phone::E164_BUF];
     for d in rows {
         reason.append_option(d.reason.map(Reason::as_str));
         scope.append_option(d.reason.and_then(|_| scrubber.scope_name(d.scope)));

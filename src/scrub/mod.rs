@@ -129,6 +129,8 @@ pub struct Scrubber {
     account_countries: bool,
     /// Was [`Scrubber::check_ahead`] started?
     checking_ahead: std::sync::atomic::AtomicBool,
+    /// The store's erased numbers, looked up as their hashes.
+    erasures: crate::store::Erasures,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -242,12 +244,19 @@ impl Scrubber {
             (Some(view), Some(s)) => self.resolve_sender(view, s),
             _ => SenderRes::None,
         };
-        self.verdict(contact, account, &sender, Found::Ask)
+        let key = contact.map(|c| self.erasures.key_of(c));
+        self.verdict(contact, key, account, &sender, Found::Ask)
+    }
+
+    /// The store's erased numbers.
+    pub fn erasures(&self) -> &crate::store::Erasures {
+        &self.erasures
     }
 
     fn verdict(
         &self,
         contact: Option<u64>,
+        key: Option<u64>,
         account: Option<&AccountView>,
         sender: &SenderRes,
         found: Found,
@@ -258,7 +267,7 @@ impl Scrubber {
             account: 0,
             contact: 0,
         };
-        let Some(contact) = contact else {
+        let (Some(contact), Some(key)) = (contact, key) else {
             d.reason = Some(Reason::InvalidPhone);
             return d;
         };
@@ -293,7 +302,7 @@ impl Scrubber {
             Lookup::Probe { probe, ids } => {
                 let value = match found {
                     Found::Value(v) => Some(v),
-                    _ => probe.value(contact),
+                    _ => probe.value(key),
                 };
                 if let Some(v) = value {
                     probe.for_each_scope(v, |raw| {
@@ -305,7 +314,7 @@ impl Scrubber {
             }
             Lookup::Bitmaps(b) => {
                 for (id, bm) in b {
-                    if bm.contains(contact) {
+                    if bm.contains(key) {
                         consider(*id);
                     }
                 }
@@ -377,6 +386,16 @@ impl Scrubber {
                 cell(&phones, i).and_then(|p| normalize(p, country))
             })
             .collect();
+        // an erased number is kept under its hash
+        let keys: std::borrow::Cow<'_, [Option<u64>]> = if self.erasures.is_empty() {
+            std::borrow::Cow::Borrowed(&contacts)
+        } else {
+            contacts
+                .iter()
+                .map(|c| c.map(|c| self.erasures.key_of(c)))
+                .collect::<Vec<_>>()
+                .into()
+        };
         // a tight loop of independent loads: the cache misses of the filter
         // overlap instead of stalling one row at a time
         let found: Vec<Found> = match &self.lookup {
@@ -384,11 +403,11 @@ impl Scrubber {
             // pass it: tight loops of independent reads, whose misses
             // overlap instead of stalling one row at a time
             Lookup::Probe { probe, .. } => {
-                let maybe: Vec<bool> = contacts
+                let maybe: Vec<bool> = keys
                     .iter()
                     .map(|c| c.is_some_and(|c| probe.may_hit(c)))
                     .collect();
-                let found: Vec<Found> = contacts
+                let found: Vec<Found> = keys
                     .iter()
                     .zip(maybe)
                     .map(|(c, maybe)| match (c, maybe) {
@@ -406,7 +425,7 @@ impl Scrubber {
             Lookup::Bitmaps(_) => vec![Found::Ask; n],
         };
         Ok((0..n)
-            .map(|i| self.verdict(contacts[i], accounts[i], &senders[i], found[i]))
+            .map(|i| self.verdict(contacts[i], keys[i], accounts[i], &senders[i], found[i]))
             .collect())
     }
 

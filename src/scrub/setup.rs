@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
 use crate::store::probe::{self, ProbeFile};
 use crate::store::snapshot::Snapshot;
-use crate::store::OptOuts;
+use crate::store::{Erasures, OptOuts};
 use crate::util::fasthash::FastMap;
 
 impl Scrubber {
@@ -19,7 +19,9 @@ impl Scrubber {
     /// block as it is read (see [`Scrubber::verified`]); a store without
     /// one (written by an older build) gets one built in memory from its
     /// snapshot.
-    pub fn new(config: &Config, opt_outs: OptOuts) -> crate::error::Result<Scrubber> {
+    /// `erasures` are the store's erased numbers: a row's number is looked
+    /// up as its hash when it was erased.
+    pub fn new(config: &Config, opt_outs: OptOuts, erasures: Erasures) -> crate::error::Result<Scrubber> {
         let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
         let probe = match opt_outs {
             OptOuts::Probe(p) => *p,
@@ -32,13 +34,14 @@ impl Scrubber {
                 probe: Arc::new(probe),
                 ids,
             },
+            erasures,
         ))
     }
 
     /// [`Scrubber::new`] for a few lookups (`check`): nothing is built from
     /// all the opt-outs (a store without a probe file is asked through
     /// its bitmaps).
-    pub fn for_lookups(config: &Config, opt_outs: OptOuts) -> Scrubber {
+    pub fn for_lookups(config: &Config, opt_outs: OptOuts, erasures: Erasures) -> Scrubber {
         let (names, ids) = Scrubber::scope_ids(config, &opt_outs);
         let lookup = match opt_outs {
             OptOuts::Probe(p) => Lookup::Probe {
@@ -54,7 +57,7 @@ impl Scrubber {
                     .collect(),
             ),
         };
-        Scrubber::arrange(config, names, lookup)
+        Scrubber::arrange(config, names, lookup, erasures)
     }
 
     /// The scrubber's scope names (account scope first, then its senders,
@@ -131,8 +134,9 @@ impl Scrubber {
         )
     }
 
-    fn arrange(config: &Config, names: Arranged, lookup: Lookup) -> Scrubber {
+    fn arrange(config: &Config, names: Arranged, lookup: Lookup, erasures: Erasures) -> Scrubber {
         Scrubber {
+            erasures,
             accounts: names.accounts,
             scope_names: names.scope_names,
             lookup,

@@ -76,6 +76,8 @@ impl Store {
             outbox: Vec::new(),
             handover: None,
             reverted: Vec::new(),
+            erasure_key: Some(super::erasure::new_key()?),
+            erased: Vec::new(),
         };
         let mut store = Store {
             dir: dir.to_path_buf(),
@@ -345,14 +347,25 @@ impl Store {
     /// Remove files that neither the new nor the previous manifest names
     /// (old generations, and leftovers of a crash). Old configs are kept.
     fn gc(&self, new: &Manifest) {
-        let keep: std::collections::HashSet<&str> = new
-            .files()
-            .chain(self.manifest.files())
-            .map(|f| f.file.as_str())
-            .collect();
+        remove_unnamed(&self.dir, new.files().chain(self.manifest.files()));
+    }
+
+    /// Remove every file the current manifest does not name, the previous
+    /// generation's too (after an erase: they hold what was erased).
+    /// Readers that hold them open keep reading them; a reader opening
+    /// them now finds the new manifest.
+    pub(super) fn remove_unnamed(&self) {
+        remove_unnamed(&self.dir, self.manifest.files());
+    }
+}
+
+/// Remove the store files in `dir` that none of `named` is (and a
+/// manifest half-written by a killed writer). Old configs are kept.
+fn remove_unnamed<'a>(dir: &Path, named: impl Iterator<Item = &'a FileRef>) {
+        let keep: std::collections::HashSet<&str> = named.map(|f| f.file.as_str()).collect();
         // a manifest half-written by a killed writer (we hold the lock, so
         // no other writer is writing one now)
-        if let Ok(rd) = fs::read_dir(&self.dir) {
+        if let Ok(rd) = fs::read_dir(dir) {
             for entry in rd.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(".MANIFEST.tmp-") {
                     let _ = fs::remove_file(entry.path());
@@ -360,7 +373,7 @@ impl Store {
             }
         }
         for sub in Kind::per_generation().map(Kind::folder) {
-            let Ok(rd) = fs::read_dir(self.dir.join(sub)) else {
+            let Ok(rd) = fs::read_dir(dir.join(sub)) else {
                 continue;
             };
             for entry in rd.flatten() {
@@ -370,7 +383,6 @@ impl Store {
                 }
             }
         }
-    }
 }
 
 /// The runs of one kind that a commit adds a run of `rows` records to

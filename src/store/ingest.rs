@@ -72,6 +72,13 @@ impl Store {
     pub fn prepare_ingest(&self, mut events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
         use rayon::prelude::*;
         let ids = self.id_runs()?;
+        // an erased number's new events are kept under its hash too
+        let erasures = self.erasures()?;
+        if !erasures.is_empty() {
+            events.par_iter_mut().for_each(|e| {
+                erasures.apply(e);
+            });
+        }
         let known = |h: u64| ids.iter().any(|r| r.contains(h));
         let inputs = events.len();
         // An id is new when no earlier input and nothing in the store has
@@ -254,6 +261,12 @@ impl Store {
     /// Recompile keys, ids and snapshot from the ledger (the caller holds
     /// the lock). A damaged ledger file stops it with that file named.
     pub fn rebuild(&mut self) -> Result<()> {
+        self.rebuild_dropping(&[])
+    }
+
+    /// [`Store::rebuild`], leaving out of the id runs these id hashes
+    /// (ids an erase replaced), unless an event that counts has one.
+    pub(super) fn rebuild_dropping(&mut self, drop_ids: &[u64]) -> Result<()> {
         // pending replies cannot be recompiled: a damaged one is named
         for r in self.manifest.outbox_files() {
             super::files::read_verified(&self.dir, r, Fix::Restore)?;
@@ -266,9 +279,9 @@ impl Store {
         };
         let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
         // id hashes of reverted events, and of the events that count
-        let mut dropped: Vec<u64> = Vec::new();
+        let mut dropped: Vec<u64> = drop_ids.to_vec();
         let mut last_ids: Vec<u64> = Vec::new();
-        let any_reverted = !self.manifest.reverted.is_empty();
+        let any_reverted = !self.manifest.reverted.is_empty() || !drop_ids.is_empty();
         let mut scopes: FastMap<u64, ScopeName> = FastMap::default();
         let mut ledger = self.manifest.ledger.clone();
         for r in &mut ledger {
@@ -411,8 +424,13 @@ impl Store {
     /// provider signals are refused: only the contact takes those back.
     pub fn revert(&mut self, generation: u32) -> Result<RevertSummary> {
         use crate::event::Source;
-        let named = super::layout::Kind::Ledger.file(generation.into());
-        let Some(r) = self.manifest.ledger.iter().find(|r| r.file == named).cloned() else {
+        let Some(r) = self
+            .manifest
+            .ledger
+            .iter()
+            .find(|r| super::files::ledger_generation(r) == Some(generation))
+            .cloned()
+        else {
             return Err(Error::Usage(format!(
                 "the store has no ledger file g{generation}; `optscrub revert --store {} --list` shows them",
                 self.dir.display()

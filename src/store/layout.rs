@@ -77,13 +77,29 @@ impl Kind {
         format!("{}/{generation:010}.{}", self.folder(), self.extension())
     }
 
-    /// The generation whose file of this kind `rel` is, if it is one.
+    /// A ledger file of generation `ledger` written anew by the commit of
+    /// `generation` (an erase): `ledger/<ledger>-<generation>.parquet`. It
+    /// keeps its generation, which key runs and reverts name it by.
+    pub(super) fn rewritten(self, ledger: u32, generation: u64) -> String {
+        format!(
+            "{}/{ledger:010}-{generation:010}.{}",
+            self.folder(),
+            self.extension()
+        )
+    }
+
+    /// The generation whose file of this kind `rel` is, if it is one (a
+    /// file written anew keeps the generation of the one it replaced).
     pub(super) fn generation_of(self, rel: &str) -> Option<u32> {
+        let ten = |d: &str| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit());
         let name = rel.strip_prefix(self.folder())?.strip_prefix('/')?;
-        let digits = name.strip_suffix(self.extension())?.strip_suffix('.')?;
-        (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| digits.parse().ok())
-            .flatten()
+        let stem = name.strip_suffix(self.extension())?.strip_suffix('.')?;
+        let digits = match stem.split_once('-') {
+            Some((first, by)) if self == Kind::Ledger && ten(by) => first,
+            Some(_) => return None,
+            None => stem,
+        };
+        ten(digits).then(|| digits.parse().ok()).flatten()
     }
 
     /// The kinds a commit writes and clean-up removes when no manifest
@@ -132,6 +148,11 @@ mod tests {
             None
         );
         assert_eq!(Kind::Ledger.generation_of("ledger/99999999999.parquet"), None);
+        let anew = Kind::Ledger.rewritten(12, 40);
+        assert_eq!(anew, "ledger/0000000012-0000000040.parquet");
+        assert_eq!(Kind::Ledger.generation_of(&anew), Some(12));
+        assert_eq!(Kind::KeyRun.generation_of("index/0000000012-0000000040.idx"), None);
+        assert_eq!(Kind::Ledger.generation_of("ledger/0000000012-40.parquet"), None);
         let all: Vec<String> = files_of(7).collect();
         assert_eq!(
             all,

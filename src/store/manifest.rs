@@ -14,6 +14,9 @@ use crate::io::atomic::write_atomic_mode;
 pub(super) const MANIFEST: &str = "MANIFEST";
 /// Format version written by this build.
 pub(super) const FORMAT: u32 = 2;
+/// The format of a store with erased numbers: a build that cannot read
+/// numbers as their hashes must refuse it (it would let them through).
+pub(super) const FORMAT_ERASED: u32 = 3;
 
 /// One file of the store, with what it must be.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,6 +71,14 @@ pub struct Manifest {
     /// nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reverted: Vec<Reverted>,
+    /// The key of erased numbers' hashes (32 hex digits), made at `init`
+    /// (or at the first `erase` of a store made before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_key: Option<String>,
+    /// Erased numbers, as their keyed hashes, sorted (see
+    /// [`super::erasure`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<u64>,
 }
 
 /// A ledger file taken back.
@@ -129,7 +140,7 @@ impl Manifest {
             return Err(damaged("checksum mismatch"));
         }
         let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;
-        if m.format != FORMAT {
+        if m.format != FORMAT && m.format != FORMAT_ERASED {
             return Err(Error::Corrupt(format!(
                 "store {}: format {} is not supported by this build (expected {FORMAT})",
                 dir.display(),

@@ -29,6 +29,7 @@ mod blocks;
 pub mod bundle;
 mod commit;
 pub(crate) mod damage;
+pub mod erasure;
 mod export;
 pub(crate) mod files;
 mod ids;
@@ -45,6 +46,7 @@ pub mod snapshot;
 mod state;
 
 pub use damage::Fault;
+pub use erasure::{EraseSummary, Erasures};
 pub use export::{Evidence, OptOut, SuppressionList};
 pub use ingest::{Committed, Prepared, RevertSummary};
 pub use lock::{lock, WriteLock};
@@ -274,7 +276,7 @@ impl Store {
         self.manifest
             .ledger
             .iter()
-            .find(|r| r.file == name)
+            .find(|r| files::ledger_generation(r) == Some(generation))
             .ok_or_else(|| {
                 corrupt(
                     &self.dir,

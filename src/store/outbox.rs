@@ -74,6 +74,28 @@ fn read(dir: &Path, r: &FileRef) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
+/// How many replies in these outbox files go to one of `contacts`.
+pub(super) fn replies_to<'a>(
+    dir: &Path,
+    files: impl Iterator<Item = &'a FileRef>,
+    contacts: &[u64],
+) -> Result<u64> {
+    let wanted: std::collections::HashSet<String> =
+        contacts.iter().map(|&c| crate::phone::format_e164(c)).collect();
+    let mut n = 0;
+    for r in files {
+        for b in read(dir, r)? {
+            let to = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| corrupt(dir, &r.file, "not an outbox file", Fix::Restore))?;
+            n += to.iter().flatten().filter(|t| wanted.contains(*t)).count() as u64;
+        }
+    }
+    Ok(n)
+}
+
 /// What a file at an outbox path already holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Held {
