@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::common::Work;
 
-fn unpack(archive: &Path, into: &Path) {
+pub(crate) fn unpack(archive: &Path, into: &Path) {
     let f = std::fs::File::open(archive).unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(f))
         .unpack(into)

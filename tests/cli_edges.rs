@@ -331,7 +331,7 @@ fn init_warns_about_opt_outs_no_text_confirms() {
 /// new copies.
 #[test]
 fn help_is_as_documented() {
-    let commands: [&[&str]; 22] = [
+    let commands: [&[&str]; 23] = [
         &[],
         &["init"],
         &["config"],
@@ -343,6 +343,7 @@ fn help_is_as_documented() {
         &["scrub"],
         &["lint"],
         &["revert"],
+        &["erase"],
         &["outbox"],
         &["check"],
         &["export"],

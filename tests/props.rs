@@ -265,7 +265,12 @@ fn engine(
         .num_threads(threads)
         .build()
         .unwrap();
-    let scrubber = Scrubber::new(&store.config, store.opt_outs().unwrap(), store.erasures().unwrap()).unwrap();
+    let scrubber = Scrubber::new(
+        &store.config,
+        store.opt_outs().unwrap(),
+        store.erasures().unwrap(),
+    )
+    .unwrap();
     pool.install(|| run(store, &scrubber, &plan)).unwrap();
     let (kept_ids, sup) = if ext == "csv" {
         let k = common::read_csv(&plan.output);

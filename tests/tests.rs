@@ -11,6 +11,7 @@ mod countries;
 mod crash;
 mod damage;
 mod diskfull;
+mod erase;
 mod fuzz_regressions;
 mod hostile;
 mod invalid;

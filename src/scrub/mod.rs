@@ -403,10 +403,7 @@ impl Scrubber {
             // pass it: tight loops of independent reads, whose misses
             // overlap instead of stalling one row at a time
             Lookup::Probe { probe, .. } => {
-                let maybe: Vec<bool> = keys
-                    .iter()
-                    .map(|c| c.is_some_and(|c| probe.may_hit(c)))
-                    .collect();
+                let maybe: Vec<bool> = keys.iter().map(|c| c.is_some_and(|c| probe.may_hit(c))).collect();
                 let found: Vec<Found> = keys
                     .iter()
                     .zip(maybe)

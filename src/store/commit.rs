@@ -362,27 +362,27 @@ impl Store {
 /// Remove the store files in `dir` that none of `named` is (and a
 /// manifest half-written by a killed writer). Old configs are kept.
 fn remove_unnamed<'a>(dir: &Path, named: impl Iterator<Item = &'a FileRef>) {
-        let keep: std::collections::HashSet<&str> = named.map(|f| f.file.as_str()).collect();
-        // a manifest half-written by a killed writer (we hold the lock, so
-        // no other writer is writing one now)
-        if let Ok(rd) = fs::read_dir(dir) {
-            for entry in rd.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(".MANIFEST.tmp-") {
-                    let _ = fs::remove_file(entry.path());
-                }
+    let keep: std::collections::HashSet<&str> = named.map(|f| f.file.as_str()).collect();
+    // a manifest half-written by a killed writer (we hold the lock, so
+    // no other writer is writing one now)
+    if let Ok(rd) = fs::read_dir(dir) {
+        for entry in rd.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".MANIFEST.tmp-") {
+                let _ = fs::remove_file(entry.path());
             }
         }
-        for sub in Kind::per_generation().map(Kind::folder) {
-            let Ok(rd) = fs::read_dir(dir.join(sub)) else {
-                continue;
-            };
-            for entry in rd.flatten() {
-                let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
-                if !keep.contains(rel.as_str()) {
-                    let _ = fs::remove_file(entry.path());
-                }
+    }
+    for sub in Kind::per_generation().map(Kind::folder) {
+        let Ok(rd) = fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in rd.flatten() {
+            let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+            if !keep.contains(rel.as_str()) {
+                let _ = fs::remove_file(entry.path());
             }
         }
+    }
 }
 
 /// The runs of one kind that a commit adds a run of `rows` records to

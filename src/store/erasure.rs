@@ -190,9 +190,8 @@ fn fold(slot: &mut Option<Last>, e: &Event) {
 impl Store {
     /// The store's erased numbers (from the manifest).
     pub fn erasures(&self) -> Result<Erasures> {
-        Erasures::new(self.manifest.erasure_key.as_deref(), &self.manifest.erased).map_err(|why| {
-            super::damage::corrupt(&self.dir, super::manifest::MANIFEST, &why, Fix::Restore)
-        })
+        Erasures::new(self.manifest.erasure_key.as_deref(), &self.manifest.erased)
+            .map_err(|why| super::damage::corrupt(&self.dir, super::manifest::MANIFEST, &why, Fix::Restore))
     }
 
     /// Erase numbers (the caller holds the lock): every event of each is
@@ -303,7 +302,10 @@ impl Store {
         // An exact-time tie of two events of one key is settled by their
         // ids; a new id could settle it the other way. Then nothing is
         // changed, and the user is told.
-        if decided.values().any(|(b, a)| b.as_ref().map(|x| x.2) != a.as_ref().map(|x| x.2)) {
+        if decided
+            .values()
+            .any(|(b, a)| b.as_ref().map(|x| x.2) != a.as_ref().map(|x| x.2))
+        {
             undo(&self.dir, &rewritten);
             return Err(Error::Usage(
                 "erasing would change a decision: one of the numbers has an opt-out and an opt-in of the same scope at the same microsecond, settled by ids that erasing replaces; nothing was changed"
@@ -373,7 +375,13 @@ mod tests {
         assert!(made.starts_with("import#erased-"));
         assert_eq!(made.len(), "import#erased-".len() + 16);
         assert_eq!(rewritten_id(key, "import#00112233aabbccdd").unwrap(), made);
-        for kept in ["SM123", "webform:acme:77", "signal:twilio:SM1", "import#xyz", "a#b"] {
+        for kept in [
+            "SM123",
+            "webform:acme:77",
+            "signal:twilio:SM1",
+            "import#xyz",
+            "a#b",
+        ] {
             assert_eq!(rewritten_id(key, kept), None, "{kept}");
         }
     }

@@ -151,7 +151,10 @@ mod tests {
         let anew = Kind::Ledger.rewritten(12, 40);
         assert_eq!(anew, "ledger/0000000012-0000000040.parquet");
         assert_eq!(Kind::Ledger.generation_of(&anew), Some(12));
-        assert_eq!(Kind::KeyRun.generation_of("index/0000000012-0000000040.idx"), None);
+        assert_eq!(
+            Kind::KeyRun.generation_of("index/0000000012-0000000040.idx"),
+            None
+        );
         assert_eq!(Kind::Ledger.generation_of("ledger/0000000012-40.parquet"), None);
         let all: Vec<String> = files_of(7).collect();
         assert_eq!(
