@@ -77,6 +77,8 @@ pub fn answer(
     // events of reverted ledger files, read once per contact (accounts
     // with different countries may read the phone as different contacts)
     let mut taken_back: Vec<(u64, Vec<(Event, i64)>)> = Vec::new();
+    // the key runs, opened once for every account asked about
+    let mut runs = None;
     for name in names {
         let d = scrubber.decide_one(Some(phone), Some(name), sender, country);
         let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
@@ -96,7 +98,11 @@ pub fn answer(
                     .filter(|(e, _)| &*e.account == name)
                     .cloned()
                     .collect();
-                (store.deciding(name, sender_id.as_deref(), c)?, mine)
+                let runs = match &mut runs {
+                    Some(r) => r,
+                    None => runs.insert(store.key_lookups()?),
+                };
+                (store.deciding_in(runs, name, sender_id.as_deref(), c)?, mine)
             }
             None => (Vec::new(), Vec::new()),
         };

@@ -77,6 +77,8 @@ pub(super) const GROUP_ROWS: usize = 1 << 20;
 
 /// Events encoded per Arrow batch (one thread's share of a ledger file).
 pub(super) const LEDGER_BATCH_ROWS: usize = 1 << 16;
+/// Rows per data page of a ledger file.
+const LEDGER_PAGE_ROWS: usize = 4096;
 
 /// Bytes buffered by a store file written or read as a stream.
 pub(super) const STREAM_BUFFER: usize = 1 << 20;
@@ -146,6 +148,10 @@ pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // `check` decompresses the pages that hold a contact's few events:
+        // small pages keep that to a few kilobytes a column
+        .set_data_page_row_count_limit(LEDGER_PAGE_ROWS)
+        .set_write_batch_size(LEDGER_PAGE_ROWS)
         .build();
     let batches: Vec<_> = events
         .par_chunks(LEDGER_BATCH_ROWS)

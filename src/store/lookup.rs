@@ -11,6 +11,10 @@ use super::{blocks, damage, keys, Fault, Store};
 use crate::error::Result;
 use crate::event::{self, Event};
 
+/// The store's key runs opened for lookups of a few contacts, newest
+/// first (see [`Store::key_lookups`]).
+pub struct KeyLookups(Vec<RunLookup>);
+
 /// A key run opened for lookups.
 enum RunLookup {
     /// Verified whole (a run written before blocks files).
@@ -41,7 +45,19 @@ impl Store {
     /// scope when `sender` is `None`; oldest first. Searches the key runs
     /// in place and reads only the ledger files that hold the answers.
     pub fn deciding(&self, account: &str, sender: Option<&str>, contact: u64) -> Result<Vec<Event>> {
-        let runs = self.key_lookups()?;
+        self.deciding_in(&self.key_lookups()?, account, sender, contact)
+    }
+
+    /// [`Store::deciding`] with key runs opened once for several lookups
+    /// (`check` asks every account).
+    pub fn deciding_in(
+        &self,
+        runs: &KeyLookups,
+        account: &str,
+        sender: Option<&str>,
+        contact: u64,
+    ) -> Result<Vec<Event>> {
+        let runs = &runs.0;
         let mut scopes: Vec<&ScopeName> = runs
             .iter()
             .flat_map(|r| r.scopes().iter())
@@ -89,7 +105,7 @@ impl Store {
 
     /// The key runs for a few lookups, newest first: those with a blocks
     /// file verified only where a lookup reads.
-    fn key_lookups(&self) -> Result<Vec<RunLookup>> {
+    pub fn key_lookups(&self) -> Result<KeyLookups> {
         self.whole("looking up events (check)")?;
         self.manifest
             .keys
@@ -103,7 +119,8 @@ impl Store {
                     .map(RunLookup::Whole)
                     .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(KeyLookups)
     }
 
     /// A store file with its blocks, when it has a blocks file: `mapped`
@@ -146,36 +163,58 @@ impl Store {
         let src = blocks::CheckedSource::new(checked);
         let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
         let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for &row in rows {
-            let mut first = 0u64;
-            let mut at = None;
-            for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
-                let n = u64::try_from(rg.num_rows()).unwrap_or(0);
-                if u64::from(row) < first + n {
-                    at = Some((g, (u64::from(row) - first) as usize));
+        // every wanted row of the file in one read: a page that holds two
+        // of them is decompressed once
+        let mut want: Vec<u32> = rows.to_vec();
+        want.sort_unstable();
+        want.dedup();
+        let mut groups = Vec::new();
+        let mut selectors = Vec::new();
+        let mut first = 0u64;
+        let mut next = want.iter().peekable();
+        for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+            let n = u64::try_from(rg.num_rows()).unwrap_or(0);
+            let mut at = 0u64;
+            while let Some(&&row) = next.peek() {
+                let row = u64::from(row);
+                if row >= first + n {
                     break;
                 }
-                first += n;
+                next.next();
+                selectors.push(RowSelector::skip((row - first - at) as usize));
+                selectors.push(RowSelector::select(1));
+                at = row - first + 1;
             }
-            let (g, skip) = at.ok_or_else(disagrees)?;
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src.clone(), meta.clone())
-                .with_row_groups(vec![g])
-                .with_row_selection(RowSelection::from(vec![
-                    RowSelector::skip(skip),
-                    RowSelector::select(1),
-                ]))
-                .build()
-                .map_err(|e| bad(e.to_string()))?;
-            let before = out.len();
-            for batch in reader {
-                let batch = batch.map_err(|e| bad(e.to_string()))?;
-                event::from_batch(&batch, &mut out).map_err(bad)?;
+            if at > 0 {
+                groups.push(g);
+                selectors.push(RowSelector::skip((n - at) as usize));
             }
-            if out.len() != before + 1 {
-                return Err(disagrees());
-            }
+            first += n;
         }
+        if next.peek().is_some() {
+            return Err(disagrees());
+        }
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src, meta)
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut read = Vec::with_capacity(want.len());
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            event::from_batch(&batch, &mut read).map_err(bad)?;
+        }
+        if read.len() != want.len() {
+            return Err(disagrees());
+        }
+        let out = rows
+            .iter()
+            .map(|r| {
+                want.binary_search(r)
+                    .map(|i| read[i].clone())
+                    .map_err(|_| disagrees())
+            })
+            .collect::<Result<Vec<Event>>>()?;
         Ok(out)
     }
 }

@@ -50,6 +50,7 @@ pub use erasure::{EraseSummary, Erasures};
 pub use export::{Evidence, OptOut, SuppressionList};
 pub use ingest::{Committed, Prepared, RevertSummary};
 pub use lock::{lock, WriteLock};
+pub use lookup::KeyLookups;
 
 use std::path::{Path, PathBuf};
 
