@@ -151,7 +151,13 @@ pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
         // `check` decompresses the pages that hold a contact's few events:
         // small pages keep that to a few kilobytes a column
         .set_data_page_row_count_limit(LEDGER_PAGE_ROWS)
-        .set_write_batch_size(LEDGER_PAGE_ROWS)
+        .set_write_batch_size(LEDGER_PAGE_ROWS);
+    // columns of (nearly) distinct values get no dictionary: it would be
+    // given up after a megabyte anyway, and a reader of one row would
+    // decompress that megabyte first
+    let props = ["event_id", "contact"]
+        .into_iter()
+        .fold(props, |p, c| p.set_column_dictionary_enabled(c.into(), false))
         .build();
     let batches: Vec<_> = events
         .par_chunks(LEDGER_BATCH_ROWS)
