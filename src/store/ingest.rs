@@ -277,7 +277,11 @@ impl Store {
             Ok(runs) => super::ids::merge_ids(&runs.iter().collect::<Vec<_>>(), &[]),
             Err(_) => Vec::new(),
         };
-        let mut last: FastMap<(u64, u64), (Event, Entry)> = FastMap::default();
+        // every event's place (40 bytes each, not the event): the last of
+        // each key is found by one sort
+        let mut all: Vec<Entry> = Vec::with_capacity(
+            self.manifest.ledger.iter().map(|r| r.rows as usize).sum(),
+        );
         // id hashes of reverted events, and of the events that count
         let mut dropped: Vec<u64> = drop_ids.to_vec();
         let mut last_ids: Vec<u64> = Vec::new();
@@ -324,12 +328,7 @@ impl Store {
                     row: row as u32,
                     opt_out: e.action == Action::OptOut,
                 };
-                match last.get(&(sh, e.contact)) {
-                    Some((cur, _)) if e.order(cur).is_le() => {}
-                    _ => {
-                        last.insert((sh, e.contact), (e, entry));
-                    }
-                }
+                all.push(entry);
             }
         }
         ids.sort_unstable();
@@ -342,8 +341,7 @@ impl Store {
             let dropped: std::collections::HashSet<u64> = dropped.into_iter().collect();
             ids.retain(|h| !dropped.contains(h));
         }
-        let mut keys: Vec<Entry> = last.into_values().map(|(_, k)| k).collect();
-        keys.sort_unstable_by_key(Entry::key);
+        let keys = self.last_of_each_key(all)?;
         let mut scopes: Vec<ScopeName> = scopes.into_values().collect();
         scopes.sort();
         let mut snapshot = Snapshot::default();
@@ -360,6 +358,61 @@ impl Store {
                 outbox: Vec::new(),
             },
         )
+    }
+}
+
+impl Store {
+    /// The last event of each key among every event's place, in key
+    /// order: the latest time, and at the same microsecond the greater
+    /// event id (read from the ledger for those ties alone).
+    fn last_of_each_key(&self, mut all: Vec<Entry>) -> Result<Vec<Entry>> {
+        use rayon::prelude::*;
+        all.par_sort_unstable_by_key(|e| (e.scope, e.contact, e.at, e.ledger, e.row));
+        let mut keys: Vec<Entry> = Vec::with_capacity(all.len());
+        // (position in keys, the events tied at the key's last time)
+        let mut ties: Vec<(usize, Vec<Entry>)> = Vec::new();
+        for group in all.chunk_by(|a, b| a.key() == b.key()) {
+            let Some(last) = group.last() else { continue };
+            let tied = group.iter().rev().take_while(|e| e.at == last.at).count();
+            if tied > 1 {
+                ties.push((keys.len(), group[group.len() - tied..].to_vec()));
+            }
+            keys.push(*last);
+        }
+        drop(all);
+        if ties.is_empty() {
+            return Ok(keys);
+        }
+        // the ids of the tied events, file by file
+        let mut wanted: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for (_, tied) in &ties {
+            for e in tied {
+                wanted.entry(e.ledger).or_default().push(e.row);
+            }
+        }
+        let mut id_of: FastMap<(u32, u32), String> = FastMap::default();
+        for (ledger, rows) in wanted {
+            let r = self.ledger_file(ledger)?;
+            let events = read_events(&self.dir, r, Fix::Restore)?;
+            for row in rows {
+                let e = events.get(row as usize).ok_or_else(|| {
+                    corrupt(&self.dir, &r.file, "it has fewer rows than were read", Fix::Restore)
+                })?;
+                id_of.insert((ledger, row), e.event_id.clone());
+            }
+        }
+        for (at, tied) in ties {
+            // the greatest id wins; of equal ids, the first in the ledger
+            let id = |e: &Entry| id_of.get(&(e.ledger, e.row));
+            let mut best = tied[0];
+            for e in &tied[1..] {
+                if id(e) > id(&best) {
+                    best = *e;
+                }
+            }
+            keys[at] = best;
+        }
+        Ok(keys)
     }
 }
 
