@@ -279,9 +279,8 @@ impl Store {
         };
         // every event's place (40 bytes each, not the event): the last of
         // each key is found by one sort
-        let mut all: Vec<Entry> = Vec::with_capacity(
-            self.manifest.ledger.iter().map(|r| r.rows as usize).sum(),
-        );
+        let mut all: Vec<Entry> =
+            Vec::with_capacity(self.manifest.ledger.iter().map(|r| r.rows as usize).sum());
         // id hashes of reverted events, and of the events that count
         let mut dropped: Vec<u64> = drop_ids.to_vec();
         let mut last_ids: Vec<u64> = Vec::new();
@@ -396,7 +395,12 @@ impl Store {
             let events = read_events(&self.dir, r, Fix::Restore)?;
             for row in rows {
                 let e = events.get(row as usize).ok_or_else(|| {
-                    corrupt(&self.dir, &r.file, "it has fewer rows than were read", Fix::Restore)
+                    corrupt(
+                        &self.dir,
+                        &r.file,
+                        "it has fewer rows than were read",
+                        Fix::Restore,
+                    )
                 })?;
                 id_of.insert((ledger, row), e.event_id.clone());
             }
