@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::{copy_dir, Work};
 
+/// Stands for the file of numbers to erase in a step.
+const ERASE: &str = "ERASE";
+
 /// Kills per command.
 const KILLS: usize = 10;
 
@@ -84,6 +87,8 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
     w.ok(&["init", "--store", &store, "--config", &config]);
     // each run hands its replies over to a file of its own
     let outbox = "OUTBOX";
+    // numbers to erase, picked from the store's list when that step comes
+    let erase_list = w.p("erase.txt");
     let replies = format!("{data}/replies");
     let webform = format!("{data}/webform");
     let steps: Vec<Vec<&str>> = vec![
@@ -93,6 +98,7 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
         ],
         vec!["config", "--store", &store, "--config", &config2],
         vec!["rebuild", "--store", &store],
+        vec!["erase", "--store", &store, "--file", ERASE],
     ];
     let bin = env!("CARGO_BIN_EXE_optscrub");
     let mut rng = Lcg(0x5eed);
@@ -104,6 +110,8 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
             .map(|a| {
                 if *a == outbox {
                     w.p(&format!("outboxes/{runs:03}.parquet"))
+                } else if *a == ERASE {
+                    erase_list.clone()
                 } else {
                     a.to_string()
                 }
@@ -113,6 +121,12 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
     fs::create_dir_all(w.path("outboxes")).unwrap();
     for step in &steps {
         let before = fingerprint(&w, &store);
+        if step[0] == "erase" {
+            // three opted-out numbers, from the export `fingerprint` wrote
+            let listed = common::read_csv(&w.path("fp.csv"));
+            let phones: Vec<&str> = listed[1..4].iter().map(|r| r[2].as_str()).collect();
+            fs::write(&erase_list, phones.join("\n") + "\n").unwrap();
+        }
         // how long the command takes, on a copy
         let probe = w.path("probe");
         let _ = fs::remove_dir_all(&probe);
@@ -124,6 +138,8 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
                     probe.to_string_lossy().into_owned()
                 } else if *a == outbox {
                     w.p("probe-outbox.parquet")
+                } else if *a == ERASE {
+                    erase_list.clone()
                 } else {
                     a.to_string()
                 }
@@ -138,6 +154,9 @@ fn kill_9_at_any_moment_leaves_before_or_after() {
         assert!(st.success(), "{step:?} fails on a copy");
         let took = t0.elapsed().as_micros() as u64;
         let after = fingerprint(&w, &probe.to_string_lossy());
+        if step[0] == "erase" {
+            assert_ne!(before, after, "the erase changed nothing");
+        }
 
         for _ in 0..KILLS {
             let mut child = Command::new(bin)

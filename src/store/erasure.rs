@@ -213,6 +213,11 @@ impl Store {
         let (already, fresh): (Vec<u64>, Vec<u64>) = wanted.iter().partition(|&&c| before.key_of(c) != c);
         out.already_erased = already.len() as u64;
         if fresh.is_empty() {
+            // an erase killed between its manifest and the removal of the
+            // generation before: run again, it removes what is left
+            if !already.is_empty() {
+                self.remove_unnamed();
+            }
             return Ok(out);
         }
         let pending = super::outbox::replies_to(&self.dir, self.manifest.outbox_files(), &fresh)?;
