@@ -113,7 +113,8 @@ impl Erasures {
 
 fn parse_key(text: &str) -> std::result::Result<[u64; 2], String> {
     let bad = || "its erasure key is not 32 hex digits".to_string();
-    if text.len() != 32 {
+    // checked as bytes first: a slice of other text could cut a character
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     let k0 = u64::from_str_radix(&text[..16], 16).map_err(|_| bad())?;
@@ -399,6 +400,9 @@ mod tests {
         assert!(Erasures::new(Some(key), &[5]).is_err());
         assert!(Erasures::new(None, &[ERASED | 1]).is_err());
         assert!(Erasures::new(Some("zz"), &[]).is_err());
+        // 32 bytes, but not 32 hex digits (one cut would split a character)
+        assert!(Erasures::new(Some("000102030405060é08090a0b0c0d0e0"), &[]).is_err());
+        assert!(Erasures::new(Some("+00102030405060708090a0b0c0d0e0f"), &[]).is_err());
         assert_eq!(new_key().unwrap().len(), 32);
         assert_ne!(new_key().unwrap(), new_key().unwrap());
     }
