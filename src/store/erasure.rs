@@ -28,6 +28,7 @@ use siphasher::sip::SipHasher13;
 use super::damage::Fix;
 use super::files::{events_to_parquet, ledger_generation, read_events, write_file};
 use super::layout::Kind;
+use super::manifest::FileRef;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event};
@@ -97,17 +98,28 @@ impl Erasures {
     }
 
     /// Put an event of an erased number under its hash (the contact, and
-    /// an id made from the row); true when it changed.
-    pub(crate) fn apply(&self, e: &mut Event) -> bool {
+    /// an id made from the row); other events stay as they are.
+    pub(crate) fn apply(&self, e: &mut Event) {
         let k = self.key_of(e.contact);
         if k == e.contact {
-            return false;
+            return;
         }
         e.contact = k;
         if let Some(id) = self.key.and_then(|key| rewritten_id(key, &e.event_id)) {
             e.event_id = id;
         }
-        true
+    }
+
+    /// These erasures and `numbers`, under `key` (the store's).
+    fn with(&self, key: [u64; 2], numbers: &[u64]) -> Erasures {
+        let mut erased = self.erased.clone();
+        erased.extend(numbers.iter().map(|&c| hashed(key, c)));
+        erased.sort_unstable();
+        erased.dedup();
+        Erasures {
+            key: Some(key),
+            erased,
+        }
     }
 }
 
@@ -235,75 +247,92 @@ impl Store {
         let key = parse_key(&key_text).map_err(|why| {
             super::damage::corrupt(&self.dir, super::manifest::MANIFEST, &why, Fix::Restore)
         })?;
-        let fresh_set: HashSet<u64> = fresh.iter().copied().collect();
-        let mut all: Vec<u64> = before.erased.clone();
-        all.extend(fresh.iter().map(|&c| hashed(key, c)));
-        all.sort_unstable();
-        all.dedup();
-        let next = Erasures {
-            key: Some(key),
-            erased: all,
-        };
+        let next = before.with(key, &fresh);
+        // the rewritten ledger files, taken back if anything fails
+        let mut rewritten: Vec<(usize, FileRef)> = Vec::new();
+        let done = self
+            .rewrite_ledger(&next, &fresh, &mut rewritten)
+            .and_then(|scan| {
+                out.events = scan.events;
+                out.not_in_store = (fresh.len() - scan.found.len()) as u64;
+                out.erased = scan.found.len() as u64;
+                out.ledger_files = rewritten.len() as u64;
+                if scan.found.is_empty() {
+                    return Ok(());
+                }
+                let saved = self.manifest.clone();
+                for (i, r) in &rewritten {
+                    self.manifest.ledger[*i] = r.clone();
+                }
+                self.manifest.erased = before.with(key, &scan.found).erased;
+                self.manifest.erasure_key = Some(key_text);
+                self.manifest.format = super::manifest::FORMAT_ERASED;
+                out.erased_in_store = self.manifest.erased.len() as u64;
+                self.rebuild_dropping(&scan.dropped_ids).inspect_err(|_| {
+                    self.manifest = saved;
+                })
+            });
+        if done.is_err() || out.erased == 0 {
+            // nothing changed: the files written for it go
+            for (_, r) in &rewritten {
+                let _ = std::fs::remove_file(self.dir.join(&r.file));
+            }
+            return done.map(|()| out);
+        }
+        // the generation before held the numbers: it goes now, not at the
+        // next commit
+        self.remove_unnamed();
+        Ok(out)
+    }
+
+    /// Write anew (under the next generation's names) every ledger file
+    /// that holds one of `numbers`, with their events under `next`'s
+    /// hashes; `rewritten` gets each file's place in the ledger list and
+    /// its new name as it is written. Refused when a decision would change.
+    fn rewrite_ledger(
+        &self,
+        next: &Erasures,
+        numbers: &[u64],
+        rewritten: &mut Vec<(usize, FileRef)>,
+    ) -> Result<Scan> {
+        let numbers: HashSet<u64> = numbers.iter().copied().collect();
         let generation = self.manifest.generation + 1;
+        let mut scan = Scan::default();
         let mut found: HashSet<u64> = HashSet::new();
-        let mut rewritten: Vec<(usize, super::manifest::FileRef)> = Vec::new();
-        let mut dropped_ids: Vec<u64> = Vec::new();
         // per (account, scope, number): its last event before and after
         type Key = (Arc<str>, Arc<str>, u64);
         let mut decided: HashMap<Key, (Option<Last>, Option<Last>)> = HashMap::new();
-        let undo = |dir: &std::path::Path, files: &[(usize, super::manifest::FileRef)]| {
-            for (_, r) in files {
-                let _ = std::fs::remove_file(dir.join(&r.file));
-            }
-        };
         for (i, r) in self.manifest.ledger.iter().enumerate() {
-            let mut events = match read_events(&self.dir, r, Fix::Restore) {
-                Ok(e) => e,
-                Err(e) => {
-                    undo(&self.dir, &rewritten);
-                    return Err(e);
-                }
-            };
-            if !events.iter().any(|e| fresh_set.contains(&e.contact)) {
+            let mut events = read_events(&self.dir, r, Fix::Restore)?;
+            if !events.iter().any(|e| numbers.contains(&e.contact)) {
                 continue;
             }
-            let Some(ledger) = ledger_generation(r) else {
-                undo(&self.dir, &rewritten);
-                return Err(super::damage::corrupt(
-                    &self.dir,
-                    &r.file,
-                    "not a ledger file name",
-                    Fix::Restore,
-                ));
-            };
+            let ledger = ledger_generation(r).ok_or_else(|| {
+                super::damage::corrupt(&self.dir, &r.file, "not a ledger file name", Fix::Restore)
+            })?;
             let counts = !self.manifest.is_reverted(ledger);
-            for e in events.iter_mut().filter(|e| fresh_set.contains(&e.contact)) {
+            for e in events.iter_mut().filter(|e| numbers.contains(&e.contact)) {
                 found.insert(e.contact);
-                let k = (e.account.clone(), e.scope.clone(), e.contact);
+                let slot = decided
+                    .entry((e.account.clone(), e.scope.clone(), e.contact))
+                    .or_default();
                 if counts {
-                    fold(&mut decided.entry(k.clone()).or_default().0, e);
+                    fold(&mut slot.0, e);
                 }
                 let old = e.id_hash();
                 next.apply(e);
                 if e.id_hash() != old {
-                    dropped_ids.push(old);
+                    scan.dropped_ids.push(old);
                 }
                 if counts {
-                    fold(&mut decided.entry(k).or_default().1, e);
+                    fold(&mut slot.1, e);
                 }
-                out.events += 1;
+                scan.events += 1;
             }
+            // written atomically: a failed write leaves nothing to take back
             let rel = Kind::Ledger.rewritten(ledger, generation);
-            let written = events_to_parquet(&events)
-                .and_then(|bytes| write_file(&self.dir, &rel, &bytes, events.len() as u64));
-            match written {
-                Ok(fr) => rewritten.push((i, fr)),
-                Err(e) => {
-                    undo(&self.dir, &rewritten);
-                    let _ = std::fs::remove_file(self.dir.join(&rel));
-                    return Err(e);
-                }
-            }
+            let bytes = events_to_parquet(&events)?;
+            rewritten.push((i, write_file(&self.dir, &rel, &bytes, events.len() as u64)?));
         }
         // An exact-time tie of two events of one key is settled by their
         // ids; a new id could settle it the other way. Then nothing is
@@ -312,40 +341,25 @@ impl Store {
             .values()
             .any(|(b, a)| b.as_ref().map(|x| x.2) != a.as_ref().map(|x| x.2))
         {
-            undo(&self.dir, &rewritten);
             return Err(Error::Usage(
                 "erasing would change a decision: one of the numbers has an opt-out and an opt-in of the same scope at the same microsecond, settled by ids that erasing replaces; nothing was changed"
                     .into(),
             ));
         }
-        out.not_in_store = (fresh.len() - found.len()) as u64;
-        out.erased = found.len() as u64;
-        out.ledger_files = rewritten.len() as u64;
-        if found.is_empty() {
-            return Ok(out);
-        }
-        let saved = self.manifest.clone();
-        for (i, r) in &rewritten {
-            self.manifest.ledger[*i] = r.clone();
-        }
-        let mut erased = before.erased.clone();
-        erased.extend(found.iter().map(|&c| hashed(key, c)));
-        erased.sort_unstable();
-        erased.dedup();
-        out.erased_in_store = erased.len() as u64;
-        self.manifest.erased = erased;
-        self.manifest.erasure_key = Some(key_text);
-        self.manifest.format = super::manifest::FORMAT_ERASED;
-        if let Err(e) = self.rebuild_dropping(&dropped_ids) {
-            self.manifest = saved;
-            undo(&self.dir, &rewritten);
-            return Err(e);
-        }
-        // the generation before held the numbers: it goes now, not at the
-        // next commit
-        self.remove_unnamed();
-        Ok(out)
+        scan.found = found.into_iter().collect();
+        Ok(scan)
     }
+}
+
+/// What rewriting the ledger for an erase found.
+#[derive(Default)]
+struct Scan {
+    /// The numbers that had events.
+    found: Vec<u64>,
+    /// Their events.
+    events: u64,
+    /// Hashes of the ids the rewrite replaced.
+    dropped_ids: Vec<u64>,
 }
 
 #[cfg(test)]
@@ -353,12 +367,7 @@ mod tests {
     use super::*;
 
     fn with(key: [u64; 2], numbers: &[u64]) -> Erasures {
-        let mut erased: Vec<u64> = numbers.iter().map(|&c| hashed(key, c)).collect();
-        erased.sort_unstable();
-        Erasures {
-            key: Some(key),
-            erased,
-        }
+        Erasures::default().with(key, numbers)
     }
 
     #[test]

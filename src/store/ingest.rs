@@ -75,9 +75,7 @@ impl Store {
         // an erased number's new events are kept under its hash too
         let erasures = self.erasures()?;
         if !erasures.is_empty() {
-            events.par_iter_mut().for_each(|e| {
-                erasures.apply(e);
-            });
+            events.par_iter_mut().for_each(|e| erasures.apply(e));
         }
         let known = |h: u64| ids.iter().any(|r| r.contains(h));
         let inputs = events.len();
