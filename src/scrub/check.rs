@@ -81,11 +81,11 @@ pub fn answer(
     let mut runs = None;
     for name in names {
         let d = scrubber.decide_one(Some(phone), Some(name), sender, country);
-        let c = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
+        let read = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         scrubber.verified()?;
-        contact = contact.or(c);
+        contact = contact.or(read);
         // an erased number's events are kept under its hash
-        let c = c.map(|c| scrubber.erasures().key_of(c));
+        let c = read.map(|c| scrubber.erasures().key_of(c));
         let (events, retracted) = match c {
             Some(c) => {
                 if !taken_back.iter().any(|(k, _)| *k == c) {
@@ -109,7 +109,7 @@ pub fn answer(
         accounts.push(AccountAnswer {
             account: name.to_string(),
             decision: d,
-            contact: (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact),
+            contact: read,
             erased: c.is_some_and(crate::store::erasure::is_erased),
             events,
             retracted,

@@ -142,7 +142,7 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;
         if m.format != FORMAT && m.format != FORMAT_ERASED {
             return Err(Error::Corrupt(format!(
-                "store {}: format {} is not supported by this build (expected {FORMAT})",
+                "store {}: format {} is not supported by this build (expected {FORMAT}, or {FORMAT_ERASED} with erased numbers)",
                 dir.display(),
                 m.format
             )));
