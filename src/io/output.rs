@@ -321,10 +321,8 @@ pub(crate) fn parquet_bytes(
     batches: &[RecordBatch],
     group_rows: usize,
 ) -> PResult<Vec<u8>> {
-    let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
-        .and_then(ArrowWriter::into_serialized_writer)?;
     let mut rest = batches;
-    while !rest.is_empty() {
+    let groups = std::iter::from_fn(|| {
         let mut n = 0;
         let mut rows = 0;
         while n < rest.len() && (n == 0 || rows + rest[n].num_rows() <= group_rows) {
@@ -333,6 +331,22 @@ pub(crate) fn parquet_bytes(
         }
         let (group, tail) = rest.split_at(n);
         rest = tail;
+        (!group.is_empty()).then(|| Ok(std::borrow::Cow::Borrowed(group)))
+    });
+    parquet_bytes_by_group(schema, props, groups)
+}
+
+/// [`parquet_bytes`] with its row groups made one at a time by the
+/// caller: only the group being encoded is held, not every batch.
+pub(crate) fn parquet_bytes_by_group<'a>(
+    schema: SchemaRef,
+    props: WriterProperties,
+    groups: impl Iterator<Item = PResult<std::borrow::Cow<'a, [RecordBatch]>>>,
+) -> PResult<Vec<u8>> {
+    let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+        .and_then(ArrowWriter::into_serialized_writer)?;
+    for group in groups {
+        let group = group?;
         let writers = factory.create_column_writers(0)?;
         if writers.len() != schema.fields().len() {
             return Err(ParquetError::General(
@@ -343,7 +357,7 @@ pub(crate) fn parquet_bytes(
             .into_par_iter()
             .enumerate()
             .map(|(i, mut w)| {
-                for b in group {
+                for b in group.iter() {
                     for leaf in compute_leaves(schema.field(i), b.column(i))? {
                         w.write(&leaf)?;
                     }

@@ -159,11 +159,13 @@ pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
         .into_iter()
         .fold(props, |p, c| p.set_column_dictionary_enabled(c.into(), false))
         .build();
-    let batches: Vec<_> = events
-        .par_chunks(LEDGER_BATCH_ROWS)
-        .map(event::to_batch)
-        .collect();
-    crate::io::output::parquet_bytes(event::schema(), props, &batches, GROUP_ROWS)
+    // one row group's batches at a time: the events are in memory
+    // already, their Arrow copy need not be whole too
+    let groups = events.chunks(GROUP_ROWS).map(|group| {
+        let batches: Vec<_> = group.par_chunks(LEDGER_BATCH_ROWS).map(event::to_batch).collect();
+        Ok(std::borrow::Cow::Owned(batches))
+    });
+    crate::io::output::parquet_bytes_by_group(event::schema(), props, groups)
         .map_err(|e| Error::Internal(format!("cannot encode events: {e}")))
 }
 
