@@ -259,12 +259,10 @@ pub fn ingest(
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
     let events = read(&account, &mapping, data, cols, super::now_micros(), &mut rejects)?;
     let read = events.len();
-    let done = store.ingest(events)?;
+    let (new, already_known) = store.ingest_counting(events)?;
     eprintln!(
-        "import: {read} opt-outs read for account '{}', {} new, {} already in the store",
+        "import: {read} opt-outs read for account '{}', {new} new, {already_known} already in the store",
         account.id,
-        done.new_events.len(),
-        done.already_known
     );
     if let Some(line) = rejects.summary(rejects_path.is_some()) {
         eprintln!("import: {line}");
@@ -273,10 +271,10 @@ pub fn ingest(
     rejects.finish()?;
     Ok(crate::summary::ImportSummary {
         account: account.id,
-        already_known: done.already_known as u64,
+        already_known: already_known as u64,
         command: None,
         events_read: read as u64,
-        new_events: done.new_events.len() as u64,
+        new_events: new as u64,
         rejected,
     })
 }

@@ -19,6 +19,26 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::io::atomic::sync_dir;
 
+/// A commit's new ledger file, encoded: the events it was made from need
+/// not be held while the rest of the generation is written.
+pub(super) struct NewLedger {
+    bytes: Vec<u8>,
+    rows: u64,
+}
+
+impl NewLedger {
+    /// Encode events as a ledger file (none for no events).
+    pub(super) fn encode(events: &[Event]) -> Result<Option<NewLedger>> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(NewLedger {
+            bytes: events_to_parquet(events)?,
+            rows: events.len() as u64,
+        }))
+    }
+}
+
 /// What a commit adds besides the ledger file.
 pub(super) struct Change {
     /// Changed keys, sorted, each once.
@@ -117,7 +137,7 @@ impl Store {
     }
 
     /// Write a new generation and switch the manifest to it.
-    pub(super) fn commit(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
+    pub(super) fn commit(&mut self, new_ledger: Option<NewLedger>, change: Change) -> Result<()> {
         let before = self.manifest.clone();
         let res = self.write_generation(new_ledger, change);
         if res.is_err() {
@@ -134,17 +154,16 @@ impl Store {
         res
     }
 
-    fn write_generation(&mut self, new_ledger: Option<&[Event]>, change: Change) -> Result<()> {
+    fn write_generation(&mut self, new_ledger: Option<NewLedger>, change: Change) -> Result<()> {
         let generation = self.manifest.generation + 1;
         let mut m = self.manifest.clone();
         m.generation = generation;
-        if let Some(events) = new_ledger {
-            let bytes = events_to_parquet(events)?;
+        if let Some(ledger) = new_ledger {
             let r = write_file_blocked(
                 &self.dir,
                 &Kind::Ledger.file(generation),
-                &bytes,
-                events.len() as u64,
+                &ledger.bytes,
+                ledger.rows,
                 0,
                 None,
             )?;
@@ -292,10 +311,11 @@ impl Store {
                     .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
                     .collect();
                 // an opt-in of a scope that is gone has nothing to take out
-                let changes = keys
-                    .iter()
-                    .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out)))
-                    .collect();
+                let mut changes = Vec::with_capacity(keys.len());
+                changes.extend(
+                    keys.iter()
+                        .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out))),
+                );
                 (probe::sorted_changes(changes), remap)
             }
             None => {

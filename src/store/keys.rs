@@ -249,6 +249,51 @@ impl KeyRun {
     }
 }
 
+/// Looks up keys asked in ascending order in one run: each search starts
+/// where the last one ended and gallops forward, so a sorted batch reads
+/// the run front to back instead of binary-searching it from the top for
+/// every key (a page fault per step once the run outgrows the cache).
+pub(crate) struct Seeker<'a> {
+    run: &'a KeyRun,
+    at: usize,
+}
+
+impl<'a> Seeker<'a> {
+    /// For keys from `first` on.
+    pub(crate) fn new(run: &'a KeyRun, first: (u64, u64)) -> Seeker<'a> {
+        Seeker {
+            run,
+            at: run.lower_bound(first),
+        }
+    }
+
+    /// The record of `key`, if the run has it; `key` must not be below
+    /// the key asked before.
+    pub(crate) fn seek(&mut self, key: (u64, u64)) -> Option<Entry> {
+        let run = self.run;
+        let below = |i: usize| run.entry(i).key() < key;
+        // the first index whose key is not below `key`, from `self.at`
+        let (mut lo, mut step) = (self.at, 1usize);
+        let mut hi = lo;
+        while hi < run.len && below(hi) {
+            lo = hi + 1;
+            hi = lo + step - 1;
+            step *= 2;
+        }
+        let mut hi = hi.min(run.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.at = lo;
+        (lo < run.len).then(|| run.entry(lo)).filter(|e| e.key() == key)
+    }
+}
+
 /// Where a key run's records start (after its magic, header length and
 /// header); its blocks file covers them from there.
 pub(crate) fn records_start(run: &[u8]) -> usize {
@@ -575,6 +620,33 @@ mod tests {
                 super::super::blocks::encode(&whole, records_start(&whole), 4 * RECORD, Some(fence_of));
             assert_eq!(w.blocks, table);
         }
+    }
+
+    #[test]
+    fn a_seeker_finds_what_get_finds() {
+        let e = |contact: u64| Entry {
+            scope: contact % 3,
+            contact,
+            at: contact as i64,
+            ledger: 1,
+            row: contact as u32,
+            opt_out: true,
+        };
+        let mut v: Vec<Entry> = (0..5000u64).map(|i| e(i * i % 7919)).collect();
+        v.sort_by_key(Entry::key);
+        v.dedup_by_key(|x| x.key());
+        let run = KeyRun::from_bytes(encode_keys(&[], &v)).unwrap();
+        for stride in [1u64, 2, 5, 97, 4000] {
+            let asked: Vec<(u64, u64)> = (0..3u64)
+                .flat_map(|s| (0..8000u64).step_by(stride as usize).map(move |c| (s, c)))
+                .collect();
+            let mut seeker = Seeker::new(&run, asked[0]);
+            for &k in &asked {
+                assert_eq!(seeker.seek(k), run.get(k.0, k.1), "{k:?}, stride {stride}");
+            }
+        }
+        let mut past = Seeker::new(&run, (9, 0));
+        assert_eq!(past.seek((9, 1)), None);
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub(crate) fn write<W: Write>(
         .count();
     let expected = old.map_or(0, |(p, _)| p.records as u64) + added as u64;
     let mut w = ProbeWriter::new(out, expected, scopes.len());
+    // a changed contact's scopes take at most one word more per change,
+    // and one for its count: reserved once, not doubled on the way
+    let multi = old.map_or(0, |(p, _)| p.multi_len) + 2 * changes.len();
+    w.multi.reserve_exact(multi);
     let mut olds = old.map(|(p, _)| p.records().peekable());
     let remap = old.map_or(&[][..], |(_, r)| r);
     let mut ci = 0;
