@@ -109,7 +109,8 @@ impl Store {
         drop((firsts, fresh_hashes));
         let other_new = new[inputs..inputs + other_ids.len()].to_vec();
         // keep the new events in place, in input order
-        let new_at: Vec<usize> = (0..inputs).filter(|&i| new[i]).collect();
+        let mut new_at: Vec<u32> = Vec::with_capacity(hashes.len());
+        new_at.extend((0..inputs as u32).filter(|&i| new[i as usize]));
         let mut flags = new[..inputs].iter();
         events.retain(|_| flags.next().copied().unwrap_or(false));
         let mut out = Committed {
@@ -140,16 +141,22 @@ impl Store {
             })
             .collect();
         order.par_sort_unstable();
-        // the winner within this batch, per key, and the scopes named
-        let mut winners: Vec<(u64, u64, usize)> = Vec::new();
+        // the winner within this batch, per key, and the scopes named; the
+        // winners take the place of the sorted list, not a second one
         let mut scopes: Vec<ScopeName> = Vec::new();
-        for group in order.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            let (sh, contact) = (group[0].0, group[0].1);
-            let best = group
-                .iter()
-                .map(|g| g.2 as usize)
-                .reduce(|a, b| if evs[b].order(&evs[a]).is_gt() { b } else { a })
-                .unwrap_or(group[0].2 as usize);
+        let mut kept = 0;
+        let mut from = 0;
+        while from < order.len() {
+            let (sh, contact, first) = order[from];
+            let mut best = first as usize;
+            let mut to = from + 1;
+            while to < order.len() && order[to].0 == sh && order[to].1 == contact {
+                let b = order[to].2 as usize;
+                if evs[b].order(&evs[best]).is_gt() {
+                    best = b;
+                }
+                to += 1;
+            }
             if scopes.last().is_none_or(|s| s.hash != sh) {
                 scopes.push(ScopeName {
                     hash: sh,
@@ -157,9 +164,13 @@ impl Store {
                     scope: evs[best].scope.to_string(),
                 });
             }
-            winners.push((sh, contact, best));
+            order[kept] = (sh, contact, best as u32);
+            kept += 1;
+            from = to;
         }
-        drop(order);
+        order.truncate(kept);
+        order.shrink_to_fit();
+        let winners = order;
         // does it beat the key's last event in the store?
         let runs = self.key_runs()?;
         // the winners are in key order: each thread's share walks the runs
@@ -171,6 +182,7 @@ impl Store {
                 let mut seekers: Vec<keys::Seeker<'_>> =
                     runs.iter().map(|r| keys::Seeker::new(r, first)).collect();
                 piece.iter().map(move |&(sh, contact, i)| {
+                    let i = i as usize;
                     match seekers.iter_mut().find_map(|s| s.seek((sh, contact))) {
                         None => Verdict::Wins,
                         Some(cur) if cur.at != evs[i].at => {
@@ -192,7 +204,7 @@ impl Store {
         let wins = verdicts.iter().filter(|v| !matches!(v, Verdict::Loses)).count();
         let mut keys = Vec::with_capacity(wins);
         for (&(sh, contact, i), verdict) in winners.iter().zip(verdicts) {
-            let e = &evs[i];
+            let e = &evs[i as usize];
             let wins = match verdict {
                 Verdict::Wins => true,
                 Verdict::Loses => false,
@@ -213,13 +225,13 @@ impl Store {
                 }
             };
             if wins {
-                out.fresh[new_at[i]] = Some(i as u32);
+                out.fresh[new_at[i as usize] as usize] = Some(i);
                 keys.push(Entry {
                     scope: sh,
                     contact,
                     at: e.at,
                     ledger: generation,
-                    row: i as u32,
+                    row: i,
                     opt_out: e.action == Action::OptOut,
                 });
             }
