@@ -36,19 +36,29 @@ impl IdRun {
         a.copy_from_slice(&self.data[i * 8..i * 8 + 8]);
         u64::from_le_bytes(a)
     }
+}
 
-    /// Is this hash in the run?
-    pub(super) fn contains(&self, h: u64) -> bool {
-        let (mut lo, mut hi) = (0usize, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.at(mid).cmp(&h) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return true,
-            }
+/// Looks up hashes asked in ascending order in one id run, each search
+/// starting where the last one ended (see `keys::Seeker`).
+pub(super) struct IdSeeker<'a> {
+    run: &'a IdRun,
+    at: usize,
+}
+
+impl<'a> IdSeeker<'a> {
+    /// For hashes from `first` on.
+    pub(super) fn new(run: &'a IdRun, first: u64) -> IdSeeker<'a> {
+        IdSeeker {
+            run,
+            at: super::keys::gallop(0, run.len(), |i| run.at(i) < first),
         }
-        false
+    }
+
+    /// Is `h` in the run? `h` must not be below the hash asked before.
+    pub(super) fn contains(&mut self, h: u64) -> bool {
+        let run = self.run;
+        self.at = super::keys::gallop(self.at, run.len(), |i| run.at(i) < h);
+        self.at < run.len() && run.at(self.at) == h
     }
 }
 
@@ -110,6 +120,29 @@ mod tests {
     /// Encode sorted, distinct ids.
     fn encode_ids(sorted: &[u64]) -> Vec<u8> {
         sorted.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn a_seeker_finds_what_a_search_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<u64> = (0..3000u64).map(|i| i * i * 31 + 7).collect();
+        let bytes = encode_ids(&ids);
+        let p = dir.path().join("r");
+        std::fs::write(&p, &bytes).unwrap();
+        let run = IdRun::open(&p, bytes.len() as u64, crc32fast::hash(&bytes)).unwrap();
+        for stride in [1u64, 3, 1000, 70_001] {
+            let asked: Vec<u64> = (0..300_000_000u64).step_by(stride as usize * 997).collect();
+            let mut seeker = IdSeeker::new(&run, asked[0]);
+            for &h in &asked {
+                assert_eq!(
+                    seeker.contains(h),
+                    ids.binary_search(&h).is_ok(),
+                    "{h}, stride {stride}"
+                );
+            }
+            let mut on_ids = IdSeeker::new(&run, ids[0]);
+            assert!(ids.iter().step_by(stride as usize).all(|&h| on_ids.contains(h)));
+        }
     }
 
     #[test]

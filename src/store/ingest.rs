@@ -9,11 +9,12 @@ use crate::util::fasthash::FastMap;
 use super::commit::{Change, NewLedger};
 use super::damage::{corrupt, Fix};
 use super::files::read_events;
+use super::ids::IdSeeker;
 use super::keys::{self, Entry, ScopeName};
 use super::snapshot::{ScopeBitmap, Snapshot};
 use super::Store;
 
-/// Keys a thread looks up in the key runs as one forward walk.
+/// Keys (or id hashes) a thread looks up in the runs as one forward walk.
 const VERDICT_PIECE: usize = 1 << 14;
 
 /// How a batch's last event of a key compares with the store's.
@@ -80,7 +81,6 @@ impl Store {
         if !erasures.is_empty() {
             events.par_iter_mut().for_each(|e| erasures.apply(e));
         }
-        let known = |h: u64| ids.iter().any(|r| r.contains(h));
         let inputs = events.len();
         // An id is new when no earlier input and nothing in the store has
         // its hash. Sorting (hash, position) puts the first of each hash
@@ -99,7 +99,17 @@ impl Store {
         by_hash.par_sort_unstable();
         let mut firsts = by_hash;
         firsts.dedup_by_key(|x| x.0);
-        let fresh_hashes: Vec<bool> = firsts.par_iter().map(|&(h, _)| !known(h)).collect();
+        // in hash order: each thread's share walks the id runs forward
+        let fresh_hashes: Vec<bool> = firsts
+            .par_chunks(VERDICT_PIECE)
+            .flat_map_iter(|piece| {
+                let mut seekers: Vec<IdSeeker<'_>> =
+                    ids.iter().map(|r| IdSeeker::new(r, piece[0].0)).collect();
+                piece
+                    .iter()
+                    .map(move |&(h, _)| !seekers.iter_mut().any(|s| s.contains(h)))
+            })
+            .collect();
         let mut new = vec![false; inputs + other_ids.len()];
         let mut hashes = Vec::with_capacity(firsts.len());
         for (&(h, i), _) in firsts.iter().zip(&fresh_hashes).filter(|(_, &f)| f) {

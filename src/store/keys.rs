@@ -207,6 +207,17 @@ impl KeyRun {
         self.len
     }
 
+    /// The key of record `i` (its first 16 bytes only).
+    fn key(&self, i: usize) -> (u64, u64) {
+        let at = self.start + i * RECORD;
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.data[at + o..at + o + 8]);
+            u64::from_le_bytes(a)
+        };
+        (u64_at(0), u64_at(8))
+    }
+
     /// Record `i`.
     pub(crate) fn entry(&self, i: usize) -> Entry {
         let at = self.start + i * RECORD;
@@ -271,27 +282,34 @@ impl<'a> Seeker<'a> {
     /// the key asked before.
     pub(crate) fn seek(&mut self, key: (u64, u64)) -> Option<Entry> {
         let run = self.run;
-        let below = |i: usize| run.entry(i).key() < key;
-        // the first index whose key is not below `key`, from `self.at`
-        let (mut lo, mut step) = (self.at, 1usize);
-        let mut hi = lo;
-        while hi < run.len && below(hi) {
-            lo = hi + 1;
-            hi = lo + step - 1;
-            step *= 2;
-        }
-        let mut hi = hi.min(run.len);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if below(mid) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        self.at = lo;
-        (lo < run.len).then(|| run.entry(lo)).filter(|e| e.key() == key)
+        let at = gallop(self.at, run.len, |i| run.key(i) < key);
+        self.at = at;
+        (at < run.len && run.key(at) == key).then(|| run.entry(at))
     }
+}
+
+/// The first index in `from..len` at which `below` is false (`len` when
+/// there is none), for a `below` that is true up to some index and false
+/// after it: it steps 1, 2, 4, … from `from`, then halves the last step,
+/// so a search costs the log of how far it goes, not of `len`.
+pub(crate) fn gallop(from: usize, len: usize, below: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut step) = (from, 1usize);
+    let mut hi = lo;
+    while hi < len && below(hi) {
+        lo = hi + 1;
+        hi = lo + step - 1;
+        step *= 2;
+    }
+    let mut hi = hi.min(len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if below(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// Where a key run's records start (after its magic, header length and
