@@ -474,32 +474,41 @@ fn apply_to_snapshot(snap: &mut Snapshot, scopes: &[ScopeName], keys: &[Entry]) 
         .map(|(i, s)| (keys::scope_hash(&s.account, &s.scope), i))
         .collect();
     let names: FastMap<u64, &ScopeName> = scopes.iter().map(|s| (s.hash, s)).collect();
-    for k in keys {
-        let slot = match at.get(&k.scope) {
+    // a scope's keys are together and each key is there once: its opt-outs
+    // are one union and its opt-ins one difference, not an insert or a
+    // remove per contact
+    for group in keys.chunk_by(|a, b| a.scope == b.scope) {
+        let sh = group[0].scope;
+        let any_out = group.iter().any(|k| k.opt_out);
+        let slot = match at.get(&sh) {
             Some(&i) => Some(i),
-            None if k.opt_out => names.get(&k.scope).map(|n| {
+            None if any_out => names.get(&sh).map(|n| {
                 snap.scopes.push(ScopeBitmap {
                     account: n.account.clone(),
                     scope: n.scope.clone(),
                     bitmap: roaring::RoaringTreemap::new(),
                 });
-                at.insert(k.scope, snap.scopes.len() - 1);
+                at.insert(sh, snap.scopes.len() - 1);
                 snap.scopes.len() - 1
             }),
             None => None,
         };
         if let Some(i) = slot {
             let b = &mut snap.scopes[i].bitmap;
-            if k.opt_out {
-                b.insert(k.contact);
-            } else {
-                b.remove(k.contact);
-            }
+            *b |= contacts_of(group, true);
+            *b -= contacts_of(group, false);
         }
     }
     snap.scopes.retain(|s| !s.bitmap.is_empty());
     snap.scopes
         .sort_by(|a, b| (&a.account, &a.scope).cmp(&(&b.account, &b.scope)));
+}
+
+/// The contacts of keys that opt out (or in), as a bitmap.
+fn contacts_of(keys: &[Entry], opt_out: bool) -> roaring::RoaringTreemap {
+    let contacts = || keys.iter().filter(|k| k.opt_out == opt_out).map(|k| k.contact);
+    // in key order they are ascending, which builds the bitmap fastest
+    roaring::RoaringTreemap::from_sorted_iter(contacts()).unwrap_or_else(|_| contacts().collect())
 }
 
 /// What `optscrub revert` did.
