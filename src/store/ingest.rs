@@ -36,6 +36,10 @@ pub struct Prepared {
     /// Per other id: new to the store?
     pub other_new: Vec<bool>,
     change: Option<Change>,
+    /// The ledger file of the new events, encoded.
+    ledger: Option<NewLedger>,
+    /// New events (kept in `committed` unless the caller only counts).
+    new: usize,
 }
 
 /// What an ingest changed.
@@ -66,14 +70,22 @@ impl Store {
         events: Vec<Event>,
         other_ids: &[String],
     ) -> Result<(Committed, Vec<bool>)> {
-        let prepared = self.prepare_ingest(events, other_ids)?;
+        let prepared = self.prepare(events, other_ids, true)?;
         self.commit_ingest(prepared)
     }
 
     /// Work out what an ingest would change, without writing anything:
     /// outputs that depend on it (the outbox) can then be written before
     /// the store commits.
-    pub fn prepare_ingest(&self, mut events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
+    pub fn prepare_ingest(&self, events: Vec<Event>, other_ids: &[String]) -> Result<Prepared> {
+        self.prepare(events, other_ids, true)
+    }
+
+    /// [`Store::prepare_ingest`]; without `keep_events`, the new events
+    /// are let go once their ledger file is encoded, before the snapshot
+    /// is loaded (a large import's events are most of its memory), and
+    /// only counted.
+    fn prepare(&self, mut events: Vec<Event>, other_ids: &[String], keep_events: bool) -> Result<Prepared> {
         use rayon::prelude::*;
         let ids = self.id_runs()?;
         // an erased number's new events are kept under its hash too
@@ -130,9 +142,11 @@ impl Store {
         };
         if hashes.is_empty() {
             return Ok(Prepared {
+                new: out.new_events.len(),
                 committed: out,
                 other_new,
                 change: None,
+                ledger: None,
             });
         }
         // (scope hash, contact, event) sorted: each key's events together,
@@ -247,11 +261,19 @@ impl Store {
             }
         }
         drop(winners);
+        let ledger = NewLedger::encode(&out.new_events)?;
+        let new = out.new_events.len();
+        if !keep_events {
+            out.new_events = Vec::new();
+            out.fresh = Vec::new();
+        }
         let mut snapshot = self.snapshot()?;
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
         Ok(Prepared {
             committed: out,
             other_new,
+            ledger,
+            new,
             change: Some(Change {
                 keys,
                 scopes,
@@ -282,23 +304,19 @@ impl Store {
     /// Commit a prepared ingest (the caller holds the lock).
     pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
         if let Some(change) = p.change {
-            self.commit(NewLedger::encode(&p.committed.new_events)?, change)?;
+            self.commit(p.ledger, change)?;
         }
         Ok((p.committed, p.other_new))
     }
 
     /// [`Store::ingest`] for a caller that needs only the counts: the
-    /// events are let go once the ledger file is encoded, before the rest
-    /// of the generation is written (a large import's events are most of
-    /// its memory). Returns (new events, events already in the store).
+    /// events are let go once the ledger file is encoded (see
+    /// [`Store::prepare`]). Returns (new events, events already in the
+    /// store).
     pub fn ingest_counting(&mut self, events: Vec<Event>) -> Result<(usize, usize)> {
-        let p = self.prepare_ingest(events, &[])?;
-        let counts = (p.committed.new_events.len(), p.committed.already_known);
-        if let Some(change) = p.change {
-            let ledger = NewLedger::encode(&p.committed.new_events)?;
-            drop(p.committed);
-            self.commit(ledger, change)?;
-        }
+        let p = self.prepare(events, &[], false)?;
+        let counts = (p.new, p.committed.already_known);
+        self.commit_ingest(p)?;
         Ok(counts)
     }
 
