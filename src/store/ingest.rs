@@ -36,7 +36,8 @@ pub struct Prepared {
     /// Per other id: new to the store?
     pub other_new: Vec<bool>,
     change: Option<Change>,
-    /// The ledger file of the new events, encoded.
+    /// The ledger file of the new events, when encoded already (the
+    /// events were let go).
     ledger: Option<NewLedger>,
     /// New events (kept in `committed` unless the caller only counts).
     new: usize,
@@ -261,9 +262,10 @@ impl Store {
             }
         }
         drop(winners);
-        let ledger = NewLedger::encode(&out.new_events)?;
         let new = out.new_events.len();
+        let mut ledger = None;
         if !keep_events {
+            ledger = NewLedger::encode(&out.new_events)?;
             out.new_events = Vec::new();
             out.fresh = Vec::new();
         }
@@ -304,7 +306,11 @@ impl Store {
     /// Commit a prepared ingest (the caller holds the lock).
     pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
         if let Some(change) = p.change {
-            self.commit(p.ledger, change)?;
+            let ledger = match p.ledger {
+                Some(encoded) => Some(encoded),
+                None => NewLedger::encode(&p.committed.new_events)?,
+            };
+            self.commit(ledger, change)?;
         }
         Ok((p.committed, p.other_new))
     }
