@@ -432,3 +432,37 @@ proptest! {
         prop_assert_eq!(lasts(&store), inc_lasts);
     }
 }
+
+#[test]
+fn an_ingest_prepared_before_another_commit_is_refused() {
+    // its keys were decided, and its snapshot made, against the store as
+    // it was: committing it over a newer generation would lose that one
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let mut store = Store::init(&dir.path().join("store"), &config).unwrap();
+    let e = |i: usize, contact: u64| {
+        to_event(
+            i,
+            &Ev {
+                account: 0,
+                scope: None,
+                contact,
+                at: 1_000 + i as i64,
+                opt_in: false,
+            },
+        )
+    };
+    let first = store.prepare_ingest(vec![e(1, 1)], &[]).unwrap();
+    let second = store.prepare_ingest(vec![e(2, 2)], &[]).unwrap();
+    store.commit_ingest(first).unwrap();
+    let before = serde_json::to_value(&store.manifest).unwrap();
+    let generation = store.manifest.generation;
+    let err = store.commit_ingest(second).unwrap_err();
+    assert!(err.to_string().contains("changed between preparing"), "{err}");
+    assert_eq!(serde_json::to_value(&store.manifest).unwrap(), before);
+    // prepared again, it goes in
+    let again = store.prepare_ingest(vec![e(2, 2)], &[]).unwrap();
+    store.commit_ingest(again).unwrap();
+    assert_eq!(store.manifest.generation, generation + 1);
+}

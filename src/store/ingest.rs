@@ -41,6 +41,8 @@ pub struct Prepared {
     ledger: Option<NewLedger>,
     /// New events (kept in `committed` unless the caller only counts).
     new: usize,
+    /// The store's generation it was prepared against.
+    against: u64,
 }
 
 /// What an ingest changed.
@@ -144,6 +146,7 @@ impl Store {
         if hashes.is_empty() {
             return Ok(Prepared {
                 new: out.new_events.len(),
+                against: self.manifest.generation,
                 committed: out,
                 other_new,
                 change: None,
@@ -276,6 +279,7 @@ impl Store {
             other_new,
             ledger,
             new,
+            against: self.manifest.generation,
             change: Some(Change {
                 keys,
                 scopes,
@@ -306,6 +310,12 @@ impl Store {
     /// Commit a prepared ingest (the caller holds the lock).
     pub fn commit_ingest(&mut self, p: Prepared) -> Result<(Committed, Vec<bool>)> {
         if let Some(change) = p.change {
+            // its keys, snapshot and runs are the store's as it was then
+            if p.against != self.manifest.generation {
+                return Err(Error::Internal(
+                    "the store changed between preparing an ingest and committing it".into(),
+                ));
+            }
             let ledger = match p.ledger {
                 Some(encoded) => Some(encoded),
                 None => NewLedger::encode(&p.committed.new_events)?,

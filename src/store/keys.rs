@@ -195,7 +195,7 @@ impl KeyRun {
         let ordered = (1..run.len)
             .into_par_iter()
             .with_min_len(ORDER_CHECK_PIECE)
-            .all(|i| run.entry(i - 1).key() < run.entry(i).key());
+            .all(|i| run.key(i - 1) < run.key(i));
         if !ordered {
             return Err("records out of order".into());
         }
