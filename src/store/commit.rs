@@ -13,7 +13,7 @@ use super::keys::{Entry, KeyRun, ScopeName};
 use super::layout::Kind;
 use super::manifest::{FileRef, Manifest};
 use super::snapshot::Snapshot;
-use super::{ids, keys, layout, lock, manifest, outbox, perms, probe, Store};
+use super::{ids, key_merge, keys, layout, lock, manifest, outbox, perms, probe, runs, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -190,7 +190,7 @@ impl Store {
                 scopes.sort();
                 scopes.dedup();
                 let run = self.write_streamed(&rel, |f| {
-                    keys::write_keys(f, &scopes, keys::merged_keys(&runs), BLOCK)
+                    keys::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
                 })?;
                 let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
                 key_refs.truncate(from);
@@ -411,7 +411,7 @@ fn remove_unnamed<'a>(dir: &Path, named: impl Iterator<Item = &'a FileRef>) {
 fn runs_to_extend(current: &[FileRef], replace: bool, rows: usize) -> (Vec<FileRef>, usize) {
     let refs = if replace { Vec::new() } else { current.to_vec() };
     let sizes: Vec<u64> = refs.iter().map(|r| r.rows).chain([rows as u64]).collect();
-    let from = keys::merge_from(&sizes);
+    let from = runs::merge_from(&sizes);
     (refs, from)
 }
 

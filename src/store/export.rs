@@ -19,7 +19,7 @@ use parquet::arrow::ProjectionMask;
 
 use super::damage::{corrupt, Fix};
 use super::files::read_verified;
-use super::keys::{self, KeyRun, ScopeName};
+use super::keys::{KeyRun, ScopeName};
 use super::manifest::FileRef;
 use super::Store;
 use crate::error::Result;
@@ -249,7 +249,7 @@ impl SuppressionList<'_> {
     /// error (the key runs disagree with the ledger).
     pub fn opt_outs(&self) -> impl Iterator<Item = Result<OptOut>> + '_ {
         self.scopes.iter().enumerate().flat_map(move |(i, s)| {
-            keys::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
+            super::key_merge::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
                 .filter(|e| e.opt_out)
                 .map(move |e| {
                     let evidence = self

@@ -1,12 +1,12 @@
 //! Id runs (`ids/<gen>.bin`): the hashes of every event id (and help
 //! request id) a store has seen, so that an ingest skips what it already
 //! has. A run is a sorted list of distinct little-endian 64-bit hashes;
-//! runs are merged size-tiered like key runs (see `keys::merge_from`).
+//! runs are merged size-tiered like key runs (see `runs::merge_from`).
 
 use std::path::Path;
 
 use super::damage::Fault;
-use super::keys::{map_verified, Bytes};
+use super::runs::{gallop, map_verified, Bytes};
 
 /// Bytes of ids staged (and CRC'd) at a time when an id run is written.
 const ID_STAGE: usize = 1 << 16;
@@ -50,14 +50,14 @@ impl<'a> IdSeeker<'a> {
     pub(super) fn new(run: &'a IdRun, first: u64) -> IdSeeker<'a> {
         IdSeeker {
             run,
-            at: super::keys::gallop(0, run.len(), |i| run.at(i) < first),
+            at: gallop(0, run.len(), |i| run.at(i) < first),
         }
     }
 
     /// Is `h` in the run? `h` must not be below the hash asked before.
     pub(super) fn contains(&mut self, h: u64) -> bool {
         let run = self.run;
-        self.at = super::keys::gallop(self.at, run.len(), |i| run.at(i) < h);
+        self.at = gallop(self.at, run.len(), |i| run.at(i) < h);
         self.at < run.len() && run.at(self.at) == h
     }
 }

@@ -18,16 +18,16 @@
 //! thousand events into a store of ten million touches a few pages per
 //! event, not the whole history.
 
-use std::fs::File;
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::damage::Fault;
+use super::runs::{gallop, map_verified, Bytes};
 
 const MAGIC: &[u8; 8] = b"OPTIDX01";
-const RECORD: usize = 32;
+pub(super) const RECORD: usize = 32;
 const OPT_OUT_BIT: u32 = 1 << 31;
 /// Records per thread's piece when a run's order is checked.
 const ORDER_CHECK_PIECE: usize = 1 << 16;
@@ -112,41 +112,6 @@ struct Header {
     scopes: Vec<ScopeName>,
 }
 
-/// Bytes of a store file, mapped or owned.
-pub(super) enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
-/// Map a store file and check its size and CRC-32 against the manifest's.
-pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> Result<Bytes, Fault> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if len != bytes {
-        return Err("wrong size".into());
-    }
-    let data = if len == 0 {
-        Bytes::Owned(Vec::new())
-    } else {
-        let map = super::files::map_file(&file, false)?;
-        Bytes::Mapped(map)
-    };
-    if super::files::crc32(&data) != crc {
-        return Err("checksum mismatch".into());
-    }
-    Ok(data)
-}
-
 /// One key run, mapped and verified.
 pub(crate) struct KeyRun {
     data: Bytes,
@@ -226,17 +191,12 @@ impl KeyRun {
 
     /// The record of a key, if this run has it.
     pub(crate) fn get(&self, scope: u64, contact: u64) -> Option<Entry> {
-        let (mut lo, mut hi) = (0usize, self.len);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let e = self.entry(mid);
-            match e.key().cmp(&(scope, contact)) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(e),
-            }
-        }
-        None
+        self.found(self.lower_bound((scope, contact)), (scope, contact))
+    }
+
+    /// Record `at` when it has this key.
+    fn found(&self, at: usize, key: (u64, u64)) -> Option<Entry> {
+        (at < self.len && self.key(at) == key).then(|| self.entry(at))
     }
 
     /// The index of the first record whose key is not below `key`.
@@ -244,7 +204,7 @@ impl KeyRun {
         let (mut lo, mut hi) = (0usize, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.entry(mid).key() < key {
+            if self.key(mid) < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -255,7 +215,7 @@ impl KeyRun {
 
     /// Every record, in key order.
     #[cfg(test)]
-    fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         (0..self.len).map(|i| self.entry(i))
     }
 }
@@ -282,34 +242,9 @@ impl<'a> Seeker<'a> {
     /// the key asked before.
     pub(crate) fn seek(&mut self, key: (u64, u64)) -> Option<Entry> {
         let run = self.run;
-        let at = gallop(self.at, run.len, |i| run.key(i) < key);
-        self.at = at;
-        (at < run.len && run.key(at) == key).then(|| run.entry(at))
+        self.at = gallop(self.at, run.len, |i| run.key(i) < key);
+        run.found(self.at, key)
     }
-}
-
-/// The first index in `from..len` at which `below` is false (`len` when
-/// there is none), for a `below` that is true up to some index and false
-/// after it: it steps 1, 2, 4, … from `from`, then halves the last step,
-/// so a search costs the log of how far it goes, not of `len`.
-pub(crate) fn gallop(from: usize, len: usize, below: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut step) = (from, 1usize);
-    let mut hi = lo;
-    while hi < len && below(hi) {
-        lo = hi + 1;
-        hi = lo + step - 1;
-        step *= 2;
-    }
-    let mut hi = hi.min(len);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if below(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 /// Where a key run's records start (after its magic, header length and
@@ -399,65 +334,6 @@ pub(crate) fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-/// The records of key runs (newest first) in key order, each key once:
-/// for a key in several runs, the newest run's record. Streams: it holds
-/// nothing but a place in each run.
-pub(crate) fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
-    merged_range(newest_first, (0, 0)..=(u64::MAX, u64::MAX))
-}
-
-/// [`merged_keys`] of the keys in a range only (each run binary-searched
-/// for its start): one scope's keys are `(hash, 0)..=(hash, u64::MAX)`.
-pub(crate) fn merged_range<'a>(
-    newest_first: &'a [KeyRun],
-    keys: std::ops::RangeInclusive<(u64, u64)>,
-) -> impl Iterator<Item = Entry> + 'a {
-    let end = *keys.end();
-    // each run's next record, decoded once; None when the run is done
-    let head =
-        move |run: &KeyRun, at: usize| (at < run.len()).then(|| run.entry(at)).filter(|e| e.key() <= end);
-    let mut at: Vec<usize> = newest_first
-        .iter()
-        .map(|r| r.lower_bound(*keys.start()))
-        .collect();
-    let mut heads: Vec<Option<Entry>> = newest_first.iter().zip(&at).map(|(r, &i)| head(r, i)).collect();
-    // the run whose records come next, up to (not including) the smallest
-    // head of the others: within that stretch no other run is looked at
-    let mut stretch: Option<(usize, (u64, u64))> = None;
-    std::iter::from_fn(move || {
-        if let Some((r, limit)) = stretch {
-            if let Some(e) = heads[r].filter(|e| e.key() < limit) {
-                at[r] += 1;
-                heads[r] = head(&newest_first[r], at[r]);
-                return Some(e);
-            }
-        }
-        // the smallest head; on a tie the newer run (earlier) wins
-        let (r, best) = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.map(|e| (i, e)))
-            .fold(None, |b: Option<(usize, Entry)>, (i, e)| match b {
-                Some(b) if b.1.key() <= e.key() => Some(b),
-                _ => Some((i, e)),
-            })?;
-        let mut limit = (u64::MAX, u64::MAX);
-        for ((run, i), h) in newest_first.iter().zip(&mut at).zip(&mut heads) {
-            if h.is_some_and(|e| e.key() == best.key()) {
-                *i += 1;
-                *h = head(run, *i);
-            }
-        }
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(e) = h.filter(|_| i != r) {
-                limit = limit.min(e.key());
-            }
-        }
-        stretch = Some((r, limit));
-        Some(best)
-    })
-}
-
 /// A key run written as a stream.
 pub(crate) struct WrittenRun {
     /// Bytes of the run.
@@ -524,121 +400,9 @@ pub(crate) fn write_keys<W: std::io::Write>(
     })
 }
 
-/// Merge key runs, newest first: for a key in several, the newest wins
-/// (in memory: the model the streamed [`merged_keys`] is tested against).
-#[cfg(test)]
-fn merge_keys(newest_first: &[&KeyRun]) -> (Vec<ScopeName>, Vec<Entry>) {
-    let mut scopes: Vec<ScopeName> = newest_first
-        .iter()
-        .flat_map(|r| r.scopes.iter().cloned())
-        .collect();
-    scopes.sort();
-    scopes.dedup();
-    let mut all: Vec<(u64, u64, usize, Entry)> =
-        Vec::with_capacity(newest_first.iter().map(|r| r.len()).sum());
-    for (age, r) in newest_first.iter().enumerate() {
-        all.extend(r.iter().map(|e| (e.scope, e.contact, age, e)));
-    }
-    all.sort_unstable_by_key(|x| (x.0, x.1, x.2));
-    all.dedup_by_key(|x| (x.0, x.1));
-    (scopes, all.into_iter().map(|x| x.3).collect())
-}
-
-/// A run is merged into the newer ones when it has at most this many
-/// times their records: larger, fewer merges of big runs (less written per
-/// ingest); smaller, fewer runs for a reader to search.
-const MERGE_FACTOR: u64 = 4;
-
-/// Which runs (a suffix of the list, oldest first) to merge after a new
-/// one was added: size-tiered, so that each record is rewritten O(log n)
-/// times and there are O(log n) runs.
-pub(crate) fn merge_from(rows: &[u64]) -> usize {
-    let mut from = rows.len().saturating_sub(1);
-    let mut merged = rows.last().copied().unwrap_or(0);
-    while from > 0 && rows[from - 1] <= MERGE_FACTOR * merged.max(1) {
-        from -= 1;
-        merged += rows[from];
-    }
-    from
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn runs_round_trip_and_merge_newest_wins() {
-        let e = |scope, contact, at| Entry {
-            scope,
-            contact,
-            at,
-            ledger: 3,
-            row: 7,
-            opt_out: at % 2 == 0,
-        };
-        let old = KeyRun::from_bytes(encode_keys(&[], &[e(1, 5, 10), e(1, 6, 10), e(2, 5, 10)])).unwrap();
-        let new = KeyRun::from_bytes(encode_keys(&[], &[e(1, 6, 11), e(3, 1, 12)])).unwrap();
-        assert_eq!(old.get(1, 6), Some(e(1, 6, 10)));
-        assert_eq!(old.get(1, 7), None);
-        let (_, merged) = merge_keys(&[&new, &old]);
-        assert_eq!(merged, [e(1, 5, 10), e(1, 6, 11), e(2, 5, 10), e(3, 1, 12)]);
-        let mut bytes = encode_keys(&[], &merged);
-        bytes[20] ^= 1;
-        assert!(KeyRun::from_bytes(bytes).is_err());
-    }
-
-    #[test]
-    fn a_streamed_merge_writes_what_a_merge_in_memory_writes() {
-        let scope = |i: u64| ScopeName {
-            hash: i,
-            account: "a".into(),
-            scope: format!("s{i}"),
-        };
-        let e = |i: u64, at: i64| Entry {
-            scope: i % 3,
-            contact: i * 7919 % 100_003,
-            at,
-            ledger: at as u32,
-            row: i as u32,
-            opt_out: i.is_multiple_of(2),
-        };
-        let sorted = |mut v: Vec<Entry>| {
-            v.sort_by_key(Entry::key);
-            v.dedup_by_key(|x| x.key());
-            v
-        };
-        // runs of several blocks (block of 4 records here), keys shared
-        for (a, b, c) in [(0, 0, 0), (1, 0, 0), (50, 3, 9), (4000, 700, 5000), (8, 8, 0)] {
-            let runs: Vec<KeyRun> = [(a, 1), (b, 2), (c, 3)]
-                .iter()
-                .rev()
-                .map(|&(n, at)| {
-                    let v = sorted((0..n).map(|i| e(i * at as u64 + at as u64, at)).collect());
-                    KeyRun::from_bytes(encode_keys(&[scope(at as u64)], &v)).unwrap()
-                })
-                .collect();
-            let (scopes, want) = merge_keys(&runs.iter().collect::<Vec<_>>());
-            let streamed: Vec<Entry> = merged_keys(&runs).collect();
-            assert_eq!(streamed, want);
-            for s in 0..4 {
-                let one: Vec<Entry> = merged_range(&runs, (s, 0)..=(s, u64::MAX)).collect();
-                let model: Vec<Entry> = want.iter().filter(|e| e.scope == s).copied().collect();
-                assert_eq!(one, model, "scope {s}");
-            }
-            let mut out = Vec::new();
-            let w = write_keys(&mut out, &scopes, streamed.into_iter(), 4 * RECORD).unwrap();
-            let whole = encode_keys(&scopes, &want);
-            assert_eq!(out, whole);
-            assert_eq!(
-                (w.bytes, w.crc32, w.rows),
-                (whole.len() as u64, crc32fast::hash(&whole), want.len() as u64)
-            );
-            let fence_of: super::super::blocks::Fence<'_> = &fence;
-            let table =
-                super::super::blocks::encode(&whole, records_start(&whole), 4 * RECORD, Some(fence_of));
-            assert_eq!(w.blocks, table);
-        }
-    }
 
     #[test]
     fn a_seeker_finds_what_get_finds() {
@@ -665,16 +429,5 @@ mod tests {
         }
         let mut past = Seeker::new(&run, (9, 0));
         assert_eq!(past.seek((9, 1)), None);
-    }
-
-    #[test]
-    fn size_tiered_merging() {
-        assert_eq!(merge_from(&[]), 0);
-        assert_eq!(merge_from(&[100]), 0);
-        // a small run after a big one stays apart
-        assert_eq!(merge_from(&[10_000_000, 10_000]), 1);
-        // similar sizes merge, and the merge cascades
-        assert_eq!(merge_from(&[1000, 300, 100]), 0);
-        assert_eq!(merge_from(&[100_000, 300, 100]), 1);
     }
 }

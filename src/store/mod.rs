@@ -34,6 +34,7 @@ mod export;
 pub(crate) mod files;
 mod ids;
 mod ingest;
+mod key_merge;
 pub(crate) mod keys;
 mod layout;
 mod lock;
@@ -42,6 +43,8 @@ mod manifest;
 pub(crate) mod outbox;
 mod perms;
 pub(crate) mod probe;
+mod rebuild;
+mod runs;
 pub mod snapshot;
 mod state;
 
@@ -292,7 +295,7 @@ impl Store {
     /// key's event read from the ledger.
     pub fn state(&self) -> Result<State> {
         let runs = self.key_runs()?;
-        let entries: Vec<Entry> = keys::merged_keys(&runs).collect();
+        let entries: Vec<Entry> = key_merge::merged_keys(&runs).collect();
         let mut by_file: std::collections::BTreeMap<u32, Vec<Entry>> = Default::default();
         for e in entries {
             by_file.entry(e.ledger).or_default().push(e);

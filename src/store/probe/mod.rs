@@ -52,7 +52,7 @@ use super::damage::Fault;
 
 // a probe's bytes: mapped from its file, or built in memory (for a store
 // written before probe files were kept)
-use super::keys::Bytes as Backing;
+use super::runs::Bytes as Backing;
 
 const MAGIC: &[u8; 8] = b"OPTPRB01";
 /// The multiplier of the key (odd, from the golden ratio).
