@@ -173,7 +173,7 @@ impl Store {
         if !change.keys.is_empty() || change.replace {
             let (mut key_refs, from) = runs_to_extend(&m.keys, change.replace, change.keys.len());
             let rel = Kind::KeyRun.file(generation);
-            if from < key_refs.len() {
+            let run = if from < key_refs.len() {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
                 let mut runs = vec![
@@ -189,29 +189,23 @@ impl Store {
                 let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
                 scopes.sort();
                 scopes.dedup();
-                let run = self.write_streamed(&rel, |f| {
+                self.write_streamed(&rel, |f| {
                     keys::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
-                })?;
-                let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
-                key_refs.truncate(from);
-                key_refs.push(FileRef {
-                    file: rel,
-                    bytes: run.bytes,
-                    crc32: run.crc32,
-                    rows: run.rows,
-                    blocks: Some(sidecar),
-                });
+                })?
             } else {
-                let bytes = keys::encode_keys(&change.scopes, &change.keys);
-                key_refs.push(write_file_blocked(
-                    &self.dir,
-                    &rel,
-                    &bytes,
-                    change.keys.len() as u64,
-                    keys::records_start(&bytes),
-                    Some(&keys::fence),
-                )?);
-            }
+                self.write_streamed(&rel, |f| {
+                    keys::write_keys(f, &change.scopes, change.keys.iter().copied(), BLOCK)
+                })?
+            };
+            let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
+            key_refs.truncate(from);
+            key_refs.push(FileRef {
+                file: rel,
+                bytes: run.bytes,
+                crc32: run.crc32,
+                rows: run.rows,
+                blocks: Some(sidecar),
+            });
             m.keys = key_refs;
         }
         // id runs, the same way

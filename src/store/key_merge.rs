@@ -2,7 +2,7 @@
 //! once, the newest run's record winning, holding nothing but a place in
 //! each run.
 
-use super::keys::{Entry, KeyRun};
+use super::keys::{Entry, KeyRun, Reader};
 
 /// The records of key runs (newest first) in key order, each key once:
 /// for a key in several runs, the newest run's record. Streams: it holds
@@ -19,13 +19,17 @@ pub(crate) fn merged_range<'a>(
 ) -> impl Iterator<Item = Entry> + 'a {
     let end = *keys.end();
     // each run's next record, decoded once; None when the run is done
-    let head =
-        move |run: &KeyRun, at: usize| (at < run.len()).then(|| run.entry(at)).filter(|e| e.key() <= end);
+    let head = move |run: &mut Reader<'_>, at: usize| {
+        (at < run.run().len())
+            .then(|| run.entry(at))
+            .filter(|e| e.key() <= end)
+    };
+    let mut readers: Vec<Reader<'_>> = newest_first.iter().map(KeyRun::reader).collect();
     let mut at: Vec<usize> = newest_first
         .iter()
         .map(|r| r.lower_bound(*keys.start()))
         .collect();
-    let mut heads: Vec<Option<Entry>> = newest_first.iter().zip(&at).map(|(r, &i)| head(r, i)).collect();
+    let mut heads: Vec<Option<Entry>> = readers.iter_mut().zip(&at).map(|(r, &i)| head(r, i)).collect();
     // the run whose records come next, up to (not including) the smallest
     // head of the others: within that stretch no other run is looked at
     let mut stretch: Option<(usize, (u64, u64))> = None;
@@ -33,7 +37,7 @@ pub(crate) fn merged_range<'a>(
         if let Some((r, limit)) = stretch {
             if let Some(e) = heads[r].filter(|e| e.key() < limit) {
                 at[r] += 1;
-                heads[r] = head(&newest_first[r], at[r]);
+                heads[r] = head(&mut readers[r], at[r]);
                 return Some(e);
             }
         }
@@ -47,7 +51,7 @@ pub(crate) fn merged_range<'a>(
                 _ => Some((i, e)),
             })?;
         let mut limit = (u64::MAX, u64::MAX);
-        for ((run, i), h) in newest_first.iter().zip(&mut at).zip(&mut heads) {
+        for ((run, i), h) in readers.iter_mut().zip(&mut at).zip(&mut heads) {
             if h.is_some_and(|e| e.key() == best.key()) {
                 *i += 1;
                 *h = head(run, *i);
@@ -65,7 +69,7 @@ pub(crate) fn merged_range<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::keys::{encode_keys, fence, records_start, write_keys, ScopeName, RECORD};
+    use super::super::keys::{encode_fixed, encode_keys, write_keys, ScopeName};
     use super::*;
 
     /// Merge key runs, newest first: for a key in several, the newest wins
@@ -147,17 +151,22 @@ mod tests {
                 assert_eq!(one, model, "scope {s}");
             }
             let mut out = Vec::new();
-            let w = write_keys(&mut out, &scopes, streamed.into_iter(), 4 * RECORD).unwrap();
+            let w = write_keys(&mut out, &scopes, streamed.into_iter(), 100).unwrap();
             let whole = encode_keys(&scopes, &want);
             assert_eq!(out, whole);
             assert_eq!(
                 (w.bytes, w.crc32, w.rows),
                 (whole.len() as u64, crc32fast::hash(&whole), want.len() as u64)
             );
-            let fence_of: super::super::blocks::Fence<'_> = &fence;
-            let table =
-                super::super::blocks::encode(&whole, records_start(&whole), 4 * RECORD, Some(fence_of));
+            let start = 12 + u32::from_le_bytes(whole[8..12].try_into().unwrap()) as usize;
+            let table = super::super::blocks::encode(&whole, start, 100, None);
             assert_eq!(w.blocks, table);
+            // a run written before packing merges the same
+            let fixed: Vec<KeyRun> = runs
+                .iter()
+                .map(|r| KeyRun::from_bytes(encode_fixed(&r.scopes, &r.iter().collect::<Vec<_>>())).unwrap())
+                .collect();
+            assert_eq!(merged_keys(&fixed).collect::<Vec<_>>(), want);
         }
     }
 }

@@ -8,9 +8,13 @@
 //!   contact) key whose last event an ingest changed, where that event lies
 //!   in the ledger, its time and its action. For a key, the newest run that
 //!   has it is right: a run only holds events that beat the key's last.
-//!   Layout: `OPTIDX01`, u32 header length, a JSON header (the scopes by
-//!   hash), then 32-byte records sorted by (scope hash, contact), then a
-//!   CRC-32 of all that precedes.
+//!   Layout: `OPTIDX02`, u32 header length, a JSON header (the scopes by
+//!   hash), then the records sorted by (scope hash, contact) in blocks of
+//!   256 bit-packed records (`store::packed`), then each block's offset in
+//!   the file (u64), the number of records (u64), and a CRC-32 of all that
+//!   precedes. Runs written before packing (`OPTIDX01`: 32-byte records
+//!   where the blocks are) are still read, and rewritten packed when they
+//!   are next merged.
 //! - An **id run** (`ids/<gen>.bin`, see `store::ids`) is a sorted list
 //!   of event-id hashes.
 //!
@@ -24,9 +28,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::damage::Fault;
+use super::packed::{encode_block, Layout, HEAD, PER_BLOCK};
 use super::runs::{gallop, map_verified, Bytes};
 
+/// A run of fixed 32-byte records (read, no longer written).
 const MAGIC: &[u8; 8] = b"OPTIDX01";
+/// A run of packed blocks.
+const PACKED: &[u8; 8] = b"OPTIDX02";
+/// Bytes of a record of a fixed run.
 pub(super) const RECORD: usize = 32;
 const OPT_OUT_BIT: u32 = 1 << 31;
 /// Records per thread's piece when a run's order is checked.
@@ -64,6 +73,7 @@ impl Entry {
         (self.scope, self.contact)
     }
 
+    #[cfg(test)]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.scope.to_le_bytes());
         out.extend_from_slice(&self.contact.to_le_bytes());
@@ -117,8 +127,53 @@ pub(crate) struct KeyRun {
     data: Bytes,
     start: usize,
     len: usize,
+    format: Format,
     /// The scopes its records name.
     pub scopes: Vec<ScopeName>,
+}
+
+/// How a run lays its records out.
+#[derive(Clone, Copy)]
+enum Format {
+    /// 32-byte records from `start`.
+    Fixed,
+    /// Packed blocks from `start`; their offsets (u64 each) from `dir`.
+    Packed { dir: usize },
+}
+
+/// The header of a run: its scopes, and where its records start.
+fn header(body: &[u8]) -> Result<(Header, usize), Fault> {
+    let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
+    let header = body.get(12..12 + hlen).ok_or("header cut short")?;
+    let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
+    Ok((header, 12 + hlen))
+}
+
+/// Where the block offsets of a packed run start, from the record count
+/// at the end of `body` (the run without its CRC) and where its records
+/// start; and the count.
+fn packed_directory(body: &[u8], start: usize) -> Result<(usize, usize), Fault> {
+    let tail = body
+        .len()
+        .checked_sub(8)
+        .filter(|t| *t >= start)
+        .ok_or("records cut short")?;
+    let records = usize::try_from(u64::from_le_bytes(
+        body[tail..].try_into().map_err(|_| "records cut short")?,
+    ))
+    .map_err(|_| "too many records")?;
+    let dir = records
+        .div_ceil(PER_BLOCK)
+        .checked_mul(8)
+        .and_then(|d| tail.checked_sub(d))
+        .filter(|d| *d >= start)
+        .ok_or("records cut short")?;
+    Ok((dir, records))
+}
+
+/// Records in block `b` of a packed run of `len` records.
+fn block_count(len: usize, b: usize) -> usize {
+    (len - b * PER_BLOCK).min(PER_BLOCK)
 }
 
 impl KeyRun {
@@ -136,35 +191,108 @@ impl KeyRun {
     /// A run's records; its own CRC checked unless the bytes were
     /// `verified` whole already.
     fn parse(data: Bytes, verified: bool) -> Result<KeyRun, Fault> {
-        if data.len() < 16 || &data[..8] != MAGIC {
+        let packed = data.get(..8) == Some(&PACKED[..]);
+        if data.len() < 16 || !(packed || &data[..8] == MAGIC) {
             return Err("not a key run".into());
         }
         let (body, tail) = data.split_at(data.len() - 4);
         if !verified && crc32fast::hash(body) != u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) {
             return Err("checksum mismatch".into());
         }
-        let hlen = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
-        let header = body.get(12..12 + hlen).ok_or("header cut short")?;
-        let header: Header = serde_json::from_slice(header).map_err(|_| "unreadable header")?;
-        let start = 12 + hlen;
-        let records = body.len() - start;
-        if !records.is_multiple_of(RECORD) {
-            return Err("records cut short".into());
-        }
+        let (header, start) = header(body)?;
+        let (format, len) = if packed {
+            let (dir, len) = packed_directory(body, start)?;
+            (Format::Packed { dir }, len)
+        } else {
+            let records = body.len() - start;
+            if !records.is_multiple_of(RECORD) {
+                return Err("records cut short".into());
+            }
+            (Format::Fixed, records / RECORD)
+        };
         let run = KeyRun {
             start,
-            len: records / RECORD,
+            len,
+            format,
             scopes: header.scopes,
             data,
         };
-        let ordered = (1..run.len)
-            .into_par_iter()
-            .with_min_len(ORDER_CHECK_PIECE)
-            .all(|i| run.key(i - 1) < run.key(i));
+        if len == 0 && matches!(format, Format::Packed { dir } if dir != start) {
+            return Err("records cut short".into());
+        }
+        let ordered = match format {
+            Format::Fixed => (1..run.len)
+                .into_par_iter()
+                .with_min_len(ORDER_CHECK_PIECE)
+                .all(|i| run.key(i - 1) < run.key(i)),
+            Format::Packed { dir } => {
+                let blocks = run.len.div_ceil(PER_BLOCK);
+                (0..blocks)
+                    .into_par_iter()
+                    .with_min_len(ORDER_CHECK_PIECE / PER_BLOCK)
+                    .map(|b| run.check_block(dir, b))
+                    .collect::<Result<Vec<bool>, Fault>>()?
+                    .into_iter()
+                    .all(|ordered| ordered)
+            }
+        };
         if !ordered {
             return Err("records out of order".into());
         }
         Ok(run)
+    }
+
+    /// Block `b` of a packed run: where it starts and ends.
+    fn block_span(&self, dir: usize, b: usize) -> (usize, usize) {
+        let off = |b: usize| {
+            u64::from_le_bytes(
+                self.data[dir + 8 * b..dir + 8 * b + 8]
+                    .try_into()
+                    .unwrap_or_default(),
+            )
+        };
+        let end = if (b + 1) * PER_BLOCK < self.len {
+            off(b + 1)
+        } else {
+            dir as u64
+        };
+        (off(b) as usize, end as usize)
+    }
+
+    /// Check block `b` of a packed run: that it lies where its offsets
+    /// say and fills the space, and whether its keys ascend (up to the
+    /// next block's first key).
+    fn check_block(&self, dir: usize, b: usize) -> Result<bool, Fault> {
+        let (from, to) = self.block_span(dir, b);
+        let first = if b == 0 { self.start } else { from };
+        if from != first || from < self.start || to > dir || from.saturating_add(HEAD) > to {
+            return Err("a block out of place".into());
+        }
+        let layout = Layout::parse(&self.data[from..to])?;
+        if from + HEAD + layout.data_len(block_count(self.len, b)) != to {
+            return Err("a block of the wrong size".into());
+        }
+        let data = &self.data[from + HEAD..];
+        let count = block_count(self.len, b);
+        let ascending = (1..count).all(|i| layout.key(data, i - 1) < layout.key(data, i));
+        if (b + 1) * PER_BLOCK >= self.len {
+            return Ok(ascending);
+        }
+        // the next block's first key, its header checked by its own turn
+        let (next, _) = self.block_span(dir, b + 1);
+        if next != to || next.saturating_add(HEAD) > dir {
+            return Err("a block out of place".into());
+        }
+        let after = Layout::parse(&self.data[next..])?.key(&self.data[next + HEAD..], 0);
+        Ok(ascending && layout.key(data, count - 1) < after)
+    }
+
+    /// Block `b` of a packed run, decoded: its header, and its data with
+    /// what follows.
+    #[inline]
+    fn block(&self, dir: usize, b: usize) -> (Layout, &[u8]) {
+        let (from, _) = self.block_span(dir, b);
+        (Layout::read(&self.data[from..]), &self.data[from + HEAD..])
     }
 
     /// Number of records.
@@ -172,21 +300,47 @@ impl KeyRun {
         self.len
     }
 
-    /// The key of record `i` (its first 16 bytes only).
+    /// The key of record `i` (read without the rest of the record).
+    #[inline]
     fn key(&self, i: usize) -> (u64, u64) {
-        let at = self.start + i * RECORD;
-        let u64_at = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&self.data[at + o..at + o + 8]);
-            u64::from_le_bytes(a)
-        };
-        (u64_at(0), u64_at(8))
+        match self.format {
+            Format::Fixed => {
+                let at = self.start + i * RECORD;
+                let u64_at = |o: usize| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&self.data[at + o..at + o + 8]);
+                    u64::from_le_bytes(a)
+                };
+                (u64_at(0), u64_at(8))
+            }
+            Format::Packed { dir } => {
+                let (layout, data) = self.block(dir, i / PER_BLOCK);
+                layout.key(data, i % PER_BLOCK)
+            }
+        }
     }
 
     /// Record `i`.
     pub(crate) fn entry(&self, i: usize) -> Entry {
-        let at = self.start + i * RECORD;
-        Entry::decode(&self.data[at..at + RECORD])
+        match self.format {
+            Format::Fixed => {
+                let at = self.start + i * RECORD;
+                Entry::decode(&self.data[at..at + RECORD])
+            }
+            Format::Packed { dir } => {
+                let (layout, data) = self.block(dir, i / PER_BLOCK);
+                layout.entry(data, i % PER_BLOCK)
+            }
+        }
+    }
+
+    /// A reader of this run's records in order (a block decoded at once).
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            run: self,
+            block: usize::MAX,
+            decoded: Vec::new(),
+        }
     }
 
     /// The record of a key, if this run has it.
@@ -220,6 +374,39 @@ impl KeyRun {
     }
 }
 
+/// Reads a run's records by index, decoding a packed run a block at a
+/// time: for a reader that goes through the records in order.
+pub(crate) struct Reader<'a> {
+    run: &'a KeyRun,
+    block: usize,
+    decoded: Vec<Entry>,
+}
+
+impl Reader<'_> {
+    /// Record `i` (below the run's length).
+    #[inline]
+    pub(crate) fn entry(&mut self, i: usize) -> Entry {
+        let run = self.run;
+        let Format::Packed { dir } = run.format else {
+            return run.entry(i);
+        };
+        let b = i / PER_BLOCK;
+        if b != self.block {
+            let (layout, data) = run.block(dir, b);
+            self.decoded.clear();
+            self.decoded
+                .extend((0..block_count(run.len, b)).map(|j| layout.entry(data, j)));
+            self.block = b;
+        }
+        self.decoded[i % PER_BLOCK]
+    }
+
+    /// The run read.
+    pub(crate) fn run(&self) -> &KeyRun {
+        self.run
+    }
+}
+
 /// Looks up keys asked in ascending order in one run: each search starts
 /// where the last one ended and gallops forward, so a sorted batch reads
 /// the run front to back instead of binary-searching it from the top for
@@ -247,18 +434,10 @@ impl<'a> Seeker<'a> {
     }
 }
 
-/// Where a key run's records start (after its magic, header length and
-/// header); its blocks file covers them from there.
-pub(crate) fn records_start(run: &[u8]) -> usize {
-    let hlen = run
-        .get(8..12)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes);
-    (12 + hlen as usize).min(run.len())
-}
-
-/// The first key of a block of a key run's records (a block holding only
-/// the run's trailing CRC sorts after every key).
+/// The first key of a block of a fixed run's records (a block holding
+/// only the run's trailing CRC sorts after every key): the fences of the
+/// blocks files of runs written before packing.
+#[cfg(test)]
 pub(crate) fn fence(block: &[u8]) -> (u64, u64) {
     match block.get(..RECORD) {
         Some(r) => Entry::decode(r).key(),
@@ -271,6 +450,7 @@ pub(crate) fn fence(block: &[u8]) -> (u64, u64) {
 pub(crate) struct KeyLookup {
     run: super::blocks::Checked,
     len: usize,
+    format: Format,
     /// The scopes its records name.
     pub scopes: Vec<ScopeName>,
 }
@@ -279,24 +459,103 @@ impl KeyLookup {
     /// From a key run mapped with its blocks.
     pub(crate) fn new(run: super::blocks::Checked) -> Result<KeyLookup, Fault> {
         let head = run.head()?;
-        if head.len() < 12 || &head[..8] != MAGIC {
+        let packed = head.get(..8) == Some(&PACKED[..]);
+        if head.len() < 12 || !(packed || &head[..8] == MAGIC) {
             return Err("not a key run".into());
         }
         let header: Header = serde_json::from_slice(&head[12..]).map_err(|_| "unreadable header")?;
-        let records = run.len().checked_sub(head.len() + 4).ok_or("records cut short")?;
-        if !records.is_multiple_of(RECORD) || !run.blocks.size.is_multiple_of(RECORD) {
-            return Err("records cut short".into());
-        }
+        let end = run.len().checked_sub(4).ok_or("records cut short")?;
+        let (format, len) = if packed {
+            // the record count, and from it where the block offsets are
+            let from = end
+                .checked_sub(8)
+                .filter(|f| *f >= head.len())
+                .ok_or("records cut short")?;
+            let mut body = vec![0u8; end - from];
+            body.copy_from_slice(&run.range(from..end)?);
+            let records = usize::try_from(u64::from_le_bytes(
+                body.try_into().map_err(|_| "records cut short")?,
+            ))
+            .map_err(|_| "too many records")?;
+            let dir = records
+                .div_ceil(PER_BLOCK)
+                .checked_mul(8)
+                .and_then(|d| from.checked_sub(d))
+                .filter(|d| *d >= head.len())
+                .ok_or("records cut short")?;
+            (Format::Packed { dir }, records)
+        } else {
+            let records = end.checked_sub(head.len()).ok_or("records cut short")?;
+            if !records.is_multiple_of(RECORD) || !run.blocks.size.is_multiple_of(RECORD) {
+                return Err("records cut short".into());
+            }
+            (Format::Fixed, records / RECORD)
+        };
         Ok(KeyLookup {
-            len: records / RECORD,
+            len,
+            format,
             scopes: header.scopes,
             run,
         })
     }
 
+    /// Block `b` of a packed run, read and checked: its header, its bytes
+    /// and its number of records.
+    fn packed_block(&self, dir: usize, b: usize) -> Result<(Layout, Vec<u8>, usize), Fault> {
+        let blocks = self.len.div_ceil(PER_BLOCK);
+        let offsets = self.run.range(dir + 8 * b..dir + 8 * (b + 2).min(blocks + 1))?;
+        let word = |i: usize| -> Result<usize, Fault> {
+            let w = offsets.get(8 * i..8 * i + 8).ok_or("a block out of place")?;
+            usize::try_from(u64::from_le_bytes(
+                w.try_into().map_err(|_| "a block out of place")?,
+            ))
+            .map_err(|_| "a block out of place".into())
+        };
+        let from = word(0)?;
+        let to = if b + 1 < blocks { word(1)? } else { dir };
+        if from.saturating_add(HEAD) > to || to > dir {
+            return Err("a block out of place".into());
+        }
+        let bytes = self.run.range(from..to)?.into_owned();
+        let layout = Layout::parse(&bytes)?;
+        let count = block_count(self.len, b);
+        if HEAD + layout.data_len(count) != bytes.len() {
+            return Err("a block of the wrong size".into());
+        }
+        Ok((layout, bytes, count))
+    }
+
     /// The record of a key, if this run has it.
     pub(crate) fn get(&self, scope: u64, contact: u64) -> Result<Option<Entry>, Fault> {
         let key = (scope, contact);
+        if let Format::Packed { dir } = self.format {
+            // the last block whose first key is not above the key
+            let (mut lo, mut hi) = (0usize, self.len.div_ceil(PER_BLOCK));
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let (layout, bytes, _) = self.packed_block(dir, mid)?;
+                if layout.key(&bytes[HEAD..], 0) <= key {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let Some(b) = lo.checked_sub(1) else {
+                return Ok(None);
+            };
+            let (layout, bytes, count) = self.packed_block(dir, b)?;
+            let data = &bytes[HEAD..];
+            let (mut lo, mut hi) = (0usize, count);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if layout.key(data, mid) < key {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return Ok((lo < count && layout.key(data, lo) == key).then(|| layout.entry(data, lo)));
+        }
         let blocks = &self.run.blocks;
         let b = blocks.fences.partition_point(|f| *f <= key);
         let Some(b) = b.checked_sub(1) else {
@@ -318,11 +577,21 @@ impl KeyLookup {
 
 /// Encode a key run from records sorted by key, each key once.
 pub(crate) fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + entries.len() * 10);
+    // writing to memory does not fail
+    let _ = write_keys(&mut out, scopes, entries.iter().copied(), super::blocks::BLOCK);
+    out
+}
+
+/// Encode a fixed run (as stores wrote them before packing), for tests of
+/// how such runs are still read.
+#[cfg(test)]
+pub(crate) fn encode_fixed(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     let header = serde_json::to_vec(&Header {
         scopes: scopes.to_vec(),
     })
-    .unwrap_or_default();
-    let mut out = Vec::with_capacity(16 + header.len() + entries.len() * RECORD);
+    .unwrap();
+    let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
@@ -342,13 +611,43 @@ pub(crate) struct WrittenRun {
     pub crc32: u32,
     /// Records.
     pub rows: u64,
-    /// Its blocks file (a block is 2048 records).
+    /// Its blocks file (checksums of `block` bytes each).
     pub blocks: Vec<u8>,
 }
 
-/// Write a key run from records sorted by key, each key once, as
-/// [`encode_keys`] lays it out, with its blocks file made on the way:
-/// memory is one block, whatever the number of records.
+/// Writes a file a `size`-byte block at a time, keeping each block's CRC
+/// for its blocks file.
+struct Chunked<W: std::io::Write> {
+    out: W,
+    table: super::blocks::Table,
+    size: usize,
+    pending: Vec<u8>,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> Chunked<W> {
+    /// Write the whole blocks among the pending bytes (all of them when
+    /// `last`).
+    fn flush(&mut self, last: bool) -> std::io::Result<()> {
+        let whole = if last {
+            self.pending.len()
+        } else {
+            self.pending.len() / self.size * self.size
+        };
+        for block in self.pending[..whole].chunks(self.size) {
+            self.out.write_all(block)?;
+            self.table.push(crc32fast::hash(block), None);
+        }
+        self.bytes += whole as u64;
+        self.pending.drain(..whole);
+        Ok(())
+    }
+}
+
+/// Write a key run from records sorted by key, each key once, with its
+/// blocks file (checksums of `block` bytes each) made on the way: memory
+/// is a block and the offsets of the run's packed blocks (8 bytes per 256
+/// records), whatever the number of records.
 pub(crate) fn write_keys<W: std::io::Write>(
     out: W,
     scopes: &[ScopeName],
@@ -361,42 +660,54 @@ pub(crate) fn write_keys<W: std::io::Write>(
     })
     .map_err(std::io::Error::other)?;
     let mut head = Vec::with_capacity(12 + header.len());
-    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(PACKED);
     head.extend_from_slice(&(header.len() as u32).to_le_bytes());
     head.extend_from_slice(&header);
     let mut out = std::io::BufWriter::with_capacity(super::files::STREAM_BUFFER, out);
     out.write_all(&head)?;
-    let mut file_crc = crc32fast::Hasher::new();
-    file_crc.update(&head);
-    let mut table = super::blocks::Table::new(block, head.len(), crc32fast::hash(&head), true);
-    let mut buf: Vec<u8> = Vec::with_capacity(block + 4);
+    let mut body_crc = crc32fast::Hasher::new();
+    body_crc.update(&head);
+    let mut w = Chunked {
+        table: super::blocks::Table::new(block, head.len(), crc32fast::hash(&head), false),
+        out,
+        size: block.max(1),
+        pending: Vec::with_capacity(block + PER_BLOCK * 32),
+        bytes: head.len() as u64,
+    };
+    let mut offsets: Vec<u64> = Vec::new();
+    let mut pack: Vec<Entry> = Vec::with_capacity(PER_BLOCK);
     let mut rows = 0u64;
-    let mut bytes = head.len() as u64;
-    for e in entries {
-        e.encode(&mut buf);
-        rows += 1;
-        if buf.len() >= block {
-            out.write_all(&buf)?;
-            file_crc.update(&buf);
-            table.push(crc32fast::hash(&buf), Some(fence(&buf)));
-            bytes += buf.len() as u64;
-            buf.clear();
+    let mut entries = entries.peekable();
+    while entries.peek().is_some() {
+        pack.clear();
+        pack.extend(entries.by_ref().take(PER_BLOCK));
+        rows += pack.len() as u64;
+        offsets.push(w.bytes + w.pending.len() as u64);
+        let from = w.pending.len();
+        encode_block(&pack, &mut w.pending);
+        body_crc.update(&w.pending[from..]);
+        if w.pending.len() >= w.size {
+            w.flush(false)?;
         }
     }
-    // the last block: the records left and the run's CRC
-    file_crc.update(&buf);
-    let crc = file_crc.clone().finalize();
-    buf.extend_from_slice(&crc.to_le_bytes());
-    file_crc.update(&crc.to_le_bytes());
-    out.write_all(&buf)?;
-    table.push(crc32fast::hash(&buf), Some(fence(&buf)));
-    bytes += buf.len() as u64;
-    out.flush()?;
+    let from = w.pending.len();
+    for o in &offsets {
+        w.pending.extend_from_slice(&o.to_le_bytes());
+    }
+    w.pending.extend_from_slice(&rows.to_le_bytes());
+    body_crc.update(&w.pending[from..]);
+    // the run's own CRC, and the manifest's (the whole file, that CRC too)
+    let mut file_crc = body_crc.clone();
+    let crc = body_crc.finalize().to_le_bytes();
+    file_crc.update(&crc);
+    w.pending.extend_from_slice(&crc);
+    w.flush(true)?;
+    w.out.flush()?;
     Ok(WrittenRun {
-        bytes,
+        bytes: w.bytes,
         crc32: file_crc.finalize(),
         rows,
-        blocks: table.finish(),
+        blocks: w.table.finish(),
     })
 }
 
@@ -429,5 +740,95 @@ mod tests {
         }
         let mut past = Seeker::new(&run, (9, 0));
         assert_eq!(past.seek((9, 1)), None);
+    }
+
+    /// Records over a few scopes, contacts spread, times to the second.
+    fn sample(n: u64) -> Vec<Entry> {
+        let mut v: Vec<Entry> = (0..n)
+            .map(|i| Entry {
+                scope: [3u64, 1 << 40, u64::MAX - 5][(i % 3) as usize],
+                contact: 447_000_000_000 + i * 7919 % 1_000_003,
+                at: 1_790_000_000_000_000 + (i as i64 % 86_400) * 1_000_000,
+                ledger: (i % 4) as u32,
+                row: (i * 31 % 100_000) as u32,
+                opt_out: i % 5 != 0,
+            })
+            .collect();
+        v.sort_by_key(Entry::key);
+        v.dedup_by_key(|x| x.key());
+        v
+    }
+
+    #[test]
+    fn both_formats_answer_every_lookup_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [0u64, 1, 255, 256, 257, 5000] {
+            let v = sample(n);
+            let keys: Vec<(u64, u64)> = v
+                .iter()
+                .flat_map(|e| [e.key(), (e.scope, e.contact + 1), (e.scope, e.contact - 1)])
+                .chain([(0, 0), (u64::MAX, u64::MAX)])
+                .collect();
+            for (name, bytes, fenced) in [
+                ("packed", encode_keys(&[], &v), false),
+                ("fixed", encode_fixed(&[], &v), true),
+            ] {
+                let run = KeyRun::from_bytes(bytes.clone()).unwrap();
+                assert_eq!(run.len(), v.len());
+                assert_eq!(run.iter().collect::<Vec<_>>(), v, "{name} {n}");
+                let mut reader = run.reader();
+                assert!((0..v.len()).all(|i| reader.entry(i) == v[i]));
+                // a lookup through its blocks file, verified where it reads
+                let path = dir.path().join(format!("{name}-{n}"));
+                std::fs::write(&path, &bytes).unwrap();
+                let start = 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+                let fence_of: super::super::blocks::Fence<'_> = &fence;
+                let table = super::super::blocks::encode(&bytes, start, 4096, fenced.then_some(fence_of));
+                let blocks = super::super::blocks::Blocks::decode(&table, bytes.len()).unwrap();
+                let checked =
+                    super::super::blocks::Checked::open_as(&path, bytes.len() as u64, blocks, false).unwrap();
+                let lookup = KeyLookup::new(checked).unwrap();
+                for &(s, c) in &keys {
+                    let want = v.iter().find(|e| e.key() == (s, c)).copied();
+                    assert_eq!(run.get(s, c), want, "{name} {n}");
+                    assert_eq!(lookup.get(s, c).unwrap(), want, "{name} {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_packed_run_out_of_shape_is_refused_not_read() {
+        let v = sample(2000);
+        let good = encode_keys(&[], &v);
+        let recrc = |mut b: Vec<u8>| {
+            let n = b.len() - 4;
+            let crc = crc32fast::hash(&b[..n]);
+            b[n..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let n = good.len();
+        let blocks = v.len().div_ceil(PER_BLOCK);
+        let dir = n - 12 - 8 * blocks;
+        // every byte of the offsets and the count, changed under a good CRC;
+        // and the records of one block swapped
+        for at in dir..n - 4 {
+            for bit in [0u8, 3, 7] {
+                let mut b = good.clone();
+                b[at] ^= 1 << bit;
+                assert!(KeyRun::from_bytes(recrc(b)).is_err(), "byte {at} bit {bit}");
+            }
+        }
+        let mut swapped = v.clone();
+        swapped.swap(300, 301);
+        assert_eq!(
+            KeyRun::from_bytes(encode_keys(&[], &swapped))
+                .err()
+                .map(|e| e.to_string()),
+            Some("records out of order".to_string())
+        );
+        let mut across = v.clone();
+        across.swap(255, 256);
+        assert!(KeyRun::from_bytes(encode_keys(&[], &across)).is_err());
     }
 }

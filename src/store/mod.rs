@@ -41,6 +41,7 @@ mod lock;
 mod lookup;
 mod manifest;
 pub(crate) mod outbox;
+mod packed;
 mod perms;
 pub(crate) mod probe;
 mod rebuild;
