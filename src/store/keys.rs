@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::damage::Fault;
-use super::packed::{encode_block, Layout, HEAD, PER_BLOCK};
+use super::packed::{encode_block, Layout, HEAD, MAX_BLOCK, PER_BLOCK};
 use super::runs::{gallop, map_verified, Bytes};
 
 /// A run of fixed 32-byte records (read, no longer written).
@@ -269,7 +269,12 @@ impl KeyRun {
             return Err("a block out of place".into());
         }
         let layout = Layout::parse(&self.data[from..to])?;
-        if from + HEAD + layout.data_len(block_count(self.len, b)) != to {
+        let end = from + HEAD + layout.data_len(block_count(self.len, b));
+        // a block moved to the start of a blocks-file block leaves fewer
+        // bytes than the largest block before it; the offsets follow the
+        // last block at once
+        let last = (b + 1) * PER_BLOCK >= self.len;
+        if layout.number as usize != b || end > to || to - end >= MAX_BLOCK || (last && end != to) {
             return Err("a block of the wrong size".into());
         }
         let data = &self.data[from + HEAD..];
@@ -516,31 +521,79 @@ impl KeyLookup {
         if from.saturating_add(HEAD) > to || to > dir {
             return Err("a block out of place".into());
         }
-        let bytes = self.run.range(from..to)?.into_owned();
+        let mut bytes = self.run.range(from..to)?.into_owned();
         let layout = Layout::parse(&bytes)?;
         let count = block_count(self.len, b);
-        if HEAD + layout.data_len(count) != bytes.len() {
+        let end = HEAD + layout.data_len(count);
+        if layout.number as usize != b || end > bytes.len() {
             return Err("a block of the wrong size".into());
         }
+        bytes.truncate(end);
         Ok((layout, bytes, count))
+    }
+
+    /// The packed block a key would be in (the last whose first key is
+    /// not above it), by a binary search of the blocks.
+    fn block_by_directory(&self, dir: usize, key: (u64, u64)) -> Result<Option<usize>, Fault> {
+        let (mut lo, mut hi) = (0usize, self.len.div_ceil(PER_BLOCK));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (layout, bytes, _) = self.packed_block(dir, mid)?;
+            if layout.key(&bytes[HEAD..], 0) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
+
+    /// [`KeyLookup::block_by_directory`] through the blocks file's first
+    /// keys: the blocks-file block the key falls in starts with a packed
+    /// block, and the packed blocks after it in that block are read from
+    /// it, one read.
+    fn block_by_fence(&self, dir: usize, key: (u64, u64)) -> Result<Option<usize>, Fault> {
+        let blocks = &self.run.blocks;
+        let Some(k) = blocks.fences.partition_point(|f| *f <= key).checked_sub(1) else {
+            return Ok(None);
+        };
+        if blocks.fences[k] == (u64::MAX, u64::MAX) {
+            // past the last packed block's start (or the largest key)
+            return self.block_by_directory(dir, key);
+        }
+        let from = blocks.start + k * blocks.size;
+        let to = (from + blocks.size).min(dir);
+        if from.saturating_add(HEAD) > to {
+            return Err("a block out of place".into());
+        }
+        let bytes = self.run.range(from..to)?;
+        let count = self.len.div_ceil(PER_BLOCK);
+        let (mut at, mut b, mut found) = (0usize, Layout::parse(&bytes)?.number as usize, None);
+        while b < count && at + HEAD <= bytes.len() {
+            let layout = Layout::parse(&bytes[at..])?;
+            if layout.number as usize != b || layout.key(&bytes[at + HEAD..], 0) > key {
+                break;
+            }
+            found = Some(b);
+            at += HEAD + layout.data_len(block_count(self.len, b));
+            b += 1;
+        }
+        if found.is_none() {
+            return Err("the blocks file disagrees with the run".into());
+        }
+        Ok(found)
     }
 
     /// The record of a key, if this run has it.
     pub(crate) fn get(&self, scope: u64, contact: u64) -> Result<Option<Entry>, Fault> {
         let key = (scope, contact);
         if let Format::Packed { dir } = self.format {
-            // the last block whose first key is not above the key
-            let (mut lo, mut hi) = (0usize, self.len.div_ceil(PER_BLOCK));
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let (layout, bytes, _) = self.packed_block(dir, mid)?;
-                if layout.key(&bytes[HEAD..], 0) <= key {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            let Some(b) = lo.checked_sub(1) else {
+            let found = if self.run.blocks.fences.is_empty() {
+                self.block_by_directory(dir, key)?
+            } else {
+                self.block_by_fence(dir, key)?
+            };
+            let Some(b) = found else {
                 return Ok(None);
             };
             let (layout, bytes, count) = self.packed_block(dir, b)?;
@@ -623,6 +676,11 @@ struct Chunked<W: std::io::Write> {
     size: usize,
     pending: Vec<u8>,
     bytes: u64,
+    /// When the table is fenced: the first key of each block so far (a
+    /// packed block starts each one).
+    fences: Option<Vec<(u64, u64)>>,
+    /// Blocks written.
+    written: usize,
 }
 
 impl<W: std::io::Write> Chunked<W> {
@@ -636,7 +694,12 @@ impl<W: std::io::Write> Chunked<W> {
         };
         for block in self.pending[..whole].chunks(self.size) {
             self.out.write_all(block)?;
-            self.table.push(crc32fast::hash(block), None);
+            let fence = self
+                .fences
+                .as_ref()
+                .map(|f| f.get(self.written).copied().unwrap_or((u64::MAX, u64::MAX)));
+            self.table.push(crc32fast::hash(block), fence);
+            self.written += 1;
         }
         self.bytes += whole as u64;
         self.pending.drain(..whole);
@@ -648,6 +711,12 @@ impl<W: std::io::Write> Chunked<W> {
 /// blocks file (checksums of `block` bytes each) made on the way: memory
 /// is a block and the offsets of the run's packed blocks (8 bytes per 256
 /// records), whatever the number of records.
+///
+/// When `block` can hold the largest packed block, no packed block
+/// straddles two blocks of the blocks file (one that would is moved to the
+/// next, the bytes between left zero): each of them then starts with a
+/// packed block, whose first key the blocks file keeps, so that a lookup
+/// (`check`) finds its block there and reads that block alone.
 pub(crate) fn write_keys<W: std::io::Write>(
     out: W,
     scopes: &[ScopeName],
@@ -667,24 +736,41 @@ pub(crate) fn write_keys<W: std::io::Write>(
     out.write_all(&head)?;
     let mut body_crc = crc32fast::Hasher::new();
     body_crc.update(&head);
+    let fenced = block >= MAX_BLOCK;
+    let start = head.len() as u64;
     let mut w = Chunked {
-        table: super::blocks::Table::new(block, head.len(), crc32fast::hash(&head), false),
+        table: super::blocks::Table::new(block, head.len(), crc32fast::hash(&head), fenced),
         out,
         size: block.max(1),
-        pending: Vec::with_capacity(block + PER_BLOCK * 32),
-        bytes: head.len() as u64,
+        pending: Vec::with_capacity(block + MAX_BLOCK),
+        bytes: start,
+        fences: fenced.then(Vec::new),
+        written: 0,
     };
     let mut offsets: Vec<u64> = Vec::new();
     let mut pack: Vec<Entry> = Vec::with_capacity(PER_BLOCK);
+    let mut packed: Vec<u8> = Vec::with_capacity(MAX_BLOCK);
     let mut rows = 0u64;
     let mut entries = entries.peekable();
     while entries.peek().is_some() {
         pack.clear();
         pack.extend(entries.by_ref().take(PER_BLOCK));
         rows += pack.len() as u64;
-        offsets.push(w.bytes + w.pending.len() as u64);
+        packed.clear();
+        let number = u32::try_from(offsets.len()).map_err(|_| std::io::Error::other("too many records"))?;
+        encode_block(number, &pack, &mut packed);
         let from = w.pending.len();
-        encode_block(&pack, &mut w.pending);
+        if let Some(fences) = &mut w.fences {
+            let into = (w.bytes + from as u64 - start) as usize % w.size;
+            if into != 0 && packed.len() > w.size - into {
+                w.pending.resize(from + w.size - into, 0);
+            }
+            if (w.bytes + w.pending.len() as u64 - start).is_multiple_of(w.size as u64) {
+                fences.push(pack[0].key());
+            }
+        }
+        offsets.push(w.bytes + w.pending.len() as u64);
+        w.pending.extend_from_slice(&packed);
         body_crc.update(&w.pending[from..]);
         if w.pending.len() >= w.size {
             w.flush(false)?;
@@ -762,16 +848,22 @@ mod tests {
     #[test]
     fn both_formats_answer_every_lookup_alike() {
         let dir = tempfile::tempdir().unwrap();
-        for n in [0u64, 1, 255, 256, 257, 5000] {
+        for n in [0u64, 1, 255, 256, 257, 5000, 20_000] {
             let v = sample(n);
             let keys: Vec<(u64, u64)> = v
                 .iter()
+                .step_by(3)
                 .flat_map(|e| [e.key(), (e.scope, e.contact + 1), (e.scope, e.contact - 1)])
                 .chain([(0, 0), (u64::MAX, u64::MAX)])
                 .collect();
-            for (name, bytes, fenced) in [
-                ("packed", encode_keys(&[], &v), false),
-                ("fixed", encode_fixed(&[], &v), true),
+            // a packed run's own blocks file (fenced) and one of small blocks
+            // (not fenced: searched through the offsets)
+            let mut own = Vec::new();
+            let written = write_keys(&mut own, &[], v.iter().copied(), 1 << 14).unwrap();
+            for (name, bytes, table) in [
+                ("packed", own, Some(written.blocks)),
+                ("packed, small blocks", encode_keys(&[], &v), None),
+                ("fixed", encode_fixed(&[], &v), None),
             ] {
                 let run = KeyRun::from_bytes(bytes.clone()).unwrap();
                 assert_eq!(run.len(), v.len());
@@ -783,13 +875,16 @@ mod tests {
                 std::fs::write(&path, &bytes).unwrap();
                 let start = 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
                 let fence_of: super::super::blocks::Fence<'_> = &fence;
-                let table = super::super::blocks::encode(&bytes, start, 4096, fenced.then_some(fence_of));
+                let fixed = name == "fixed";
+                let table = table.unwrap_or_else(|| {
+                    super::super::blocks::encode(&bytes, start, 4096, fixed.then_some(fence_of))
+                });
                 let blocks = super::super::blocks::Blocks::decode(&table, bytes.len()).unwrap();
                 let checked =
                     super::super::blocks::Checked::open_as(&path, bytes.len() as u64, blocks, false).unwrap();
                 let lookup = KeyLookup::new(checked).unwrap();
                 for &(s, c) in &keys {
-                    let want = v.iter().find(|e| e.key() == (s, c)).copied();
+                    let want = v.binary_search_by_key(&(s, c), Entry::key).ok().map(|i| v[i]);
                     assert_eq!(run.get(s, c), want, "{name} {n}");
                     assert_eq!(lookup.get(s, c).unwrap(), want, "{name} {n}");
                 }

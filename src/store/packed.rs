@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! header: per column (scope hash, contact, time, ledger, row, opt-out)
-//!         its base (u64) and width in bits (u8); then the time's step (u64)
+//!         its base (u64) and width in bits (u8); then the time's step
+//!         (u64) and the block's number in its run (u32)
 //! data:   the records, each the columns' offsets side by side in that
 //!         order, bit-packed little-endian with no padding between them
 //! ```
@@ -25,9 +26,11 @@ pub(super) const PER_BLOCK: usize = 256;
 const COLUMNS: usize = 6;
 const TIME: usize = 2;
 /// Bytes of a block header.
-pub(super) const HEAD: usize = COLUMNS * 9 + 8;
+pub(super) const HEAD: usize = COLUMNS * 9 + 8 + 4;
 /// The widest a column's offsets may be.
 const MAX_WIDTH: [u8; COLUMNS] = [64, 64, 64, 32, 32, 1];
+/// Bytes of the largest block.
+pub(super) const MAX_BLOCK: usize = HEAD + (PER_BLOCK * (64 * 3 + 32 * 2 + 1)).div_ceil(8);
 
 /// A block's header, decoded.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +38,8 @@ pub(super) struct Layout {
     base: [u64; COLUMNS],
     width: [u8; COLUMNS],
     step: u64,
+    /// The block's number in its run.
+    pub number: u32,
     /// Where each column starts in a record, in bits.
     shift: [u32; COLUMNS],
     /// Bits per record.
@@ -85,6 +90,7 @@ impl Layout {
             base,
             width,
             step: u64_at(head, COLUMNS * 9),
+            number: u32::from_le_bytes([head[HEAD - 4], head[HEAD - 3], head[HEAD - 2], head[HEAD - 1]]),
             shift,
             bits,
         }
@@ -166,8 +172,8 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// Append a block of 1 to [`PER_BLOCK`] records to `out`.
-pub(super) fn encode_block(records: &[Entry], out: &mut Vec<u8>) {
+/// Append block `number` of a run, of 1 to [`PER_BLOCK`] records, to `out`.
+pub(super) fn encode_block(number: u32, records: &[Entry], out: &mut Vec<u8>) {
     let mut base = [u64::MAX; COLUMNS];
     let mut min_at = i64::MAX;
     for e in records {
@@ -200,6 +206,7 @@ pub(super) fn encode_block(records: &[Entry], out: &mut Vec<u8>) {
         out.push(width[c]);
     }
     out.extend_from_slice(&step.to_le_bytes());
+    out.extend_from_slice(&number.to_le_bytes());
     // the records' bits, low bits first
     let (mut acc, mut held) = (0u128, 0u32);
     for e in records {
@@ -241,9 +248,11 @@ mod tests {
 
     fn round_trip(records: &[Entry]) {
         let mut out = Vec::new();
-        encode_block(records, &mut out);
+        encode_block(9, records, &mut out);
         let layout = Layout::parse(&out).unwrap();
         assert_eq!(out.len(), HEAD + layout.data_len(records.len()));
+        assert!(out.len() <= MAX_BLOCK);
+        assert_eq!(layout.number, 9);
         let mut back = Vec::new();
         decode_block(&out, records.len(), &mut back).unwrap();
         assert_eq!(back, records);
@@ -297,7 +306,7 @@ mod tests {
             .collect();
         round_trip(&minutes);
         let mut out = Vec::new();
-        encode_block(&minutes, &mut out);
+        encode_block(0, &minutes, &mut out);
         let layout = Layout::parse(&out).unwrap();
         assert!(layout.width[TIME] <= 16, "{layout:?}");
         assert!(out.len() < 256 * 9, "{} bytes", out.len());
@@ -314,7 +323,7 @@ mod tests {
             row: 5,
             opt_out: true,
         };
-        encode_block(&[one], &mut out);
+        encode_block(0, &[one], &mut out);
         out[5 * 9 + 8] = 2;
         assert!(Layout::parse(&out).is_err());
     }
