@@ -149,23 +149,27 @@ fn header(body: &[u8]) -> Result<(Header, usize), Fault> {
     Ok((header, 12 + hlen))
 }
 
-/// Where the block offsets of a packed run start, from the record count
-/// at the end of `body` (the run without its CRC) and where its records
-/// start; and the count.
-fn packed_directory(body: &[u8], start: usize) -> Result<(usize, usize), Fault> {
-    let tail = body
-        .len()
-        .checked_sub(8)
+/// Where the record count of a packed run of `len` bytes is (after its
+/// offsets, before its CRC), when the run is long enough to hold one
+/// after its records' `start`.
+fn count_at(len: usize, start: usize) -> Result<usize, Fault> {
+    len.checked_sub(12)
         .filter(|t| *t >= start)
-        .ok_or("records cut short")?;
+        .ok_or_else(|| "records cut short".into())
+}
+
+/// Where the block offsets of a packed run start, from its record count
+/// (`count`, the 8 bytes at `at`) and where its records start; and the
+/// count.
+fn packed_directory(count: &[u8], at: usize, start: usize) -> Result<(usize, usize), Fault> {
     let records = usize::try_from(u64::from_le_bytes(
-        body[tail..].try_into().map_err(|_| "records cut short")?,
+        count.try_into().map_err(|_| "records cut short")?,
     ))
     .map_err(|_| "too many records")?;
     let dir = records
         .div_ceil(PER_BLOCK)
         .checked_mul(8)
-        .and_then(|d| tail.checked_sub(d))
+        .and_then(|d| at.checked_sub(d))
         .filter(|d| *d >= start)
         .ok_or("records cut short")?;
     Ok((dir, records))
@@ -201,7 +205,8 @@ impl KeyRun {
         }
         let (header, start) = header(body)?;
         let (format, len) = if packed {
-            let (dir, len) = packed_directory(body, start)?;
+            let at = count_at(data.len(), start)?;
+            let (dir, len) = packed_directory(&body[at..], at, start)?;
             (Format::Packed { dir }, len)
         } else {
             let records = body.len() - start;
@@ -472,22 +477,8 @@ impl KeyLookup {
         let end = run.len().checked_sub(4).ok_or("records cut short")?;
         let (format, len) = if packed {
             // the record count, and from it where the block offsets are
-            let from = end
-                .checked_sub(8)
-                .filter(|f| *f >= head.len())
-                .ok_or("records cut short")?;
-            let mut body = vec![0u8; end - from];
-            body.copy_from_slice(&run.range(from..end)?);
-            let records = usize::try_from(u64::from_le_bytes(
-                body.try_into().map_err(|_| "records cut short")?,
-            ))
-            .map_err(|_| "too many records")?;
-            let dir = records
-                .div_ceil(PER_BLOCK)
-                .checked_mul(8)
-                .and_then(|d| from.checked_sub(d))
-                .filter(|d| *d >= head.len())
-                .ok_or("records cut short")?;
+            let at = count_at(run.len(), head.len())?;
+            let (dir, records) = packed_directory(&run.range(at..end)?, at, head.len())?;
             (Format::Packed { dir }, records)
         } else {
             let records = end.checked_sub(head.len()).ok_or("records cut short")?;
