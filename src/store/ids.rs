@@ -87,6 +87,46 @@ impl IdRun {
         self.len
     }
 
+    /// Every id, in order (a packed run decoded a block at a time).
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        if self.dir.is_none() {
+            return Box::new((0..self.len).map(|i| self.at(i)));
+        }
+        Box::new((0..self.len.div_ceil(PER_BLOCK)).flat_map(move |b| {
+            let count = (self.len - b * PER_BLOCK).min(PER_BLOCK);
+            let mut ids = Vec::with_capacity(count);
+            self.decode_block(b, count, &mut ids);
+            ids.into_iter()
+        }))
+    }
+
+    /// The `count` ids of block `b` of a packed run, in order.
+    fn decode_block(&self, b: usize, count: usize, out: &mut Vec<u64>) {
+        let Some(dir) = self.dir else {
+            return;
+        };
+        let word = |at: usize| u64::from_le_bytes(self.data[at..at + 8].try_into().unwrap_or_default());
+        let block = word(dir + 8 * b) as usize;
+        let (base, width) = (word(block), u32::from(self.data[block + 8]));
+        let mask = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        let bytes = self.data.get(block + BLOCK_HEAD..).unwrap_or(&[]);
+        let (mut acc, mut held, mut next) = (0u128, 0u32, 0usize);
+        for _ in 0..count {
+            while held < width {
+                acc |= u128::from(bytes.get(next).copied().unwrap_or(0)) << held;
+                next += 1;
+                held += 8;
+            }
+            out.push(base.wrapping_add(acc as u64 & mask));
+            acc = acc.checked_shr(width).unwrap_or(0);
+            held -= width;
+        }
+    }
+
     fn at(&self, i: usize) -> u64 {
         let word = |at: usize| {
             let mut a = [0u8; 8];
@@ -149,19 +189,18 @@ pub(super) fn merge_ids(runs: &[&IdRun], more: &[u64]) -> Vec<u64> {
 /// The ids of runs and of `more` (sorted), in order, each once. Streams:
 /// it holds nothing but a place in each.
 pub(super) fn merged_ids<'a>(runs: &'a [&'a IdRun], more: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
-    let mut heads = vec![0usize; runs.len() + 1];
-    let at = move |i: usize, pos: usize| -> Option<u64> {
-        match runs.get(i) {
-            Some(r) => (pos < r.len()).then(|| r.at(pos)),
-            None => more.get(pos).copied(),
-        }
-    };
+    let mut heads: Vec<std::iter::Peekable<Box<dyn Iterator<Item = u64> + 'a>>> = runs
+        .iter()
+        .map(|r| r.iter())
+        .chain(std::iter::once(
+            Box::new(more.iter().copied()) as Box<dyn Iterator<Item = u64>>
+        ))
+        .map(Iterator::peekable)
+        .collect();
     std::iter::from_fn(move || {
-        let least = (0..heads.len()).filter_map(|i| at(i, heads[i])).min()?;
-        for (i, h) in heads.iter_mut().enumerate() {
-            while at(i, *h) == Some(least) {
-                *h += 1;
-            }
+        let least = heads.iter_mut().filter_map(|h| h.peek().copied()).min()?;
+        for h in &mut heads {
+            while h.next_if_eq(&least).is_some() {}
         }
         Some(least)
     })
@@ -269,6 +308,7 @@ mod tests {
                 let run = IdRun::parse(Bytes::Owned(bytes.clone())).unwrap();
                 assert_eq!(run.len(), ids.len());
                 assert!((0..ids.len()).all(|i| run.at(i) == ids[i]));
+                assert_eq!(run.iter().collect::<Vec<_>>(), ids);
             }
         }
         let ids: Vec<u64> = (0..1000u64).map(|i| i << 40).collect();
