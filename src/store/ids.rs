@@ -114,12 +114,20 @@ impl IdRun {
             (1u64 << width) - 1
         };
         let bytes = self.data.get(block + BLOCK_HEAD..).unwrap_or(&[]);
+        // the next 8 bytes (zeros past the end) as a little-endian word
+        let word_at = |at: usize| {
+            let mut w = [0u8; 8];
+            let rest = bytes.get(at..).unwrap_or(&[]);
+            let take = rest.len().min(8);
+            w[..take].copy_from_slice(&rest[..take]);
+            u64::from_le_bytes(w)
+        };
         let (mut acc, mut held, mut next) = (0u128, 0u32, 0usize);
         for _ in 0..count {
-            while held < width {
-                acc |= u128::from(bytes.get(next).copied().unwrap_or(0)) << held;
-                next += 1;
-                held += 8;
+            if held < width {
+                acc |= u128::from(word_at(next)) << held;
+                next += 8;
+                held += 64;
             }
             out.push(base.wrapping_add(acc as u64 & mask));
             acc = acc.checked_shr(width).unwrap_or(0);
@@ -231,19 +239,18 @@ pub(super) fn write_ids<W: std::io::Write>(
         let width = 64 - top.leading_zeros();
         buf.extend_from_slice(&base.to_le_bytes());
         buf.push(width as u8);
+        // bits gathered in a u128 and written out 64 at a time
         let (mut acc, mut held) = (0u128, 0u32);
         for v in &block {
             acc |= u128::from(v.wrapping_sub(base)) << held;
             held += width;
-            while held >= 8 {
-                buf.push(acc as u8);
-                acc >>= 8;
-                held -= 8;
+            if held >= 64 {
+                buf.extend_from_slice(&(acc as u64).to_le_bytes());
+                acc >>= 64;
+                held -= 64;
             }
         }
-        if held > 0 {
-            buf.push(acc as u8);
-        }
+        buf.extend_from_slice(&(acc as u64).to_le_bytes()[..held.div_ceil(8) as usize]);
         if buf.len() >= ID_STAGE {
             out.write_all(&buf)?;
             crc.update(&buf);
