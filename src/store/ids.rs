@@ -15,6 +15,7 @@
 
 use std::path::Path;
 
+use super::bits::{mask, u64_at, window};
 use super::damage::Fault;
 use super::runs::{gallop, map_verified, Bytes};
 
@@ -52,7 +53,7 @@ impl IdRun {
         if n < 20 || n % 8 != 4 || data[..8] != MAGIC[..] || data[n - 4..] != 2u32.to_le_bytes() {
             return Err("malformed".into());
         }
-        let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().unwrap_or_default());
+        let word = |i: usize| u64_at(&data, i);
         let len = usize::try_from(word(n - 12)).map_err(|_| "malformed")?;
         let blocks = len.div_ceil(PER_BLOCK);
         let dir = blocks
@@ -105,27 +106,14 @@ impl IdRun {
         let Some(dir) = self.dir else {
             return;
         };
-        let word = |at: usize| u64::from_le_bytes(self.data[at..at + 8].try_into().unwrap_or_default());
-        let block = word(dir + 8 * b) as usize;
-        let (base, width) = (word(block), u32::from(self.data[block + 8]));
-        let mask = if width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << width) - 1
-        };
+        let block = u64_at(&self.data, dir + 8 * b) as usize;
+        let (base, width) = (u64_at(&self.data, block), u32::from(self.data[block + 8]));
+        let mask = mask(width);
         let bytes = self.data.get(block + BLOCK_HEAD..).unwrap_or(&[]);
-        // the next 8 bytes (zeros past the end) as a little-endian word
-        let word_at = |at: usize| {
-            let mut w = [0u8; 8];
-            let rest = bytes.get(at..).unwrap_or(&[]);
-            let take = rest.len().min(8);
-            w[..take].copy_from_slice(&rest[..take]);
-            u64::from_le_bytes(w)
-        };
         let (mut acc, mut held, mut next) = (0u128, 0u32, 0usize);
         for _ in 0..count {
             if held < width {
-                acc |= u128::from(word_at(next)) << held;
+                acc |= u128::from(u64::from_le_bytes(window(bytes, next))) << held;
                 next += 8;
                 held += 64;
             }
@@ -136,11 +124,7 @@ impl IdRun {
     }
 
     fn at(&self, i: usize) -> u64 {
-        let word = |at: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&self.data[at..at + 8]);
-            u64::from_le_bytes(a)
-        };
+        let word = |at: usize| u64_at(&self.data, at);
         let Some(dir) = self.dir else {
             return word(i * 8);
         };
@@ -152,16 +136,8 @@ impl IdRun {
         // the offset's bits, read as a 16-byte window (zeros past the end)
         let bit = (i % PER_BLOCK) * usize::from(width);
         let from = block + BLOCK_HEAD + bit / 8;
-        let mut w = [0u8; 16];
-        let rest = self.data.get(from..).unwrap_or(&[]);
-        let take = rest.len().min(16);
-        w[..take].copy_from_slice(&rest[..take]);
-        let mask = if width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << width) - 1
-        };
-        word(block).wrapping_add((u128::from_le_bytes(w) >> (bit % 8)) as u64 & mask)
+        let w = u128::from_le_bytes(window(&self.data, from));
+        word(block).wrapping_add((w >> (bit % 8)) as u64 & mask(u32::from(width)))
     }
 }
 

@@ -25,6 +25,7 @@
 //! run, and updates the snapshot from the keys it changed; runs are merged
 //! size-tiered (`keys`), so its cost follows the batch, not the store.
 
+mod bits;
 mod blocks;
 pub mod bundle;
 mod commit;

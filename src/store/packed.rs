@@ -17,6 +17,7 @@
 //! can be read in place, without the ones before it: a search of a run
 //! reads one block header and two columns per step.
 
+use super::bits::{mask, u64_at, window};
 use super::damage::Fault;
 use super::keys::Entry;
 
@@ -44,20 +45,6 @@ pub(super) struct Layout {
     shift: [u32; COLUMNS],
     /// Bits per record.
     bits: u32,
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn mask(width: u8) -> u64 {
-    if width >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    }
 }
 
 impl Layout {
@@ -111,16 +98,8 @@ impl Layout {
         }
         let bit = i * self.bits as usize + self.shift[c] as usize;
         let (byte, off) = (bit / 8, bit % 8);
-        let word = match data.get(byte..byte + 16) {
-            Some(w) => u128::from_le_bytes(w.try_into().unwrap_or([0; 16])),
-            None => {
-                let mut w = [0u8; 16];
-                let rest = data.get(byte..).unwrap_or(&[]);
-                w[..rest.len()].copy_from_slice(rest);
-                u128::from_le_bytes(w)
-            }
-        };
-        (word >> off) as u64 & mask(width)
+        let word = u128::from_le_bytes(window(data, byte));
+        (word >> off) as u64 & mask(u32::from(width))
     }
 
     #[inline]
