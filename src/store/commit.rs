@@ -13,7 +13,7 @@ use super::keys::{Entry, KeyRun, ScopeName};
 use super::layout::Kind;
 use super::manifest::{FileRef, Manifest};
 use super::snapshot::Snapshot;
-use super::{ids, key_merge, keys, layout, lock, manifest, outbox, perms, probe, runs, Store};
+use super::{ids, key_merge, key_write, keys, layout, lock, manifest, outbox, perms, probe, runs, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -177,7 +177,7 @@ impl Store {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
                 let mut runs = vec![
-                    KeyRun::from_bytes(keys::encode_keys(&change.scopes, &change.keys))
+                    KeyRun::from_bytes(key_write::encode_keys(&change.scopes, &change.keys))
                         .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?,
                 ];
                 for r in key_refs[from..].iter().rev() {
@@ -190,11 +190,11 @@ impl Store {
                 scopes.sort();
                 scopes.dedup();
                 self.write_streamed(&rel, |f| {
-                    keys::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
+                    key_write::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
                 })?
             } else {
                 self.write_streamed(&rel, |f| {
-                    keys::write_keys(f, &change.scopes, change.keys.iter().copied(), BLOCK)
+                    key_write::write_keys(f, &change.scopes, change.keys.iter().copied(), BLOCK)
                 })?
             };
             let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;

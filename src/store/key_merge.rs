@@ -69,7 +69,8 @@ pub(crate) fn merged_range<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::keys::{encode_fixed, encode_keys, write_keys, ScopeName};
+    use super::super::key_write::{encode_fixed, encode_keys, write_keys};
+    use super::super::keys::ScopeName;
     use super::*;
 
     /// Merge key runs, newest first: for a key in several, the newest wins

@@ -36,6 +36,7 @@ pub(crate) mod files;
 mod ids;
 mod ingest;
 mod key_merge;
+mod key_write;
 pub(crate) mod keys;
 mod layout;
 mod lock;
