@@ -103,20 +103,31 @@ fn scope_code(account: &Account, raw: &str) -> ScopeCode {
 
 /// The stable id of an imported opt-out: a hash of the account, scope,
 /// contact and the row's time as given (empty without one), so that a
-/// file imported twice adds nothing the second time.
+/// file imported twice adds nothing the second time. Written without
+/// `format!` (a fifth of an import's time when it was): the bytes hashed
+/// and the id are what they always were (see the test).
 fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Option<i64>) -> String {
-    use std::io::Write as _;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     key.clear();
     for part in [account, scope] {
         key.extend_from_slice(part.as_bytes());
         key.push(0x1f);
     }
-    // writes into a Vec cannot fail
-    let _ = write!(key, "+{contact}\u{1f}");
+    key.push(b'+');
+    key.extend_from_slice(itoa::Buffer::new().format(contact).as_bytes());
+    key.push(0x1f);
     if let Some(t) = at {
-        let _ = write!(key, "{t}");
+        key.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
     }
-    format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(key))
+    let h = xxhash_rust::xxh3::xxh3_64(key);
+    let mut id = String::with_capacity(23);
+    id.push_str("import#");
+    id.extend(
+        (0..16)
+            .rev()
+            .map(|i| char::from(HEX[(h >> (4 * i)) as usize & 15])),
+    );
+    id
 }
 
 /// Read an import dataset into opt-out events; unusable rows go to `rejects`.
@@ -257,8 +268,10 @@ pub fn ingest(
         None => Mapping::AccountWide,
     };
     let mut rejects = Rejects::new(rejects_path, &data.schema)?;
+    crate::util::trace::mark("import: opened");
     let events = read(&account, &mapping, data, cols, super::now_micros(), &mut rejects)?;
     let read = events.len();
+    crate::util::trace::mark("import: file read into events");
     let (new, already_known) = store.ingest_counting(events)?;
     eprintln!(
         "import: {read} opt-outs read for account '{}', {new} new, {already_known} already in the store",
@@ -304,5 +317,14 @@ mod tests {
             import_id(&mut key, "a", "account", 1, Some(-5)),
             old("a", "account", 1, "-5")
         );
+        // a thousand rows: hashes with leading zero digits among them
+        for contact in 0..1000u64 {
+            let at = (contact % 3 == 0).then_some(contact as i64 * 7_919 - 3_000);
+            let at_key = at.map(|t| t.to_string()).unwrap_or_default();
+            assert_eq!(
+                import_id(&mut key, "acct09", "+447700900001", contact, at),
+                old("acct09", "+447700900001", contact, &at_key)
+            );
+        }
     }
 }

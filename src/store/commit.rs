@@ -168,6 +168,7 @@ impl Store {
                 None,
             )?;
             m.ledger.push(r);
+            crate::util::trace::mark("commit: ledger written");
         }
         // key runs: add this one, then merge size-tiered
         if !change.keys.is_empty() || change.replace {
@@ -207,6 +208,7 @@ impl Store {
                 blocks: Some(sidecar),
             });
             m.keys = key_refs;
+            crate::util::trace::mark("commit: key run written");
         }
         // id runs, the same way
         if !change.ids.is_empty() || change.replace {
@@ -232,6 +234,7 @@ impl Store {
                 blocks: None,
             });
             m.ids = id_refs;
+            crate::util::trace::mark("commit: id run written");
         }
         // a store made before outboxes and probes were kept lacks their folders
         for kind in [Kind::Outbox, Kind::Probe] {
@@ -254,12 +257,15 @@ impl Store {
         snap.ledger_digest = m.ledger_digest();
         let rows = snap.opt_outs();
         m.snapshot = write_file(&self.dir, &Kind::Snapshot.file(generation), &snap.encode(), rows)?;
+        crate::util::trace::mark("commit: snapshot written");
         m.probe =
             Some(self.write_probe(&Kind::Probe.file(generation), &snap, &change.keys, change.replace)?);
+        crate::util::trace::mark("commit: probe written");
         for kind in Kind::ALL {
             sync_dir(&self.dir.join(kind.folder()))?;
         }
         m.write(&self.dir)?;
+        crate::util::trace::mark("commit: manifest written");
         self.gc(&m);
         self.manifest = m;
         Ok(())

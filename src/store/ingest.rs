@@ -132,6 +132,7 @@ impl Store {
             hashes.push(h);
         }
         drop((firsts, fresh_hashes));
+        crate::util::trace::mark("ingest: ids hashed and looked up");
         let other_new = new[inputs..inputs + other_ids.len()].to_vec();
         // keep the new events in place, in input order
         let mut new_at: Vec<u32> = Vec::with_capacity(hashes.len());
@@ -199,6 +200,7 @@ impl Store {
         order.truncate(kept);
         order.shrink_to_fit();
         let winners = order;
+        crate::util::trace::mark("ingest: batch sorted, winners chosen");
         // does it beat the key's last event in the store?
         let runs = self.key_runs()?;
         // the winners are in key order: each thread's share walks the runs
@@ -226,6 +228,7 @@ impl Store {
             })
             .collect();
         drop(runs);
+        crate::util::trace::mark("ingest: key runs opened, winners looked up");
         let generation = u32::try_from(self.manifest.generation + 1)
             .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
         let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
@@ -271,9 +274,12 @@ impl Store {
             ledger = NewLedger::encode(&out.new_events)?;
             out.new_events = Vec::new();
             out.fresh = Vec::new();
+            crate::util::trace::mark("ingest: ledger encoded");
         }
         let mut snapshot = self.snapshot()?;
+        crate::util::trace::mark("ingest: snapshot loaded");
         apply_to_snapshot(&mut snapshot, &scopes, &keys);
+        crate::util::trace::mark("ingest: snapshot updated");
         Ok(Prepared {
             committed: out,
             other_new,

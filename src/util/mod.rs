@@ -5,3 +5,4 @@ pub(crate) mod columns;
 pub(crate) mod fasthash;
 pub(crate) mod ordered;
 pub(crate) mod progress;
+pub(crate) mod trace;
