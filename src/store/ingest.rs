@@ -231,43 +231,80 @@ impl Store {
         crate::util::trace::mark("ingest: key runs opened, winners looked up");
         let generation = u32::try_from(self.manifest.generation + 1)
             .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
+        // a tie (the same microsecond as the store's event) is settled by
+        // the event ids (rare: the ledger file is read)
+        let mut verdicts = verdicts;
         let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
-        let wins = verdicts.iter().filter(|v| !matches!(v, Verdict::Loses)).count();
-        let mut keys = Vec::with_capacity(wins);
-        for (&(sh, contact, i), verdict) in winners.iter().zip(verdicts) {
-            let e = &evs[i as usize];
-            let wins = match verdict {
-                Verdict::Wins => true,
-                Verdict::Loses => false,
-                Verdict::Tie(ledger, row) => {
-                    // same microsecond: the event id decides (rare)
-                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
-                        let r = self.ledger_file(ledger)?;
-                        v.insert(read_events(&self.dir, r, Fix::Restore)?);
-                    }
-                    let cur_id = tie_files
-                        .get(&ledger)
-                        .and_then(|f| f.get(row as usize))
-                        .map(|c| c.event_id.as_str())
-                        .ok_or_else(|| {
-                            corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild)
-                        })?;
-                    e.event_id.as_str() > cur_id
-                }
+        for (&(_, _, i), verdict) in winners.iter().zip(verdicts.iter_mut()) {
+            let Verdict::Tie(ledger, row) = *verdict else {
+                continue;
             };
-            if wins {
-                out.fresh[new_at[i as usize] as usize] = Some(i);
-                keys.push(Entry {
-                    scope: sh,
-                    contact,
-                    at: e.at,
-                    ledger: generation,
-                    row: i,
-                    opt_out: e.action == Action::OptOut,
-                });
+            if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
+                let r = self.ledger_file(ledger)?;
+                v.insert(read_events(&self.dir, r, Fix::Restore)?);
+            }
+            let cur_id = tie_files
+                .get(&ledger)
+                .and_then(|f| f.get(row as usize))
+                .map(|c| c.event_id.as_str())
+                .ok_or_else(|| corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild))?;
+            *verdict = if evs[i as usize].event_id.as_str() > cur_id {
+                Verdict::Wins
+            } else {
+                Verdict::Loses
+            };
+        }
+        drop(tie_files);
+        // the winning keys, in key order, made a piece per thread into
+        // its place in one list
+        let wins_per_piece: Vec<usize> = verdicts
+            .par_chunks(VERDICT_PIECE)
+            .map(|p| p.iter().filter(|v| matches!(v, Verdict::Wins)).count())
+            .collect();
+        let blank = Entry {
+            scope: 0,
+            contact: 0,
+            at: 0,
+            ledger: 0,
+            row: 0,
+            opt_out: false,
+        };
+        let mut keys = vec![blank; wins_per_piece.iter().sum()];
+        let mut places = Vec::with_capacity(wins_per_piece.len());
+        let mut rest = &mut keys[..];
+        for &n in &wins_per_piece {
+            let (place, after) = rest.split_at_mut(n);
+            places.push(place);
+            rest = after;
+        }
+        winners
+            .par_chunks(VERDICT_PIECE)
+            .zip(verdicts.par_chunks(VERDICT_PIECE))
+            .zip(places)
+            .for_each(|((piece, verdicts), place)| {
+                let won = piece
+                    .iter()
+                    .zip(verdicts)
+                    .filter(|(_, v)| matches!(v, Verdict::Wins));
+                for (slot, (&(sh, contact, i), _)) in place.iter_mut().zip(won) {
+                    let e = &evs[i as usize];
+                    *slot = Entry {
+                        scope: sh,
+                        contact,
+                        at: e.at,
+                        ledger: generation,
+                        row: i,
+                        opt_out: e.action == Action::OptOut,
+                    };
+                }
+            });
+        if keep_events {
+            for k in &keys {
+                out.fresh[new_at[k.row as usize] as usize] = Some(k.row);
             }
         }
         drop(winners);
+        crate::util::trace::mark("ingest: the winners' keys made");
         let new = out.new_events.len();
         let mut ledger = None;
         if !keep_events {
