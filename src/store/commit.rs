@@ -170,17 +170,71 @@ impl Store {
             m.ledger.push(r);
             crate::util::trace::mark("commit: ledger written");
         }
+        // a store made before outboxes and probes were kept lacks their folders
+        for kind in [Kind::Outbox, Kind::Probe] {
+            let d = self.dir.join(kind.folder());
+            if !d.is_dir() {
+                perms::create_dir(&d)?;
+            }
+        }
+        let Change {
+            keys,
+            scopes,
+            ids,
+            snapshot: mut snap,
+            replace,
+            outbox,
+        } = change;
+        snap.ledger_digest = m.ledger_digest();
+        // the probe (a merge of the whole previous one, on one core) is
+        // written beside the runs and the snapshot, not after them
+        let this = &*self;
+        let (probe, rest) = std::thread::scope(|s| {
+            let probe = s.spawn(|| {
+                let written = this.write_probe(&Kind::Probe.file(generation), &snap, &keys, replace);
+                crate::util::trace::mark("commit: probe written");
+                written
+            });
+            let rest = this.write_runs(&mut m, generation, &keys, &scopes, &ids, replace, &outbox, &snap);
+            (probe.join(), rest)
+        });
+        rest?;
+        let probe = probe.map_err(|_| Error::Internal("the probe writer stopped".into()))??;
+        m.probe = Some(probe);
+        for kind in Kind::ALL {
+            sync_dir(&self.dir.join(kind.folder()))?;
+        }
+        m.write(&self.dir)?;
+        crate::util::trace::mark("commit: manifest written");
+        self.gc(&m);
+        self.manifest = m;
+        Ok(())
+    }
+
+    /// Write a generation's key run, id run, outbox file and snapshot
+    /// (each merged with the runs before it as `runs::merge_from` says),
+    /// naming them in `m`.
+    #[allow(clippy::too_many_arguments)]
+    fn write_runs(
+        &self,
+        m: &mut Manifest,
+        generation: u64,
+        keys: &[Entry],
+        scopes: &[ScopeName],
+        id_hashes: &[u64],
+        replace: bool,
+        outbox: &[arrow::array::RecordBatch],
+        snap: &Snapshot,
+    ) -> Result<()> {
         // key runs: add this one, then merge size-tiered
-        if !change.keys.is_empty() || change.replace {
-            let (mut key_refs, from) = runs_to_extend(&m.keys, change.replace, change.keys.len());
+        if !keys.is_empty() || replace {
+            let (mut key_refs, from) = runs_to_extend(&m.keys, replace, keys.len());
             let rel = Kind::KeyRun.file(generation);
             let run = if from < key_refs.len() {
                 // merged as a stream, newest first: memory is a block, not
                 // the runs
-                let mut runs = vec![
-                    KeyRun::from_bytes(key_write::encode_keys(&change.scopes, &change.keys))
-                        .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?,
-                ];
+                let mut runs = vec![KeyRun::from_bytes(key_write::encode_keys(scopes, keys))
+                    .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?];
                 for r in key_refs[from..].iter().rev() {
                     runs.push(
                         KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
@@ -195,7 +249,7 @@ impl Store {
                 })?
             } else {
                 self.write_streamed(&rel, |f| {
-                    key_write::write_keys(f, &change.scopes, change.keys.iter().copied(), BLOCK)
+                    key_write::write_keys(f, scopes, keys.iter().copied(), BLOCK)
                 })?
             };
             let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
@@ -211,8 +265,8 @@ impl Store {
             crate::util::trace::mark("commit: key run written");
         }
         // id runs, the same way
-        if !change.ids.is_empty() || change.replace {
-            let (mut id_refs, from) = runs_to_extend(&m.ids, change.replace, change.ids.len());
+        if !id_hashes.is_empty() || replace {
+            let (mut id_refs, from) = runs_to_extend(&m.ids, replace, id_hashes.len());
             let rel = Kind::IdRun.file(generation);
             let runs = id_refs[from..]
                 .iter()
@@ -224,7 +278,7 @@ impl Store {
             let runs: Vec<&IdRun> = runs.iter().collect();
             // merged as a stream with the new ids (no run when none)
             let (bytes, crc32, rows) =
-                self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, &change.ids)))?;
+                self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, id_hashes)))?;
             id_refs.truncate(from);
             id_refs.push(FileRef {
                 file: rel,
@@ -236,16 +290,9 @@ impl Store {
             m.ids = id_refs;
             crate::util::trace::mark("commit: id run written");
         }
-        // a store made before outboxes and probes were kept lacks their folders
-        for kind in [Kind::Outbox, Kind::Probe] {
-            let d = self.dir.join(kind.folder());
-            if !d.is_dir() {
-                perms::create_dir(&d)?;
-            }
-        }
-        let rows: u64 = change.outbox.iter().map(|b| b.num_rows() as u64).sum();
+        let rows: u64 = outbox.iter().map(|b| b.num_rows() as u64).sum();
         if rows > 0 {
-            let bytes = outbox::encode(&change.outbox)?;
+            let bytes = outbox::encode(outbox)?;
             m.outbox.push(write_file(
                 &self.dir,
                 &Kind::Outbox.file(generation),
@@ -253,21 +300,9 @@ impl Store {
                 rows,
             )?);
         }
-        let mut snap = change.snapshot;
-        snap.ledger_digest = m.ledger_digest();
         let rows = snap.opt_outs();
         m.snapshot = write_file(&self.dir, &Kind::Snapshot.file(generation), &snap.encode(), rows)?;
         crate::util::trace::mark("commit: snapshot written");
-        m.probe =
-            Some(self.write_probe(&Kind::Probe.file(generation), &snap, &change.keys, change.replace)?);
-        crate::util::trace::mark("commit: probe written");
-        for kind in Kind::ALL {
-            sync_dir(&self.dir.join(kind.folder()))?;
-        }
-        m.write(&self.dir)?;
-        crate::util::trace::mark("commit: manifest written");
-        self.gc(&m);
-        self.manifest = m;
         Ok(())
     }
 
