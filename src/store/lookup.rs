@@ -7,7 +7,7 @@ use super::damage::{corrupt, damaged, Fix};
 use super::files::{read_events, read_verified};
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::manifest::FileRef;
-use super::{blocks, damage, keys, Fault, Store};
+use super::{blocks, damage, key_lookup, Fault, Store};
 use crate::error::Result;
 use crate::event::{self, Event};
 
@@ -20,7 +20,7 @@ enum RunLookup {
     /// Verified whole (a run written before blocks files).
     Whole(KeyRun),
     /// Verified by the blocks each lookup reads.
-    Blocks(keys::KeyLookup),
+    Blocks(key_lookup::KeyLookup),
 }
 
 impl RunLookup {
@@ -112,7 +112,7 @@ impl Store {
             .iter()
             .rev()
             .map(|r| match self.checked(r, Fix::Rebuild, false)? {
-                Some(c) => keys::KeyLookup::new(c)
+                Some(c) => key_lookup::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
                     .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
                 None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)

@@ -35,6 +35,7 @@ mod export;
 pub(crate) mod files;
 mod ids;
 mod ingest;
+mod key_lookup;
 mod key_merge;
 mod key_write;
 pub(crate) mod keys;
