@@ -18,6 +18,21 @@ fn a_bundle_scrubs_as_its_store_and_refuses_the_rest() {
     let store = w.loaded_store();
     let replies = w.copy_example("replies.csv");
     w.ok(&["ingest", "replies", "--store", &store, &replies]);
+    // one opt-out more lies in a layer over the probe: the bundle holds
+    // every file of it
+    std::fs::write(w.path("one.csv"), "phone\n+447700900555\n").unwrap();
+    w.ok(&[
+        "ingest",
+        "import",
+        "--store",
+        &store,
+        &w.p("one.csv"),
+        "--account",
+        "acme",
+        "--account-wide",
+    ]);
+    let manifest = std::fs::read_to_string(Path::new(&store).join("MANIFEST")).unwrap();
+    assert!(manifest.contains("\"probe_layers\""), "{manifest}");
     std::fs::create_dir(w.path("out")).unwrap();
     let err = w.ok_stderr(&["bundle", "--store", &store, "--output", &w.p("out")]);
     assert!(err.contains("optscrub-bundle-g"), "{err}");

@@ -334,6 +334,7 @@ proptest! {
         split in 1..4usize,
         dedupe in any::<bool>(),
         reverse in any::<bool>(),
+        skew in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
@@ -343,6 +344,12 @@ proptest! {
         let events: Vec<Event> = evs.iter().enumerate().map(|(i, e)| to_event(i, e)).collect();
         // ingest in `split` chunks, possibly in reverse order
         let mut chunks: Vec<Vec<Event>> = events.chunks(events.len().div_ceil(split).max(1)).map(|c| c.to_vec()).collect();
+        if skew {
+            // most at once, then one at a time: small commits over a
+            // larger probe write layers of it
+            let most = events.len() * 4 / 5;
+            chunks = std::iter::once(events[..most].to_vec()).chain(events[most..].chunks(1).map(|c| c.to_vec())).collect();
+        }
         if reverse {
             chunks.reverse();
         }
@@ -465,4 +472,90 @@ fn an_ingest_prepared_before_another_commit_is_refused() {
     let again = store.prepare_ingest(vec![e(2, 2)], &[]).unwrap();
     store.commit_ingest(again).unwrap();
     assert_eq!(store.manifest.generation, generation + 1);
+}
+
+#[test]
+fn small_commits_over_a_large_probe_write_layers_that_decide_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let store_dir = dir.path().join("store");
+    let mut store = Store::init(&store_dir, &config).unwrap();
+    let e = |i: usize, contact: u64, scope: Option<usize>, opt_in: bool| {
+        to_event(
+            i,
+            &Ev {
+                account: 0,
+                scope,
+                contact,
+                at: 1_000 + i as i64,
+                opt_in,
+            },
+        )
+    };
+    store
+        .ingest(
+            (0..200)
+                .map(|c| e(c as usize, c, Some((c % 2) as usize), false))
+                .collect(),
+        )
+        .unwrap();
+    assert!(store.manifest.probe_layers.is_empty());
+    // an opt-in of one scope, an opt-out of a new contact, and one of a
+    // contact in another scope besides
+    store
+        .ingest(vec![
+            e(300, 4, Some(0), true),
+            e(301, 500, None, false),
+            e(302, 7, None, false),
+        ])
+        .unwrap();
+    assert_eq!(store.manifest.probe_layers.len(), 1);
+    store.ingest(vec![e(303, 9, Some(1), true)]).unwrap();
+    assert_eq!(store.manifest.probe_layers.len(), 1, "the two small layers merge");
+    // a build that reads one probe file must refuse the store
+    assert_eq!(store.manifest.format, 4);
+    let decide = |store: &Store| -> Vec<Option<String>> {
+        let fresh = Store::open(&store_dir).unwrap();
+        assert_eq!(fresh.generation(), store.generation());
+        let s = Scrubber::new(
+            &fresh.config,
+            fresh.opt_outs().unwrap(),
+            fresh.erasures().unwrap(),
+        )
+        .unwrap();
+        let out = (0..600u64)
+            .flat_map(|c| {
+                let phone = format!("+{}", contact(c));
+                ["+447860009001", "wa:a", ""]
+                    .map(|sender| {
+                        let sender = (!sender.is_empty()).then_some(sender);
+                        let d = s.decide_one(Some(&phone), Some("a"), sender, None);
+                        d.reason
+                            .map(|r| format!("{} {}", r.as_str(), s.scope_name(d.scope).unwrap_or("")))
+                    })
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        s.verified().unwrap();
+        out
+    };
+    let layered = decide(&store);
+    let at = |c: u64, sender: usize| layered[c as usize * 3 + sender].clone();
+    assert_eq!(at(4, 0), None, "opted in");
+    assert_eq!(at(4, 1), None);
+    assert_eq!(at(9, 1), None, "opted in");
+    assert!(at(6, 0).is_some() && at(500, 2).is_some() && at(7, 1).is_some());
+    assert_eq!(at(501, 0), None);
+    // a sender's opt-out stops its rows and those naming no sender: two of
+    // three per contact, less two each for 4 and 9, and three for 500 and
+    // one more for 7 account-wide
+    assert_eq!(
+        layered.iter().filter(|d| d.is_some()).count(),
+        200 * 2 - 2 * 2 + 3 + 1
+    );
+    store.rebuild().unwrap();
+    assert!(store.manifest.probe_layers.is_empty());
+    assert_eq!(decide(&store), layered);
 }

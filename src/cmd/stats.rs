@@ -47,14 +47,19 @@ pub(super) fn run(a: Args) -> Result<()> {
     } else {
         0.0
     };
-    let probe = match &m.probe {
-        Some(p) if opt_outs > 0 => format!(
-            "probe {} bytes ({:.2} bytes per opt-out); ",
-            p.bytes,
-            p.bytes as f64 / opt_outs as f64
+    let probe_bytes: u64 = m.probe_files().map(|p| p.bytes).sum();
+    let probe_files = m.probe_files().count();
+    let in_files = match probe_files {
+        1 => String::new(),
+        n => format!(" in {n} files"),
+    };
+    let probe = match probe_files {
+        0 => String::new(),
+        _ if opt_outs > 0 => format!(
+            "probe {probe_bytes} bytes{in_files} ({:.2} bytes per opt-out); ",
+            probe_bytes as f64 / opt_outs as f64
         ),
-        Some(p) => format!("probe {} bytes; ", p.bytes),
-        None => String::new(),
+        _ => format!("probe {probe_bytes} bytes{in_files}; "),
     };
     println!(
         "total: {opt_outs} opt-outs; {events} events in {} ledger files ({ledger_bytes} bytes); snapshot {} bytes ({per_opt_out:.2} bytes per opt-out); {probe}index {} bytes in {} runs; ids {} bytes in {} runs; generation {}; all {verified} files verified",
@@ -104,7 +109,7 @@ pub(super) fn run(a: Args) -> Result<()> {
         a.store.summary.as_deref(),
         &json!({"command": "stats", "accounts": store.config.accounts.len(), "opt_outs": opt_outs, "events": events,
                 "ledger_files": m.ledger.len(), "ledger_bytes": ledger_bytes, "snapshot_bytes": m.snapshot.bytes,
-                "probe_bytes": m.probe.as_ref().map(|p| p.bytes), "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
+                "probe_bytes": m.probe.as_ref().map(|_| probe_bytes), "probe_files": probe_files, "index_bytes": m.keys.iter().map(|r| r.bytes).sum::<u64>(), "index_runs": m.keys.len(),
                 "ids_bytes": m.ids.iter().map(|r| r.bytes).sum::<u64>(), "id_runs": m.ids.len(), "generation": m.generation, "verified_files": verified, "pending_replies": pending, "readable_by_others": store.exposed.is_some(), "scopes": scopes,
                 "reverted_ledger_files": m.reverted.iter().map(|r| r.ledger).collect::<Vec<_>>(), "erased_numbers": m.erased.len()}),
     )

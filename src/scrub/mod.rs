@@ -22,7 +22,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use roaring::RoaringTreemap;
 
 use crate::phone::{normalize, normalize_sender, DefaultCountry};
-use crate::store::probe::ProbeFile;
+use crate::store::probe::Probe;
 use crate::util::columns::{as_dict, as_text, cell, per_row};
 use crate::util::fasthash::FastMap;
 
@@ -164,18 +164,14 @@ impl Scrubber {
     pub fn verified(&self) -> crate::error::Result<()> {
         match &self.lookup {
             Lookup::Probe { probe, .. } => match probe.damage() {
-                Some(why) => Err(self.damaged(why)),
+                Some((origin, why)) => Err(Scrubber::damaged(origin, why)),
                 None => Ok(()),
             },
             Lookup::Bitmaps(_) => Ok(()),
         }
     }
 
-    fn damaged(&self, why: &str) -> crate::error::Error {
-        let origin = match &self.lookup {
-            Lookup::Probe { probe, .. } => probe.origin.as_str(),
-            Lookup::Bitmaps(_) => "the snapshot",
-        };
+    fn damaged(origin: &str, why: &str) -> crate::error::Error {
         crate::error::Error::Corrupt(format!(
             "{origin} is damaged ({why}); {}",
             crate::store::damage::Fix::Rebuild.say(None)
@@ -490,7 +486,7 @@ impl Scrubber {
 enum Lookup {
     /// Every (contact, scope) in one probe; `ids` turns its scope indices
     /// into this scrubber's ids (`NO_SCOPE` for unconfigured accounts).
-    Probe { probe: Arc<ProbeFile>, ids: Vec<u32> },
+    Probe { probe: Arc<Probe>, ids: Vec<u32> },
     /// The bitmaps by scope id: nothing to build.
     Bitmaps(Vec<(u32, RoaringTreemap)>),
 }
@@ -500,8 +496,8 @@ enum Lookup {
 enum Found {
     /// No opt-out.
     No,
-    /// The probe's value of the contact's slot.
-    Value(u32),
+    /// Where the probe holds the contact's scopes.
+    Value(u64),
     /// Not looked up yet.
     Ask,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{AccountView, Lookup, Scrubber, NO_SCOPE};
 use crate::config::Config;
 use crate::event::ACCOUNT_SCOPE;
-use crate::store::probe::{self, ProbeFile};
+use crate::store::probe::{self, Probe, ProbeFile};
 use crate::store::snapshot::Snapshot;
 use crate::store::{Erasures, OptOuts};
 use crate::util::fasthash::FastMap;
@@ -66,7 +66,7 @@ impl Scrubber {
     fn scope_ids(config: &Config, opt_outs: &OptOuts) -> (Arranged, Vec<u32>) {
         let names: Vec<(&str, &str)> = match opt_outs {
             OptOuts::Probe(p) => p
-                .scopes
+                .scopes()
                 .iter()
                 .map(|s| (s.account.as_str(), s.scope.as_str()))
                 .collect(),
@@ -154,7 +154,7 @@ struct Arranged {
 }
 
 /// A probe of a snapshot's opt-outs, built in memory.
-fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<ProbeFile> {
+fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<Probe> {
     let pairs = snap
         .scopes
         .iter()
@@ -168,6 +168,7 @@ fn in_memory_probe(snap: &Snapshot) -> crate::error::Result<ProbeFile> {
     probe::build(pairs, names, snap.ledger_digest)
         .map_err(|e| e.to_string().into())
         .and_then(ProbeFile::from_bytes)
+        .map(Probe::single)
         .map_err(|why| {
             crate::error::Error::Internal(format!("cannot build the probe of the snapshot: {why}"))
         })

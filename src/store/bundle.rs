@@ -2,8 +2,8 @@
 //! for executors that cannot reach the store (Spark, Ray, a container).
 //!
 //! It holds the store's manifest as it is (its checksum, the config's and
-//! the probe file's sizes and CRCs, and the ledger digest the probe must
-//! match), the config in force and the probe file, in a `.tar.gz`, plus a
+//! the probe files' sizes and CRCs, and the ledger digest the probe must
+//! match), the config in force and the probe files, in a `.tar.gz`, plus a
 //! `BUNDLE.json` that names the generation and a checksum of the manifest.
 //! Unpacked, it opens as a store for reading: `scrub --store` and
 //! `optscrub.Store` take it; what needs the ledger (`check`'s events,
@@ -63,7 +63,7 @@ pub fn file_name(info: &BundleInfo) -> String {
 /// and what it holds.
 pub fn write(store: &Store, output: &Path) -> Result<(PathBuf, BundleInfo)> {
     let m = &store.manifest;
-    let Some(probe) = &m.probe else {
+    if m.probe.is_none() {
         return Err(Error::Usage(format!(
             "store {} has no probe file (it was written by an older optscrub): run `optscrub rebuild --store {}` first",
             store.dir.display(),
@@ -80,8 +80,11 @@ pub fn write(store: &Store, output: &Path) -> Result<(PathBuf, BundleInfo)> {
             store.dir.display()
         )));
     }
-    let mut files = vec![m.config.file.clone(), probe.file.clone()];
-    files.extend(probe.blocks.as_deref().map(|b| b.file.clone()));
+    let mut files = vec![m.config.file.clone()];
+    for probe in m.probe_files() {
+        files.push(probe.file.clone());
+        files.extend(probe.blocks.as_deref().map(|b| b.file.clone()));
+    }
     let info = BundleInfo {
         format: FORMAT,
         generation: m.generation,

@@ -12,6 +12,7 @@ use super::ids::IdRun;
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::layout::Kind;
 use super::manifest::{FileRef, Manifest};
+use super::probe::ProbeFile;
 use super::snapshot::Snapshot;
 use super::{ids, key_merge, key_write, keys, layout, lock, manifest, outbox, perms, probe, runs, Store};
 use crate::config::Config;
@@ -93,6 +94,7 @@ impl Store {
                 blocks: None,
             },
             probe: None,
+            probe_layers: Vec::new(),
             outbox: Vec::new(),
             handover: None,
             reverted: Vec::new(),
@@ -199,8 +201,14 @@ impl Store {
             (probe.join(), rest)
         });
         rest?;
-        let probe = probe.map_err(|_| Error::Internal("the probe writer stopped".into()))??;
-        m.probe = Some(probe);
+        let mut probe = probe
+            .map_err(|_| Error::Internal("the probe writer stopped".into()))??
+            .into_iter();
+        m.probe = probe.next();
+        m.probe_layers = probe.collect();
+        if !m.probe_layers.is_empty() {
+            m.raise_format(manifest::FORMAT_LAYERED);
+        }
         for kind in Kind::ALL {
             sync_dir(&self.dir.join(kind.folder()))?;
         }
@@ -306,44 +314,64 @@ impl Store {
         Ok(())
     }
 
-    /// Write the probe file of the new snapshot: the previous generation's
-    /// probe with the changed keys merged in, in one pass; from the
-    /// snapshot itself on a rebuild, in a store that has no probe yet, or
-    /// when the previous one is damaged (said on stderr).
-    fn write_probe(&self, rel: &str, snap: &Snapshot, keys: &[Entry], replace: bool) -> Result<FileRef> {
+    /// Write the probe of the new snapshot; returns its files, oldest
+    /// first. A small change over a large probe becomes a layer of the
+    /// contacts it changed; layers are merged size-tiered, as runs are
+    /// (`runs::merge_from`), and there are at most [`PROBE_FILES`]. On a
+    /// rebuild, in a store that has no probe yet, or when a file of the
+    /// previous one is damaged (said on stderr), the probe is compiled
+    /// whole from the snapshot.
+    fn write_probe(&self, rel: &str, snap: &Snapshot, keys: &[Entry], replace: bool) -> Result<Vec<FileRef>> {
         let names: Vec<(String, String)> = snap
             .scopes
             .iter()
             .map(|s| (s.account.clone(), s.scope.clone()))
             .collect();
-        let old = match (&self.manifest.probe, replace) {
-            (Some(r), false) => {
-                let checked = self.probe_file(r).and_then(|p| {
-                    p.verify_all()
-                        .map(|()| p)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-                });
-                match checked {
-                    Ok(p) => Some(p),
+        let refs: Vec<&FileRef> = self.manifest.probe_files().collect();
+        let old = match replace || refs.is_empty() {
+            true => None,
+            false => {
+                let opened = refs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        self.probe_file(r, i + 1 == refs.len()).and_then(|p| {
+                            p.verify_all()
+                                .map(|()| p)
+                                .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
+                        })
+                    })
+                    .collect::<Result<Vec<ProbeFile>>>();
+                match opened {
+                    Ok(files) => Some(files),
                     Err(e) => {
                         eprintln!("optscrub: {e}; it is recompiled from the snapshot");
                         None
                     }
                 }
             }
-            _ => None,
         };
-        let (changes, remap) = match &old {
-            Some(p) => {
+        let target = |totals, below| probe::Target {
+            scopes: names.clone(),
+            ledger_digest: snap.ledger_digest,
+            totals,
+            below,
+        };
+        let (written, kept) = match &old {
+            Some(files) => {
                 let at: crate::util::fasthash::FastMap<u64, u32> = names
                     .iter()
                     .enumerate()
                     .map(|(i, (a, s))| (keys::scope_hash(a, s), i as u32))
                     .collect();
-                let remap: Vec<Option<u32>> = p
-                    .scopes
+                let remaps: Vec<Vec<Option<u32>>> = files
                     .iter()
-                    .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
+                    .map(|p| {
+                        p.scopes
+                            .iter()
+                            .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
+                            .collect()
+                    })
                     .collect();
                 // an opt-in of a scope that is gone has nothing to take out
                 let mut changes = Vec::with_capacity(keys.len());
@@ -351,7 +379,32 @@ impl Store {
                     keys.iter()
                         .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out))),
                 );
-                (probe::sorted_changes(changes), remap)
+                let changes = probe::sorted_changes(changes);
+                let sources: Vec<probe::Source> = files
+                    .iter()
+                    .zip(&remaps)
+                    .map(|(file, remap)| probe::Source { file, remap })
+                    .collect();
+                // a scope that is gone is gone from every file (its opt-ins
+                // made no change to write, and a layer would leave its
+                // opt-outs below, to come back with the scope): the probe
+                // is written whole
+                let gone = remaps.iter().flatten().any(Option::is_none);
+                let from = match gone {
+                    true => 0,
+                    false => probe_merge_from(
+                        &files.iter().map(ProbeFile::contacts).collect::<Vec<_>>(),
+                        &changes,
+                    ),
+                };
+                // merged: the layers from `from` on; below: those before
+                let merged: Vec<probe::Source> = sources[from..].iter().rev().copied().collect();
+                let below: Vec<probe::Source> = sources[..from].iter().rev().copied().collect();
+                let totals = (from > 0).then(|| snap.scopes.iter().map(|s| s.bitmap.len()).collect());
+                let written = self.write_streamed(rel, |f| {
+                    probe::write(f, &merged, &changes, target(totals, &below))
+                })?;
+                (written, from)
             }
             None => {
                 let all = snap
@@ -360,25 +413,21 @@ impl Store {
                     .enumerate()
                     .flat_map(|(i, s)| s.bitmap.iter().map(move |c| probe::change(c, i as u32, true)))
                     .collect();
-                (probe::sorted_changes(all), Vec::new())
+                let changes = probe::sorted_changes(all);
+                let written =
+                    self.write_streamed(rel, |f| probe::write(f, &[], &changes, target(None, &[])))?;
+                (written, 0)
             }
         };
-        let written = self.write_streamed(rel, |f| {
-            probe::write(
-                f,
-                old.as_ref().map(|p| (p, &remap[..])),
-                &changes,
-                names,
-                snap.ledger_digest,
-            )
-        })?;
-        Ok(FileRef {
+        let mut out: Vec<FileRef> = refs[..kept].iter().map(|r| (*r).clone()).collect();
+        out.push(FileRef {
             file: rel.to_string(),
             bytes: written.bytes,
             crc32: written.crc32,
             rows: written.contacts,
             blocks: None,
-        })
+        });
+        Ok(out)
     }
 
     /// Write a store file as a stream: under a temporary name with the
@@ -438,6 +487,20 @@ fn remove_unnamed<'a>(dir: &Path, named: impl Iterator<Item = &'a FileRef>) {
             }
         }
     }
+}
+
+/// Files a probe has at most: a lookup reads each one's filter.
+const PROBE_FILES: usize = 3;
+
+/// Which probe files (a suffix of the list, oldest first, given their
+/// contacts) a commit of `changes` merges into its new file: as runs are
+/// merged, the changed contacts counting as a new run, and fewer when
+/// there would be more than [`PROBE_FILES`]. 0: the new file is the whole
+/// probe.
+fn probe_merge_from(contacts: &[u64], changes: &[probe::Change]) -> usize {
+    let changed = changes.chunk_by(|a, b| a.0 == b.0).count() as u64;
+    let sizes: Vec<u64> = contacts.iter().copied().chain([changed]).collect();
+    runs::merge_from(&sizes).min(PROBE_FILES - 1)
 }
 
 /// The runs of one kind that a commit adds a run of `rows` records to

@@ -266,7 +266,7 @@ impl Store {
                 }
                 self.manifest.erased = before.with(key, &scan.found).erased;
                 self.manifest.erasure_key = Some(key_text);
-                self.manifest.format = super::manifest::FORMAT_ERASED;
+                self.manifest.raise_format(super::manifest::FORMAT_ERASED);
                 out.erased_in_store = self.manifest.erased.len() as u64;
                 self.rebuild_dropping(&scan.dropped_ids).inspect_err(|_| {
                     self.manifest = saved;

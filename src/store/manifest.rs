@@ -17,6 +17,10 @@ pub(super) const FORMAT: u32 = 2;
 /// The format of a store with erased numbers: a build that cannot read
 /// numbers as their hashes must refuse it (it would let them through).
 pub(super) const FORMAT_ERASED: u32 = 3;
+/// The format of a store whose probe has layers: a build that reads only
+/// the first probe file must refuse it (it would miss newer opt-outs).
+/// This build reads erased numbers in it too.
+pub(super) const FORMAT_LAYERED: u32 = 4;
 
 /// One file of the store, with what it must be.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -58,6 +62,10 @@ pub struct Manifest {
     /// in a store last written by a build before probe files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<FileRef>,
+    /// Layers of the probe over `probe`, oldest first: a contact's
+    /// scopes are those of the newest file that holds it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_layers: Vec<FileRef>,
     /// Replies (confirmations, help answers) committed by ingests and not
     /// yet handed over, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -140,9 +148,9 @@ impl Manifest {
             return Err(damaged("checksum mismatch"));
         }
         let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;
-        if m.format != FORMAT && m.format != FORMAT_ERASED {
+        if ![FORMAT, FORMAT_ERASED, FORMAT_LAYERED].contains(&m.format) {
             return Err(Error::Corrupt(format!(
-                "store {}: format {} is not supported by this build (expected {FORMAT}, or {FORMAT_ERASED} with erased numbers)",
+                "store {}: format {} is not supported by this build (expected {FORMAT}, {FORMAT_ERASED} with erased numbers, or {FORMAT_LAYERED} with a layered probe)",
                 dir.display(),
                 m.format
             )));
@@ -169,9 +177,20 @@ impl Manifest {
             .chain(self.ledger.iter())
             .chain(self.keys.iter())
             .chain(self.ids.iter())
-            .chain(self.probe.iter())
+            .chain(self.probe_files())
             .chain(self.outbox_files())
             .flat_map(with_blocks)
+    }
+
+    /// The probe's files, oldest first.
+    pub fn probe_files(&self) -> impl DoubleEndedIterator<Item = &FileRef> {
+        self.probe.iter().chain(&self.probe_layers)
+    }
+
+    /// Raise the format to `format` (never lower it: a store one build
+    /// must refuse stays refused).
+    pub(super) fn raise_format(&mut self, format: u32) {
+        self.format = self.format.max(format);
     }
 
     /// Every outbox file: those pending and those of an unfinished

@@ -69,7 +69,7 @@ use ids::IdRun;
 use keys::{Entry, KeyRun};
 use layout::Kind;
 use manifest::{FileRef, Manifest};
-use probe::ProbeFile;
+use probe::{Probe, ProbeFile};
 use snapshot::Snapshot;
 use state::State;
 
@@ -78,8 +78,8 @@ use state::State;
 const READER_RETRIES: u32 = 3;
 /// The store's opt-outs, as a scrubber is made from them.
 pub enum OptOuts {
-    /// The store's probe file.
-    Probe(Box<ProbeFile>),
+    /// The store's probe files.
+    Probe(Box<Probe>),
     /// The snapshot's bitmaps (a store written before probe files).
     Bitmaps(Snapshot),
 }
@@ -88,7 +88,7 @@ impl OptOuts {
     /// Total opted-out (account, scope, contact) keys.
     pub fn opt_outs(&self) -> u64 {
         match self {
-            OptOuts::Probe(p) => p.scopes.iter().map(|s| s.count).sum(),
+            OptOuts::Probe(p) => p.opt_outs(),
             OptOuts::Bitmaps(s) => s.opt_outs(),
         }
     }
@@ -191,23 +191,46 @@ impl Store {
         }
     }
 
-    /// The opt-outs as a scrub reads them: the probe file, mapped (its
-    /// footer and header checked; its blocks are checked as it is read),
-    /// or the snapshot of a store that has none yet.
+    /// The opt-outs as a scrub reads them: the probe files, mapped (their
+    /// footers and headers checked; their blocks are checked as they are
+    /// read), or the snapshot of a store that has none yet.
     pub fn opt_outs(&self) -> Result<OptOuts> {
-        match &self.manifest.probe {
-            Some(r) => self.probe_file(r).map(|p| OptOuts::Probe(Box::new(p))),
+        match self.probe()? {
+            Some(p) => Ok(OptOuts::Probe(Box::new(p))),
             None => self.snapshot().map(OptOuts::Bitmaps),
         }
     }
 
-    fn probe_file(&self, r: &FileRef) -> Result<ProbeFile> {
+    /// The probe's files, opened (none in a store written before probe
+    /// files).
+    fn probe(&self) -> Result<Option<Probe>> {
+        let m = &self.manifest;
+        if m.probe.is_none() {
+            return Ok(None);
+        }
+        let newest = m.probe_files().last().map(|r| r.file.clone()).unwrap_or_default();
+        let mut layers = m
+            .probe_files()
+            .rev()
+            .map(|r| self.probe_file(r, r.file == newest))
+            .collect::<Result<Vec<_>>>()?;
+        if layers.len() == 1 {
+            return Ok(layers.pop().map(Probe::single));
+        }
+        Probe::layered(layers)
+            .map(Some)
+            .map_err(|why| damaged(&self.dir, &newest, why, Fix::Rebuild))
+    }
+
+    /// Open a probe file; the newest must have been written for this
+    /// ledger (an older layer was written for the ledger of its day).
+    fn probe_file(&self, r: &FileRef, newest: bool) -> Result<ProbeFile> {
         let bad = |why: Fault| damaged(&self.dir, &r.file, why, Fix::Rebuild);
         let mut p = ProbeFile::open(&self.dir.join(&r.file)).map_err(bad)?;
         if p.file_bytes() != r.bytes {
             return Err(bad("wrong size".into()));
         }
-        if p.ledger_digest != self.manifest.ledger_digest() {
+        if newest && p.ledger_digest != self.manifest.ledger_digest() {
             return Err(bad("it does not match the ledger".into()));
         }
         p.origin = format!("store {}: {}", self.dir.display(), r.file);
@@ -335,7 +358,13 @@ impl Store {
             read_verified(&self.dir, r, Fix::Restore)?;
             n += 1;
         }
-        for r in m.keys.iter().chain(&m.ids).chain([&m.snapshot]).chain(&m.probe) {
+        for r in m
+            .keys
+            .iter()
+            .chain(&m.ids)
+            .chain([&m.snapshot])
+            .chain(m.probe_files())
+        {
             check_file(&self.dir, r, Fix::Rebuild)?;
             n += 1;
         }

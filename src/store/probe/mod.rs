@@ -37,9 +37,11 @@
 //! answering (a scrub before it publishes its outputs). A damaged file
 //! never panics a lookup: every read is bounds-checked.
 
+mod layers;
 mod write;
 
-pub(crate) use write::{build, change, sorted_changes, write};
+pub(crate) use layers::Probe;
+pub(crate) use write::{build, change, sorted_changes, write, Change, Source, Target};
 
 use std::fs::File;
 use std::ops::Range;
@@ -110,6 +112,10 @@ struct Header {
     slots: u64,
     multi: u64,
     filter_bits: u32,
+    /// In a layer: the fingerprints of the layers it lies over, newest
+    /// first (see [`ProbeFile::fingerprint`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    below: Vec<u32>,
     scopes: Vec<ProbeScope>,
 }
 
@@ -135,6 +141,11 @@ pub struct ProbeFile {
     pub scopes: Vec<ProbeScope>,
     /// Digest of the ledger it was compiled from.
     pub ledger_digest: u32,
+    /// In a layer: the fingerprints of the layers below it, newest first.
+    pub below: Vec<u32>,
+    /// The footer's checksum (of the block table and the header): names
+    /// this file's contents for the layers written over it.
+    pub fingerprint: u32,
     records: usize,
     home_slots: usize,
     slots: usize,
@@ -212,6 +223,8 @@ impl ProbeFile {
             body,
             scopes: header.scopes,
             ledger_digest: header.ledger_digest,
+            below: header.below,
+            fingerprint: tail_crc,
             bytes,
         })
     }
@@ -221,8 +234,7 @@ impl ProbeFile {
         self.bytes.len() as u64
     }
 
-    /// Contacts with at least one opt-out.
-    #[cfg(test)]
+    /// Contacts it holds (in a layer, some may be opted out nowhere).
     pub fn contacts(&self) -> u64 {
         self.records as u64
     }
@@ -325,13 +337,18 @@ impl ProbeFile {
         }
     }
 
+    /// The value of a key's slot, if it has one.
+    fn find_value(&self, k: u64) -> Option<u32> {
+        let i = self.find(k)?;
+        Some(self.u32_at(i * RECORD + 8))
+    }
+
     /// The value of a contact's slot, if it has one: what
     /// [`ProbeFile::for_each_scope`] reads its scopes from. Lookups of many
     /// rows ask this first, in a loop of its own, so that their reads of
     /// the table overlap.
     pub fn value(&self, contact: u64) -> Option<u32> {
-        let i = self.find(key(contact))?;
-        Some(self.u32_at(i * RECORD + 8))
+        self.find_value(key(contact))
     }
 
     /// Read the first word of a value's scopes when they lie in `multi`
@@ -495,7 +512,17 @@ mod tests {
         let mut bytes = Vec::new();
         let mut names8 = names(8);
         names8[0].1 = "new".into();
-        write(&mut bytes, Some((&old, &remap)), &changes, names8.clone(), 2).expect("write");
+        let target = Target {
+            scopes: names8.clone(),
+            ledger_digest: 2,
+            totals: None,
+            below: &[],
+        };
+        let old = [Source {
+            file: &old,
+            remap: &remap,
+        }];
+        write(&mut bytes, &old, &changes, target).expect("write");
         let merged = ProbeFile::from_bytes(bytes.clone()).expect("open");
         merged.verify_all().expect("sound");
         assert_answers(&merged, &model(&model_pairs));

@@ -17,53 +17,97 @@ pub(crate) fn change(contact: u64, scope: u32, opt_out: bool) -> Change {
     (key(contact), scope, opt_out)
 }
 
-/// Write the probe of `scopes` (the new list, sorted by account and
-/// scope): the records of `old` (its scope indices moved to the new list
-/// by `remap`, `None` for a scope that is gone) with `changes` applied.
-/// `changes` must be sorted; with no `old`, they are every opt-out.
-/// Returns what it wrote.
+/// A probe file as a source of a write: its scope indices moved to the
+/// new list by `remap` (`None` for a scope that is gone).
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub file: &'a ProbeFile,
+    pub remap: &'a [Option<u32>],
+}
+
+impl Source<'_> {
+    /// The scopes of a record's value, in the new list.
+    fn scopes_into(&self, value: u32, raw: &mut Vec<u32>, set: &mut Vec<u32>) {
+        self.file.scopes_of(value, raw);
+        set.extend(
+            raw.iter()
+                .filter_map(|&s| self.remap.get(s as usize).copied().flatten()),
+        );
+    }
+}
+
+/// What a write makes: the whole probe, or a layer over older ones.
+pub(crate) struct Target<'a> {
+    /// The new scope list (sorted by account and scope).
+    pub scopes: Vec<(String, String)>,
+    pub ledger_digest: u32,
+    /// Contacts per scope in the whole store, when the file is a layer
+    /// (its own records count only the contacts it holds).
+    pub totals: Option<Vec<u64>>,
+    /// The layers the new one lies over, newest first (none: the file is
+    /// the whole probe). A changed contact that `merged` does not hold
+    /// starts from the scopes the first of them that holds it gives.
+    pub below: &'a [Source<'a>],
+}
+
+/// Write a probe file: the records of `merged` (layers, newest first: for
+/// a contact in several, the newest holds its scopes) with `changes`
+/// applied. `changes` must be sorted; with nothing merged and nothing
+/// below, they are every opt-out. A contact opted out nowhere is left out
+/// of a whole probe, and kept with no scopes in a layer (it hides what the
+/// layers below say of it). Returns what it wrote.
 pub(crate) fn write<W: Write>(
     out: W,
-    old: Option<(&ProbeFile, &[Option<u32>])>,
+    merged: &[Source],
     changes: &[Change],
-    scopes: Vec<(String, String)>,
-    ledger_digest: u32,
+    target: Target,
 ) -> io::Result<Written> {
     // contacts after the merge, at most: the table is sized for them
     let added = changes
         .chunk_by(|a, b| a.0 == b.0)
-        .filter(|g| g.iter().any(|c| c.2))
+        .filter(|g| !target.below.is_empty() || g.iter().any(|c| c.2))
         .count();
-    let expected = old.map_or(0, |(p, _)| p.records as u64) + added as u64;
-    let mut w = ProbeWriter::new(out, expected, scopes.len());
+    let expected = merged.iter().map(|p| p.file.records as u64).sum::<u64>() + added as u64;
+    let mut w = ProbeWriter::new(out, expected, target.scopes.len());
     // a changed contact's scopes take at most one word more per change,
     // and one for its count: reserved once, not doubled on the way
-    let multi = old.map_or(0, |(p, _)| p.multi_len) + 2 * changes.len();
+    let multi = merged.iter().map(|p| p.file.multi_len).sum::<usize>() + 2 * changes.len();
     w.multi.reserve_exact(multi);
-    let mut olds = old.map(|(p, _)| p.records().peekable());
-    let remap = old.map_or(&[][..], |(_, r)| r);
+    let mut heads: Vec<_> = merged.iter().map(|p| p.file.records().peekable()).collect();
+    let layered = !target.below.is_empty();
     let mut ci = 0;
     let mut set: Vec<u32> = Vec::new();
     let mut raw: Vec<u32> = Vec::new();
     loop {
-        let next_old = olds.as_mut().and_then(|o| o.peek().map(|r| r.0));
         let next_change = changes.get(ci).map(|c| c.0);
-        let k = match (next_old, next_change) {
-            (None, None) => break,
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
+        let Some(k) = heads
+            .iter_mut()
+            .filter_map(|h| h.peek().map(|r| r.0))
+            .chain(next_change)
+            .min()
+        else {
+            break;
         };
         set.clear();
-        if next_old == Some(k) {
-            if let (Some(o), Some((p, _))) = (olds.as_mut(), old) {
-                if let Some((_, v)) = o.next() {
-                    p.scopes_of(v, &mut raw);
-                    set.extend(
-                        raw.iter()
-                            .filter_map(|&s| remap.get(s as usize).copied().flatten()),
-                    );
+        // the newest layer that holds the key gives its scopes; the
+        // others' records of it are passed over
+        let mut known = false;
+        for (h, p) in heads.iter_mut().zip(merged) {
+            if let Some((_, v)) = h.next_if(|r| r.0 == k) {
+                if !known {
+                    p.scopes_into(v, &mut raw, &mut set);
+                    known = true;
                 }
+            }
+        }
+        if !known {
+            if let Some((p, v)) = target
+                .below
+                .iter()
+                .find_map(|p| p.file.find_value(k).map(|v| (p, v)))
+            {
+                p.scopes_into(v, &mut raw, &mut set);
+                known = true;
             }
         }
         while let Some(&(_, scope, opt_out)) = changes.get(ci).filter(|c| c.0 == k) {
@@ -73,13 +117,14 @@ pub(crate) fn write<W: Write>(
             }
             ci += 1;
         }
-        if !set.is_empty() {
+        if !set.is_empty() || (layered && known) {
             set.sort_unstable();
             set.dedup();
             w.push(k, &set)?;
         }
     }
-    w.finish(scopes, ledger_digest)
+    let below = target.below.iter().map(|p| p.file.fingerprint).collect();
+    w.finish(target.scopes, target.ledger_digest, target.totals, below)
 }
 
 /// Bytes of slots staged before they are written.
@@ -157,8 +202,8 @@ impl<W: Write> ProbeWriter<W> {
         Ok(())
     }
 
-    /// Add a contact (keys ascending) with its scopes (sorted, distinct,
-    /// not empty).
+    /// Add a contact (keys ascending) with its scopes (sorted, distinct;
+    /// none in a layer, for a contact opted out nowhere now).
     fn push(&mut self, k: u64, scopes: &[u32]) -> io::Result<()> {
         let too_many = || io::Error::other("more opt-outs than a probe file holds");
         let at = home(k, self.home_slots).max(self.next_slot);
@@ -208,7 +253,13 @@ impl<W: Write> ProbeWriter<W> {
         self.flush_staged(false)
     }
 
-    fn finish(mut self, names: Vec<(String, String)>, ledger_digest: u32) -> io::Result<Written> {
+    fn finish(
+        mut self,
+        names: Vec<(String, String)>,
+        ledger_digest: u32,
+        totals: Option<Vec<u64>>,
+        below: Vec<u32>,
+    ) -> io::Result<Written> {
         while self.next_slot < self.home_slots {
             self.empty_slot()?;
         }
@@ -237,9 +288,10 @@ impl<W: Write> ProbeWriter<W> {
             slots: self.next_slot as u64,
             multi: multi.len() as u64,
             filter_bits: self.filter_bits,
+            below,
             scopes: names
                 .into_iter()
-                .zip(&self.counts)
+                .zip(totals.as_ref().unwrap_or(&self.counts))
                 .map(|((account, scope), &count)| ProbeScope {
                     account,
                     scope,
@@ -275,7 +327,13 @@ pub(crate) fn build(
 ) -> io::Result<Vec<u8>> {
     let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
     let mut out = Vec::new();
-    write(&mut out, None, &changes, scopes, ledger_digest)?;
+    let target = Target {
+        scopes,
+        ledger_digest,
+        totals: None,
+        below: &[],
+    };
+    write(&mut out, &[], &changes, target)?;
     Ok(out)
 }
 
