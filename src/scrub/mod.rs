@@ -399,14 +399,10 @@ impl Scrubber {
             // pass it: tight loops of independent reads, whose misses
             // overlap instead of stalling one row at a time
             Lookup::Probe { probe, .. } => {
-                let maybe: Vec<bool> = keys.iter().map(|c| c.is_some_and(|c| probe.may_hit(c))).collect();
-                let found: Vec<Found> = keys
-                    .iter()
-                    .zip(maybe)
-                    .map(|(c, maybe)| match (c, maybe) {
-                        (Some(c), true) => probe.value(*c).map_or(Found::No, Found::Value),
-                        _ => Found::No,
-                    })
+                let found: Vec<Found> = probe
+                    .values(&keys)
+                    .into_iter()
+                    .map(|v| v.map_or(Found::No, Found::Value))
                     .collect();
                 let touched = found.iter().fold(0u32, |acc, f| match f {
                     Found::Value(v) => acc ^ probe.touch_scopes(*v),

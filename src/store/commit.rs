@@ -393,8 +393,8 @@ impl Store {
                 let from = match gone {
                     true => 0,
                     false => probe_merge_from(
-                        &files.iter().map(ProbeFile::contacts).collect::<Vec<_>>(),
-                        &changes,
+                        &files.iter().map(ProbeFile::weight).collect::<Vec<_>>(),
+                        changes.len(),
                     ),
                 };
                 // merged: the layers from `from` on; below: those before
@@ -493,13 +493,12 @@ fn remove_unnamed<'a>(dir: &Path, named: impl Iterator<Item = &'a FileRef>) {
 const PROBE_FILES: usize = 3;
 
 /// Which probe files (a suffix of the list, oldest first, given their
-/// contacts) a commit of `changes` merges into its new file: as runs are
-/// merged, the changed contacts counting as a new run, and fewer when
-/// there would be more than [`PROBE_FILES`]. 0: the new file is the whole
-/// probe.
-fn probe_merge_from(contacts: &[u64], changes: &[probe::Change]) -> usize {
-    let changed = changes.chunk_by(|a, b| a.0 == b.0).count() as u64;
-    let sizes: Vec<u64> = contacts.iter().copied().chain([changed]).collect();
+/// weights: see [`ProbeFile::weight`]) a commit of `changes` changes
+/// merges into its new file: as runs are merged, the changes counting as
+/// a new run, and fewer when there would be more than [`PROBE_FILES`]. 0:
+/// the new file is the whole probe.
+fn probe_merge_from(weights: &[u64], changes: usize) -> usize {
+    let sizes: Vec<u64> = weights.iter().copied().chain([changes as u64]).collect();
     runs::merge_from(&sizes).min(PROBE_FILES - 1)
 }
 

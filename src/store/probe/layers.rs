@@ -104,6 +104,32 @@ impl Probe {
             .find_map(|(i, l)| l.value(contact).map(|v| (i as u64) << 32 | u64::from(v)))
     }
 
+    /// [`Probe::value`] of many contacts (`None`: no contact), layer by
+    /// layer: the filter's words of every row, then the slots of the rows
+    /// that pass, each in a tight loop of independent reads whose misses
+    /// overlap; a row found in a layer is not looked up in older ones.
+    pub fn values(&self, keys: &[Option<u64>]) -> Vec<Option<u64>> {
+        let mut out = vec![None; keys.len()];
+        let mut pending: Vec<(u32, u64)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (i as u32, k)))
+            .collect();
+        for (at, layer) in self.layers.iter().enumerate() {
+            let maybe: Vec<bool> = pending.iter().map(|&(_, k)| layer.may_hit(k)).collect();
+            let tag = (at as u64) << 32;
+            let mut rest = Vec::with_capacity(pending.len());
+            for (&(i, k), maybe) in pending.iter().zip(maybe) {
+                match maybe.then(|| layer.value(k)).flatten() {
+                    Some(v) => out[i as usize] = Some(tag | u64::from(v)),
+                    None => rest.push((i, k)),
+                }
+            }
+            pending = rest;
+        }
+        out
+    }
+
     fn split(v: u64) -> (usize, u32) {
         ((v >> 32) as usize, v as u32)
     }

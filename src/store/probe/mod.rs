@@ -41,7 +41,7 @@ mod layers;
 mod write;
 
 pub(crate) use layers::Probe;
-pub(crate) use write::{build, change, sorted_changes, write, Change, Source, Target};
+pub(crate) use write::{build, change, sorted_changes, write, Source, Target};
 
 use std::fs::File;
 use std::ops::Range;
@@ -234,7 +234,14 @@ impl ProbeFile {
         self.bytes.len() as u64
     }
 
+    /// Its size in records and words of scope lists: about its opt-outs,
+    /// what a merge of it reads and writes.
+    pub fn weight(&self) -> u64 {
+        (self.records + self.multi_len) as u64
+    }
+
     /// Contacts it holds (in a layer, some may be opted out nowhere).
+    #[cfg(test)]
     pub fn contacts(&self) -> u64 {
         self.records as u64
     }
