@@ -89,11 +89,15 @@ impl Source {
     }
 }
 
+/// An event id: a string kept in place when short.
+pub type EventId = compact_str::CompactString;
+
 /// One event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// Stable id: the message id, the submission id, or a hash of the row.
-    pub event_id: String,
+    /// Stable id: the message id, the submission id, or a hash of the row
+    /// (kept in place up to 24 bytes: an import's ids take no allocation).
+    pub event_id: EventId,
     /// The account.
     pub account: Arc<str>,
     /// `account` or a normalized sender id.
@@ -200,7 +204,7 @@ pub fn from_batch(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), Strin
     };
     for i in 0..batch.num_rows() {
         out.push(Event {
-            event_id: id.value(i).to_string(),
+            event_id: EventId::from(id.value(i)),
             account: intern(account.value(i)),
             scope: intern(scope.value(i)),
             contact: contact.value(i),
@@ -258,7 +262,7 @@ mod tests {
 
     fn ev(action: Action, source: Source, scope: &str) -> Event {
         Event {
-            event_id: String::new(),
+            event_id: EventId::default(),
             account: "a".into(),
             scope: scope.into(),
             contact: 1,

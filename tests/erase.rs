@@ -68,7 +68,7 @@ fn with_ids(events: &mut [Event]) {
     for (i, e) in events.iter_mut().enumerate() {
         if e.action == Action::OptOut && i % 2 == 0 {
             let made = format!("{}|{}|{}|{i}", e.account, e.scope, e.contact);
-            e.event_id = format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(made.as_bytes()));
+            e.event_id = format!("import#{:016x}", xxhash_rust::xxh3::xxh3_64(made.as_bytes())).into();
             e.source = Source::Import;
             e.keyword = None;
         }
@@ -110,7 +110,7 @@ proptest! {
         let old_ids: HashSet<String> = events
             .iter()
             .filter(|e| erase.contains(&e.contact) && e.event_id.contains('#'))
-            .map(|e| e.event_id.clone())
+            .map(|e| e.event_id.to_string())
             .collect();
 
         let done = store.erase(&erase).unwrap();
@@ -175,7 +175,7 @@ fn an_erase_that_would_change_a_tie_is_refused() {
         std::fs::write(&config, CONFIG).unwrap();
         let mut store = Store::init(&dir.path().join("store"), &config).unwrap();
         let ev = |id: String, action| Event {
-            event_id: id,
+            event_id: id.into(),
             account: "a".into(),
             scope: "account".into(),
             contact: 447700900001,

@@ -95,7 +95,7 @@ fn row() -> impl Strategy<Value = Row> {
 
 pub(crate) fn to_event(i: usize, e: &Ev) -> Event {
     Event {
-        event_id: format!("e{i:03}"),
+        event_id: format!("e{i:03}").into(),
         account: ACCOUNTS[e.account].into(),
         scope: e
             .scope
@@ -429,7 +429,7 @@ proptest! {
             for sender in [None, Some(&*e.scope)] {
                 let ids = |v: Vec<&Event>| v.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
                 let want = ids(state.deciding(&e.account, sender, e.contact));
-                let got: Vec<String> = store.deciding(&e.account, sender, e.contact).unwrap().into_iter().map(|e| e.event_id).collect();
+                let got: Vec<optscrub::event::EventId> = store.deciding(&e.account, sender, e.contact).unwrap().into_iter().map(|e| e.event_id).collect();
                 prop_assert_eq!(got, want);
             }
         }

@@ -231,7 +231,7 @@ fn event(
     via: &Arc<str>,
 ) -> Event {
     Event {
-        event_id: format!("reply:{}", m.id),
+        event_id: compact_str::format_compact!("reply:{}", m.id),
         account: account.clone(),
         scope,
         contact: m.contact,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Account;
 use crate::error::{Error, Result};
-use crate::event::{Action, Event, Source, ACCOUNT_SCOPE};
+use crate::event::{Action, Event, EventId, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejected, Rejects, TimeColumn};
 use crate::io::input::Dataset;
 use crate::phone::{normalize, normalize_sender};
@@ -106,7 +106,7 @@ fn scope_code(account: &Account, raw: &str) -> ScopeCode {
 /// file imported twice adds nothing the second time. Written without
 /// `format!` (a fifth of an import's time when it was): the bytes hashed
 /// and the id are what they always were (see the test).
-fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Option<i64>) -> String {
+fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Option<i64>) -> EventId {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     key.clear();
     for part in [account, scope] {
@@ -120,7 +120,7 @@ fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Op
         key.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
     }
     let h = xxhash_rust::xxh3::xxh3_64(key);
-    let mut id = String::with_capacity(23);
+    let mut id = EventId::with_capacity(23);
     id.push_str("import#");
     id.extend(
         (0..16)

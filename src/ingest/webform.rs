@@ -117,7 +117,7 @@ pub fn read(
                 ),
             };
             events.push(Event {
-                event_id,
+                event_id: event_id.into(),
                 account: account.into(),
                 scope: scope.clone(),
                 contact,

@@ -45,7 +45,7 @@ pub fn time(at: i64) -> String {
 }
 
 fn event_json(e: &Event) -> serde_json::Value {
-    json!({"event_id": e.event_id, "scope": e.scope, "action": e.action.as_str(), "source": e.source.as_str(),
+    json!({"event_id": e.event_id.as_str(), "scope": e.scope, "action": e.action.as_str(), "source": e.source.as_str(),
            "keyword": e.keyword, "at": time(e.at), "via": e.via})
 }
 

@@ -106,7 +106,7 @@ impl Erasures {
         }
         e.contact = k;
         if let Some(id) = self.key.and_then(|key| rewritten_id(key, &e.event_id)) {
-            e.event_id = id;
+            e.event_id = id.into();
         }
     }
 
@@ -196,7 +196,7 @@ fn fold(slot: &mut Option<Last>, e: &Event) {
         .as_ref()
         .is_none_or(|(at, id, _)| (e.at, e.event_id.as_str()) > (*at, id.as_str()));
     if newer {
-        *slot = Some((e.at, e.event_id.clone(), e.action));
+        *slot = Some((e.at, e.event_id.to_string(), e.action));
     }
 }
 

@@ -143,7 +143,7 @@ impl Store {
                 wanted.entry(e.ledger).or_default().push(e.row);
             }
         }
-        let mut id_of: FastMap<(u32, u32), String> = FastMap::default();
+        let mut id_of: FastMap<(u32, u32), crate::event::EventId> = FastMap::default();
         for (ledger, rows) in wanted {
             let r = self.ledger_file(ledger)?;
             let events = read_events(&self.dir, r, Fix::Restore)?;

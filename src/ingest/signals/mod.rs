@@ -393,7 +393,7 @@ pub fn read(config: &Config, mut data: Dataset, cols: &SignalColumns, rejects: &
                     }
                 };
                 out.events.push(Event {
-                    event_id,
+                    event_id: event_id.into(),
                     account: accounts[ai].clone(),
                     scope: scope.clone(),
                     contact,

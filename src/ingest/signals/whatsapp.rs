@@ -142,7 +142,8 @@ pub(super) fn read_whatsapp(
                 event_id: hashed(
                     "whatsapp",
                     &[&sender.id, &format_e164(contact), raw_at, value, category],
-                ),
+                )
+                .into(),
                 account: acc.id.as_str().into(),
                 scope,
                 contact,
