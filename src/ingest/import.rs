@@ -120,14 +120,12 @@ fn import_id(key: &mut Vec<u8>, account: &str, scope: &str, contact: u64, at: Op
         key.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
     }
     let h = xxhash_rust::xxh3::xxh3_64(key);
-    let mut id = EventId::with_capacity(23);
-    id.push_str("import#");
-    id.extend(
-        (0..16)
-            .rev()
-            .map(|i| char::from(HEX[(h >> (4 * i)) as usize & 15])),
-    );
-    id
+    let mut id = *b"import#0000000000000000";
+    for (i, d) in id[7..].iter_mut().enumerate() {
+        *d = HEX[(h >> (4 * (15 - i))) as usize & 15];
+    }
+    // ASCII throughout: never the empty default
+    std::str::from_utf8(&id).map(EventId::from).unwrap_or_default()
 }
 
 /// Read an import dataset into opt-out events; unusable rows go to `rejects`.
