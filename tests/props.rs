@@ -559,4 +559,28 @@ fn small_commits_over_a_large_probe_write_layers_that_decide_alike() {
     store.rebuild().unwrap();
     assert!(store.manifest.probe_layers.is_empty());
     assert_eq!(decide(&store), layered);
+
+    // a damaged first file, found while a layer over it is written (the
+    // changed contacts are looked up in it): the probe is written whole
+    // from the snapshot instead
+    store.ingest(vec![e(304, 11, None, false)]).unwrap();
+    assert_eq!(store.manifest.probe_layers.len(), 1);
+    let first = store_dir.join(&store.manifest.probe.as_ref().unwrap().file);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[3] ^= 0x10;
+    std::fs::write(&first, bytes).unwrap();
+    store.ingest(vec![e(305, 550, None, false)]).unwrap();
+    assert!(store.manifest.probe_layers.is_empty());
+    let mut whole = layered;
+    for c in [11, 550] {
+        for s in 0..3 {
+            whole[c * 3 + s] = Some("account_opt_out account".into());
+        }
+    }
+    let got = decide(&store);
+    let differ: Vec<usize> = (0..whole.len())
+        .filter(|&i| got[i] != whole[i])
+        .map(|i| i / 3)
+        .collect();
+    assert!(differ.is_empty(), "contacts decided otherwise: {differ:?}");
 }

@@ -328,106 +328,119 @@ impl Store {
             .map(|s| (s.account.clone(), s.scope.clone()))
             .collect();
         let refs: Vec<&FileRef> = self.manifest.probe_files().collect();
-        let old = match replace || refs.is_empty() {
-            true => None,
-            false => {
-                let opened = refs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        self.probe_file(r, i + 1 == refs.len()).and_then(|p| {
-                            p.verify_all()
-                                .map(|()| p)
-                                .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-                        })
-                    })
-                    .collect::<Result<Vec<ProbeFile>>>();
-                match opened {
-                    Ok(files) => Some(files),
-                    Err(e) => {
-                        eprintln!("optscrub: {e}; it is recompiled from the snapshot");
-                        None
-                    }
-                }
-            }
-        };
-        let target = |totals, below| probe::Target {
-            scopes: names.clone(),
-            ledger_digest: snap.ledger_digest,
-            totals,
-            below,
-        };
-        let (written, kept) = match &old {
-            Some(files) => {
-                let at: crate::util::fasthash::FastMap<u64, u32> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (a, s))| (keys::scope_hash(a, s), i as u32))
-                    .collect();
-                let remaps: Vec<Vec<Option<u32>>> = files
-                    .iter()
-                    .map(|p| {
-                        p.scopes
-                            .iter()
-                            .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
-                            .collect()
-                    })
-                    .collect();
-                // an opt-in of a scope that is gone has nothing to take out
-                let mut changes = Vec::with_capacity(keys.len());
-                changes.extend(
-                    keys.iter()
-                        .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out))),
-                );
-                let changes = probe::sorted_changes(changes);
-                let sources: Vec<probe::Source> = files
-                    .iter()
-                    .zip(&remaps)
-                    .map(|(file, remap)| probe::Source { file, remap })
-                    .collect();
-                // a scope that is gone is gone from every file (its opt-ins
-                // made no change to write, and a layer would leave its
-                // opt-outs below, to come back with the scope): the probe
-                // is written whole
-                let gone = remaps.iter().flatten().any(Option::is_none);
-                let from = match gone {
-                    true => 0,
-                    false => probe_merge_from(
-                        &files.iter().map(ProbeFile::weight).collect::<Vec<_>>(),
-                        changes.len(),
-                    ),
-                };
-                // merged: the layers from `from` on; below: those before
-                let merged: Vec<probe::Source> = sources[from..].iter().rev().copied().collect();
-                let below: Vec<probe::Source> = sources[..from].iter().rev().copied().collect();
-                let totals = (from > 0).then(|| snap.scopes.iter().map(|s| s.bitmap.len()).collect());
-                let written = self.write_streamed(rel, |f| {
-                    probe::write(f, &merged, &changes, target(totals, &below))
-                })?;
-                (written, from)
-            }
-            None => {
-                let all = snap
-                    .scopes
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, s)| s.bitmap.iter().map(move |c| probe::change(c, i as u32, true)))
-                    .collect();
-                let changes = probe::sorted_changes(all);
-                let written =
-                    self.write_streamed(rel, |f| probe::write(f, &[], &changes, target(None, &[])))?;
-                (written, 0)
-            }
-        };
-        let mut out: Vec<FileRef> = refs[..kept].iter().map(|r| (*r).clone()).collect();
-        out.push(FileRef {
+        let file_ref = |written: probe::Written| FileRef {
             file: rel.to_string(),
             bytes: written.bytes,
             crc32: written.crc32,
             rows: written.contacts,
             blocks: None,
-        });
-        Ok(out)
+        };
+        if !replace && !refs.is_empty() {
+            let opened = refs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| self.probe_file(r, i + 1 == refs.len()))
+                .collect::<Result<Vec<ProbeFile>>>();
+            let over = opened.and_then(|files| self.write_probe_over(rel, &names, snap, keys, &files));
+            match over {
+                Ok((written, kept)) => {
+                    let mut out: Vec<FileRef> = refs[..kept].iter().map(|r| (*r).clone()).collect();
+                    out.push(file_ref(written));
+                    return Ok(out);
+                }
+                // the new file could not be written: not a damaged store
+                Err(e @ Error::Io { .. }) => return Err(e),
+                Err(e) => eprintln!("optscrub: {e}; it is recompiled from the snapshot"),
+            }
+        }
+        let all = snap
+            .scopes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.bitmap.iter().map(move |c| probe::change(c, i as u32, true)))
+            .collect();
+        let changes = probe::sorted_changes(all);
+        let target = probe::Target {
+            scopes: names,
+            ledger_digest: snap.ledger_digest,
+            totals: None,
+            below: &[],
+        };
+        let written = self.write_streamed(rel, |f| probe::write(f, &[], &changes, target))?;
+        Ok(vec![file_ref(written)])
+    }
+
+    /// Write the new probe file over the previous probe's `files` (oldest
+    /// first): the files it merges are verified whole first (they are read
+    /// whole); those below it are checked block by block as the changed
+    /// contacts are looked up in them, so a small commit over a large
+    /// probe reads a small part of it. Returns what it wrote and how many
+    /// of `files` stay below it; a damaged file is an error (the caller
+    /// writes the probe whole instead).
+    fn write_probe_over(
+        &self,
+        rel: &str,
+        names: &[(String, String)],
+        snap: &Snapshot,
+        keys: &[Entry],
+        files: &[ProbeFile],
+    ) -> Result<(probe::Written, usize)> {
+        let at: crate::util::fasthash::FastMap<u64, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, (a, s))| (keys::scope_hash(a, s), i as u32))
+            .collect();
+        let remaps: Vec<Vec<Option<u32>>> = files
+            .iter()
+            .map(|p| {
+                p.scopes
+                    .iter()
+                    .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
+                    .collect()
+            })
+            .collect();
+        // an opt-in of a scope that is gone has nothing to take out
+        let mut changes = Vec::with_capacity(keys.len());
+        changes.extend(
+            keys.iter()
+                .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out))),
+        );
+        let changes = probe::sorted_changes(changes);
+        // a scope that is gone is gone from every file (its opt-ins made
+        // no change to write, and a layer would leave its opt-outs below,
+        // to come back with the scope): the probe is written whole
+        let gone = remaps.iter().flatten().any(Option::is_none);
+        let from = match gone {
+            true => 0,
+            false => probe_merge_from(
+                &files.iter().map(ProbeFile::weight).collect::<Vec<_>>(),
+                changes.len(),
+            ),
+        };
+        let bad = |f: &ProbeFile, why: &str| Error::Corrupt(format!("{} is damaged ({why})", f.origin));
+        for f in &files[from..] {
+            f.verify_all().map_err(|why| bad(f, &why.to_string()))?;
+        }
+        let sources: Vec<probe::Source> = files
+            .iter()
+            .zip(&remaps)
+            .map(|(file, remap)| probe::Source { file, remap })
+            .collect();
+        // merged: the files from `from` on; below: those before
+        let merged: Vec<probe::Source> = sources[from..].iter().rev().copied().collect();
+        let below: Vec<probe::Source> = sources[..from].iter().rev().copied().collect();
+        let totals = (from > 0).then(|| snap.scopes.iter().map(|s| s.bitmap.len()).collect());
+        let target = probe::Target {
+            scopes: names.to_vec(),
+            ledger_digest: snap.ledger_digest,
+            totals,
+            below: &below,
+        };
+        let written = self.write_streamed(rel, |f| probe::write(f, &merged, &changes, target))?;
+        if let Some((f, why)) = files[..from].iter().find_map(|f| f.damage().map(|why| (f, why))) {
+            return Err(bad(f, why));
+        }
+        Ok((written, from))
     }
 
     /// Write a store file as a stream: under a temporary name with the

@@ -41,7 +41,7 @@ mod layers;
 mod write;
 
 pub(crate) use layers::Probe;
-pub(crate) use write::{build, change, sorted_changes, write, Source, Target};
+pub(crate) use write::{build, change, sorted_changes, write, Source, Target, Written};
 
 use std::fs::File;
 use std::ops::Range;
