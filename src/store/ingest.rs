@@ -141,7 +141,8 @@ impl Store {
         events.retain(|_| flags.next().copied().unwrap_or(false));
         let mut out = Committed {
             already_known: inputs - events.len(),
-            fresh: vec![None; inputs],
+            // a caller that lets the events go asks nothing of them
+            fresh: if keep_events { vec![None; inputs] } else { Vec::new() },
             new_events: events,
         };
         if hashes.is_empty() {
@@ -303,7 +304,7 @@ impl Store {
                 out.fresh[new_at[k.row as usize] as usize] = Some(k.row);
             }
         }
-        drop(winners);
+        drop((winners, verdicts, new_at));
         crate::util::trace::mark("ingest: the winners' keys made");
         let new = out.new_events.len();
         let mut ledger = None;
