@@ -142,7 +142,11 @@ impl Store {
         let mut out = Committed {
             already_known: inputs - events.len(),
             // a caller that lets the events go asks nothing of them
-            fresh: if keep_events { vec![None; inputs] } else { Vec::new() },
+            fresh: if keep_events {
+                vec![None; inputs]
+            } else {
+                Vec::new()
+            },
             new_events: events,
         };
         if hashes.is_empty() {
