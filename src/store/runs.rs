@@ -23,6 +23,27 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+impl Bytes {
+    /// Ask the system to read these byte ranges `(start, length)` ahead,
+    /// without waiting: lookups whose places are known before they are
+    /// made get their pages from the disk together, not one fault at a
+    /// time (a mapped file opened for lookups reads no more than the page
+    /// a fault asks for).
+    pub(super) fn will_need(&self, ranges: impl Iterator<Item = (usize, usize)>) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(m) = self {
+            for (at, len) in ranges {
+                let len = len.min(m.len().saturating_sub(at));
+                if len > 0 {
+                    let _ = m.advise_range(memmap2::Advice::WillNeed, at, len);
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ranges;
+    }
+}
+
 /// Map a store file and check its size and CRC-32 against the manifest's.
 pub(super) fn map_verified(path: &Path, bytes: u64, crc: u32) -> Result<Bytes, Fault> {
     let file = File::open(path)?;

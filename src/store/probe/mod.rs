@@ -258,6 +258,28 @@ impl ProbeFile {
         }
     }
 
+    /// Ask for the blocks of the table that lookups of these keys
+    /// (ascending) will read, to be read from the disk ahead of them: a
+    /// lookup reads its home slot's block whole, to check it.
+    fn prefetch(&self, keys: impl Iterator<Item = u64>) {
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for k in keys {
+            // the home slot's block and the next (a search may run on)
+            let block = home(k, self.home_slots) * RECORD / BLOCK;
+            match ranges.last_mut() {
+                Some((from, len)) if block * BLOCK <= *from + *len => *len = (block + 2) * BLOCK - *from,
+                _ => ranges.push((block * BLOCK, 2 * BLOCK)),
+            }
+        }
+        self.bytes.will_need(ranges.into_iter());
+    }
+
+    /// Ask for the whole body, to be read from the disk ahead of a pass
+    /// over it.
+    fn prefetch_all(&self) {
+        self.bytes.will_need(std::iter::once((0, self.body)));
+    }
+
     /// Check every block not checked yet (a scrub of many rows runs this
     /// on a thread of its own, so that its reads find their blocks
     /// checked).
@@ -391,6 +413,7 @@ impl ProbeFile {
 
     /// Check every block of the body, whether read before or not.
     pub fn verify_all(&self) -> Result<(), Fault> {
+        self.prefetch_all();
         self.verifier.untrusted().check_all(&self.bytes)
     }
 
