@@ -392,12 +392,7 @@ impl Store {
             .collect();
         let remaps: Vec<Vec<Option<u32>>> = files
             .iter()
-            .map(|p| {
-                p.scopes
-                    .iter()
-                    .map(|s| at.get(&keys::scope_hash(&s.account, &s.scope)).copied())
-                    .collect()
-            })
+            .map(|p| p.remap(|a, s| at.get(&keys::scope_hash(a, s)).copied()))
             .collect();
         // an opt-in of a scope that is gone has nothing to take out
         let mut changes = Vec::with_capacity(keys.len());

@@ -208,18 +208,17 @@ impl Store {
         if m.probe.is_none() {
             return Ok(None);
         }
-        let newest = m.probe_files().last().map(|r| r.file.clone()).unwrap_or_default();
-        let mut layers = m
+        // newest first: the first was written for this ledger
+        let layers = m
             .probe_files()
             .rev()
-            .map(|r| self.probe_file(r, r.file == newest))
+            .enumerate()
+            .map(|(i, r)| self.probe_file(r, i == 0))
             .collect::<Result<Vec<_>>>()?;
-        if layers.len() == 1 {
-            return Ok(layers.pop().map(Probe::single));
-        }
-        Probe::layered(layers)
-            .map(Some)
-            .map_err(|why| damaged(&self.dir, &newest, why, Fix::Rebuild))
+        Probe::layered(layers).map(Some).map_err(|why| {
+            let newest = m.probe_files().last().map_or("probe", |r| r.file.as_str());
+            damaged(&self.dir, newest, why, Fix::Rebuild)
+        })
     }
 
     /// Open a probe file; the newest must have been written for this

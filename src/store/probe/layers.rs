@@ -15,16 +15,13 @@
 use super::{ProbeFile, ProbeScope};
 use crate::store::damage::Fault;
 
-/// Marks a scope of an older layer that the newest list does not have
-/// (none does: a commit that drops a scope writes the probe whole).
-const GONE: u32 = u32::MAX;
-
 /// An opened probe: its layers, newest first.
 pub struct Probe {
     layers: Vec<ProbeFile>,
     /// For each layer after the first, its scope indices in the first's
-    /// list (`GONE` for a scope it has no more).
-    remaps: Vec<Vec<u32>>,
+    /// list (`None` for a scope the first has not: none has, since a
+    /// commit that drops a scope writes the probe whole).
+    remaps: Vec<Vec<Option<u32>>>,
 }
 
 impl Probe {
@@ -58,16 +55,7 @@ impl Probe {
             .collect();
         let remaps = layers[1..]
             .iter()
-            .map(|l| {
-                l.scopes
-                    .iter()
-                    .map(|s| {
-                        at.get(&(s.account.as_str(), s.scope.as_str()))
-                            .copied()
-                            .unwrap_or(GONE)
-                    })
-                    .collect()
-            })
+            .map(|l| l.remap(|a, s| at.get(&(a, s)).copied()))
             .collect();
         Ok(Probe { layers, remaps })
     }
@@ -84,7 +72,7 @@ impl Probe {
     }
 
     /// False when the contact is surely opted out nowhere.
-    #[inline]
+    #[cfg(test)]
     pub fn may_hit(&self, contact: u64) -> bool {
         self.layers.iter().any(|l| l.may_hit(contact))
     }
@@ -94,14 +82,11 @@ impl Probe {
     /// this first, in a loop of its own, so that their reads overlap.
     #[inline]
     pub fn value(&self, contact: u64) -> Option<u64> {
-        if let [one] = &self.layers[..] {
-            return one.value(contact).map(u64::from);
-        }
         self.layers
             .iter()
             .enumerate()
             .filter(|(_, l)| l.may_hit(contact))
-            .find_map(|(i, l)| l.value(contact).map(|v| (i as u64) << 32 | u64::from(v)))
+            .find_map(|(i, l)| l.value(contact).map(|v| Probe::tag(i, v)))
     }
 
     /// [`Probe::value`] of many contacts (`None`: no contact), layer by
@@ -117,17 +102,21 @@ impl Probe {
             .collect();
         for (at, layer) in self.layers.iter().enumerate() {
             let maybe: Vec<bool> = pending.iter().map(|&(_, k)| layer.may_hit(k)).collect();
-            let tag = (at as u64) << 32;
             let mut rest = Vec::with_capacity(pending.len());
             for (&(i, k), maybe) in pending.iter().zip(maybe) {
                 match maybe.then(|| layer.value(k)).flatten() {
-                    Some(v) => out[i as usize] = Some(tag | u64::from(v)),
+                    Some(v) => out[i as usize] = Some(Probe::tag(at, v)),
                     None => rest.push((i, k)),
                 }
             }
             pending = rest;
         }
         out
+    }
+
+    /// A layer's value, with the layer it lies in ([`Probe::split`]).
+    fn tag(layer: usize, v: u32) -> u64 {
+        (layer as u64) << 32 | u64::from(v)
     }
 
     fn split(v: u64) -> (usize, u32) {
@@ -155,7 +144,7 @@ impl Probe {
                     return;
                 };
                 l.for_each_scope(v, |s| {
-                    if let Some(&s) = remap.get(s as usize).filter(|&&s| s != GONE) {
+                    if let Some(s) = remap.get(s as usize).copied().flatten() {
                         f(s);
                     }
                 });
@@ -271,10 +260,7 @@ mod tests {
                     .filter_map(|((c, s), out)| at(s).map(|i| change(*c, i, *out)))
                     .collect(),
             );
-            let remaps: Vec<Vec<Option<u32>>> = files
-                .iter()
-                .map(|f| f.scopes.iter().map(|s| at(&s.scope)).collect())
-                .collect();
+            let remaps: Vec<Vec<Option<u32>>> = files.iter().map(|f| f.remap(|_, s| at(s))).collect();
             let sources: Vec<Source> = files
                 .iter()
                 .zip(&remaps)

@@ -366,6 +366,15 @@ impl ProbeFile {
         }
     }
 
+    /// Its scope indices in another scope list: `index_of` gives a scope's
+    /// index there, by account and scope (`None`: not in it).
+    pub(crate) fn remap(&self, index_of: impl Fn(&str, &str) -> Option<u32>) -> Vec<Option<u32>> {
+        self.scopes
+            .iter()
+            .map(|s| index_of(&s.account, &s.scope))
+            .collect()
+    }
+
     /// The value of a key's slot, if it has one.
     fn find_value(&self, k: u64) -> Option<u32> {
         let i = self.find(k)?;

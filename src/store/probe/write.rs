@@ -62,10 +62,11 @@ pub(crate) fn write<W: Write>(
     changes: &[Change],
     target: Target,
 ) -> io::Result<Written> {
+    let layered = !target.below.is_empty();
     // contacts after the merge, at most: the table is sized for them
     let added = changes
         .chunk_by(|a, b| a.0 == b.0)
-        .filter(|g| !target.below.is_empty() || g.iter().any(|c| c.2))
+        .filter(|g| layered || g.iter().any(|c| c.2))
         .count();
     let expected = merged.iter().map(|p| p.file.records as u64).sum::<u64>() + added as u64;
     let mut w = ProbeWriter::new(out, expected, target.scopes.len());
@@ -82,7 +83,6 @@ pub(crate) fn write<W: Write>(
         p.file.prefetch_all();
     }
     let mut heads: Vec<_> = merged.iter().map(|p| p.file.records().peekable()).collect();
-    let layered = !target.below.is_empty();
     let mut ci = 0;
     let mut set: Vec<u32> = Vec::new();
     let mut raw: Vec<u32> = Vec::new();
