@@ -274,12 +274,6 @@ impl ProbeFile {
         self.bytes.will_need(ranges.into_iter());
     }
 
-    /// Ask for the whole body, to be read from the disk ahead of a pass
-    /// over it.
-    fn prefetch_all(&self) {
-        self.bytes.will_need(std::iter::once((0, self.body)));
-    }
-
     /// Check every block not checked yet (a scrub of many rows runs this
     /// on a thread of its own, so that its reads find their blocks
     /// checked).
@@ -422,7 +416,8 @@ impl ProbeFile {
 
     /// Check every block of the body, whether read before or not.
     pub fn verify_all(&self) -> Result<(), Fault> {
-        self.prefetch_all();
+        // one pass over the whole body: asked of the disk ahead of it
+        self.bytes.will_need(std::iter::once((0, self.body)));
         self.verifier.untrusted().check_all(&self.bytes)
     }
 

@@ -75,12 +75,10 @@ pub(crate) fn write<W: Write>(
     let multi = merged.iter().map(|p| p.file.multi_len).sum::<usize>() + 2 * changes.len();
     w.multi.reserve_exact(multi);
     // the files below are searched for changed contacts in key order: their
-    // pages are asked for ahead, together
+    // pages are asked for ahead, together (the files merged were read
+    // ahead whole when they were verified)
     for p in target.below {
         p.file.prefetch(changes.iter().map(|c| c.0));
-    }
-    for p in merged {
-        p.file.prefetch_all();
     }
     let mut heads: Vec<_> = merged.iter().map(|p| p.file.records().peekable()).collect();
     let mut ci = 0;
