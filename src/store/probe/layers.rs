@@ -94,13 +94,31 @@ impl Probe {
     /// that pass, each in a tight loop of independent reads whose misses
     /// overlap; a row found in a layer is not looked up in older ones.
     pub fn values(&self, keys: &[Option<u64>]) -> Vec<Option<u64>> {
-        let mut out = vec![None; keys.len()];
+        // the newest layer over every row (the whole probe, most often):
+        // no list of the rows still to look up
+        let first = &self.layers[0];
+        let maybe: Vec<bool> = keys.iter().map(|k| k.is_some_and(|k| first.may_hit(k))).collect();
+        let mut out: Vec<Option<u64>> = keys
+            .iter()
+            .zip(maybe)
+            .map(|(k, maybe)| match (k, maybe) {
+                (Some(k), true) => first.value(*k).map(u64::from),
+                _ => None,
+            })
+            .collect();
+        if self.layers.len() == 1 {
+            return out;
+        }
         let mut pending: Vec<(u32, u64)> = keys
             .iter()
+            .zip(&out)
             .enumerate()
-            .filter_map(|(i, k)| k.map(|k| (i as u32, k)))
+            .filter_map(|(i, (k, v))| match (k, v) {
+                (Some(k), None) => Some((i as u32, *k)),
+                _ => None,
+            })
             .collect();
-        for (at, layer) in self.layers.iter().enumerate() {
+        for (at, layer) in self.layers.iter().enumerate().skip(1) {
             let maybe: Vec<bool> = pending.iter().map(|&(_, k)| layer.may_hit(k)).collect();
             let mut rest = Vec::with_capacity(pending.len());
             for (&(i, k), maybe) in pending.iter().zip(maybe) {

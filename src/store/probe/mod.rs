@@ -370,6 +370,7 @@ impl ProbeFile {
     }
 
     /// The value of a key's slot, if it has one.
+    #[inline]
     fn find_value(&self, k: u64) -> Option<u32> {
         let i = self.find(k)?;
         Some(self.u32_at(i * RECORD + 8))
@@ -379,6 +380,7 @@ impl ProbeFile {
     /// [`ProbeFile::for_each_scope`] reads its scopes from. Lookups of many
     /// rows ask this first, in a loop of its own, so that their reads of
     /// the table overlap.
+    #[inline]
     pub fn value(&self, contact: u64) -> Option<u32> {
         self.find_value(key(contact))
     }
