@@ -76,7 +76,7 @@ pub(super) fn run(a: Args) -> Result<()> {
     let data = Dataset::open(&[s("import.csv")])?;
     let mut rejects = Rejects::new(None, &data.schema)?;
     let mapping = Mapping::Senders(vec!["+447860009123".into()]);
-    let events = import::read(
+    let rows = import::read(
         &account,
         &mapping,
         data,
@@ -84,7 +84,7 @@ pub(super) fn run(a: Args) -> Result<()> {
         now_micros(),
         &mut rejects,
     )?;
-    store.ingest(events)?;
+    store.ingest_counting(rows)?;
     drop(store);
     let n = Nightly {
         store: store_dir,

@@ -7,17 +7,17 @@ use std::path::Path;
 
 use super::blocks::{write_blocks, write_file_blocked, BLOCK};
 use super::damage::{damaged, Fix};
-use super::files::{events_to_parquet, write_file};
+use super::files::{rows_to_parquet, write_file};
 use super::ids::IdRun;
 use super::keys::{Entry, KeyRun, ScopeName};
 use super::layout::Kind;
 use super::manifest::{FileRef, Manifest};
 use super::probe::ProbeFile;
+use super::rows::NewRows;
 use super::snapshot::Snapshot;
 use super::{ids, key_merge, key_write, keys, layout, lock, manifest, outbox, perms, probe, runs, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::io::atomic::sync_dir;
 
 /// A commit's new ledger file, encoded: the events it was made from need
@@ -28,14 +28,14 @@ pub(super) struct NewLedger {
 }
 
 impl NewLedger {
-    /// Encode events as a ledger file (none for no events).
-    pub(super) fn encode(events: &[Event]) -> Result<Option<NewLedger>> {
-        if events.is_empty() {
+    /// Encode new rows as a ledger file (none for no rows).
+    pub(super) fn encode(rows: &impl NewRows) -> Result<Option<NewLedger>> {
+        if rows.is_empty() {
             return Ok(None);
         }
         Ok(Some(NewLedger {
-            bytes: events_to_parquet(events)?,
-            rows: events.len() as u64,
+            bytes: rows_to_parquet(rows)?,
+            rows: rows.len() as u64,
         }))
     }
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
 use super::damage::Fix;
-use super::files::{events_to_parquet, ledger_generation, read_events, write_file};
+use super::files::{ledger_generation, read_events, rows_to_parquet, write_file};
 use super::layout::Kind;
 use super::manifest::FileRef;
 use super::Store;
@@ -105,9 +105,15 @@ impl Erasures {
             return;
         }
         e.contact = k;
-        if let Some(id) = self.key.and_then(|key| rewritten_id(key, &e.event_id)) {
+        if let Some(id) = self.id_of_erased(&e.event_id) {
             e.event_id = id.into();
         }
+    }
+
+    /// The id an event of an erased number is kept under, when optscrub
+    /// made its id from the row (else it keeps its id).
+    pub(crate) fn id_of_erased(&self, id: &str) -> Option<String> {
+        self.key.and_then(|key| rewritten_id(key, id))
     }
 
     /// These erasures and `numbers`, under `key` (the store's).
@@ -331,7 +337,7 @@ impl Store {
             }
             // written atomically: a failed write leaves nothing to take back
             let rel = Kind::Ledger.rewritten(ledger, generation);
-            let bytes = events_to_parquet(&events)?;
+            let bytes = rows_to_parquet(&events)?;
             rewritten.push((i, write_file(&self.dir, &rel, &bytes, events.len() as u64)?));
         }
         // An exact-time tie of two events of one key is settled by their

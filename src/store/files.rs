@@ -15,6 +15,7 @@ use super::damage::{corrupt, damaged, Fix};
 use super::layout::Kind;
 use super::manifest::FileRef;
 use super::perms;
+use super::rows::NewRows;
 use crate::error::{Error, Result};
 use crate::event::{self, Event};
 use crate::io::atomic::write_atomic_mode;
@@ -144,7 +145,8 @@ pub(super) fn decode_events(dir: &Path, r: &FileRef, bytes: Bytes, fix: Fix) -> 
     Ok(out)
 }
 
-pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
+/// A ledger file of these rows.
+pub(super) fn rows_to_parquet(rows: &impl NewRows) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -159,10 +161,16 @@ pub(super) fn events_to_parquet(events: &[Event]) -> Result<Vec<u8>> {
         .into_iter()
         .fold(props, |p, c| p.set_column_dictionary_enabled(c.into(), false))
         .build();
-    // one row group's batches at a time: the events are in memory
-    // already, their Arrow copy need not be whole too
-    let groups = events.chunks(GROUP_ROWS).map(|group| {
-        let batches: Vec<_> = group.par_chunks(LEDGER_BATCH_ROWS).map(event::to_batch).collect();
+    // one row group's batches at a time: the rows are in memory already,
+    // their Arrow copy need not be whole too
+    let len = rows.len();
+    let groups = (0..len).step_by(GROUP_ROWS).map(|group| {
+        let end = len.min(group + GROUP_ROWS);
+        let batches: Vec<_> = (group..end)
+            .into_par_iter()
+            .step_by(LEDGER_BATCH_ROWS)
+            .map(|from| rows.batch(from..end.min(from + LEDGER_BATCH_ROWS)))
+            .collect();
         Ok(std::borrow::Cow::Owned(batches))
     });
     crate::io::output::parquet_bytes_by_group(event::schema(), props, groups)

@@ -3,7 +3,7 @@
 //! it) and commits it; a rebuild recompiles everything from the ledger.
 
 use crate::error::{Error, Result};
-use crate::event::{Action, Event};
+use crate::event::Event;
 use crate::util::fasthash::FastMap;
 
 use super::commit::{Change, NewLedger};
@@ -11,6 +11,7 @@ use super::damage::{corrupt, Fix};
 use super::files::read_events;
 use super::ids::IdSeeker;
 use super::keys::{self, Entry, ScopeName};
+use super::rows::NewRows;
 use super::snapshot::{ScopeBitmap, Snapshot};
 use super::Store;
 
@@ -88,21 +89,21 @@ impl Store {
     /// are let go once their ledger file is encoded, before the snapshot
     /// is loaded (a large import's events are most of its memory), and
     /// only counted.
-    fn prepare(&self, mut events: Vec<Event>, other_ids: &[String], keep_events: bool) -> Result<Prepared> {
+    fn prepare<R: NewRows>(&self, mut rows: R, other_ids: &[String], keep_events: bool) -> Result<Prepared> {
         use rayon::prelude::*;
         let ids = self.id_runs()?;
         // an erased number's new events are kept under its hash too
         let erasures = self.erasures()?;
         if !erasures.is_empty() {
-            events.par_iter_mut().for_each(|e| erasures.apply(e));
+            rows.erase(&erasures);
         }
-        let inputs = events.len();
+        let inputs = rows.len();
         // An id is new when no earlier input and nothing in the store has
         // its hash. Sorting (hash, position) puts the first of each hash
         // first; event ids and other ids share one space.
-        let mut by_hash: Vec<(u64, u32)> = events
-            .par_iter()
-            .map(Event::id_hash)
+        let mut by_hash: Vec<(u64, u32)> = (0..inputs)
+            .into_par_iter()
+            .map(|i| rows.id_hash(i))
             .chain(
                 other_ids
                     .par_iter()
@@ -137,19 +138,22 @@ impl Store {
         // keep the new events in place, in input order
         let mut new_at: Vec<u32> = Vec::with_capacity(hashes.len());
         new_at.extend((0..inputs as u32).filter(|&i| new[i as usize]));
-        let mut flags = new[..inputs].iter();
-        events.retain(|_| flags.next().copied().unwrap_or(false));
+        rows.retain(&new[..inputs]);
+        drop(new);
         let mut out = Committed {
-            already_known: inputs - events.len(),
+            already_known: inputs - rows.len(),
             // a caller that lets the events go asks nothing of them
             fresh: if keep_events {
                 vec![None; inputs]
             } else {
                 Vec::new()
             },
-            new_events: events,
+            new_events: Vec::new(),
         };
         if hashes.is_empty() {
+            if keep_events {
+                out.new_events = rows.into_events();
+            }
             return Ok(Prepared {
                 new: out.new_events.len(),
                 against: self.manifest.generation,
@@ -160,20 +164,9 @@ impl Store {
             });
         }
         // (scope hash, contact, event) sorted: each key's events together,
-        // keys in the order of the key runs. Events share their account and
-        // scope strings, so each thread hashes a distinct pair once.
-        let evs = &out.new_events;
-        let mut order: Vec<(u64, u64, u32)> = evs
-            .par_iter()
-            .enumerate()
-            .map_init(FastMap::<(usize, usize), u64>::default, |cache, (i, e)| {
-                let addr = (e.account.as_ptr() as usize, e.scope.as_ptr() as usize);
-                let sh = *cache
-                    .entry(addr)
-                    .or_insert_with(|| keys::scope_hash(&e.account, &e.scope));
-                (sh, e.contact, i as u32)
-            })
-            .collect();
+        // keys in the order of the key runs
+        let evs = &rows;
+        let mut order = evs.keyed();
         order.par_sort_unstable();
         // the winner within this batch, per key, and the scopes named; the
         // winners take the place of the sorted list, not a second one
@@ -186,16 +179,17 @@ impl Store {
             let mut to = from + 1;
             while to < order.len() && order[to].0 == sh && order[to].1 == contact {
                 let b = order[to].2 as usize;
-                if evs[b].order(&evs[best]).is_gt() {
+                if evs.order(b, best).is_gt() {
                     best = b;
                 }
                 to += 1;
             }
             if scopes.last().is_none_or(|s| s.hash != sh) {
+                let (account, scope) = evs.names(best);
                 scopes.push(ScopeName {
                     hash: sh,
-                    account: evs[best].account.to_string(),
-                    scope: evs[best].scope.to_string(),
+                    account: account.to_string(),
+                    scope: scope.to_string(),
                 });
             }
             order[kept] = (sh, contact, best as u32);
@@ -217,11 +211,11 @@ impl Store {
                 let mut seekers: Vec<keys::Seeker<'_>> =
                     runs.iter().map(|r| keys::Seeker::new(r, first)).collect();
                 piece.iter().map(move |&(sh, contact, i)| {
-                    let i = i as usize;
+                    let at = evs.at(i as usize);
                     match seekers.iter_mut().find_map(|s| s.seek((sh, contact))) {
                         None => Verdict::Wins,
-                        Some(cur) if cur.at != evs[i].at => {
-                            if evs[i].at > cur.at {
+                        Some(cur) if cur.at != at => {
+                            if at > cur.at {
                                 Verdict::Wins
                             } else {
                                 Verdict::Loses
@@ -253,7 +247,7 @@ impl Store {
                 .and_then(|f| f.get(row as usize))
                 .map(|c| c.event_id.as_str())
                 .ok_or_else(|| corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild))?;
-            *verdict = if evs[i as usize].event_id.as_str() > cur_id {
+            *verdict = if evs.event_id(i as usize).as_str() > cur_id {
                 Verdict::Wins
             } else {
                 Verdict::Loses
@@ -292,14 +286,13 @@ impl Store {
                     .zip(verdicts)
                     .filter(|(_, v)| matches!(v, Verdict::Wins));
                 for (slot, (&(sh, contact, i), _)) in place.iter_mut().zip(won) {
-                    let e = &evs[i as usize];
                     *slot = Entry {
                         scope: sh,
                         contact,
-                        at: e.at,
+                        at: evs.at(i as usize),
                         ledger: generation,
                         row: i,
-                        opt_out: e.action == Action::OptOut,
+                        opt_out: evs.opt_out(i as usize),
                     };
                 }
             });
@@ -310,12 +303,13 @@ impl Store {
         }
         drop((winners, verdicts, new_at));
         crate::util::trace::mark("ingest: the winners' keys made");
-        let new = out.new_events.len();
+        let new = rows.len();
         let mut ledger = None;
-        if !keep_events {
-            ledger = NewLedger::encode(&out.new_events)?;
-            out.new_events = Vec::new();
-            out.fresh = Vec::new();
+        if keep_events {
+            out.new_events = rows.into_events();
+        } else {
+            ledger = NewLedger::encode(&rows)?;
+            drop(rows);
             crate::util::trace::mark("ingest: ledger encoded");
         }
         let mut snapshot = self.snapshot()?;
@@ -377,8 +371,8 @@ impl Store {
     /// events are let go once the ledger file is encoded (see
     /// [`Store::prepare`]). Returns (new events, events already in the
     /// store).
-    pub fn ingest_counting(&mut self, events: Vec<Event>) -> Result<(usize, usize)> {
-        let p = self.prepare(events, &[], false)?;
+    pub(crate) fn ingest_counting(&mut self, rows: impl NewRows) -> Result<(usize, usize)> {
+        let p = self.prepare(rows, &[], false)?;
         let counts = (p.new, p.committed.already_known);
         self.commit_ingest(p)?;
         Ok(counts)

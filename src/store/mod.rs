@@ -48,6 +48,7 @@ mod packed;
 mod perms;
 pub(crate) mod probe;
 mod rebuild;
+pub(crate) mod rows;
 mod runs;
 pub mod snapshot;
 mod state;
