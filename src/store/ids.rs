@@ -142,10 +142,14 @@ impl IdRun {
 }
 
 /// Looks up hashes asked in ascending order in one id run, each search
-/// starting where the last one ended (see `keys::Seeker`).
+/// starting where the last one ended, and the hashes of the block it ends
+/// in decoded once for the searches after it (see `keys::Seeker`).
 pub(super) struct IdSeeker<'a> {
     run: &'a IdRun,
     at: usize,
+    /// The first hash of the block whose hashes `ids` holds.
+    start: usize,
+    ids: Vec<u64>,
 }
 
 impl<'a> IdSeeker<'a> {
@@ -154,14 +158,33 @@ impl<'a> IdSeeker<'a> {
         IdSeeker {
             run,
             at: gallop(0, run.len(), |i| run.at(i) < first),
+            start: 0,
+            ids: Vec::with_capacity(PER_BLOCK),
         }
     }
 
     /// Is `h` in the run? `h` must not be below the hash asked before.
     pub(super) fn contains(&mut self, h: u64) -> bool {
         let run = self.run;
-        self.at = gallop(self.at, run.len(), |i| run.at(i) < h);
-        self.at < run.len() && run.at(self.at) == h
+        if run.dir.is_none() {
+            self.at = gallop(self.at, run.len(), |i| run.at(i) < h);
+            return self.at < run.len() && run.at(self.at) == h;
+        }
+        let end = self.start + self.ids.len();
+        if !self.ids.last().is_some_and(|last| h <= *last) || self.at >= end {
+            self.at = gallop(self.at.max(end), run.len(), |i| run.at(i) < h);
+            if self.at >= run.len() {
+                return false;
+            }
+            let b = self.at / PER_BLOCK;
+            self.start = b * PER_BLOCK;
+            self.ids.clear();
+            run.decode_block(b, (run.len - self.start).min(PER_BLOCK), &mut self.ids);
+        }
+        let ids = &self.ids;
+        let j = gallop(self.at - self.start, ids.len(), |j| ids[j] < h);
+        self.at = self.start + j;
+        ids.get(j) == Some(&h)
     }
 }
 

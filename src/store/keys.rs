@@ -421,9 +421,17 @@ impl Reader<'_> {
 /// where the last one ended and gallops forward, so a sorted batch reads
 /// the run front to back instead of binary-searching it from the top for
 /// every key (a page fault per step once the run outgrows the cache).
+///
+/// In a packed run the keys of the block a search ends in are decoded
+/// once and kept: the next searches that end in that block (most of them,
+/// when a batch is large next to the run) read them, not the block's
+/// bits and header a step at a time.
 pub(crate) struct Seeker<'a> {
     run: &'a KeyRun,
     at: usize,
+    /// The first record of the block whose keys `keys` holds.
+    start: usize,
+    keys: Vec<(u64, u64)>,
 }
 
 impl<'a> Seeker<'a> {
@@ -432,6 +440,8 @@ impl<'a> Seeker<'a> {
         Seeker {
             run,
             at: run.lower_bound(first),
+            start: 0,
+            keys: Vec::with_capacity(PER_BLOCK),
         }
     }
 
@@ -439,8 +449,29 @@ impl<'a> Seeker<'a> {
     /// the key asked before.
     pub(crate) fn seek(&mut self, key: (u64, u64)) -> Option<Entry> {
         let run = self.run;
-        self.at = gallop(self.at, run.len, |i| run.key(i) < key);
-        run.found(self.at, key)
+        let Format::Packed { dir } = run.format else {
+            self.at = gallop(self.at, run.len, |i| run.key(i) < key);
+            return run.found(self.at, key);
+        };
+        let end = self.start + self.keys.len();
+        if !self.keys.last().is_some_and(|last| key <= *last) || self.at >= end {
+            // past the block kept: gallop through the run, then keep the
+            // keys of the block the search ends in
+            self.at = gallop(self.at.max(end), run.len, |i| run.key(i) < key);
+            if self.at >= run.len {
+                return None;
+            }
+            let b = self.at / PER_BLOCK;
+            let (layout, data) = run.block(dir, b);
+            self.start = b * PER_BLOCK;
+            self.keys.clear();
+            self.keys
+                .extend((0..block_count(run.len, b)).map(|j| layout.key(data, j)));
+        }
+        let keys = &self.keys;
+        let j = gallop(self.at - self.start, keys.len(), |j| keys[j] < key);
+        self.at = self.start + j;
+        (keys.get(j) == Some(&key)).then(|| run.entry(self.at))
     }
 }
 
