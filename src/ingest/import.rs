@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 
 use crate::event::{Action, Event, EventId, Source, ACCOUNT_SCOPE};
 use crate::ingest::{BadTime, Rejected, Rejects, TimeColumn};
-use crate::io::input::Dataset;
+use crate::io::input::{Batch, Dataset};
 use crate::phone::{normalize, normalize_sender};
 use crate::store::rows::NewRows;
 use crate::store::Erasures;
@@ -93,8 +93,6 @@ type ScopeCode = u32;
 const MAPPED: ScopeCode = u32::MAX;
 /// A `sender` cell that names no sender of the account.
 const UNKNOWN: ScopeCode = u32::MAX - 1;
-/// Rows per unit of parallel work.
-const CHUNK_ROWS: usize = 16 * 1024;
 
 fn scope_code(account: &Account, raw: &str) -> ScopeCode {
     if raw.trim().eq_ignore_ascii_case(ACCOUNT_SCOPE) {
@@ -185,13 +183,22 @@ impl ImportRows {
     }
 }
 
-/// One piece of parallel work's rows.
+/// One batch's rows.
 #[derive(Default)]
 struct Chunk {
     contact: Vec<u64>,
     at: Vec<i64>,
     id: Vec<u64>,
     scope: Vec<u32>,
+}
+
+impl Chunk {
+    fn reserve(&mut self, n: usize) {
+        self.contact.reserve(n);
+        self.at.reserve(n);
+        self.id.reserve(n);
+        self.scope.reserve(n);
+    }
 }
 
 impl NewRows for ImportRows {
@@ -337,7 +344,6 @@ pub fn read(
     now: i64,
     rejects: &mut Rejects,
 ) -> Result<ImportRows> {
-    use rayon::prelude::*;
     let phone_i = data.column(&cols.phone, "--phone-column")?;
     let sender_i = data.schema.index_of(&cols.sender).ok();
     let time_i = data.schema.index_of(&cols.time).ok();
@@ -382,16 +388,21 @@ pub fn read(
         let _ = out.scope.try_reserve_exact(rows);
         let _ = out.file.try_reserve_exact(rows);
     }
-    let mut row = 0u64;
     let country = cols.country.or(account.default_country);
-    for batch in &mut data {
-        let b = batch?;
+    let names = out.names.clone();
+    // batches read on this thread, their rows worked out as tasks of the
+    // pool (a few batches in flight), and added in input order
+    let mut rows_before = 0u64;
+    let source = || {
+        let b = data.next()?;
+        Some(b.map(|b| {
+            let first_row = rows_before + 1;
+            rows_before += b.batch.num_rows() as u64;
+            (b, first_row)
+        }))
+    };
+    let work = |(b, first_row): (Batch, u64)| -> Result<(Batch, Chunk, Vec<Rejected>)> {
         let file = &*b.file;
-        if out.files.last().is_none_or(|f| **f != *file) {
-            out.files.push(b.file.clone());
-        }
-        let file_index = u32::try_from(out.files.len() - 1)
-            .map_err(|_| Error::Usage("an import of more than 4 billion files".into()))?;
         let phones = b.text(phone_i)?;
         let scopes = sender_i
             .map(|i| b.per_row(i, MAPPED, |raw| scope_code(account, raw)))
@@ -400,64 +411,61 @@ pub fn read(
             .map(|i| TimeColumn::new(file, &cols.time, b.batch.column(i), cols.zone))
             .transpose()?;
         let n = b.batch.num_rows();
-        let first_row = row + 1;
-        row += n as u64;
-        let names = &out.names;
-        let chunks: Vec<(Chunk, Vec<Rejected>)> = (0..n.div_ceil(CHUNK_ROWS))
-            .into_par_iter()
-            .map(|c| {
-                let mut out = Chunk::default();
-                let mut bad = Vec::new();
-                let mut key = Vec::with_capacity(64);
-                for i in c * CHUNK_ROWS..n.min((c + 1) * CHUNK_ROWS) {
-                    let reject = |why: String| (i as u32, first_row + i as u64, why);
-                    let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
-                        bad.push(reject("phone is not a possible number".to_string()));
-                        continue;
-                    };
-                    let at = match times.as_ref().map(|t| t.get(i)) {
-                        Some(Ok(t)) => t,
-                        None => None,
-                        Some(Err(BadTime)) => {
-                            bad.push(reject(format!("{} is not an RFC 3339 time", cols.time)));
-                            continue;
-                        }
-                    };
-                    let one;
-                    let codes: &[ScopeCode] = match scopes.as_ref().map_or(MAPPED, |s| s[i]) {
-                        MAPPED => &mapped,
-                        UNKNOWN => {
-                            bad.push(reject(format!("unknown sender for account '{}'", account.id)));
-                            continue;
-                        }
-                        code => {
-                            one = [code];
-                            &one
-                        }
-                    };
-                    for &code in codes {
-                        out.id.push(import_hash(
-                            &mut key,
-                            &account.id,
-                            &names[code as usize],
-                            contact,
-                            at,
-                        ));
-                        out.contact.push(contact);
-                        out.at.push(at.unwrap_or(now));
-                        out.scope.push(code);
-                    }
-                }
-                (out, bad)
-            })
-            .collect();
+        let mut out = Chunk::default();
+        out.reserve(n * mapped.len());
         let mut bad = Vec::new();
-        for (chunk, b) in chunks {
-            out.extend(chunk, file_index);
-            bad.extend(b);
+        let mut key = Vec::with_capacity(64);
+        for i in 0..n {
+            let reject = |why: String| (i as u32, first_row + i as u64, why);
+            let Some(contact) = cell(&phones, i).and_then(|p| normalize(p, country)) else {
+                bad.push(reject("phone is not a possible number".to_string()));
+                continue;
+            };
+            let at = match times.as_ref().map(|t| t.get(i)) {
+                Some(Ok(t)) => t,
+                None => None,
+                Some(Err(BadTime)) => {
+                    bad.push(reject(format!("{} is not an RFC 3339 time", cols.time)));
+                    continue;
+                }
+            };
+            let one;
+            let codes: &[ScopeCode] = match scopes.as_ref().map_or(MAPPED, |s| s[i]) {
+                MAPPED => &mapped,
+                UNKNOWN => {
+                    bad.push(reject(format!("unknown sender for account '{}'", account.id)));
+                    continue;
+                }
+                code => {
+                    one = [code];
+                    &one
+                }
+            };
+            for &code in codes {
+                out.id.push(import_hash(
+                    &mut key,
+                    &account.id,
+                    &names[code as usize],
+                    contact,
+                    at,
+                ));
+                out.contact.push(contact);
+                out.at.push(at.unwrap_or(now));
+                out.scope.push(code);
+            }
         }
-        rejects.add(&b.batch, &bad)?;
-    }
+        Ok((b, out, bad))
+    };
+    let add = |(b, chunk, bad): (Batch, Chunk, Vec<Rejected>)| {
+        if out.files.last().is_none_or(|f| **f != *b.file) {
+            out.files.push(b.file.clone());
+        }
+        let file = u32::try_from(out.files.len() - 1)
+            .map_err(|_| Error::Usage("an import of more than 4 billion files".into()))?;
+        out.extend(chunk, file);
+        rejects.add(&b.batch, &bad)
+    };
+    crate::util::ordered::run(rayon::current_num_threads() * 2, source, work, Ok, Ok, add)?;
     Ok(out)
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::damage::{corrupt, damaged, Fix};
 use super::layout::Kind;
@@ -150,6 +150,10 @@ pub(super) fn rows_to_parquet(rows: &impl NewRows) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // no min/max statistics: nothing reads them (a lookup finds its
+        // rows through the offset index, which is still written), and
+        // they cost a comparison a value
+        .set_statistics_enabled(EnabledStatistics::None)
         // `check` decompresses the pages that hold a contact's few events:
         // small pages keep that to a few kilobytes a column
         .set_data_page_row_count_limit(LEDGER_PAGE_ROWS)

@@ -171,7 +171,7 @@ impl<'a> IdSeeker<'a> {
             return self.at < run.len() && run.at(self.at) == h;
         }
         let end = self.start + self.ids.len();
-        if !self.ids.last().is_some_and(|last| h <= *last) || self.at >= end {
+        if self.ids.last().is_none_or(|last| h > *last) || self.at >= end {
             self.at = gallop(self.at.max(end), run.len(), |i| run.at(i) < h);
             if self.at >= run.len() {
                 return false;

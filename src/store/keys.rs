@@ -454,7 +454,7 @@ impl<'a> Seeker<'a> {
             return run.found(self.at, key);
         };
         let end = self.start + self.keys.len();
-        if !self.keys.last().is_some_and(|last| key <= *last) || self.at >= end {
+        if self.keys.last().is_none_or(|last| key > *last) || self.at >= end {
             // past the block kept: gallop through the run, then keep the
             // keys of the block the search ends in
             self.at = gallop(self.at.max(end), run.len, |i| run.key(i) < key);
