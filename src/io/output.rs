@@ -333,17 +333,24 @@ pub(crate) fn parquet_bytes(
         rest = tail;
         (!group.is_empty()).then(|| Ok(std::borrow::Cow::Borrowed(group)))
     });
-    parquet_bytes_by_group(schema, props, groups)
+    parquet_bytes_by_group(schema, props, groups, 0)
 }
 
 /// [`parquet_bytes`] with its row groups made one at a time by the
 /// caller: only the group being encoded is held, not every batch.
+/// `reserve` bytes are set aside for the file at once: a large file then
+/// never moves while it grows (each move held the old and the new copy),
+/// and what it does not fill is never touched, so takes no memory.
 pub(crate) fn parquet_bytes_by_group<'a>(
     schema: SchemaRef,
     props: WriterProperties,
     groups: impl Iterator<Item = PResult<std::borrow::Cow<'a, [RecordBatch]>>>,
+    reserve: usize,
 ) -> PResult<Vec<u8>> {
-    let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+    let mut out = Vec::new();
+    // a hint: without it the file grows as it would have
+    let _ = out.try_reserve_exact(reserve);
+    let (mut file, factory) = ArrowWriter::try_new(out, schema.clone(), Some(props))
         .and_then(ArrowWriter::into_serialized_writer)?;
     for group in groups {
         let group = group?;

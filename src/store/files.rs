@@ -177,7 +177,8 @@ pub(super) fn rows_to_parquet(rows: &impl NewRows) -> Result<Vec<u8>> {
             .collect();
         Ok(std::borrow::Cow::Owned(batches))
     });
-    crate::io::output::parquet_bytes_by_group(event::schema(), props, groups)
+    // a ledger file takes about 14 bytes a row (an import's)
+    crate::io::output::parquet_bytes_by_group(event::schema(), props, groups, len.saturating_mul(32))
         .map_err(|e| Error::Internal(format!("cannot encode events: {e}")))
 }
 
