@@ -315,6 +315,53 @@ fn erase_from_the_command_line() {
     for (_, c) in ledger_rows(Path::new(&store)) {
         assert!(c != 447700900401 && c != 447700900002);
     }
+    // an import that brings an erased number back keeps its row under the
+    // hash, with an id that is not a hash of the number; a second import
+    // of the same file adds nothing
+    let renamed = |rows: &[(String, u64)]| {
+        rows.iter()
+            .filter(|(id, _)| id.starts_with("import#erased-"))
+            .count()
+    };
+    let before = renamed(&ledger_rows(Path::new(&store)));
+    let import = w.write(
+        "again.csv",
+        "phone,sender\n+447700900002,+447860009123\n+447700900888,+447860009123\n",
+    );
+    let err = w.ok_stderr(&[
+        "ingest",
+        "import",
+        "--store",
+        &store,
+        &import,
+        "--account",
+        "acme",
+        "--account-wide",
+    ]);
+    assert!(err.contains("2 new"), "{err}");
+    let err = w.ok_stderr(&[
+        "ingest",
+        "import",
+        "--store",
+        &store,
+        &import,
+        "--account",
+        "acme",
+        "--account-wide",
+    ]);
+    assert!(err.contains("0 new, 2 already"), "{err}");
+    let rows = ledger_rows(Path::new(&store));
+    assert!(rows.iter().all(|(_, c)| *c != 447700900002));
+    assert_eq!(renamed(&rows), before + 1);
+    assert!(rows
+        .iter()
+        .any(|(id, c)| *c == 447700900888 && id.starts_with("import#") && !id.contains("erased")));
+    let v = check(&w, &store, "+447700900002");
+    assert_eq!(
+        (v["erased"].clone(), v["sendable"].clone()),
+        (true.into(), false.into()),
+        "{v}"
+    );
     let stats = w.ok(&["stats", "--store", &store]);
     assert!(stats.contains("erased: 2 numbers"), "{stats}");
     // again: nothing to do
