@@ -85,10 +85,10 @@ impl Store {
         self.prepare(events, other_ids, true)
     }
 
-    /// [`Store::prepare_ingest`]; without `keep_events`, the new events
-    /// are let go once their ledger file is encoded, before the snapshot
-    /// is loaded (a large import's events are most of its memory), and
-    /// only counted.
+    /// [`Store::prepare_ingest`]; without `keep_events`, the new rows are
+    /// only counted, and their ledger file is encoded here, beside the
+    /// work on the keys (the rows are let go after it, never made into
+    /// events).
     fn prepare<R: NewRows>(&self, mut rows: R, other_ids: &[String], keep_events: bool) -> Result<Prepared> {
         use rayon::prelude::*;
         let ids = self.id_runs()?;
@@ -135,9 +135,11 @@ impl Store {
         drop((firsts, fresh_hashes, ids));
         crate::util::trace::mark("ingest: ids hashed and looked up");
         let other_new = new[inputs..inputs + other_ids.len()].to_vec();
-        // keep the new events in place, in input order
-        let mut new_at: Vec<u32> = Vec::with_capacity(hashes.len());
-        new_at.extend((0..inputs as u32).filter(|&i| new[i as usize]));
+        // each new event's place in the input (what `fresh` is told)
+        let new_at: Vec<u32> = match keep_events {
+            true => (0..inputs as u32).filter(|&i| new[i as usize]).collect(),
+            false => Vec::new(),
+        };
         rows.retain(&new[..inputs]);
         drop(new);
         let mut out = Committed {
@@ -169,155 +171,13 @@ impl Store {
         // stretches on one core
         let (made, ledger) = std::thread::scope(|s| {
             let encoding = (!keep_events).then(|| s.spawn(|| NewLedger::encode(&rows)));
-            let made = (|| -> Result<(Vec<Entry>, Vec<ScopeName>, Snapshot)> {
-                // (scope hash, contact, event) sorted: each key's events
-                // together, keys in the order of the key runs
-                let evs = &rows;
-                let mut order = evs.keyed();
-                order.par_sort_unstable();
-                // the winner within this batch, per key, and the scopes named; the
-                // winners take the place of the sorted list, not a second one
-                let mut scopes: Vec<ScopeName> = Vec::new();
-                let mut kept = 0;
-                let mut from = 0;
-                while from < order.len() {
-                    let (sh, contact, first) = order[from];
-                    let mut best = first as usize;
-                    let mut to = from + 1;
-                    while to < order.len() && order[to].0 == sh && order[to].1 == contact {
-                        let b = order[to].2 as usize;
-                        if evs.order(b, best).is_gt() {
-                            best = b;
-                        }
-                        to += 1;
-                    }
-                    if scopes.last().is_none_or(|s| s.hash != sh) {
-                        let (account, scope) = evs.names(best);
-                        scopes.push(ScopeName {
-                            hash: sh,
-                            account: account.to_string(),
-                            scope: scope.to_string(),
-                        });
-                    }
-                    order[kept] = (sh, contact, best as u32);
-                    kept += 1;
-                    from = to;
-                }
-                order.truncate(kept);
-                order.shrink_to_fit();
-                let winners = order;
-                crate::util::trace::mark("ingest: batch sorted, winners chosen");
-                // does it beat the key's last event in the store?
-                let runs = self.key_runs()?;
-                // the winners are in key order: each thread's share walks the runs
-                // forward instead of searching them from the top for every key
-                let verdicts: Vec<Verdict> = winners
-                    .par_chunks(VERDICT_PIECE)
-                    .flat_map_iter(|piece| {
-                        let first = (piece[0].0, piece[0].1);
-                        let mut seekers: Vec<keys::Seeker<'_>> =
-                            runs.iter().map(|r| keys::Seeker::new(r, first)).collect();
-                        piece.iter().map(move |&(sh, contact, i)| {
-                            let at = evs.at(i as usize);
-                            match seekers.iter_mut().find_map(|s| s.seek((sh, contact))) {
-                                None => Verdict::Wins,
-                                Some(cur) if cur.at != at => {
-                                    if at > cur.at {
-                                        Verdict::Wins
-                                    } else {
-                                        Verdict::Loses
-                                    }
-                                }
-                                Some(cur) => Verdict::Tie(cur.ledger, cur.row),
-                            }
-                        })
-                    })
-                    .collect();
-                drop(runs);
-                crate::util::trace::mark("ingest: key runs opened, winners looked up");
-                let generation = u32::try_from(self.manifest.generation + 1)
-                    .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
-                // a tie (the same microsecond as the store's event) is settled by
-                // the event ids (rare: the ledger file is read)
-                let mut verdicts = verdicts;
-                let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
-                for (&(_, _, i), verdict) in winners.iter().zip(verdicts.iter_mut()) {
-                    let Verdict::Tie(ledger, row) = *verdict else {
-                        continue;
-                    };
-                    if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
-                        let r = self.ledger_file(ledger)?;
-                        v.insert(read_events(&self.dir, r, Fix::Restore)?);
-                    }
-                    let cur_id = tie_files
-                        .get(&ledger)
-                        .and_then(|f| f.get(row as usize))
-                        .map(|c| c.event_id.as_str())
-                        .ok_or_else(|| {
-                            corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild)
-                        })?;
-                    *verdict = if evs.event_id(i as usize).as_str() > cur_id {
-                        Verdict::Wins
-                    } else {
-                        Verdict::Loses
-                    };
-                }
-                drop(tie_files);
-                // the winning keys, in key order, made a piece per thread into
-                // its place in one list
-                let wins_per_piece: Vec<usize> = verdicts
-                    .par_chunks(VERDICT_PIECE)
-                    .map(|p| p.iter().filter(|v| matches!(v, Verdict::Wins)).count())
-                    .collect();
-                let blank = Entry {
-                    scope: 0,
-                    contact: 0,
-                    at: 0,
-                    ledger: 0,
-                    row: 0,
-                    opt_out: false,
-                };
-                let mut keys = vec![blank; wins_per_piece.iter().sum()];
-                let mut places = Vec::with_capacity(wins_per_piece.len());
-                let mut rest = &mut keys[..];
-                for &n in &wins_per_piece {
-                    let (place, after) = rest.split_at_mut(n);
-                    places.push(place);
-                    rest = after;
-                }
-                winners
-                    .par_chunks(VERDICT_PIECE)
-                    .zip(verdicts.par_chunks(VERDICT_PIECE))
-                    .zip(places)
-                    .for_each(|((piece, verdicts), place)| {
-                        let won = piece
-                            .iter()
-                            .zip(verdicts)
-                            .filter(|(_, v)| matches!(v, Verdict::Wins));
-                        for (slot, (&(sh, contact, i), _)) in place.iter_mut().zip(won) {
-                            *slot = Entry {
-                                scope: sh,
-                                contact,
-                                at: evs.at(i as usize),
-                                ledger: generation,
-                                row: i,
-                                opt_out: evs.opt_out(i as usize),
-                            };
-                        }
-                    });
-                if keep_events {
-                    for k in &keys {
-                        out.fresh[new_at[k.row as usize] as usize] = Some(k.row);
-                    }
-                }
-                drop((winners, verdicts, new_at));
-                crate::util::trace::mark("ingest: the winners' keys made");
+            let made = self.changed_keys(&rows).and_then(|(keys, scopes)| {
                 let mut snapshot = self.snapshot()?;
                 crate::util::trace::mark("ingest: snapshot loaded");
                 apply_to_snapshot(&mut snapshot, &scopes, &keys);
                 crate::util::trace::mark("ingest: snapshot updated");
                 Ok((keys, scopes, snapshot))
-            })();
+            });
             let ledger = match encoding {
                 Some(h) => h
                     .join()
@@ -330,6 +190,9 @@ impl Store {
         let ledger = ledger?;
         crate::util::trace::mark("ingest: ledger encoded");
         if keep_events {
+            for k in &keys {
+                out.fresh[new_at[k.row as usize] as usize] = Some(k.row);
+            }
             out.new_events = rows.into_events();
         }
         Ok(Prepared {
@@ -347,6 +210,149 @@ impl Store {
                 outbox: Vec::new(),
             }),
         })
+    }
+
+    /// The keys new rows change, in key order, with the names of their
+    /// scopes: each key's last row in the batch, where it is later than
+    /// the key's last event in the store (ties settled by the event ids).
+    /// Each key's `row` is the row's position in `rows`.
+    fn changed_keys<R: NewRows>(&self, rows: &R) -> Result<(Vec<Entry>, Vec<ScopeName>)> {
+        use rayon::prelude::*;
+        // (scope hash, contact, event) sorted: each key's events
+        // together, keys in the order of the key runs
+        let mut order = rows.keyed();
+        order.par_sort_unstable();
+        // the winner within this batch, per key, and the scopes named; the
+        // winners take the place of the sorted list, not a second one
+        let mut scopes: Vec<ScopeName> = Vec::new();
+        let mut kept = 0;
+        let mut from = 0;
+        while from < order.len() {
+            let (sh, contact, first) = order[from];
+            let mut best = first as usize;
+            let mut to = from + 1;
+            while to < order.len() && order[to].0 == sh && order[to].1 == contact {
+                let b = order[to].2 as usize;
+                if rows.order(b, best).is_gt() {
+                    best = b;
+                }
+                to += 1;
+            }
+            if scopes.last().is_none_or(|s| s.hash != sh) {
+                let (account, scope) = rows.names(best);
+                scopes.push(ScopeName {
+                    hash: sh,
+                    account: account.to_string(),
+                    scope: scope.to_string(),
+                });
+            }
+            order[kept] = (sh, contact, best as u32);
+            kept += 1;
+            from = to;
+        }
+        order.truncate(kept);
+        order.shrink_to_fit();
+        let winners = order;
+        crate::util::trace::mark("ingest: batch sorted, winners chosen");
+        // does it beat the key's last event in the store?
+        let runs = self.key_runs()?;
+        // the winners are in key order: each thread's share walks the runs
+        // forward instead of searching them from the top for every key
+        let verdicts: Vec<Verdict> = winners
+            .par_chunks(VERDICT_PIECE)
+            .flat_map_iter(|piece| {
+                let first = (piece[0].0, piece[0].1);
+                let mut seekers: Vec<keys::Seeker<'_>> =
+                    runs.iter().map(|r| keys::Seeker::new(r, first)).collect();
+                piece.iter().map(move |&(sh, contact, i)| {
+                    let at = rows.at(i as usize);
+                    match seekers.iter_mut().find_map(|s| s.seek((sh, contact))) {
+                        None => Verdict::Wins,
+                        Some(cur) if cur.at != at => {
+                            if at > cur.at {
+                                Verdict::Wins
+                            } else {
+                                Verdict::Loses
+                            }
+                        }
+                        Some(cur) => Verdict::Tie(cur.ledger, cur.row),
+                    }
+                })
+            })
+            .collect();
+        drop(runs);
+        crate::util::trace::mark("ingest: key runs opened, winners looked up");
+        let generation = u32::try_from(self.manifest.generation + 1)
+            .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
+        // a tie (the same microsecond as the store's event) is settled by
+        // the event ids (rare: the ledger file is read)
+        let mut verdicts = verdicts;
+        let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
+        for (&(_, _, i), verdict) in winners.iter().zip(verdicts.iter_mut()) {
+            let Verdict::Tie(ledger, row) = *verdict else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
+                let r = self.ledger_file(ledger)?;
+                v.insert(read_events(&self.dir, r, Fix::Restore)?);
+            }
+            let cur_id = tie_files
+                .get(&ledger)
+                .and_then(|f| f.get(row as usize))
+                .map(|c| c.event_id.as_str())
+                .ok_or_else(|| corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild))?;
+            *verdict = if rows.event_id(i as usize).as_str() > cur_id {
+                Verdict::Wins
+            } else {
+                Verdict::Loses
+            };
+        }
+        drop(tie_files);
+        // the winning keys, in key order, made a piece per thread into
+        // its place in one list
+        let wins_per_piece: Vec<usize> = verdicts
+            .par_chunks(VERDICT_PIECE)
+            .map(|p| p.iter().filter(|v| matches!(v, Verdict::Wins)).count())
+            .collect();
+        let blank = Entry {
+            scope: 0,
+            contact: 0,
+            at: 0,
+            ledger: 0,
+            row: 0,
+            opt_out: false,
+        };
+        let mut keys = vec![blank; wins_per_piece.iter().sum()];
+        let mut places = Vec::with_capacity(wins_per_piece.len());
+        let mut rest = &mut keys[..];
+        for &n in &wins_per_piece {
+            let (place, after) = rest.split_at_mut(n);
+            places.push(place);
+            rest = after;
+        }
+        winners
+            .par_chunks(VERDICT_PIECE)
+            .zip(verdicts.par_chunks(VERDICT_PIECE))
+            .zip(places)
+            .for_each(|((piece, verdicts), place)| {
+                let won = piece
+                    .iter()
+                    .zip(verdicts)
+                    .filter(|(_, v)| matches!(v, Verdict::Wins));
+                for (slot, (&(sh, contact, i), _)) in place.iter_mut().zip(won) {
+                    *slot = Entry {
+                        scope: sh,
+                        contact,
+                        at: rows.at(i as usize),
+                        ledger: generation,
+                        row: i,
+                        opt_out: rows.opt_out(i as usize),
+                    };
+                }
+            });
+        drop((winners, verdicts));
+        crate::util::trace::mark("ingest: the winners' keys made");
+        Ok((keys, scopes))
     }
 
     /// Keep these replies (outbox rows) in the store with the ingest's
