@@ -17,7 +17,7 @@ use std::path::Path;
 
 use super::bits::{mask, u64_at, window};
 use super::damage::Fault;
-use super::runs::{gallop, map_verified, Bytes};
+use super::runs::{gallop, map_verified, BlockSeeker, Bytes};
 
 /// Bytes of ids staged at a time when an id run is written.
 const ID_STAGE: usize = 1 << 16;
@@ -146,10 +146,7 @@ impl IdRun {
 /// in decoded once for the searches after it (see `keys::Seeker`).
 pub(super) struct IdSeeker<'a> {
     run: &'a IdRun,
-    at: usize,
-    /// The first hash of the block whose hashes `ids` holds.
-    start: usize,
-    ids: Vec<u64>,
+    place: BlockSeeker<u64>,
 }
 
 impl<'a> IdSeeker<'a> {
@@ -157,9 +154,7 @@ impl<'a> IdSeeker<'a> {
     pub(super) fn new(run: &'a IdRun, first: u64) -> IdSeeker<'a> {
         IdSeeker {
             run,
-            at: gallop(0, run.len(), |i| run.at(i) < first),
-            start: 0,
-            ids: Vec::with_capacity(PER_BLOCK),
+            place: BlockSeeker::new(gallop(0, run.len(), |i| run.at(i) < first), PER_BLOCK),
         }
     }
 
@@ -167,24 +162,14 @@ impl<'a> IdSeeker<'a> {
     pub(super) fn contains(&mut self, h: u64) -> bool {
         let run = self.run;
         if run.dir.is_none() {
-            self.at = gallop(self.at, run.len(), |i| run.at(i) < h);
-            return self.at < run.len() && run.at(self.at) == h;
+            self.place.at = gallop(self.place.at, run.len(), |i| run.at(i) < h);
+            return self.place.at < run.len() && run.at(self.place.at) == h;
         }
-        let end = self.start + self.ids.len();
-        if self.ids.last().is_none_or(|last| h > *last) || self.at >= end {
-            self.at = gallop(self.at.max(end), run.len(), |i| run.at(i) < h);
-            if self.at >= run.len() {
-                return false;
-            }
-            let b = self.at / PER_BLOCK;
-            self.start = b * PER_BLOCK;
-            self.ids.clear();
-            run.decode_block(b, (run.len - self.start).min(PER_BLOCK), &mut self.ids);
-        }
-        let ids = &self.ids;
-        let j = gallop(self.at - self.start, ids.len(), |j| ids[j] < h);
-        self.at = self.start + j;
-        ids.get(j) == Some(&h)
+        let decode =
+            |b: usize, ids: &mut Vec<u64>| run.decode_block(b, (run.len - b * PER_BLOCK).min(PER_BLOCK), ids);
+        self.place
+            .seek(h, run.len(), PER_BLOCK, |i| run.at(i), decode)
+            .is_some()
     }
 }
 

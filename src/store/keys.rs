@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::damage::Fault;
 use super::packed::{Layout, HEAD, MAX_BLOCK, PER_BLOCK};
-use super::runs::{gallop, map_verified, Bytes};
+use super::runs::{gallop, map_verified, BlockSeeker, Bytes};
 
 /// A run of fixed 32-byte records (read, no longer written).
 pub(super) const MAGIC: &[u8; 8] = b"OPTIDX01";
@@ -428,10 +428,9 @@ impl Reader<'_> {
 /// bits and header a step at a time.
 pub(crate) struct Seeker<'a> {
     run: &'a KeyRun,
-    at: usize,
-    /// The first record of the block whose keys `keys` holds.
-    start: usize,
-    keys: Vec<(u64, u64)>,
+    /// In a packed run, with the keys of the block it is in (see
+    /// [`BlockSeeker`]).
+    place: BlockSeeker<(u64, u64)>,
 }
 
 impl<'a> Seeker<'a> {
@@ -439,9 +438,7 @@ impl<'a> Seeker<'a> {
     pub(crate) fn new(run: &'a KeyRun, first: (u64, u64)) -> Seeker<'a> {
         Seeker {
             run,
-            at: run.lower_bound(first),
-            start: 0,
-            keys: Vec::with_capacity(PER_BLOCK),
+            place: BlockSeeker::new(run.lower_bound(first), PER_BLOCK),
         }
     }
 
@@ -450,28 +447,16 @@ impl<'a> Seeker<'a> {
     pub(crate) fn seek(&mut self, key: (u64, u64)) -> Option<Entry> {
         let run = self.run;
         let Format::Packed { dir } = run.format else {
-            self.at = gallop(self.at, run.len, |i| run.key(i) < key);
-            return run.found(self.at, key);
+            self.place.at = gallop(self.place.at, run.len, |i| run.key(i) < key);
+            return run.found(self.place.at, key);
         };
-        let end = self.start + self.keys.len();
-        if self.keys.last().is_none_or(|last| key > *last) || self.at >= end {
-            // past the block kept: gallop through the run, then keep the
-            // keys of the block the search ends in
-            self.at = gallop(self.at.max(end), run.len, |i| run.key(i) < key);
-            if self.at >= run.len {
-                return None;
-            }
-            let b = self.at / PER_BLOCK;
+        let decode = |b: usize, keys: &mut Vec<(u64, u64)>| {
             let (layout, data) = run.block(dir, b);
-            self.start = b * PER_BLOCK;
-            self.keys.clear();
-            self.keys
-                .extend((0..block_count(run.len, b)).map(|j| layout.key(data, j)));
-        }
-        let keys = &self.keys;
-        let j = gallop(self.at - self.start, keys.len(), |j| keys[j] < key);
-        self.at = self.start + j;
-        (keys.get(j) == Some(&key)).then(|| run.entry(self.at))
+            keys.extend((0..block_count(run.len, b)).map(|j| layout.key(data, j)));
+        };
+        self.place
+            .seek(key, run.len, PER_BLOCK, |i| run.key(i), decode)
+            .map(|i| run.entry(i))
     }
 }
 

@@ -87,6 +87,60 @@ pub(crate) fn gallop(from: usize, len: usize, below: impl Fn(usize) -> bool) -> 
     lo
 }
 
+/// Where a forward search of a sorted run stands, and the keys of the
+/// block it last ended in, decoded once: searches asked in ascending
+/// order that end in that block (most of them, when a batch is large next
+/// to the run) read those keys, not the run's encoding a step at a time.
+/// The key and id seekers both search this way.
+pub(super) struct BlockSeeker<K> {
+    /// The first record not below the last key asked.
+    pub(super) at: usize,
+    /// The first record of the block whose keys `keys` holds.
+    start: usize,
+    keys: Vec<K>,
+}
+
+impl<K: Ord + Copy> BlockSeeker<K> {
+    /// From record `at` on, blocks of `per_block` records.
+    pub(super) fn new(at: usize, per_block: usize) -> BlockSeeker<K> {
+        BlockSeeker {
+            at,
+            start: 0,
+            keys: Vec::with_capacity(per_block),
+        }
+    }
+
+    /// The index of `key` in a run of `len` records, if it is there; `key`
+    /// must not be below the key asked before. `key_at` reads one key of
+    /// the run, `decode` appends the keys of block `b`.
+    pub(super) fn seek(
+        &mut self,
+        key: K,
+        len: usize,
+        per_block: usize,
+        key_at: impl Fn(usize) -> K,
+        decode: impl FnOnce(usize, &mut Vec<K>),
+    ) -> Option<usize> {
+        let end = self.start + self.keys.len();
+        if self.keys.last().is_none_or(|last| key > *last) || self.at >= end {
+            // past the block kept: gallop through the run, then keep the
+            // keys of the block the search ends in
+            self.at = gallop(self.at.max(end), len, |i| key_at(i) < key);
+            if self.at >= len {
+                return None;
+            }
+            let b = self.at / per_block;
+            self.start = b * per_block;
+            self.keys.clear();
+            decode(b, &mut self.keys);
+        }
+        let keys = &self.keys;
+        let j = gallop(self.at - self.start, keys.len(), |j| keys[j] < key);
+        self.at = self.start + j;
+        (keys.get(j) == Some(&key)).then_some(self.at)
+    }
+}
+
 /// A run is merged into the newer ones when it has at most this many
 /// times their records: larger, fewer merges of big runs (less written per
 /// ingest); smaller, fewer runs for a reader to search.
