@@ -328,27 +328,21 @@ fn erase_from_the_command_line() {
         "again.csv",
         "phone,sender\n+447700900002,+447860009123\n+447700900888,+447860009123\n",
     );
-    let err = w.ok_stderr(&[
-        "ingest",
-        "import",
-        "--store",
-        &store,
-        &import,
-        "--account",
-        "acme",
-        "--account-wide",
-    ]);
+    let import_again = || {
+        w.ok_stderr(&[
+            "ingest",
+            "import",
+            "--store",
+            &store,
+            &import,
+            "--account",
+            "acme",
+            "--account-wide",
+        ])
+    };
+    let err = import_again();
     assert!(err.contains("2 new"), "{err}");
-    let err = w.ok_stderr(&[
-        "ingest",
-        "import",
-        "--store",
-        &store,
-        &import,
-        "--account",
-        "acme",
-        "--account-wide",
-    ]);
+    let err = import_again();
     assert!(err.contains("0 new, 2 already"), "{err}");
     let rows = ledger_rows(Path::new(&store));
     assert!(rows.iter().all(|(_, c)| *c != 447700900002));
