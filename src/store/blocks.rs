@@ -28,19 +28,18 @@ const MAGIC: &[u8; 8] = b"OPTBLK01";
 /// Bytes per block of a blocks file.
 pub(super) const BLOCK: usize = 1 << 16;
 
-/// [`super::files::write_file`], with its blocks file (`<rel>.blocks`): blocks from
-/// `start`, with first keys when `fence` is given.
+/// [`super::files::write_file_known`] of a file whose blocks start at its
+/// first byte (a ledger file), with its blocks file (`<rel>.blocks`).
 pub(super) fn write_file_blocked(
     dir: &Path,
     rel: &str,
     bytes: &[u8],
     rows: u64,
-    start: usize,
-    fence: Option<Fence<'_>>,
+    crc32: u32,
 ) -> crate::error::Result<super::manifest::FileRef> {
-    let table = encode(bytes, start, BLOCK, fence);
+    let table = encode(bytes, 0, BLOCK, None);
     let sidecar = write_blocks(dir, rel, &table)?;
-    let mut r = super::files::write_file(dir, rel, bytes, rows)?;
+    let mut r = super::files::write_file_known(dir, rel, bytes, rows, crc32)?;
     r.blocks = Some(sidecar);
     Ok(r)
 }

@@ -25,6 +25,8 @@ use crate::io::atomic::sync_dir;
 pub(super) struct NewLedger {
     bytes: Vec<u8>,
     rows: u64,
+    /// CRC-32 of `bytes` (worked out beside the key work, not in the commit)
+    crc32: u32,
 }
 
 impl NewLedger {
@@ -33,8 +35,10 @@ impl NewLedger {
         if rows.is_empty() {
             return Ok(None);
         }
+        let bytes = rows_to_parquet(rows)?;
         Ok(Some(NewLedger {
-            bytes: rows_to_parquet(rows)?,
+            crc32: crc32fast::hash(&bytes),
+            bytes,
             rows: rows.len() as u64,
         }))
     }
@@ -160,18 +164,6 @@ impl Store {
         let generation = self.manifest.generation + 1;
         let mut m = self.manifest.clone();
         m.generation = generation;
-        if let Some(ledger) = new_ledger {
-            let r = write_file_blocked(
-                &self.dir,
-                &Kind::Ledger.file(generation),
-                &ledger.bytes,
-                ledger.rows,
-                0,
-                None,
-            )?;
-            m.ledger.push(r);
-            crate::util::trace::mark("commit: ledger written");
-        }
         // a store made before outboxes and probes were kept lacks their folders
         for kind in [Kind::Outbox, Kind::Probe] {
             let d = self.dir.join(kind.folder());
@@ -187,23 +179,64 @@ impl Store {
             replace,
             outbox,
         } = change;
+        // the new ledger file's checksum is known before it is written, so
+        // the snapshot and the probe that record the ledger's digest are
+        // written beside it
+        let ledger_rel = Kind::Ledger.file(generation);
+        if let Some(l) = &new_ledger {
+            m.ledger.push(FileRef {
+                file: ledger_rel.clone(),
+                bytes: l.bytes.len() as u64,
+                crc32: l.crc32,
+                rows: l.rows,
+                blocks: None,
+            });
+        }
         snap.ledger_digest = m.ledger_digest();
-        // the probe (a merge of the whole previous one, on one core) is
-        // written beside the runs and the snapshot, not after them
+        // each file of the generation on a thread of its own: the probe's
+        // merge and the runs' merges each run on one core, and each waits
+        // for the disk as it syncs
         let this = &*self;
-        let (probe, rest) = std::thread::scope(|s| {
+        let (ledger, probe, key_refs, id_refs, rest) = std::thread::scope(|s| {
+            let ledger = s.spawn(|| {
+                let written = new_ledger
+                    .map(|l| write_file_blocked(&this.dir, &ledger_rel, &l.bytes, l.rows, l.crc32))
+                    .transpose();
+                crate::util::trace::mark("commit: ledger written");
+                written
+            });
             let probe = s.spawn(|| {
                 let written = this.write_probe(&Kind::Probe.file(generation), &snap, &keys, replace);
                 crate::util::trace::mark("commit: probe written");
                 written
             });
-            let rest = this.write_runs(&mut m, generation, &keys, &scopes, &ids, replace, &outbox, &snap);
-            (probe.join(), rest)
+            let key_refs = s.spawn(|| this.write_key_run(&m.keys, generation, &keys, &scopes, replace));
+            let id_refs = s.spawn(|| this.write_id_run(&m.ids, generation, &ids, replace));
+            let rest = this.write_outbox_and_snapshot(generation, &outbox, &snap);
+            let stopped = |what: &str| Error::Internal(format!("the {what} writer stopped"));
+            (
+                ledger.join().map_err(|_| stopped("ledger")),
+                probe.join().map_err(|_| stopped("probe")),
+                key_refs.join().map_err(|_| stopped("key run")),
+                id_refs.join().map_err(|_| stopped("id run")),
+                rest,
+            )
         });
-        rest?;
-        let mut probe = probe
-            .map_err(|_| Error::Internal("the probe writer stopped".into()))??
-            .into_iter();
+        let (outbox_ref, snapshot_ref) = rest?;
+        if let Some(written) = ledger?? {
+            if let Some(last) = m.ledger.last_mut() {
+                *last = written;
+            }
+        }
+        if let Some(refs) = key_refs?? {
+            m.keys = refs;
+        }
+        if let Some(refs) = id_refs?? {
+            m.ids = refs;
+        }
+        m.outbox.extend(outbox_ref);
+        m.snapshot = snapshot_ref;
+        let mut probe = probe??.into_iter();
         m.probe = probe.next();
         m.probe_layers = probe.collect();
         if !m.probe_layers.is_empty() {
@@ -219,99 +252,120 @@ impl Store {
         Ok(())
     }
 
-    /// Write a generation's key run, id run, outbox file and snapshot
-    /// (each merged with the runs before it as `runs::merge_from` says),
-    /// naming them in `m`.
-    #[allow(clippy::too_many_arguments)]
-    fn write_runs(
+    /// The key runs after a generation's key run is added to `current` and
+    /// merged size-tiered (as `runs::merge_from` says); none when there is
+    /// no key run to write.
+    fn write_key_run(
         &self,
-        m: &mut Manifest,
+        current: &[FileRef],
         generation: u64,
         keys: &[Entry],
         scopes: &[ScopeName],
+        replace: bool,
+    ) -> Result<Option<Vec<FileRef>>> {
+        if keys.is_empty() && !replace {
+            return Ok(None);
+        }
+        let (mut key_refs, from) = runs_to_extend(current, replace, keys.len());
+        let rel = Kind::KeyRun.file(generation);
+        let run = if from < key_refs.len() {
+            // merged as a stream, newest first: memory is a block, not
+            // the runs
+            let mut runs = vec![KeyRun::from_bytes(key_write::encode_keys(scopes, keys))
+                .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?];
+            for r in key_refs[from..].iter().rev() {
+                runs.push(
+                    KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))?,
+                );
+            }
+            let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
+            scopes.sort();
+            scopes.dedup();
+            self.write_streamed(&rel, |f| {
+                key_write::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
+            })?
+        } else {
+            self.write_streamed(&rel, |f| {
+                key_write::write_keys(f, scopes, keys.iter().copied(), BLOCK)
+            })?
+        };
+        let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
+        key_refs.truncate(from);
+        key_refs.push(FileRef {
+            file: rel,
+            bytes: run.bytes,
+            crc32: run.crc32,
+            rows: run.rows,
+            blocks: Some(sidecar),
+        });
+        crate::util::trace::mark("commit: key run written");
+        Ok(Some(key_refs))
+    }
+
+    /// The id runs after a generation's new ids are added, the way
+    /// [`Store::write_key_run`] adds keys.
+    fn write_id_run(
+        &self,
+        current: &[FileRef],
+        generation: u64,
         id_hashes: &[u64],
         replace: bool,
+    ) -> Result<Option<Vec<FileRef>>> {
+        if id_hashes.is_empty() && !replace {
+            return Ok(None);
+        }
+        let (mut id_refs, from) = runs_to_extend(current, replace, id_hashes.len());
+        let rel = Kind::IdRun.file(generation);
+        let runs = id_refs[from..]
+            .iter()
+            .map(|r| {
+                IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
+                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let runs: Vec<&IdRun> = runs.iter().collect();
+        // merged as a stream with the new ids (no run when none)
+        let (bytes, crc32, rows) =
+            self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, id_hashes)))?;
+        id_refs.truncate(from);
+        id_refs.push(FileRef {
+            file: rel,
+            bytes,
+            crc32,
+            rows,
+            blocks: None,
+        });
+        crate::util::trace::mark("commit: id run written");
+        Ok(Some(id_refs))
+    }
+
+    /// Write a generation's outbox file (when it keeps replies) and its
+    /// snapshot.
+    fn write_outbox_and_snapshot(
+        &self,
+        generation: u64,
         outbox: &[arrow::array::RecordBatch],
         snap: &Snapshot,
-    ) -> Result<()> {
-        // key runs: add this one, then merge size-tiered
-        if !keys.is_empty() || replace {
-            let (mut key_refs, from) = runs_to_extend(&m.keys, replace, keys.len());
-            let rel = Kind::KeyRun.file(generation);
-            let run = if from < key_refs.len() {
-                // merged as a stream, newest first: memory is a block, not
-                // the runs
-                let mut runs = vec![KeyRun::from_bytes(key_write::encode_keys(scopes, keys))
-                    .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?];
-                for r in key_refs[from..].iter().rev() {
-                    runs.push(
-                        KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                            .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))?,
-                    );
-                }
-                let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
-                scopes.sort();
-                scopes.dedup();
-                self.write_streamed(&rel, |f| {
-                    key_write::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
-                })?
-            } else {
-                self.write_streamed(&rel, |f| {
-                    key_write::write_keys(f, scopes, keys.iter().copied(), BLOCK)
-                })?
-            };
-            let sidecar = write_blocks(&self.dir, &rel, &run.blocks)?;
-            key_refs.truncate(from);
-            key_refs.push(FileRef {
-                file: rel,
-                bytes: run.bytes,
-                crc32: run.crc32,
-                rows: run.rows,
-                blocks: Some(sidecar),
-            });
-            m.keys = key_refs;
-            crate::util::trace::mark("commit: key run written");
-        }
-        // id runs, the same way
-        if !id_hashes.is_empty() || replace {
-            let (mut id_refs, from) = runs_to_extend(&m.ids, replace, id_hashes.len());
-            let rel = Kind::IdRun.file(generation);
-            let runs = id_refs[from..]
-                .iter()
-                .map(|r| {
-                    IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let runs: Vec<&IdRun> = runs.iter().collect();
-            // merged as a stream with the new ids (no run when none)
-            let (bytes, crc32, rows) =
-                self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, id_hashes)))?;
-            id_refs.truncate(from);
-            id_refs.push(FileRef {
-                file: rel,
-                bytes,
-                crc32,
-                rows,
-                blocks: None,
-            });
-            m.ids = id_refs;
-            crate::util::trace::mark("commit: id run written");
-        }
+    ) -> Result<(Option<FileRef>, FileRef)> {
         let rows: u64 = outbox.iter().map(|b| b.num_rows() as u64).sum();
-        if rows > 0 {
-            let bytes = outbox::encode(outbox)?;
-            m.outbox.push(write_file(
+        let outbox_ref = match rows {
+            0 => None,
+            _ => Some(write_file(
                 &self.dir,
                 &Kind::Outbox.file(generation),
-                &bytes,
+                &outbox::encode(outbox)?,
                 rows,
-            )?);
-        }
-        let rows = snap.opt_outs();
-        m.snapshot = write_file(&self.dir, &Kind::Snapshot.file(generation), &snap.encode(), rows)?;
+            )?),
+        };
+        let snapshot_ref = write_file(
+            &self.dir,
+            &Kind::Snapshot.file(generation),
+            &snap.encode(),
+            snap.opt_outs(),
+        )?;
         crate::util::trace::mark("commit: snapshot written");
-        Ok(())
+        Ok((outbox_ref, snapshot_ref))
     }
 
     /// Write the probe of the new snapshot; returns its files, oldest

@@ -46,11 +46,22 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
 
 /// Write one store file under a fresh name and describe it.
 pub(super) fn write_file(dir: &Path, rel: &str, bytes: &[u8], rows: u64) -> Result<FileRef> {
+    write_file_known(dir, rel, bytes, rows, crc32fast::hash(bytes))
+}
+
+/// [`write_file`] of bytes whose CRC-32 the caller has worked out.
+pub(super) fn write_file_known(
+    dir: &Path,
+    rel: &str,
+    bytes: &[u8],
+    rows: u64,
+    crc32: u32,
+) -> Result<FileRef> {
     write_atomic_mode(&dir.join(rel), bytes, Some(perms::FILE_MODE))?;
     Ok(FileRef {
         file: rel.to_string(),
         bytes: bytes.len() as u64,
-        crc32: crc32fast::hash(bytes),
+        crc32,
         rows,
         blocks: None,
     })

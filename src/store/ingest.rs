@@ -25,9 +25,10 @@ enum Verdict {
     Wins,
     /// Earlier: the store's stays.
     Loses,
-    /// The same microsecond as the store's event at (ledger, row): the
-    /// event ids decide.
-    Tie(u32, u32),
+    /// The same microsecond as the store's event: the event ids decide
+    /// (rare; the store's event is looked up again then, so that a verdict
+    /// is a byte).
+    Tie,
 }
 
 /// An ingest worked out but not yet written.
@@ -253,6 +254,11 @@ impl Store {
         order.truncate(kept);
         order.shrink_to_fit();
         let winners = order;
+        // the winners' times, gathered in one pass: the rows are read out
+        // of order, and a loop of nothing but these reads keeps many of
+        // them in flight (read inside the lookups below, each waited for
+        // its cache miss alone)
+        let ats: Vec<i64> = winners.par_iter().map(|&(_, _, i)| rows.at(i as usize)).collect();
         crate::util::trace::mark("ingest: batch sorted, winners chosen");
         // does it beat the key's last event in the store?
         let runs = self.key_runs()?;
@@ -260,12 +266,12 @@ impl Store {
         // forward instead of searching them from the top for every key
         let verdicts: Vec<Verdict> = winners
             .par_chunks(VERDICT_PIECE)
-            .flat_map_iter(|piece| {
+            .zip(ats.par_chunks(VERDICT_PIECE))
+            .flat_map_iter(|(piece, ats)| {
                 let first = (piece[0].0, piece[0].1);
                 let mut seekers: Vec<keys::Seeker<'_>> =
                     runs.iter().map(|r| keys::Seeker::new(r, first)).collect();
-                piece.iter().map(move |&(sh, contact, i)| {
-                    let at = rows.at(i as usize);
+                piece.iter().zip(ats).map(move |(&(sh, contact, _), &at)| {
                     match seekers.iter_mut().find_map(|s| s.seek((sh, contact))) {
                         None => Verdict::Wins,
                         Some(cur) if cur.at != at => {
@@ -275,12 +281,11 @@ impl Store {
                                 Verdict::Loses
                             }
                         }
-                        Some(cur) => Verdict::Tie(cur.ledger, cur.row),
+                        Some(_) => Verdict::Tie,
                     }
                 })
             })
             .collect();
-        drop(runs);
         crate::util::trace::mark("ingest: key runs opened, winners looked up");
         let generation = u32::try_from(self.manifest.generation + 1)
             .map_err(|_| Error::Corrupt("store generation out of range".into()))?;
@@ -288,10 +293,16 @@ impl Store {
         // the event ids (rare: the ledger file is read)
         let mut verdicts = verdicts;
         let mut tie_files: FastMap<u32, Vec<Event>> = FastMap::default();
-        for (&(_, _, i), verdict) in winners.iter().zip(verdicts.iter_mut()) {
-            let Verdict::Tie(ledger, row) = *verdict else {
+        for (&(sh, contact, i), verdict) in winners.iter().zip(verdicts.iter_mut()) {
+            if !matches!(verdict, Verdict::Tie) {
                 continue;
-            };
+            }
+            let key = (sh, contact);
+            let (ledger, row) = runs
+                .iter()
+                .find_map(|r| keys::Seeker::new(r, key).seek(key))
+                .map(|cur| (cur.ledger, cur.row))
+                .ok_or_else(|| Error::Internal("a tied key is no longer in the key runs".into()))?;
             if let std::collections::hash_map::Entry::Vacant(v) = tie_files.entry(ledger) {
                 let r = self.ledger_file(ledger)?;
                 v.insert(read_events(&self.dir, r, Fix::Restore)?);
@@ -307,7 +318,7 @@ impl Store {
                 Verdict::Loses
             };
         }
-        drop(tie_files);
+        drop((tie_files, runs));
         // the winning keys, in key order, made a piece per thread into
         // its place in one list
         let wins_per_piece: Vec<usize> = verdicts
@@ -332,25 +343,27 @@ impl Store {
         }
         winners
             .par_chunks(VERDICT_PIECE)
+            .zip(ats.par_chunks(VERDICT_PIECE))
             .zip(verdicts.par_chunks(VERDICT_PIECE))
             .zip(places)
-            .for_each(|((piece, verdicts), place)| {
+            .for_each(|(((piece, ats), verdicts), place)| {
                 let won = piece
                     .iter()
+                    .zip(ats)
                     .zip(verdicts)
                     .filter(|(_, v)| matches!(v, Verdict::Wins));
-                for (slot, (&(sh, contact, i), _)) in place.iter_mut().zip(won) {
+                for (slot, ((&(sh, contact, i), &at), _)) in place.iter_mut().zip(won) {
                     *slot = Entry {
                         scope: sh,
                         contact,
-                        at: rows.at(i as usize),
+                        at,
                         ledger: generation,
                         row: i,
                         opt_out: rows.opt_out(i as usize),
                     };
                 }
             });
-        drop((winners, verdicts));
+        drop((winners, ats, verdicts));
         crate::util::trace::mark("ingest: the winners' keys made");
         Ok((keys, scopes))
     }

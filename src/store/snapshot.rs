@@ -57,30 +57,37 @@ struct HeaderScope {
 impl Snapshot {
     /// Serialize to the file format.
     pub fn encode(&self) -> Vec<u8> {
-        let mut blobs = Vec::new();
-        let mut scopes = Vec::new();
-        for s in &self.scopes {
-            let offset = blobs.len() as u64;
-            // Writing into a Vec cannot fail.
-            let _ = s.bitmap.serialize_into(&mut blobs);
-            scopes.push(HeaderScope {
-                account: s.account.clone(),
-                scope: s.scope.clone(),
-                offset,
-                len: blobs.len() as u64 - offset,
-                count: s.bitmap.len(),
-            });
-        }
+        // the bitmaps' sizes are known first, so the file is made in one
+        // buffer of its final size, each bitmap serialized in place
+        let mut offset = 0;
+        let scopes = self
+            .scopes
+            .iter()
+            .map(|s| {
+                let len = s.bitmap.serialized_size() as u64;
+                offset += len;
+                HeaderScope {
+                    account: s.account.clone(),
+                    scope: s.scope.clone(),
+                    offset: offset - len,
+                    len,
+                    count: s.bitmap.len(),
+                }
+            })
+            .collect();
         let header = Header {
             ledger_digest: self.ledger_digest,
             scopes,
         };
         let header = serde_json::to_vec(&header).unwrap_or_default();
-        let mut out = Vec::with_capacity(16 + header.len() + blobs.len());
+        let mut out = Vec::with_capacity(16 + header.len() + offset as usize);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&header);
-        out.extend_from_slice(&blobs);
+        for s in &self.scopes {
+            // Writing into a Vec cannot fail.
+            let _ = s.bitmap.serialize_into(&mut out);
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
