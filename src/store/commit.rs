@@ -269,21 +269,25 @@ impl Store {
         let (mut key_refs, from) = runs_to_extend(current, replace, keys.len());
         let rel = Kind::KeyRun.file(generation);
         let run = if from < key_refs.len() {
-            // merged as a stream, newest first: memory is a block, not
-            // the runs
-            let mut runs = vec![KeyRun::from_bytes(key_write::encode_keys(scopes, keys))
-                .map_err(|e| Error::Internal(format!("cannot encode a key run: {e}")))?];
-            for r in key_refs[from..].iter().rev() {
-                runs.push(
+            // the new keys merged as a stream over the runs, newest first:
+            // memory is a block of each run, not the runs
+            let runs = key_refs[from..]
+                .iter()
+                .rev()
+                .map(|r| {
                     KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))?,
-                );
-            }
-            let mut scopes: Vec<ScopeName> = runs.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
+                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut scopes: Vec<ScopeName> = scopes
+                .iter()
+                .chain(runs.iter().flat_map(|r| r.scopes.iter()))
+                .cloned()
+                .collect();
             scopes.sort();
             scopes.dedup();
             self.write_streamed(&rel, |f| {
-                key_write::write_keys(f, &scopes, key_merge::merged_keys(&runs), BLOCK)
+                key_write::write_keys(f, &scopes, key_merge::merged_over(keys, &runs), BLOCK)
             })?
         } else {
             self.write_streamed(&rel, |f| {

@@ -11,6 +11,27 @@ pub(crate) fn merged_keys<'a>(newest_first: &'a [KeyRun]) -> impl Iterator<Item 
     merged_range(newest_first, (0, 0)..=(u64::MAX, u64::MAX))
 }
 
+/// [`merged_keys`] of new records (sorted by key, each key once) over key
+/// runs (newest first): a commit's keys, merged without being encoded as
+/// a run and read back first.
+pub(crate) fn merged_over<'a>(newest: &'a [Entry], older: &'a [KeyRun]) -> impl Iterator<Item = Entry> + 'a {
+    use std::cmp::Ordering;
+    let mut new = newest.iter().copied().peekable();
+    let mut old = merged_keys(older).peekable();
+    std::iter::from_fn(move || match (new.peek(), old.peek()) {
+        (Some(n), Some(o)) => match n.key().cmp(&o.key()) {
+            Ordering::Less => new.next(),
+            Ordering::Equal => {
+                old.next();
+                new.next()
+            }
+            Ordering::Greater => old.next(),
+        },
+        (Some(_), None) => new.next(),
+        (None, _) => old.next(),
+    })
+}
+
 /// [`merged_keys`] of the keys in a range only (each run binary-searched
 /// for its start): one scope's keys are `(hash, 0)..=(hash, u64::MAX)`.
 pub(crate) fn merged_range<'a>(
@@ -146,6 +167,9 @@ mod tests {
             let (scopes, want) = merge_keys(&runs.iter().collect::<Vec<_>>());
             let streamed: Vec<Entry> = merged_keys(&runs).collect();
             assert_eq!(streamed, want);
+            // the newest run's records as they are, over the others
+            let newest: Vec<Entry> = runs[0].iter().collect();
+            assert_eq!(merged_over(&newest, &runs[1..]).collect::<Vec<_>>(), want);
             for s in 0..4 {
                 let one: Vec<Entry> = merged_range(&runs, (s, 0)..=(s, u64::MAX)).collect();
                 let model: Vec<Entry> = want.iter().filter(|e| e.scope == s).copied().collect();

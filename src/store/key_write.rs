@@ -7,7 +7,9 @@ use super::keys::MAGIC;
 use super::keys::{Entry, Header, ScopeName, PACKED};
 use super::packed::{encode_block, MAX_BLOCK, PER_BLOCK};
 
-/// Encode a key run from records sorted by key, each key once.
+/// Encode a key run from records sorted by key, each key once (for tests:
+/// a store streams its runs to their files).
+#[cfg(test)]
 pub(crate) fn encode_keys(scopes: &[ScopeName], entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + entries.len() * 10);
     // writing to memory does not fail

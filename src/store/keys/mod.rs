@@ -188,6 +188,7 @@ impl KeyRun {
     }
 
     /// Decode a key run held in memory (checked with its own CRC only).
+    #[cfg(test)]
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<KeyRun, Fault> {
         KeyRun::parse(Bytes::Owned(bytes), false)
     }
