@@ -209,3 +209,25 @@ fn decide_refuses_columns_it_would_add() {
         .to_string();
     assert!(e.contains("the frame") && e.contains("reason"), "{e}");
 }
+
+#[test]
+fn a_scrub_checks_the_probe_ahead_only_once_it_has_read_many_rows() {
+    // checking every block of a large probe ahead is for scrubs that will
+    // read most of it: a CSV of one row (whose size is not known before it
+    // is read) has only the blocks its lookup reads checked
+    let w = Work::new();
+    let (store_dir, _) = generated(&w);
+    let row = "+447700900123,acct00,+447860000000\n";
+    let scrub = |rows: usize| {
+        let csv = w.p(&format!("rows-{rows}.csv"));
+        std::fs::write(&csv, format!("phone,account_id,sender\n{}", row.repeat(rows))).unwrap();
+        let (store, opt_outs) = Store::open_with_opt_outs(std::path::Path::new(&store_dir)).unwrap();
+        let scrubber = Scrubber::new(&store.config, opt_outs, store.erasures().unwrap()).unwrap();
+        let job = ScrubJob::new(vec![csv], w.p(&format!("out-{rows}.parquet")).into());
+        let stats = optscrub::scrub::run::run(&store, &scrubber, &job).unwrap();
+        assert_eq!(stats.rows_in, rows as u64);
+        scrubber.checked_ahead()
+    };
+    assert!(!scrub(1), "one row");
+    assert!(scrub(200_000), "200,000 rows");
+}

@@ -158,6 +158,12 @@ impl Scrubber {
         }
     }
 
+    /// Was [`Scrubber::check_ahead`] started (by a scrub that read many
+    /// rows)?
+    pub fn checked_ahead(&self) -> bool {
+        self.checking_ahead.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Were all the bytes of the probe file that decisions read sound?
     /// An error names the damaged file: a scrub asks before its outputs
     /// are put in place, `check` before it answers.

@@ -228,10 +228,6 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &ScrubJob) -> Result<Stats>
         .map(|p| Output::create_with(p, sup_schema.clone(), &encodings))
         .transpose()?;
     let unit = unit_rows(plan.unit_rows, data.total_rows);
-    // many rows read most of the probe: check its blocks ahead of them
-    if data.total_rows.is_none_or(|n| n >= CHECK_AHEAD_ROWS) {
-        scrubber.check_ahead();
-    }
     let stats = produce(
         data,
         scrubber,
@@ -252,8 +248,8 @@ pub fn run(store: &Store, scrubber: &Scrubber, plan: &ScrubJob) -> Result<Stats>
 /// decode in parallel, each into a row group of the output.
 pub const UNIT_ROWS: u64 = 1 << 20;
 
-/// Inputs of at least this many rows (or of unknown size) have the probe
-/// file's blocks checked ahead of their lookups.
+/// Once a scrub has read this many rows, the probe file's blocks are
+/// checked ahead of its lookups.
 const CHECK_AHEAD_ROWS: u64 = 1 << 17;
 
 /// Rows a unit holds: at most `most`, and few enough that a file of
@@ -297,7 +293,20 @@ fn produce(
         scrubber,
     };
     let parts = &parts;
-    let mut source = || data.next_unit(unit_rows);
+    // many rows read most of the probe: its blocks are checked ahead of
+    // them once the rows read say so (an input of unknown size, such as
+    // a CSV file of one row, does not start it at once)
+    let mut read = 0;
+    let mut source = || {
+        let unit = data.next_unit(unit_rows);
+        if let Some(Ok(u)) = &unit {
+            read += u.rows;
+            if read >= CHECK_AHEAD_ROWS {
+                scrubber.check_ahead();
+            }
+        }
+        unit
+    };
     let mut append = |d: UnitDone| -> Result<()> {
         if let Some(bar) = &bar {
             bar.inc(d.stats.rows_in);
