@@ -510,3 +510,70 @@ fn a_second_writer_fails_clearly_while_readers_go_on() {
     drop(lock);
     w.ok(&["ingest", "webform", "--store", &store, &wf]);
 }
+
+#[test]
+fn an_export_of_scopes_of_many_opt_outs_holds_each_once() {
+    // the export reads its records a chunk at a time: scopes of thousands
+    // of opt-outs cross chunks, and each opt-out is exported once, in
+    // order, as the roaring export (the bitmaps themselves) has it
+    let w = Work::new();
+    w.ok(&[
+        "gen",
+        "--out",
+        &w.p("g"),
+        "--seed",
+        "3",
+        "--recipients",
+        "40000",
+        "--opt-outs",
+        "40000",
+        "--accounts",
+        "1",
+        "--senders-per-account",
+        "1",
+        "--campaigns",
+        "1",
+    ]);
+    let store = w.p("store");
+    w.ok(&["init", "--store", &store, "--config", &w.p("g/config.toml")]);
+    w.ok(&[
+        "ingest",
+        "import",
+        "--store",
+        &store,
+        &w.p("g/imports/acct00.parquet"),
+        "--account",
+        "acct00",
+        "--account-wide",
+    ]);
+    w.ok(&["export", "--store", &store, "--output", &w.p("e.csv")]);
+    w.ok(&[
+        "export",
+        "--store",
+        &store,
+        "--output",
+        &w.p("roar"),
+        "--format",
+        "roaring",
+    ]);
+    let rows = w.read_csv("e.csv");
+    let index: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(w.path("roar/index.json")).unwrap()).unwrap();
+    let mut total = 0;
+    for s in index["scopes"].as_array().unwrap() {
+        let (account, scope) = (s["account_id"].as_str().unwrap(), s["scope"].as_str().unwrap());
+        let file = s["file"].as_str().unwrap();
+        let bytes = fs::read(w.path(&format!("roar/{file}"))).unwrap();
+        let bm = roaring::RoaringTreemap::deserialize_from(&bytes[..]).unwrap();
+        let want: Vec<String> = bm.iter().map(|c| format!("+{c}")).collect();
+        let got: Vec<String> = rows[1..]
+            .iter()
+            .filter(|r| r[0] == account && r[1] == scope)
+            .map(|r| r[2].clone())
+            .collect();
+        assert_eq!(got, want, "{account} {scope}");
+        total += want.len();
+    }
+    assert!(total > 3 * 4096, "{total} opt-outs: too few to cross chunks");
+    assert_eq!(rows.len() - 1, total);
+}

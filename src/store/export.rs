@@ -39,6 +39,9 @@ pub struct OptOut {
     pub evidence: u32,
 }
 
+/// Records of a scope whose evidence is looked up together.
+const EVIDENCE_CHUNK: usize = 4096;
+
 /// Where an opt-out came from: its source, and the keyword for replies.
 pub type Evidence = (Source, Option<Arc<str>>);
 
@@ -249,28 +252,40 @@ impl SuppressionList<'_> {
     /// error (the key runs disagree with the ledger).
     pub fn opt_outs(&self) -> impl Iterator<Item = Result<OptOut>> + '_ {
         self.scopes.iter().enumerate().flat_map(move |(i, s)| {
-            super::key_merge::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
-                .filter(|e| e.opt_out)
-                .map(move |e| {
-                    let evidence = self
-                        .codes
-                        .get(&e.ledger)
-                        .and_then(|c| c.get(e.row))
-                        .ok_or_else(|| {
-                            corrupt(
-                                &self.store.dir,
-                                "index",
-                                "it disagrees with the ledger",
-                                Fix::Rebuild,
-                            )
-                        })?;
-                    Ok(OptOut {
-                        scope: i as u32,
-                        contact: e.contact,
-                        at: e.at,
-                        evidence,
-                    })
-                })
+            let mut keys = super::key_merge::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
+                .filter(|e| e.opt_out);
+            let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK);
+            // a chunk of records at a time: their ledger rows are out of
+            // order (a cache miss each in a store of millions), and a loop
+            // of nothing but those reads keeps many of them in flight
+            std::iter::from_fn(move || {
+                chunk.clear();
+                chunk.extend(keys.by_ref().take(EVIDENCE_CHUNK));
+                (!chunk.is_empty()).then(|| chunk.iter().map(|e| self.opt_out(i, e)).collect::<Vec<_>>())
+            })
+            .flatten()
+        })
+    }
+
+    /// A key run's record as an opt-out of the `scope`th scope.
+    fn opt_out(&self, scope: usize, e: &super::keys::Entry) -> Result<OptOut> {
+        let evidence = self
+            .codes
+            .get(&e.ledger)
+            .and_then(|c| c.get(e.row))
+            .ok_or_else(|| {
+                corrupt(
+                    &self.store.dir,
+                    "index",
+                    "it disagrees with the ledger",
+                    Fix::Rebuild,
+                )
+            })?;
+        Ok(OptOut {
+            scope: scope as u32,
+            contact: e.contact,
+            at: e.at,
+            evidence,
         })
     }
 }
