@@ -26,6 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"
+# a count of runs, else the usage above
+case "$runs" in
+  '' | *[!0-9]* | 0) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 1 ;;
+esac
 report="bench-data/issue12-$(date -u +%Y%m%dT%H%M).md"
 mkdir -p bench-data
 exec > >(tee "$report")
