@@ -6,7 +6,6 @@ use std::fs;
 use std::path::Path;
 
 use super::blocks::{write_blocks, write_file_blocked, BLOCK};
-use super::damage::{damaged, Fix};
 use super::files::{rows_to_parquet, write_file};
 use super::ids::IdRun;
 use super::keys::{Entry, KeyRun, ScopeName};
@@ -274,10 +273,7 @@ impl Store {
             let runs = key_refs[from..]
                 .iter()
                 .rev()
-                .map(|r| {
-                    KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                        .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-                })
+                .map(|r| self.open_run(r, KeyRun::open))
                 .collect::<Result<Vec<_>>>()?;
             let mut scopes: Vec<ScopeName> = scopes
                 .iter()
@@ -323,10 +319,7 @@ impl Store {
         let rel = Kind::IdRun.file(generation);
         let runs = id_refs[from..]
             .iter()
-            .map(|r| {
-                IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-            })
+            .map(|r| self.open_run(r, IdRun::open))
             .collect::<Result<Vec<_>>>()?;
         let runs: Vec<&IdRun> = runs.iter().collect();
         // merged as a stream with the new ids (no run when none)

@@ -188,7 +188,9 @@ pub(super) fn rows_to_parquet(rows: &impl NewRows) -> Result<Vec<u8>> {
             .collect();
         Ok(std::borrow::Cow::Owned(batches))
     });
-    // a ledger file takes about 14 bytes a row (an import's)
+    // an import's ledger file takes about 14 bytes a row, one of replies
+    // more: 32 covers them, and what the file does not fill is never
+    // touched
     crate::io::output::parquet_bytes_by_group(event::schema(), props, groups, len.saturating_mul(32))
         .map_err(|e| Error::Internal(format!("cannot encode events: {e}")))
 }

@@ -115,9 +115,7 @@ impl Store {
                 Some(c) => key_lookup::KeyLookup::new(c)
                     .map(RunLookup::Blocks)
                     .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
-                None => KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map(RunLookup::Whole)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild)),
+                None => self.open_run(r, KeyRun::open).map(RunLookup::Whole),
             })
             .collect::<Result<Vec<_>>>()
             .map(KeyLookups)

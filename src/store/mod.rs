@@ -282,10 +282,7 @@ impl Store {
             .keys
             .iter()
             .rev()
-            .map(|r| {
-                KeyRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-            })
+            .map(|r| self.open_run(r, KeyRun::open))
             .collect()
     }
 
@@ -294,11 +291,19 @@ impl Store {
         self.manifest
             .ids
             .iter()
-            .map(|r| {
-                IdRun::open(&self.dir.join(&r.file), r.bytes, r.crc32)
-                    .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
-            })
+            .map(|r| self.open_run(r, IdRun::open))
             .collect()
+    }
+
+    /// Open a key or id run the manifest names, checked against its size
+    /// and CRC (a damaged one is rebuilt from the ledger).
+    fn open_run<T>(
+        &self,
+        r: &FileRef,
+        open: impl Fn(&Path, u64, u32) -> std::result::Result<T, damage::Fault>,
+    ) -> Result<T> {
+        open(&self.dir.join(&r.file), r.bytes, r.crc32)
+            .map_err(|why| damaged(&self.dir, &r.file, why, Fix::Rebuild))
     }
 
     /// The ledger file of a generation.
