@@ -3,7 +3,7 @@
 
 use parquet::errors::{ParquetError, Result as PResult};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::io::atomic::{PendingFile, Sealed, Syncer};
+use crate::io::direct::DirectWriter;
 use crate::io::parquet::dict_chunk::DictChunk;
 use crate::io::parquet::Encodings;
 
@@ -54,7 +55,7 @@ impl Format {
 
 enum Writer {
     Parquet(Box<ParquetSink>),
-    Csv(Box<BufWriter<File>>),
+    Csv(Box<DirectWriter>),
 }
 
 /// A Parquet file being written row group by row group: each row group is
@@ -62,7 +63,7 @@ enum Writer {
 /// order. Rows written one batch at a time fill an open part that is
 /// appended when it reaches the row-group size, as `ArrowWriter` does.
 struct ParquetSink {
-    file: SerializedFileWriter<File>,
+    file: SerializedFileWriter<DirectWriter>,
     parts: Parts,
     max_rows: usize,
     open: Option<PartEncoder>,
@@ -308,7 +309,7 @@ impl ParquetSink {
 
     fn into_inner(mut self) -> PResult<File> {
         self.flush()?;
-        self.file.into_inner()
+        Ok(self.file.into_inner()?.finish()?)
     }
 }
 
@@ -427,6 +428,7 @@ impl Output {
         let (pending, file) = PendingFile::create(path)?;
         let name: Arc<Path> = Arc::from(path);
         let syncer = Syncer::new(&file);
+        let file = DirectWriter::new(file);
         let writer = match format {
             Format::Parquet => {
                 let mut props =
@@ -485,7 +487,7 @@ impl Output {
             }
             Format::Csv => {
                 // the header row goes out even when no row follows
-                let mut file = BufWriter::with_capacity(1 << 20, file);
+                let mut file = file;
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(&mut file)
@@ -563,7 +565,8 @@ impl Output {
                 }
             },
         };
-        if res.map_err(|e| self.err(e))? {
+        // (a file written past the page cache has no dirty pages to sync)
+        if res.map_err(|e| self.err(e))? && !self.is_direct() {
             self.unsynced = 0;
             self.syncer.nudge();
         }
@@ -571,14 +574,19 @@ impl Output {
         Ok(())
     }
 
+    fn is_direct(&self) -> bool {
+        match &self.writer {
+            Writer::Parquet(w) => w.file.inner().is_direct(),
+            Writer::Csv(w) => w.is_direct(),
+        }
+    }
+
     /// Finish the file but leave it under its temporary name, durable,
     /// for the caller to move into place (see [`Sealed`]).
     pub(crate) fn seal(self) -> Result<Sealed> {
         let file = match self.writer {
             Writer::Parquet(w) => w.into_inner().map_err(|e| Error::output(&self.name, e)),
-            Writer::Csv(w) => w
-                .into_inner()
-                .map_err(|e| Error::output(&self.name, e.into_error())),
+            Writer::Csv(w) => w.finish().map_err(|e| Error::output(&self.name, e)),
         }?;
         self.pending.seal(file, Some(self.syncer))
     }
