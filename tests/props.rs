@@ -163,9 +163,18 @@ pub(crate) fn model_list(events: &[Event], account: Option<&str>) -> Vec<Listed>
 /// The suppression list as the store streams it.
 pub(crate) fn store_list(store: &Store, account: Option<&str>) -> Vec<Listed> {
     let list = store.suppression_list(account).unwrap();
-    list.opt_outs()
+    let whole: Vec<_> = list.opt_outs().map(|o| o.unwrap()).collect();
+    // cut into shares of a few key-run records (scopes cut at contacts,
+    // several runs merged in each piece), gathered one by one: the same
+    // list, each opt-out once and in order
+    for n in [1, 2, 5] {
+        let shares = list.shares(n);
+        let cut: Vec<_> = shares.iter().flat_map(|s| list.share(s).unwrap()).collect();
+        assert_eq!(cut, whole, "the list cut into shares of {n} records");
+    }
+    whole
+        .into_iter()
         .map(|o| {
-            let o = o.unwrap();
             let s = &list.scopes[o.scope as usize];
             let (source, keyword) = &list.evidence[o.evidence as usize];
             (

@@ -8,7 +8,6 @@ use arrow::array::{
     ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
-use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cmd::{write_summary, StoreArgs};
@@ -19,7 +18,7 @@ use crate::io::parquet::Encodings;
 use crate::phone::{e164_array, e164_bytes};
 use crate::store::keys::ScopeName;
 use crate::store::snapshot::{MappedSnapshot, ScopeBlob};
-use crate::store::{Evidence, OptOut, Store};
+use crate::store::{Evidence, OptOut, Share, Store};
 
 /// Output formats of `export`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,43 +153,27 @@ fn export_table(store: &Store, account: Option<&str>, output: &Path) -> Result<u
         Format::Parquet => None,
     };
     let group_rows = if csv.is_some() { CSV_ROWS } else { GROUP_ROWS };
-    // row groups gathered in order, a window at a time; a window is
-    // encoded in parallel while the next one is merged
-    let window = rayon::current_num_threads().max(1) * 2;
-    let encode = |groups: Vec<Vec<OptOut>>| -> Vec<Result<Part>> {
-        groups
-            .into_par_iter()
-            .map(|g| {
-                if let Some(csv) = &csv {
-                    return Ok(Part::csv(csv.lines(&g)?, g.len()));
-                }
-                let batch = texts.batch(&schema, &g)?;
-                let mut part = parts.encoder()?;
-                part.write(&batch)?;
-                part.finish()
-            })
-            .collect()
-    };
-    let mut opt_outs = list.opt_outs();
-    let mut gather = || -> Result<Vec<Vec<OptOut>>> {
-        let mut groups = Vec::with_capacity(window);
-        while groups.len() < window {
-            let group: Vec<OptOut> = opt_outs.by_ref().take(group_rows).collect::<Result<_>>()?;
-            if group.is_empty() {
-                break;
-            }
-            groups.push(group);
+    // the list cut into shares of a row group each, gathered and encoded
+    // side by side, and appended in order
+    let encode = |share: &Share| -> Result<Part> {
+        let g = list.share(share)?;
+        if let Some(csv) = &csv {
+            return Ok(Part::csv(csv.lines(&g)?, g.len()));
         }
-        Ok(groups)
+        let batch = texts.batch(&schema, &g)?;
+        let mut part = parts.encoder()?;
+        part.write(&batch)?;
+        part.finish()
     };
-    let mut groups = gather()?;
-    while !groups.is_empty() {
-        let (encoded, next) = rayon::join(|| encode(groups), &mut gather);
-        for part in encoded {
-            out.append(part?)?;
-        }
-        groups = next?;
-    }
+    let mut shares = list.shares(group_rows).into_iter();
+    crate::util::ordered::run(
+        rayon::current_num_threads() * 2,
+        || shares.next().map(Ok),
+        |share| encode(&share),
+        Ok,
+        Ok,
+        |part| out.append(part),
+    )?;
     let rows = out.rows;
     out.finish()?;
     Ok(rows)
@@ -354,32 +337,43 @@ fn push_rfc3339(micros: i64, out: &mut Vec<u8>) {
         out.extend_from_slice(text.as_bytes());
         return;
     }
-    let digits = |out: &mut Vec<u8>, v: i64, n: u32| {
-        for k in (0..n).rev() {
-            out.push(b'0' + (v / 10i64.pow(k) % 10) as u8);
-        }
+    // the text built in place, two digits at a time
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let pair = |b: &mut [u8; 27], at: usize, v: i64| {
+        let v = v as usize * 2;
+        b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
     };
-    digits(out, year, 4);
-    out.push(b'-');
-    digits(out, month, 2);
-    out.push(b'-');
-    digits(out, day, 2);
-    out.push(b'T');
-    digits(out, of_day / 3600, 2);
-    out.push(b':');
-    digits(out, of_day / 60 % 60, 2);
-    out.push(b':');
-    digits(out, of_day % 60, 2);
-    if frac != 0 {
-        out.push(b'.');
-        if frac % 1000 == 0 {
-            digits(out, frac / 1000, 3);
-        } else {
-            digits(out, frac, 6);
-        }
-    }
-    out.push(b'Z');
+    pair(&mut b, 0, year / 100);
+    pair(&mut b, 2, year % 100);
+    pair(&mut b, 5, month);
+    pair(&mut b, 8, day);
+    pair(&mut b, 11, of_day / 3600);
+    pair(&mut b, 14, of_day / 60 % 60);
+    pair(&mut b, 17, of_day % 60);
+    let end = if frac == 0 {
+        19
+    } else if frac % 1000 == 0 {
+        let ms = frac / 1000;
+        b[20] = b'0' + (ms / 100) as u8;
+        pair(&mut b, 21, ms % 100);
+        23
+    } else {
+        pair(&mut b, 20, frac / 10_000);
+        pair(&mut b, 22, frac / 100 % 100);
+        pair(&mut b, 24, frac % 100);
+        26
+    };
+    b[end] = b'Z';
+    out.extend_from_slice(&b[..=end]);
 }
+
+/// "00" to "99", each number's two digits.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 /// A name safe in a file name: letters, digits, `.`, `_`, `+`, `-` kept,
 /// every other byte as `%XX`.

@@ -291,10 +291,10 @@ pub fn e164_array(contacts: impl Iterator<Item = u64>) -> arrow::array::StringAr
     b.finish()
 }
 
-/// `+digits` of a contact, written from the right into `buf` (`format!`
+/// `+digits` of a contact, written into `buf` (`format!`
 /// costs more than the rest of an export's row); an erased number's hash
 /// as `erased:` and 16 hex digits.
-pub fn e164_bytes(mut v: u64, buf: &mut [u8; E164_BUF]) -> &[u8] {
+pub fn e164_bytes(v: u64, buf: &mut [u8; E164_BUF]) -> &[u8] {
     if crate::store::erasure::is_erased(v) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let h = v & !crate::store::erasure::ERASED;
@@ -304,18 +304,12 @@ pub fn e164_bytes(mut v: u64, buf: &mut [u8; E164_BUF]) -> &[u8] {
         }
         return &buf[..23];
     }
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    i -= 1;
-    buf[i] = b'+';
-    &buf[i..]
+    // two digits at a time (itoa's table)
+    let mut digits = itoa::Buffer::new();
+    let d = digits.format(v).as_bytes();
+    buf[0] = b'+';
+    buf[1..=d.len()].copy_from_slice(d);
+    &buf[..=d.len()]
 }
 
 /// The digits of a phone-like sender id, and whether it had a `+`

@@ -86,6 +86,30 @@ impl Codes {
             Codes::U32(codes.collect())
         }
     }
+
+    /// Add a code, widening them all when it needs more bytes.
+    fn push(&mut self, c: u32) {
+        loop {
+            match self {
+                Codes::U8(v) if c < 1 << 8 => return v.push(c as u8),
+                Codes::U16(v) if c < 1 << 16 => return v.push(c as u16),
+                Codes::U32(v) => return v.push(c),
+                Codes::U8(v) => *self = Codes::U16(v.iter().map(|&c| u16::from(c)).collect()),
+                Codes::U16(v) => *self = Codes::U32(v.iter().map(|&c| u32::from(c)).collect()),
+            }
+        }
+    }
+
+    /// Each code `c` replaced by `to[c]`, as narrow as `pairs` allows
+    /// (`to` has every code: it is made from the same file's pairs).
+    fn mapped(&self, to: &[u32], pairs: usize) -> Codes {
+        let to = |c: usize| to.get(c).copied().unwrap_or(u32::MAX);
+        match self {
+            Codes::U8(v) => Codes::new(v.iter().map(|&c| to(c.into())), pairs),
+            Codes::U16(v) => Codes::new(v.iter().map(|&c| to(c.into())), pairs),
+            Codes::U32(v) => Codes::new(v.iter().map(|&c| to(c as usize)), pairs),
+        }
+    }
 }
 
 /// One ledger file's rows as (source, keyword) texts, by dictionary key:
@@ -97,7 +121,8 @@ struct FileEvidence {
     keywords: Vec<String>,
     /// A source's index, and a keyword's index + 1 (0: none).
     pairs: Vec<(u32, u32)>,
-    rows: Vec<u32>,
+    /// Per row, its pair's index.
+    rows: Codes,
 }
 
 impl Store {
@@ -113,8 +138,17 @@ impl Store {
         let mut evidence: Vec<Evidence> = Vec::new();
         let mut code_of: FastMap<Evidence, u32> = FastMap::default();
         let mut codes = FastMap::default();
-        for r in &self.manifest.ledger {
-            let f = self.file_evidence(r)?;
+        // the files read side by side, their codes given in ledger order
+        let files: Vec<Result<FileEvidence>> = {
+            use rayon::prelude::*;
+            self.manifest
+                .ledger
+                .par_iter()
+                .map(|r| self.file_evidence(r))
+                .collect()
+        };
+        for (r, f) in self.manifest.ledger.iter().zip(files) {
+            let f = f?;
             let bad = || corrupt(&self.dir, &r.file, "bad source value", Fix::Restore);
             let sources: Vec<Source> = f
                 .sources
@@ -137,8 +171,7 @@ impl Store {
                     })
                 })
                 .collect();
-            let rows = f.rows.into_iter().map(|p| local[p as usize]);
-            codes.insert(f.generation, Codes::new(rows, evidence.len()));
+            codes.insert(f.generation, f.rows.mapped(&local, evidence.len()));
         }
         Ok(SuppressionList {
             store: self,
@@ -187,7 +220,7 @@ fn read_evidence<R: parquet::file::reader::ChunkReader + 'static>(
         sources: Vec::new(),
         keywords: Vec::new(),
         pairs: Vec::new(),
-        rows: Vec::new(),
+        rows: Codes::U8(Vec::new()),
     };
     // rows come in long runs of one pair: a row like the one before it
     // costs a comparison, a new pair a lookup
@@ -246,25 +279,119 @@ fn read_evidence<R: parquet::file::reader::ChunkReader + 'static>(
     Ok(out)
 }
 
+/// A stretch of the suppression list for one thread to gather: pieces of
+/// scopes (each a range of contacts), in list order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Share {
+    /// (scope index, first contact, last contact).
+    pieces: Vec<(u32, u64, u64)>,
+    /// Records the key runs hold in it: an estimate of its opt-outs from
+    /// above (keys whose last event is not an opt-out, and keys newer runs
+    /// hold again, are counted too).
+    records: usize,
+}
+
 impl SuppressionList<'_> {
-    /// The opt-outs in (account, scope, contact) order, one scope's runs
-    /// merged at a time. A record whose row the ledger does not have is an
-    /// error (the key runs disagree with the ledger).
+    /// The opt-outs in (account, scope, contact) order.
     pub fn opt_outs(&self) -> impl Iterator<Item = Result<OptOut>> + '_ {
-        self.scopes.iter().enumerate().flat_map(move |(i, s)| {
-            let mut keys = super::key_merge::merged_range(&self.runs, (s.hash, 0)..=(s.hash, u64::MAX))
+        self.shares(EVIDENCE_CHUNK).into_iter().flat_map(move |share| {
+            let (ok, err) = match self.share(&share) {
+                Ok(v) => (v, None),
+                Err(e) => (Vec::new(), Some(Err(e))),
+            };
+            ok.into_iter().map(Ok).chain(err)
+        })
+    }
+
+    /// The list cut into shares of about `records` key-run records each,
+    /// in order, to be gathered side by side ([`SuppressionList::share`]).
+    /// Small scopes share a share; a large one is cut at contacts its
+    /// largest run holds, found by binary search (nothing is read whole).
+    pub fn shares(&self, records: usize) -> Vec<Share> {
+        let records = records.max(1);
+        let mut shares = Vec::new();
+        let mut open = Share::default();
+        for (i, s) in self.scopes.iter().enumerate() {
+            let i = i as u32;
+            // each run's records of the scope
+            let spans: Vec<(usize, usize)> = self
+                .runs
+                .iter()
+                .map(|r| {
+                    let end = s.hash.checked_add(1).map_or(r.len(), |h| r.lower_bound((h, 0)));
+                    (r.lower_bound((s.hash, 0)), end)
+                })
+                .collect();
+            let total: usize = spans.iter().map(|(a, b)| b - a).sum();
+            let Some((big, &(from, to))) = spans.iter().enumerate().max_by_key(|(_, (a, b))| b - a) else {
+                continue;
+            };
+            if total == 0 {
+                continue;
+            }
+            // cut where the largest run reaches the share's room, scaled by
+            // what the other runs add
+            let (mut at, mut first) = (from, 0u64);
+            loop {
+                let room = records.saturating_sub(open.records).max(1);
+                let left = (to - at) * total / (to - from);
+                if left <= room {
+                    open.pieces.push((i, first, u64::MAX));
+                    open.records += left;
+                    break;
+                }
+                let cut = at + (room * (to - from) / total).max(1);
+                if cut >= to {
+                    open.pieces.push((i, first, u64::MAX));
+                    open.records += left;
+                    break;
+                }
+                let contact = self.runs[big].entry(cut).contact;
+                if contact <= first {
+                    // not in order: a damaged run, which the merge reports
+                    open.pieces.push((i, first, u64::MAX));
+                    open.records += left;
+                    break;
+                }
+                open.pieces.push((i, first, contact - 1));
+                open.records += room;
+                shares.push(std::mem::take(&mut open));
+                (at, first) = (cut, contact);
+            }
+            if open.records >= records {
+                shares.push(std::mem::take(&mut open));
+            }
+        }
+        if !open.pieces.is_empty() {
+            shares.push(open);
+        }
+        shares
+    }
+
+    /// The opt-outs of one share, in order. A record whose row the ledger
+    /// does not have is an error (the key runs disagree with the ledger).
+    pub fn share(&self, share: &Share) -> Result<Vec<OptOut>> {
+        let mut out = Vec::with_capacity(share.records.min(1 << 22));
+        let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK);
+        for &(i, first, last) in &share.pieces {
+            let hash = self.scopes[i as usize].hash;
+            let mut keys = super::key_merge::merged_range(&self.runs, (hash, first)..=(hash, last))
                 .filter(|e| e.opt_out);
-            let mut chunk = Vec::with_capacity(EVIDENCE_CHUNK);
             // a chunk of records at a time: their ledger rows are out of
             // order (a cache miss each in a store of millions), and a loop
             // of nothing but those reads keeps many of them in flight
-            std::iter::from_fn(move || {
+            loop {
                 chunk.clear();
                 chunk.extend(keys.by_ref().take(EVIDENCE_CHUNK));
-                (!chunk.is_empty()).then(|| chunk.iter().map(|e| self.opt_out(i, e)).collect::<Vec<_>>())
-            })
-            .flatten()
-        })
+                if chunk.is_empty() {
+                    break;
+                }
+                for e in &chunk {
+                    out.push(self.opt_out(i as usize, e)?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A key run's record as an opt-out of the `scope`th scope.
@@ -287,5 +414,33 @@ impl SuppressionList<'_> {
             at: e.at,
             evidence,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Codes;
+
+    #[test]
+    fn codes_widen_as_they_grow_and_keep_every_value() {
+        let values: Vec<u32> = (0..70_000u32)
+            .map(|i| (i * 7919) % (i + 1))
+            .chain([u32::MAX - 1])
+            .collect();
+        let mut codes = Codes::U8(Vec::new());
+        for &v in &values {
+            codes.push(v);
+        }
+        assert!(matches!(codes, Codes::U32(_)));
+        for (i, &v) in values.iter().enumerate() {
+            assert_eq!(codes.get(i as u32), Some(v), "row {i}");
+        }
+        assert_eq!(codes.get(values.len() as u32), None);
+        // mapped through a table, as narrow as the table's range allows
+        let to: Vec<u32> = (0..300).map(|c| c * 2).collect();
+        let small = Codes::U16((0..300u16).collect());
+        let m = small.mapped(&to, 600);
+        assert!(matches!(m, Codes::U16(_)));
+        assert_eq!(m.get(299), Some(598));
     }
 }

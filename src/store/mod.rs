@@ -55,7 +55,7 @@ mod state;
 
 pub use damage::Fault;
 pub use erasure::{EraseSummary, Erasures};
-pub use export::{Evidence, OptOut, SuppressionList};
+pub use export::{Evidence, OptOut, Share, SuppressionList};
 pub use ingest::{Committed, Prepared, RevertSummary};
 pub use lock::{lock, WriteLock};
 pub use lookup::KeyLookups;
