@@ -86,8 +86,13 @@ impl Store {
         for same in found.chunk_by(|a, b| a.ledger == b.ledger) {
             let r = self.ledger_file(same[0].ledger)?;
             let rows: Vec<u32> = same.iter().map(|w| w.row).collect();
-            let events = self.ledger_rows(r, &rows)?;
-            for (w, e) in same.iter().zip(&events) {
+            let mut events = self.ledger_rows(r, &rows)?;
+            for (w, e) in same.iter().zip(&mut events) {
+                // a ledger read by pages has no time (see `ledger_rows`):
+                // the key run's, once the row is shown to be the contact's
+                if e.at == NO_TIME {
+                    e.at = w.at;
+                }
                 if e.contact != w.contact || e.at != w.at {
                     return Err(corrupt(
                         &self.dir,
@@ -161,6 +166,12 @@ impl Store {
         let src = blocks::CheckedSource::new(checked);
         let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
         let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;
+        // every column but the time: its dictionary page (a megabyte, read
+        // and decompressed whole for one value) cost more than the rest of
+        // a row; the key run has the same time
+        let leaves = meta.parquet_schema();
+        let columns = (0..leaves.num_columns()).filter(|&i| leaves.column(i).name() != "at");
+        let mask = parquet::arrow::ProjectionMask::leaves(leaves, columns);
         // every wanted row of the file in one read: a page that holds two
         // of them is decompressed once
         let mut want: Vec<u32> = rows.to_vec();
@@ -194,13 +205,14 @@ impl Store {
         }
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src, meta)
             .with_row_groups(groups)
+            .with_projection(mask)
             .with_row_selection(RowSelection::from(selectors))
             .build()
             .map_err(|e| bad(e.to_string()))?;
         let mut read = Vec::with_capacity(want.len());
         for batch in reader {
             let batch = batch.map_err(|e| bad(e.to_string()))?;
-            event::from_batch(&batch, &mut read).map_err(bad)?;
+            event::from_batch(&with_no_time(batch).map_err(bad)?, &mut read).map_err(bad)?;
         }
         if read.len() != want.len() {
             return Err(disagrees());
@@ -215,4 +227,27 @@ impl Store {
             .collect::<Result<Vec<Event>>>()?;
         Ok(out)
     }
+}
+
+/// The time of an event read without its ledger's `at` column, until the
+/// key run's is put in.
+const NO_TIME: i64 = i64::MIN;
+
+/// Ledger rows read without their time, with an `at` column of
+/// [`NO_TIME`] added.
+fn with_no_time(batch: arrow::array::RecordBatch) -> std::result::Result<arrow::array::RecordBatch, String> {
+    use arrow::array::{ArrayRef, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    if batch.column_by_name("at").is_some() {
+        return Ok(batch);
+    }
+    let at = event::schema();
+    let at = at.field_with_name("at").map_err(|e| e.to_string())?;
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(at.clone()));
+    let mut columns = batch.columns().to_vec();
+    let times = TimestampMicrosecondArray::from(vec![NO_TIME; batch.num_rows()]).with_timezone(event::UTC);
+    columns.push(Arc::new(times) as ArrayRef);
+    arrow::array::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+        .map_err(|e| e.to_string())
 }
