@@ -36,10 +36,22 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Write `bytes` to `path` atomically; with `mode`, the file has exactly
 /// that Unix mode whatever the umask (store files), else the umask's.
 pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    write_atomic_as(path, bytes, mode, true)
+}
+
+/// [`write_atomic_mode`], past the page cache unless `cached` (see
+/// `io::direct`): for a file no one reads soon after it is written.
+pub(crate) fn write_atomic_as(path: &Path, bytes: &[u8], mode: Option<u32>, cached: bool) -> Result<()> {
     let tmp = temp_path(path);
     let res = (|| {
         let mut f = create(&tmp, mode)?;
-        f.write_all(bytes)?;
+        if !cached {
+            let mut direct = crate::io::direct::DirectWriter::new(f);
+            direct.write_all(bytes)?;
+            f = direct.finish()?;
+        } else {
+            f.write_all(bytes)?;
+        }
         f.sync_all()
     })();
     if let Err(e) = res {

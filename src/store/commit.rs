@@ -282,11 +282,11 @@ impl Store {
                 .collect();
             scopes.sort();
             scopes.dedup();
-            self.write_streamed(&rel, |f| {
+            self.write_streamed(&rel, false, |f| {
                 key_write::write_keys(f, &scopes, key_merge::merged_over(keys, &runs), BLOCK)
             })?
         } else {
-            self.write_streamed(&rel, |f| {
+            self.write_streamed(&rel, false, |f| {
                 key_write::write_keys(f, scopes, keys.iter().copied(), BLOCK)
             })?
         };
@@ -323,8 +323,9 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let runs: Vec<&IdRun> = runs.iter().collect();
         // merged as a stream with the new ids (no run when none)
-        let (bytes, crc32, rows) =
-            self.write_streamed(&rel, |f| ids::write_ids(f, ids::merged_ids(&runs, id_hashes)))?;
+        let (bytes, crc32, rows) = self.write_streamed(&rel, false, |f| {
+            ids::write_ids(f, ids::merged_ids(&runs, id_hashes))
+        })?;
         id_refs.truncate(from);
         id_refs.push(FileRef {
             file: rel,
@@ -417,7 +418,7 @@ impl Store {
             totals: None,
             below: &[],
         };
-        let written = self.write_streamed(rel, |f| probe::write(f, &[], &changes, target))?;
+        let written = self.write_streamed(rel, true, |f| probe::write(f, &[], &changes, target))?;
         Ok(vec![file_ref(written)])
     }
 
@@ -482,7 +483,7 @@ impl Store {
             totals,
             below: &below,
         };
-        let written = self.write_streamed(rel, |f| probe::write(f, &merged, &changes, target))?;
+        let written = self.write_streamed(rel, true, |f| probe::write(f, &merged, &changes, target))?;
         if let Some((f, why)) = files[..from].iter().find_map(|f| f.damage().map(|why| (f, why))) {
             return Err(bad(f, why));
         }
@@ -490,12 +491,24 @@ impl Store {
     }
 
     /// Write a store file as a stream: under a temporary name with the
-    /// store's mode, fsynced, then renamed into place.
-    fn write_streamed<T>(&self, rel: &str, write: impl FnOnce(&fs::File) -> std::io::Result<T>) -> Result<T> {
+    /// store's mode, fsynced, then renamed into place. `cached` for a file
+    /// the next reader maps at once (the probe, which every scrub reads):
+    /// others are written past the page cache (see `io::direct`).
+    fn write_streamed<T>(
+        &self,
+        rel: &str,
+        cached: bool,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<T>,
+    ) -> Result<T> {
         let path = self.dir.join(rel);
         let tmp = crate::io::atomic::temp_path(&path);
         let written = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE)).and_then(|f| {
-            let w = write(&f)?;
+            let (w, f) = if cached {
+                (write(&mut &f)?, f)
+            } else {
+                let mut direct = crate::io::direct::DirectWriter::new(f);
+                (write(&mut direct)?, direct.finish()?)
+            };
             f.sync_all()?;
             Ok(w)
         });

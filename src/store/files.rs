@@ -18,7 +18,7 @@ use super::perms;
 use super::rows::NewRows;
 use crate::error::{Error, Result};
 use crate::event::{self, Event};
-use crate::io::atomic::write_atomic_mode;
+use crate::io::atomic::write_atomic_as;
 
 /// Bytes per piece of a [`crc32`] spread over threads.
 const CRC_PIECE: usize = 4 << 20;
@@ -57,7 +57,9 @@ pub(super) fn write_file_known(
     rows: u64,
     crc32: u32,
 ) -> Result<FileRef> {
-    write_atomic_mode(&dir.join(rel), bytes, Some(perms::FILE_MODE))?;
+    // a store file is read at the next ingest or lookup, if ever, not at
+    // once: past the page cache (the probe, which is, is streamed)
+    write_atomic_as(&dir.join(rel), bytes, Some(perms::FILE_MODE), false)?;
     Ok(FileRef {
         file: rel.to_string(),
         bytes: bytes.len() as u64,
