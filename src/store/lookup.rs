@@ -89,11 +89,14 @@ impl Store {
             let mut events = self.ledger_rows(r, &rows)?;
             for (w, e) in same.iter().zip(&mut events) {
                 // a ledger read by pages has no time (see `ledger_rows`):
-                // the key run's, once the row is shown to be the contact's
-                if e.at == NO_TIME {
+                // the key run's, once the row is shown to be this
+                // contact's event in this scope
+                let same_key =
+                    e.contact == w.contact && super::keys::scope_hash(&e.account, &e.scope) == w.scope;
+                if e.at == NO_TIME && same_key {
                     e.at = w.at;
                 }
-                if e.contact != w.contact || e.at != w.at {
+                if !same_key || e.at != w.at {
                     return Err(corrupt(
                         &self.dir,
                         "index",
