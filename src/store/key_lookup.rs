@@ -8,6 +8,10 @@ use super::keys::{
 };
 use super::packed::{Layout, HEAD, PER_BLOCK};
 
+/// The packed block a key would be in: its number, and its bytes when the
+/// read that found it held them.
+type Found = (usize, Option<Vec<u8>>);
+
 /// A key run opened for a few lookups (`check`): its header and the
 /// blocks a lookup reads are verified, not the whole run.
 pub(crate) struct KeyLookup {
@@ -95,15 +99,17 @@ impl KeyLookup {
     /// [`KeyLookup::block_by_directory`] through the blocks file's first
     /// keys: the blocks-file block the key falls in starts with a packed
     /// block, and the packed blocks after it in that block are read from
-    /// it, one read.
-    fn block_by_fence(&self, dir: usize, key: (u64, u64)) -> Result<Option<usize>, Fault> {
+    /// it, one read. The packed block found comes with its bytes, taken
+    /// from that read (no packed block straddles two blocks-file blocks),
+    /// so the run's directory need not be read.
+    fn block_by_fence(&self, dir: usize, key: (u64, u64)) -> Result<Option<Found>, Fault> {
         let blocks = &self.run.blocks;
         let Some(k) = blocks.fences.partition_point(|f| *f <= key).checked_sub(1) else {
             return Ok(None);
         };
         if blocks.fences[k] == (u64::MAX, u64::MAX) {
             // past the last packed block's start (or the largest key)
-            return self.block_by_directory(dir, key);
+            return Ok(self.block_by_directory(dir, key)?.map(|b| (b, None)));
         }
         let from = blocks.start + k * blocks.size;
         let to = (from + blocks.size).min(dir);
@@ -118,14 +124,15 @@ impl KeyLookup {
             if layout.number as usize != b || layout.key(&bytes[at + HEAD..], 0) > key {
                 break;
             }
-            found = Some(b);
-            at += HEAD + layout.data_len(block_count(self.len, b));
+            let end = at + HEAD + layout.data_len(block_count(self.len, b));
+            found = Some((b, at, end));
+            at = end;
             b += 1;
         }
-        if found.is_none() {
+        let Some((b, from, to)) = found else {
             return Err("the blocks file disagrees with the run".into());
-        }
-        Ok(found)
+        };
+        Ok(Some((b, bytes.get(from..to).map(<[u8]>::to_vec))))
     }
 
     /// The record of a key, if this run has it.
@@ -133,14 +140,17 @@ impl KeyLookup {
         let key = (scope, contact);
         if let Format::Packed { dir } = self.format {
             let found = if self.run.blocks.fences.is_empty() {
-                self.block_by_directory(dir, key)?
+                self.block_by_directory(dir, key)?.map(|b| (b, None))
             } else {
                 self.block_by_fence(dir, key)?
             };
-            let Some(b) = found else {
+            let Some((b, held)) = found else {
                 return Ok(None);
             };
-            let (layout, bytes, count) = self.packed_block(dir, b)?;
+            let (layout, bytes, count) = match held {
+                Some(bytes) => (Layout::parse(&bytes)?, bytes, block_count(self.len, b)),
+                None => self.packed_block(dir, b)?,
+            };
             let data = &bytes[HEAD..];
             let (mut lo, mut hi) = (0usize, count);
             while lo < hi {
