@@ -42,23 +42,31 @@ pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) ->
 /// [`write_atomic_mode`], past the page cache unless `cached` (see
 /// `io::direct`): for a file no one reads soon after it is written.
 pub(crate) fn write_atomic_as(path: &Path, bytes: &[u8], mode: Option<u32>, cached: bool) -> Result<()> {
+    write_atomic_with(path, mode, cached, |w| w.write_all(bytes))
+}
+
+/// A file written atomically by `write`, as a stream: under a temporary
+/// name with `mode`, past the page cache unless `cached`, fsynced, then
+/// renamed into place.
+pub(crate) fn write_atomic_with<T>(
+    path: &Path,
+    mode: Option<u32>,
+    cached: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T> {
     let tmp = temp_path(path);
-    let res = (|| {
-        let mut f = create(&tmp, mode)?;
-        if !cached {
-            let mut direct = crate::io::direct::DirectWriter::new(f);
-            direct.write_all(bytes)?;
-            f = direct.finish()?;
-        } else {
-            f.write_all(bytes)?;
+    let res = create(&tmp, mode).and_then(|f| {
+        let (t, f) = crate::io::direct::write_with(f, cached, write)?;
+        f.sync_all()?;
+        Ok(t)
+    });
+    match res {
+        Ok(t) => commit(&tmp, path).map(|()| t),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(Error::io("cannot write", path, e))
         }
-        f.sync_all()
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io("cannot write", path, e));
     }
-    commit(&tmp, path)
 }
 
 /// Create (or truncate) a file, with exactly `mode` when given.

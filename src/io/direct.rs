@@ -108,8 +108,27 @@ impl Disk {
 /// Whether a direct write failed because the file, its system or the
 /// request's alignment does not allow it.
 fn is_unsupported(e: &io::Error) -> bool {
-    const EINVAL: i32 = 22;
-    e.raw_os_error() == Some(EINVAL) || e.kind() == io::ErrorKind::Unsupported
+    #[cfg(target_os = "linux")]
+    if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::Unsupported
+}
+
+/// Run `write` on `file`, past the page cache unless `cached` (for a file
+/// its next reader maps at once); returns what it gave and the file, every
+/// byte written (not yet synced).
+pub(crate) fn write_with<T>(
+    file: File,
+    cached: bool,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<(T, File)> {
+    if cached {
+        return Ok((write(&mut &file)?, file));
+    }
+    let mut direct = DirectWriter::new(file);
+    let t = write(&mut direct)?;
+    Ok((t, direct.finish()?))
 }
 
 /// A file written in large aligned chunks by a thread of its own, past the

@@ -500,24 +500,7 @@ impl Store {
         cached: bool,
         write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<T>,
     ) -> Result<T> {
-        let path = self.dir.join(rel);
-        let tmp = crate::io::atomic::temp_path(&path);
-        let written = crate::io::atomic::create(&tmp, Some(perms::FILE_MODE)).and_then(|f| {
-            let (w, f) = if cached {
-                (write(&mut &f)?, f)
-            } else {
-                let mut direct = crate::io::direct::DirectWriter::new(f);
-                (write(&mut direct)?, direct.finish()?)
-            };
-            f.sync_all()?;
-            Ok(w)
-        });
-        let written = written.map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Error::io("cannot write", &path, e)
-        })?;
-        crate::io::atomic::commit(&tmp, &path)?;
-        Ok(written)
+        crate::io::atomic::write_atomic_with(&self.dir.join(rel), Some(perms::FILE_MODE), cached, write)
     }
 
     /// Remove files that neither the new nor the previous manifest names

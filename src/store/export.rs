@@ -335,24 +335,17 @@ impl SuppressionList<'_> {
             loop {
                 let room = records.saturating_sub(open.records).max(1);
                 let left = (to - at) * total / (to - from);
-                if left <= room {
-                    open.pieces.push((i, first, u64::MAX));
-                    open.records += left;
-                    break;
-                }
                 let cut = at + (room * (to - from) / total).max(1);
-                if cut >= to {
+                // the contact to cut at; none when the rest fits, or the
+                // run is out of order (damaged, which the merge reports)
+                let contact = (left > room && cut < to)
+                    .then(|| self.runs[big].entry(cut).contact)
+                    .filter(|&c| c > first);
+                let Some(contact) = contact else {
                     open.pieces.push((i, first, u64::MAX));
                     open.records += left;
                     break;
-                }
-                let contact = self.runs[big].entry(cut).contact;
-                if contact <= first {
-                    // not in order: a damaged run, which the merge reports
-                    open.pieces.push((i, first, u64::MAX));
-                    open.records += left;
-                    break;
-                }
+                };
                 open.pieces.push((i, first, contact - 1));
                 open.records += room;
                 shares.push(std::mem::take(&mut open));
