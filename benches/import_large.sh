@@ -34,4 +34,4 @@ for _ in $(seq "$runs"); do
   bash benches/peak_anon.sh "$bin" ingest import --store "$d/run" "$d/new.parquet" --account acct09 --account-wide 2>&1 | tail -1
 done
 "$bin" stats --store "$d/run" | grep '^total'
-rm -rf "$d/run"
+[ -n "${KEEP_RUN:-}" ] || rm -rf "$d/run"

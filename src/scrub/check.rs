@@ -72,40 +72,50 @@ pub fn answer(
         None => store.config.accounts.iter().map(|x| x.id.as_str()).collect(),
     };
     let sender_id = sender.and_then(normalize_sender);
-    let mut accounts = Vec::new();
-    let mut contact = None;
-    // events of reverted ledger files, read once per contact (accounts
-    // with different countries may read the phone as different contacts)
-    let mut taken_back: Vec<(u64, Vec<(Event, i64)>)> = Vec::new();
-    // the key runs, opened once for every account asked about
-    let mut runs = None;
+    // each account's decision, and the contact it read the phone as
+    let mut decided = Vec::with_capacity(names.len());
     for name in names {
         let d = scrubber.decide_one(Some(phone), Some(name), sender, country);
         let read = (d.reason != Some(Reason::InvalidPhone)).then_some(d.contact);
         scrubber.verified()?;
-        contact = contact.or(read);
         // an erased number's events are kept under its hash
-        let c = read.map(|c| scrubber.erasures().key_of(c));
-        let (events, retracted) = match c {
-            Some(c) => {
-                if !taken_back.iter().any(|(k, _)| *k == c) {
-                    taken_back.push((c, store.retracted(c)?));
-                }
-                let mine = taken_back
-                    .iter()
-                    .filter(|(k, _)| *k == c)
-                    .flat_map(|(_, all)| all.iter())
-                    .filter(|(e, _)| &*e.account == name)
-                    .cloned()
-                    .collect();
-                let runs = match &mut runs {
-                    Some(r) => r,
-                    None => runs.insert(store.key_lookups()?),
-                };
-                (store.deciding_in(runs, name, sender_id.as_deref(), c)?, mine)
-            }
-            None => (Vec::new(), Vec::new()),
-        };
+        decided.push((name, d, read, read.map(|c| scrubber.erasures().key_of(c))));
+    }
+    let contact = decided.iter().find_map(|(_, _, read, _)| *read);
+    // events of reverted ledger files, read once per contact (accounts
+    // with different countries may read the phone as different contacts)
+    let mut taken_back: Vec<(u64, Vec<(Event, i64)>)> = Vec::new();
+    for c in decided.iter().filter_map(|(_, _, _, c)| *c) {
+        if !taken_back.iter().any(|(k, _)| *k == c) {
+            taken_back.push((c, store.retracted(c)?));
+        }
+    }
+    // the key runs, opened once for every account asked about (none for
+    // a phone that is not a number); the accounts' lookups side by side:
+    // each reads its own blocks and ledger pages
+    let runs = match decided.iter().any(|(_, _, _, c)| c.is_some()) {
+        true => Some(store.key_lookups()?),
+        false => None,
+    };
+    let deciding: Vec<Vec<Event>> = {
+        use rayon::prelude::*;
+        decided
+            .par_iter()
+            .map(|(name, _, _, c)| match (c, &runs) {
+                (Some(c), Some(runs)) => store.deciding_in(runs, name, sender_id.as_deref(), *c),
+                _ => Ok(Vec::new()),
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut accounts = Vec::with_capacity(decided.len());
+    for ((name, d, read, c), events) in decided.into_iter().zip(deciding) {
+        let retracted = taken_back
+            .iter()
+            .filter(|(k, _)| Some(*k) == c)
+            .flat_map(|(_, all)| all.iter())
+            .filter(|(e, _)| &*e.account == name)
+            .cloned()
+            .collect();
         accounts.push(AccountAnswer {
             account: name.to_string(),
             decision: d,

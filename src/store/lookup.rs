@@ -72,6 +72,10 @@ impl Store {
         for s in scopes {
             // the newest run that has the key is right
             for (r, fr) in runs.iter().zip(self.manifest.keys.iter().rev()) {
+                // a run names every scope it has records of
+                if !r.scopes().iter().any(|x| x.hash == s.hash) {
+                    continue;
+                }
                 let got = r
                     .get(s.hash, contact)
                     .map_err(|why| damaged(&self.dir, &fr.file, why, Fix::Rebuild))?;
@@ -156,7 +160,7 @@ impl Store {
         use parquet::arrow::arrow_reader::{
             ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
         };
-        use parquet::file::metadata::PageIndexPolicy;
+        use parquet::file::metadata::{ColumnChunkMask, PageIndexPolicy, ParquetMetaDataReader};
         let disagrees = || corrupt(&self.dir, "index", "it disagrees with the ledger", Fix::Rebuild);
         let Some(checked) = self.checked(r, Fix::Restore, false)? else {
             let all = read_events(&self.dir, r, Fix::Restore)?;
@@ -167,14 +171,21 @@ impl Store {
         };
         let bad = |why: String| corrupt(&self.dir, &r.file, &why, Fix::Restore);
         let src = blocks::CheckedSource::new(checked);
-        let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required);
-        let meta = ArrowReaderMetadata::load(&src, opts).map_err(|e| bad(e.to_string()))?;
+        // the footer first: which row groups hold the rows says whose page
+        // index to read (all of it, every row group and column, cost more
+        // than the rows)
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Skip)
+            .parse_and_finish(&src)
+            .map_err(|e| bad(e.to_string()))?;
         // every column but the time: its dictionary page (a megabyte, read
         // and decompressed whole for one value) cost more than the rest of
         // a row; the key run has the same time
-        let leaves = meta.parquet_schema();
-        let columns = (0..leaves.num_columns()).filter(|&i| leaves.column(i).name() != "at");
-        let mask = parquet::arrow::ProjectionMask::leaves(leaves, columns);
+        let leaves = meta.file_metadata().schema_descr_ptr();
+        let columns: Vec<usize> = (0..leaves.num_columns())
+            .filter(|&i| leaves.column(i).name() != "at")
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::leaves(&leaves, columns.iter().copied());
         // every wanted row of the file in one read: a page that holds two
         // of them is decompressed once
         let mut want: Vec<u32> = rows.to_vec();
@@ -184,7 +195,7 @@ impl Store {
         let mut selectors = Vec::new();
         let mut first = 0u64;
         let mut next = want.iter().peekable();
-        for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+        for (g, rg) in meta.row_groups().iter().enumerate() {
             let n = u64::try_from(rg.num_rows()).unwrap_or(0);
             let mut at = 0u64;
             while let Some(&&row) = next.peek() {
@@ -206,6 +217,17 @@ impl Store {
         if next.peek().is_some() {
             return Err(disagrees());
         }
+        let mut index = ParquetMetaDataReader::new_with_metadata(meta)
+            .with_column_index_policy(PageIndexPolicy::Skip)
+            .with_offset_index_policy(PageIndexPolicy::Required)
+            .with_offset_index_mask(ColumnChunkMask::row_groups_and_columns(
+                groups.iter().copied(),
+                columns,
+            ));
+        index.read_page_indexes(&src).map_err(|e| bad(e.to_string()))?;
+        let meta = index.finish().map_err(|e| bad(e.to_string()))?;
+        let meta = ArrowReaderMetadata::try_new(std::sync::Arc::new(meta), ArrowReaderOptions::new())
+            .map_err(|e| bad(e.to_string()))?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(src, meta)
             .with_row_groups(groups)
             .with_projection(mask)
