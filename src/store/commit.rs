@@ -194,8 +194,13 @@ impl Store {
         snap.ledger_digest = m.ledger_digest();
         // each file of the generation on a thread of its own: the probe's
         // merge and the runs' merges each run on one core, and each waits
-        // for the disk as it syncs
+        // for the disk as it syncs. The changed keys are let go as soon as
+        // the probe has made its changes of them and the key run is
+        // written (the probe's merge, the longest, runs on without them)
         let this = &*self;
+        let keys = std::sync::Arc::new(keys);
+        let probe_keys = std::sync::Arc::clone(&keys);
+        let snap = &snap;
         let (ledger, probe, key_refs, id_refs, rest) = std::thread::scope(|s| {
             let ledger = s.spawn(|| {
                 let written = new_ledger
@@ -204,14 +209,16 @@ impl Store {
                 crate::util::trace::mark("commit: ledger written");
                 written
             });
-            let probe = s.spawn(|| {
-                let written = this.write_probe(&Kind::Probe.file(generation), &snap, &keys, replace);
+            let probe = s.spawn(move || {
+                let written = this.write_probe(&Kind::Probe.file(generation), snap, probe_keys, replace);
                 crate::util::trace::mark("commit: probe written");
                 written
             });
-            let key_refs = s.spawn(|| this.write_key_run(&m.keys, generation, &keys, &scopes, replace));
+            let runs = &m.keys;
+            let scopes = &scopes;
+            let key_refs = s.spawn(move || this.write_key_run(runs, generation, &keys, scopes, replace));
             let id_refs = s.spawn(|| this.write_id_run(&m.ids, generation, &ids, replace));
-            let rest = this.write_outbox_and_snapshot(generation, &outbox, &snap);
+            let rest = this.write_outbox_and_snapshot(generation, &outbox, snap);
             let stopped = |what: &str| Error::Internal(format!("the {what} writer stopped"));
             (
                 ledger.join().map_err(|_| stopped("ledger")),
@@ -373,7 +380,13 @@ impl Store {
     /// rebuild, in a store that has no probe yet, or when a file of the
     /// previous one is damaged (said on stderr), the probe is compiled
     /// whole from the snapshot.
-    fn write_probe(&self, rel: &str, snap: &Snapshot, keys: &[Entry], replace: bool) -> Result<Vec<FileRef>> {
+    fn write_probe(
+        &self,
+        rel: &str,
+        snap: &Snapshot,
+        keys: std::sync::Arc<Vec<Entry>>,
+        replace: bool,
+    ) -> Result<Vec<FileRef>> {
         let names: Vec<(String, String)> = snap
             .scopes
             .iter()
@@ -434,7 +447,7 @@ impl Store {
         rel: &str,
         names: &[(String, String)],
         snap: &Snapshot,
-        keys: &[Entry],
+        keys: std::sync::Arc<Vec<Entry>>,
         files: &[ProbeFile],
     ) -> Result<(probe::Written, usize)> {
         let at: crate::util::fasthash::FastMap<u64, u32> = names
@@ -452,6 +465,7 @@ impl Store {
             keys.iter()
                 .filter_map(|k| at.get(&k.scope).map(|&i| probe::change(k.contact, i, k.opt_out))),
         );
+        drop(keys);
         let changes = probe::sorted_changes(changes);
         // a scope that is gone is gone from every file (its opt-ins made
         // no change to write, and a layer would leave its opt-outs below,
