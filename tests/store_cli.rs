@@ -397,10 +397,10 @@ fn newest(w: &Work, sub: &str) -> std::path::PathBuf {
         .unwrap()
 }
 
-/// Flip a bit of the byte at `1/part` of a file.
-fn flip_byte(path: &std::path::Path, part: usize) {
+/// Flip a bit of a file's byte at `at(its length)`.
+fn flip_byte(path: &std::path::Path, at: fn(usize) -> usize) {
     let mut bytes = fs::read(path).unwrap();
-    let at = bytes.len() / part;
+    let at = at(bytes.len());
     bytes[at] ^= 1;
     fs::write(path, &bytes).unwrap();
 }
@@ -417,7 +417,9 @@ fn damaged_probe_stops_scrub_until_rebuild() {
     let store = w.loaded_store();
     let input = w.copy_example("campaigns/spring-sale.csv");
     let out = w.p("k.csv");
-    flip_byte(&newest(&w, "probe"), 3);
+    // a byte of the table (the header, at the end, is most of a small
+    // probe)
+    flip_byte(&newest(&w, "probe"), |_| 5);
     let e = w.fails(&scrub_args(&store, &input, &out), 2);
     assert!(
         e.contains("probe/") && e.contains("is damaged (block 0 checksum mismatch); run `optscrub rebuild"),
@@ -442,7 +444,7 @@ fn damaged_snapshot_stops_ingest_until_rebuild() {
     let w = Work::new();
     let store = w.loaded_store();
     let replies = w.copy_example("replies.csv");
-    flip_byte(&newest(&w, "snapshot"), 2);
+    flip_byte(&newest(&w, "snapshot"), |len| len / 2);
     let e = w.fails(&["ingest", "replies", "--store", &store, &replies], 2);
     assert!(
         e.contains("is damaged (checksum mismatch); run `optscrub rebuild"),

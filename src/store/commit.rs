@@ -248,6 +248,10 @@ impl Store {
         if !m.probe_layers.is_empty() {
             m.raise_format(manifest::FORMAT_LAYERED);
         }
+        if m.probe.is_some() {
+            // the file this commit wrote has this build's words
+            m.raise_format(manifest::FORMAT_NARROW);
+        }
         for kind in Kind::ALL {
             sync_dir(&self.dir.join(kind.folder()))?;
         }
@@ -481,6 +485,7 @@ impl Store {
         let bad = |f: &ProbeFile, why: &str| Error::Corrupt(format!("{} is damaged ({why})", f.origin));
         for f in &files[from..] {
             f.verify_all().map_err(|why| bad(f, &why.to_string()))?;
+            crate::util::trace::mark("probe: a merged file verified");
         }
         let sources: Vec<probe::Source> = files
             .iter()

@@ -21,6 +21,10 @@ pub(super) const FORMAT_ERASED: u32 = 3;
 /// the first probe file must refuse it (it would miss newer opt-outs).
 /// This build reads erased numbers in it too.
 pub(super) const FORMAT_LAYERED: u32 = 4;
+/// The format of a store whose probe files may have words of 1 or 2 bytes
+/// (OPTPRB02): a build that reads only 4-byte words must refuse it (it
+/// would call the probe damaged). This build reads all of the above in it.
+pub(super) const FORMAT_NARROW: u32 = 5;
 
 /// One file of the store, with what it must be.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,9 +152,9 @@ impl Manifest {
             return Err(damaged("checksum mismatch"));
         }
         let m: Manifest = serde_json::from_str(body).map_err(|_| damaged("unreadable"))?;
-        if ![FORMAT, FORMAT_ERASED, FORMAT_LAYERED].contains(&m.format) {
+        if ![FORMAT, FORMAT_ERASED, FORMAT_LAYERED, FORMAT_NARROW].contains(&m.format) {
             return Err(Error::Corrupt(format!(
-                "store {}: format {} is not supported by this build (expected {FORMAT}, {FORMAT_ERASED} with erased numbers, or {FORMAT_LAYERED} with a layered probe)",
+                "store {}: format {} is not supported by this build (expected {FORMAT}, {FORMAT_ERASED} with erased numbers, {FORMAT_LAYERED} with a layered probe, or {FORMAT_NARROW} with narrow probe words)",
                 dir.display(),
                 m.format
             )));

@@ -17,12 +17,17 @@
 //!           at its home slot (its place in proportion: k × m / 2^64 of m
 //!           home slots, m ≈ n / 0.75) or just after the key before it;
 //!           empty slots between have key 0 and value 2^32 − 1
-//! multi     u32s: for a contact in several scopes, its count then its scopes
-//! filter    2^f u64s: a blocked Bloom filter, three bits per key in the
-//!           word its top f bits name (about one in a hundred misses pass)
+//! multi     words: for a contact in several scopes, its count then its
+//!           scopes; a word is 1, 2 or 4 bytes (little-endian), the fewest
+//!           that number every scope of the header (4 in a file of the
+//!           first version, OPTPRB01)
+//! filter    u64s: a blocked Bloom filter, three bits per key in the word
+//!           its top 32 bits name in proportion; 12 bits per key, so about
+//!           one in a hundred misses pass (in the first version, 2^f words
+//!           chosen by the key's top f bits, 16 to 32 bits per key)
 //! blocks    a CRC-32 per 64 KiB of everything above
 //! header    JSON: sizes, the ledger digest, the scopes (account, scope, count)
-//! footer    header length (u32), CRC-32 of blocks and header (u32), OPTPRB01
+//! footer    header length (u32), CRC-32 of blocks and header (u32), OPTPRB02
 //! ```
 //!
 //! A value below 2^31 is the contact's one scope, an index into the
@@ -56,7 +61,9 @@ use super::damage::Fault;
 // written before probe files were kept)
 use super::runs::Bytes as Backing;
 
-const MAGIC: &[u8; 8] = b"OPTPRB01";
+const MAGIC: &[u8; 8] = b"OPTPRB02";
+/// The first version: words of `multi` are always 4 bytes (still read).
+const MAGIC_V1: &[u8; 8] = b"OPTPRB01";
 /// The multiplier of the key (odd, from the golden ratio).
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 const RECORD: usize = 12;
@@ -85,9 +92,28 @@ fn mask(k: u64) -> u64 {
     1 << ((k >> 20) & 63) | 1 << ((k >> 26) & 63) | 1 << ((k >> 32) & 63)
 }
 
-/// Bits enough to number `n` slots (at least `min`, at most 40).
-fn bits_for(n: u64, min: u32) -> u32 {
-    n.max(1).next_power_of_two().trailing_zeros().clamp(min, 40)
+/// Bytes of a word of `multi` in a file of `scopes` scopes: the fewest
+/// that hold every scope index and every count (at most `scopes`).
+fn word_width(scopes: usize) -> usize {
+    match scopes {
+        0..=0xFF => 1,
+        0x100..=0xFFFF => 2,
+        _ => 4,
+    }
+}
+
+/// The filter's word of a key among `words`: in proportion to the key's
+/// top 32 bits (for a power of two, those of them that number the words,
+/// as the first version chose them).
+#[inline]
+fn filter_word_of(k: u64, words: u64) -> usize {
+    (((k >> 32) * words) >> 32) as usize
+}
+
+/// Words of the filter for `contacts`: 12 bits a contact (three of them
+/// set), so that about one miss in a hundred passes.
+fn filter_words_for(contacts: u64) -> u64 {
+    (contacts * 3).div_ceil(16).clamp(8, 1 << 32)
 }
 
 /// One scope of the probe: what the snapshot calls it, and its opt-outs.
@@ -110,8 +136,19 @@ struct Header {
     home_slots: u64,
     /// Slots in the table (home slots and the overflow past them).
     slots: u64,
+    /// Words in `multi`.
     multi: u64,
+    /// Bytes of a word of `multi` (absent in a file of the first version,
+    /// whose words are 4 bytes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    multi_width: u32,
+    /// The filter's words, a power of two, in a file of the first version
+    /// (0 in the second).
+    #[serde(default, skip_serializing_if = "is_zero")]
     filter_bits: u32,
+    /// The filter's words (absent in a file of the first version).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    filter_words: u64,
     /// In a layer: the fingerprints of the layers it lies over, newest
     /// first (see [`ProbeFile::fingerprint`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -119,15 +156,22 @@ struct Header {
     scopes: Vec<ProbeScope>,
 }
 
+fn is_zero<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
+}
+
 impl Header {
     /// Bytes of each section of the body, in order.
     fn sections(&self) -> Option<[usize; 3]> {
-        if self.home_slots == 0 || self.home_slots > self.slots || !(1..=40).contains(&self.filter_bits) {
+        if self.home_slots == 0 || self.home_slots > self.slots || !(1..=1 << 32).contains(&self.filter_words)
+        {
             return None;
         }
         let table = usize::try_from(self.slots).ok()?.checked_mul(RECORD)?;
-        let multi = usize::try_from(self.multi).ok()?.checked_mul(4)?;
-        let filter = 1usize.checked_shl(self.filter_bits)?.checked_mul(8)?;
+        let multi = usize::try_from(self.multi)
+            .ok()?
+            .checked_mul(self.multi_width as usize)?;
+        let filter = usize::try_from(self.filter_words).ok()?.checked_mul(8)?;
         Some([table, multi, filter])
     }
 }
@@ -150,9 +194,12 @@ pub struct ProbeFile {
     home_slots: usize,
     slots: usize,
     multi_at: usize,
+    /// Words in `multi`.
     multi_len: usize,
+    /// Bytes of a word of `multi`.
+    multi_width: usize,
     filter_at: usize,
-    filter_shift: u32,
+    filter_words: u64,
     body: usize,
     /// Checks the body's blocks against the block table (a probe built in
     /// memory is trusted).
@@ -179,15 +226,26 @@ impl ProbeFile {
 
     fn from_backing(bytes: Backing) -> Result<ProbeFile, Fault> {
         let len = bytes.len();
-        if len < FOOTER || &bytes[len - 8..] != MAGIC {
-            return Err("not a probe file".into());
-        }
+        let first_version = match bytes.get(len.saturating_sub(8)..) {
+            Some(m) if len >= FOOTER && m == MAGIC => false,
+            Some(m) if len >= FOOTER && m == MAGIC_V1 => true,
+            _ => return Err("not a probe file".into()),
+        };
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let header_len = word(len - FOOTER) as usize;
         let tail_crc = word(len - FOOTER + 4);
         let header_at = (len - FOOTER).checked_sub(header_len).ok_or("header cut short")?;
-        let header: Header = serde_json::from_slice(&bytes[header_at..len - FOOTER])
+        let mut header: Header = serde_json::from_slice(&bytes[header_at..len - FOOTER])
             .map_err(|_| "unreadable header".to_string())?;
+        if first_version {
+            header.multi_width = 4;
+            header.filter_words = match header.filter_bits {
+                1..=32 => 1 << header.filter_bits,
+                _ => return Err("sizes out of range".into()),
+            };
+        } else if ![1, 2, 4].contains(&header.multi_width) {
+            return Err("sizes out of range".into());
+        }
         let sections = header.sections().ok_or("sizes out of range")?;
         let body: usize = sections
             .iter()
@@ -218,8 +276,9 @@ impl ProbeFile {
             slots: header.slots as usize,
             multi_at: table,
             multi_len: header.multi as usize,
+            multi_width: header.multi_width as usize,
             filter_at: table + multi,
-            filter_shift: 64 - header.filter_bits,
+            filter_words: header.filter_words,
             body,
             scopes: header.scopes,
             ledger_digest: header.ledger_digest,
@@ -289,6 +348,20 @@ impl ProbeFile {
         self.damage.get().map(String::as_str)
     }
 
+    /// Word `j` of `multi` (0 past its end).
+    #[inline]
+    fn multi_word(&self, j: usize) -> u32 {
+        let at = self.multi_at + j * self.multi_width;
+        match self.multi_width {
+            1 => self.bytes.get(at).map_or(0, |&b| u32::from(b)),
+            2 => self
+                .bytes
+                .get(at..at + 2)
+                .map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
+            _ => self.u32_at(at),
+        }
+    }
+
     fn u32_at(&self, at: usize) -> u32 {
         self.bytes
             .get(at..at + 4)
@@ -304,7 +377,7 @@ impl ProbeFile {
     }
 
     fn filter_word(&self, k: u64) -> usize {
-        self.filter_at + (k >> self.filter_shift) as usize * 8
+        self.filter_at + filter_word_of(k, self.filter_words) * 8
     }
 
     /// False when the contact is surely opted out nowhere.
@@ -345,9 +418,8 @@ impl ProbeFile {
             return None;
         }
         let off = (value & !MULTI) as usize;
-        self.check(self.multi_at + off * 4, 4);
-        let count =
-            (self.u32_at(self.multi_at + off * 4) as usize).min(self.multi_len.saturating_sub(off + 1));
+        self.check(self.multi_at + off * self.multi_width, self.multi_width);
+        let count = (self.multi_word(off) as usize).min(self.multi_len.saturating_sub(off + 1));
         Some((off + 1, count))
     }
 
@@ -391,7 +463,7 @@ impl ProbeFile {
     pub fn touch_scopes(&self, v: u32) -> u32 {
         match v & MULTI {
             0 => 0,
-            _ => self.u32_at(self.multi_at + (v & !MULTI) as usize * 4),
+            _ => self.multi_word((v & !MULTI) as usize),
         }
     }
 
@@ -400,9 +472,9 @@ impl ProbeFile {
         match self.multi_range(v) {
             None => f(v),
             Some((from, count)) => {
-                self.check(self.multi_at + from * 4, count * 4);
+                self.check(self.multi_at + from * self.multi_width, count * self.multi_width);
                 for j in from..from + count {
-                    f(self.u32_at(self.multi_at + j * 4));
+                    f(self.multi_word(j));
                 }
             }
         }
@@ -436,9 +508,7 @@ impl ProbeFile {
         out.clear();
         match self.multi_range(value) {
             None => out.push(value),
-            Some((from, count)) => {
-                out.extend((from..from + count).map(|j| self.u32_at(self.multi_at + j * 4)))
-            }
+            Some((from, count)) => out.extend((from..from + count).map(|j| self.multi_word(j))),
         }
     }
 }

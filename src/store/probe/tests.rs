@@ -200,3 +200,117 @@ fn a_lookup_verifies_what_it_reads() {
     let _ = p.hits(c);
     assert!(p.damage().is_some_and(|d| d.contains("checksum mismatch")));
 }
+
+/// `pairs` over `n` scopes: the seven scopes of [`pairs`] spread over
+/// them, and every third contact in one of the last five scopes too.
+fn pairs_over(n: u32, count: usize, seed: u64) -> Vec<(u64, u32)> {
+    let step = n / 7;
+    let mut out: Vec<(u64, u32)> = pairs(count, seed)
+        .into_iter()
+        .map(|(c, s)| (c, s * step + (c % u64::from(step)) as u32))
+        .collect();
+    let more: Vec<(u64, u32)> = out.iter().step_by(3).map(|&(c, s)| (c, n - 1 - s % 5)).collect();
+    out.extend(more);
+    out
+}
+
+#[test]
+fn words_are_as_narrow_as_the_scopes_allow() {
+    for (scopes, width) in [
+        (7u32, 1usize),
+        (255, 1),
+        (256, 2),
+        (300, 2),
+        (65_535, 2),
+        (70_000, 4),
+    ] {
+        let pairs = pairs_over(scopes, 1500, u64::from(scopes));
+        assert!(
+            pairs.iter().any(|p| p.1 + 7 >= scopes),
+            "the last scopes are used"
+        );
+        let want = model(&pairs);
+        assert!(want.values().any(|v| v.len() > 1), "contacts in several scopes");
+        let bytes = build(pairs.into_iter(), names(scopes as usize), 4).expect("build");
+        let p = ProbeFile::from_bytes(bytes).expect("open");
+        assert_eq!(p.multi_width, width, "{scopes} scopes");
+        p.verify_all().expect("sound");
+        assert_answers(&p, &want);
+    }
+}
+
+#[test]
+fn a_file_of_the_first_version_is_read() {
+    for (scopes, count) in [(7u32, 20_000usize), (300, 3000)] {
+        let pairs = pairs_over(scopes, count, 3);
+        let want = model(&pairs);
+        let old =
+            write::build_first_version(pairs.iter().copied(), names(scopes as usize), 4).expect("build");
+        let p = ProbeFile::from_bytes(old.clone()).expect("open");
+        assert_eq!(p.multi_width, 4);
+        assert!(p.filter_words.is_power_of_two());
+        p.verify_all().expect("sound");
+        assert_answers(&p, &want);
+        // and a merge of it writes the second version, with the same answers
+        let remap: Vec<Option<u32>> = (0..scopes).map(Some).collect();
+        let mut bytes = Vec::new();
+        let target = Target {
+            scopes: names(scopes as usize),
+            ledger_digest: 4,
+            totals: None,
+            below: &[],
+        };
+        let source = [Source {
+            file: &p,
+            remap: &remap,
+        }];
+        write(&mut bytes, &source, &[], target).expect("write");
+        assert_eq!(&bytes[bytes.len() - 8..], MAGIC);
+        let merged = ProbeFile::from_bytes(bytes).expect("open");
+        assert_answers(&merged, &want);
+        // narrow words under the old magic are refused, not misread
+        let mut narrow = build(pairs.into_iter(), names(scopes as usize), 4).expect("build");
+        let len = narrow.len();
+        narrow[len - 8..].copy_from_slice(MAGIC_V1);
+        assert!(ProbeFile::from_bytes(narrow).is_err());
+        // and a first version's file under the new magic is refused too
+        let mut relabelled = old;
+        let len = relabelled.len();
+        relabelled[len - 8..].copy_from_slice(MAGIC);
+        assert!(ProbeFile::from_bytes(relabelled).is_err());
+    }
+}
+
+#[test]
+fn a_merge_sizes_its_table_for_the_contacts_it_holds() {
+    // the changes opt most contacts out in one scope more: a merge holds
+    // about as many contacts as the file it merges, not twice as many
+    let first = pairs(30_000, 11);
+    let old = ProbeFile::from_bytes(build(first.iter().copied(), names(7), 1).expect("build")).expect("open");
+    let want = model(&first);
+    let changes: Vec<write::Change> = want.keys().step_by(2).map(|&c| change(c, 6, true)).collect();
+    let remap: Vec<Option<u32>> = (0..7).map(Some).collect();
+    let source = [Source {
+        file: &old,
+        remap: &remap,
+    }];
+    for below in [false, true] {
+        let mut bytes = Vec::new();
+        let target = Target {
+            scopes: names(7),
+            ledger_digest: 1,
+            totals: None,
+            below: if below { &source } else { &[] },
+        };
+        let merged: &[Source] = if below { &[] } else { &source };
+        write(&mut bytes, merged, &sorted_changes(changes.clone()), target).expect("write");
+        let p = ProbeFile::from_bytes(bytes).expect("open");
+        let held = if below { changes.len() } else { want.len() };
+        assert_eq!(p.records, held);
+        assert!(
+            p.home_slots <= held * 4 / 3 + 1,
+            "{} home slots for {held} contacts",
+            p.home_slots
+        );
+    }
+}

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use super::{
-    bits_for, home, key, mask, Header, ProbeFile, ProbeScope, BLOCK, EMPTY, FOOTER, MAGIC, MULTI, RECORD,
-    SLOTS_PER_KEY,
+    filter_word_of, filter_words_for, home, key, mask, word_width, Header, ProbeFile, ProbeScope, BLOCK,
+    EMPTY, FOOTER, MAGIC, MAGIC_V1, MULTI, RECORD, SLOTS_PER_KEY,
 };
 
 /// A change to one contact's scopes: (key of the contact, scope index in
@@ -62,18 +62,30 @@ pub(crate) fn write<W: Write>(
     changes: &[Change],
     target: Target,
 ) -> io::Result<Written> {
+    write_as(out, merged, changes, target, false)
+}
+
+/// [`write`], in the file's first version when `first_version` (what
+/// builds before 2026-12-07 wrote: kept to test that they are read).
+fn write_as<W: Write>(
+    out: W,
+    merged: &[Source],
+    changes: &[Change],
+    target: Target,
+    first_version: bool,
+) -> io::Result<Written> {
     let layered = !target.below.is_empty();
-    // contacts after the merge, at most: the table is sized for them
-    let added = changes
-        .chunk_by(|a, b| a.0 == b.0)
-        .filter(|g| layered || g.iter().any(|c| c.2))
-        .count();
-    let expected = merged.iter().map(|p| p.file.records as u64).sum::<u64>() + added as u64;
-    let mut w = ProbeWriter::new(out, expected, target.scopes.len());
+    // the table and the filter are sized for the contacts the file will
+    // hold: counted first when files are merged (a contact in several of
+    // them, or changed, is one), since a sum of their records sized them
+    // for up to twice as many
+    let expected = distinct_keys(merged, changes, layered);
+    crate::util::trace::mark("probe: contacts counted");
+    let mut w = ProbeWriter::new(out, expected, target.scopes.len(), first_version);
     // a changed contact's scopes take at most one word more per change,
     // and one for its count: reserved once, not doubled on the way
     let multi = merged.iter().map(|p| p.file.multi_len).sum::<usize>() + 2 * changes.len();
-    w.multi.reserve_exact(multi);
+    w.multi.reserve_exact(multi * w.width);
     // the files below are searched for changed contacts in key order: their
     // pages are asked for ahead, together (the files merged were read
     // ahead whole when they were verified)
@@ -129,8 +141,44 @@ pub(crate) fn write<W: Write>(
             w.push(k, &set)?;
         }
     }
+    crate::util::trace::mark("probe: records merged");
     let below = target.below.iter().map(|p| p.file.fingerprint).collect();
     w.finish(target.scopes, target.ledger_digest, target.totals, below)
+}
+
+/// Contacts a [`write`] of `changes` over `merged` holds, at most: every
+/// contact a merged file holds, and every changed one (in a whole probe,
+/// only one the changes opt out somewhere), each once. A merge-count of the
+/// keys alone, in key order.
+fn distinct_keys(merged: &[Source], changes: &[Change], layered: bool) -> u64 {
+    let mut changed = changes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|g| layered || g.iter().any(|c| c.2))
+        .map(|g| g[0].0)
+        .peekable();
+    if merged.is_empty() {
+        return changed.count() as u64;
+    }
+    let mut heads: Vec<_> = merged
+        .iter()
+        .map(|p| p.file.records().map(|r| r.0).peekable())
+        .collect();
+    let mut n = 0;
+    loop {
+        let Some(k) = heads
+            .iter_mut()
+            .filter_map(|h| h.peek().copied())
+            .chain(changed.peek().copied())
+            .min()
+        else {
+            return n;
+        };
+        n += 1;
+        for h in &mut heads {
+            h.next_if_eq(&k);
+        }
+        changed.next_if_eq(&k);
+    }
 }
 
 /// Bytes of slots staged before they are written.
@@ -158,9 +206,11 @@ struct ProbeWriter<W: Write> {
     /// The next free slot.
     next_slot: usize,
     filter: Vec<u64>,
-    filter_bits: u32,
     records: u64,
-    multi: Vec<u32>,
+    /// Words of `multi`, `width` bytes each, as they are written.
+    multi: Vec<u8>,
+    width: usize,
+    first_version: bool,
     counts: Vec<u64>,
     /// Slots not yet written (checksummed a buffer at a time, not 12
     /// bytes at a time).
@@ -169,9 +219,12 @@ struct ProbeWriter<W: Write> {
 
 impl<W: Write> ProbeWriter<W> {
     /// For about `expected` records (more or fewer only cost speed).
-    fn new(out: W, expected: u64, scopes: usize) -> ProbeWriter<W> {
+    fn new(out: W, expected: u64, scopes: usize, first_version: bool) -> ProbeWriter<W> {
         let home_slots = (expected * SLOTS_PER_KEY.0).div_ceil(SLOTS_PER_KEY.1).max(1) as usize;
-        let filter_bits = bits_for(expected / 4, 6);
+        let filter_words = match first_version {
+            true => (expected / 4).max(64).next_power_of_two(),
+            false => filter_words_for(expected),
+        };
         ProbeWriter {
             out: io::BufWriter::with_capacity(crate::store::files::STREAM_BUFFER, out),
             file_crc: crc32fast::Hasher::new(),
@@ -181,10 +234,11 @@ impl<W: Write> ProbeWriter<W> {
             written: 0,
             home_slots,
             next_slot: 0,
-            filter: vec![0; 1 << filter_bits],
-            filter_bits,
+            filter: vec![0; filter_words as usize],
             records: 0,
             multi: Vec::new(),
+            width: if first_version { 4 } else { word_width(scopes) },
+            first_version,
             counts: vec![0; scopes],
             staged: Vec::with_capacity(STAGED + RECORD),
         }
@@ -217,16 +271,19 @@ impl<W: Write> ProbeWriter<W> {
             self.empty_slot()?;
         }
         self.next_slot += 1;
-        self.filter[(k >> (64 - self.filter_bits)) as usize] |= mask(k);
+        let words = self.filter.len() as u64;
+        self.filter[filter_word_of(k, words)] |= mask(k);
         let value = match scopes {
             [one] => *one,
             many => {
-                let at = u32::try_from(self.multi.len())
+                let at = u32::try_from(self.multi.len() / self.width)
                     .ok()
                     .filter(|&a| a < MULTI)
                     .ok_or_else(too_many)?;
-                self.multi.push(many.len() as u32);
-                self.multi.extend_from_slice(many);
+                self.multi_word(many.len() as u32)?;
+                for &s in many {
+                    self.multi_word(s)?;
+                }
                 at | MULTI
             }
         };
@@ -239,6 +296,17 @@ impl<W: Write> ProbeWriter<W> {
         self.staged.extend_from_slice(&value.to_le_bytes());
         self.records += 1;
         self.flush_staged(false)
+    }
+
+    /// Add a word to `multi` (one too large for the file's words is an
+    /// error, never cut short).
+    fn multi_word(&mut self, x: u32) -> io::Result<()> {
+        let bytes = x.to_le_bytes();
+        if bytes[self.width..].iter().any(|&b| b != 0) {
+            return Err(io::Error::other("a scope index too large for the probe's words"));
+        }
+        self.multi.extend_from_slice(&bytes[..self.width]);
+        Ok(())
     }
 
     /// Write the staged slots when there are enough of them (or `all`).
@@ -273,10 +341,8 @@ impl<W: Write> ProbeWriter<W> {
         let multi = std::mem::take(&mut self.multi);
         let filter = std::mem::take(&mut self.filter);
         let mut buf = Vec::with_capacity(1 << 16);
-        for chunk in multi.chunks(1 << 14) {
-            buf.clear();
-            buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
-            self.body(&buf)?;
+        for chunk in multi.chunks(1 << 16) {
+            self.body(chunk)?;
         }
         for chunk in filter.chunks(1 << 13) {
             buf.clear();
@@ -292,8 +358,20 @@ impl<W: Write> ProbeWriter<W> {
             records: self.records,
             home_slots: self.home_slots as u64,
             slots: self.next_slot as u64,
-            multi: multi.len() as u64,
-            filter_bits: self.filter_bits,
+            multi: (multi.len() / self.width) as u64,
+            // the first version had neither field, and a power of two of
+            // words
+            multi_width: if self.first_version { 0 } else { self.width as u32 },
+            filter_bits: if self.first_version {
+                filter.len().trailing_zeros()
+            } else {
+                0
+            },
+            filter_words: if self.first_version {
+                0
+            } else {
+                filter.len() as u64
+            },
             below,
             scopes: names
                 .into_iter()
@@ -311,7 +389,7 @@ impl<W: Write> ProbeWriter<W> {
         let mut footer = Vec::with_capacity(FOOTER);
         footer.extend_from_slice(&(header.len() as u32).to_le_bytes());
         footer.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
-        footer.extend_from_slice(MAGIC);
+        footer.extend_from_slice(if self.first_version { MAGIC_V1 } else { MAGIC });
         self.out.write_all(&tail)?;
         self.out.write_all(&footer)?;
         self.file_crc.update(&tail);
@@ -340,6 +418,25 @@ pub(crate) fn build(
         below: &[],
     };
     write(&mut out, &[], &changes, target)?;
+    Ok(out)
+}
+
+/// [`build`], in the file's first version.
+#[cfg(test)]
+pub(crate) fn build_first_version(
+    pairs: impl Iterator<Item = (u64, u32)>,
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+) -> io::Result<Vec<u8>> {
+    let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
+    let mut out = Vec::new();
+    let target = Target {
+        scopes,
+        ledger_digest,
+        totals: None,
+        below: &[],
+    };
+    write_as(&mut out, &[], &changes, target, true)?;
     Ok(out)
 }
 
