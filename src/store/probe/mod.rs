@@ -362,6 +362,25 @@ impl ProbeFile {
         }
     }
 
+    /// Call `f` with words `from..from + count` of `multi` (none when
+    /// they do not lie in the file: `multi_range` keeps them within it).
+    #[inline]
+    fn multi_words(&self, from: usize, count: usize, mut f: impl FnMut(u32)) {
+        let at = self.multi_at + from * self.multi_width;
+        let Some(bytes) = self.bytes.get(at..at + count * self.multi_width) else {
+            return;
+        };
+        match self.multi_width {
+            1 => bytes.iter().for_each(|&b| f(u32::from(b))),
+            2 => bytes
+                .chunks_exact(2)
+                .for_each(|b| f(u32::from(u16::from_le_bytes([b[0], b[1]])))),
+            _ => bytes
+                .chunks_exact(4)
+                .for_each(|b| f(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        }
+    }
+
     fn u32_at(&self, at: usize) -> u32 {
         self.bytes
             .get(at..at + 4)
@@ -473,9 +492,7 @@ impl ProbeFile {
             None => f(v),
             Some((from, count)) => {
                 self.check(self.multi_at + from * self.multi_width, count * self.multi_width);
-                for j in from..from + count {
-                    f(self.multi_word(j));
-                }
+                self.multi_words(from, count, f);
             }
         }
     }
@@ -508,7 +525,7 @@ impl ProbeFile {
         out.clear();
         match self.multi_range(value) {
             None => out.push(value),
-            Some((from, count)) => out.extend((from..from + count).map(|j| self.multi_word(j))),
+            Some((from, count)) => self.multi_words(from, count, |x| out.push(x)),
         }
     }
 }

@@ -280,10 +280,7 @@ impl<W: Write> ProbeWriter<W> {
                     .ok()
                     .filter(|&a| a < MULTI)
                     .ok_or_else(too_many)?;
-                self.multi_word(many.len() as u32)?;
-                for &s in many {
-                    self.multi_word(s)?;
-                }
+                self.multi_list(many)?;
                 at | MULTI
             }
         };
@@ -298,14 +295,20 @@ impl<W: Write> ProbeWriter<W> {
         self.flush_staged(false)
     }
 
-    /// Add a word to `multi` (one too large for the file's words is an
-    /// error, never cut short).
-    fn multi_word(&mut self, x: u32) -> io::Result<()> {
-        let bytes = x.to_le_bytes();
-        if bytes[self.width..].iter().any(|&b| b != 0) {
+    /// Add a list of scopes to `multi`: its count, then its scopes (a
+    /// number too large for the file's words is an error, never cut short).
+    fn multi_list(&mut self, scopes: &[u32]) -> io::Result<()> {
+        let count = scopes.len() as u32;
+        let largest = scopes.iter().fold(count, |a, &s| a.max(s));
+        if self.width < 4 && largest >> (8 * self.width) != 0 {
             return Err(io::Error::other("a scope index too large for the probe's words"));
         }
-        self.multi.extend_from_slice(&bytes[..self.width]);
+        let words = std::iter::once(count).chain(scopes.iter().copied());
+        match self.width {
+            1 => self.multi.extend(words.map(|x| x as u8)),
+            2 => self.multi.extend(words.flat_map(|x| (x as u16).to_le_bytes())),
+            _ => self.multi.extend(words.flat_map(u32::to_le_bytes)),
+        }
         Ok(())
     }
 
