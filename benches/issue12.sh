@@ -132,10 +132,10 @@ for who in "with events:$phone" "without events:+447999999999"; do
     r=$(timed "$bin" check --store "$data/store" "${who#*:}"); m+=("${r#* }")
   done
   mt=$(median "${t[@]}"); mm=$(median "${m[@]}")
-  echo "| ${who%%:*} | $(awk -v s="$mt" 'BEGIN {printf "%d", s * 1000}') | $mm |"
+  echo "| ${who%%:*} | $(awk -v s="$mt" 'BEGIN {printf "%.1f", s * 1000}') | $mm |"
   worst3=$(awk -v w="$worst3" -v a="$mt" 'BEGIN {print (a > w ? a : w)}'); peak3=$(( mm > peak3 ? mm : peak3 ))
 done
-verdict 3 "check <= 10 ms and <= 30 MB" "$(awk -v s="$worst3" 'BEGIN {printf "%d", s * 1000}') ms, $peak3 MiB" \
+verdict 3 "check <= 10 ms and <= 30 MB" "$(awk -v s="$worst3" 'BEGIN {printf "%.1f", s * 1000}') ms, $peak3 MiB" \
   "$( [ "$(ok "$worst3" '<=' 0.01)" = yes ] && [ "$(ok "$peak3" '<=' 28)" = yes ] && echo yes || echo '**no**')"
 
 echo
@@ -178,7 +178,7 @@ derived_of() {
 }
 total=$("$bin" stats --store "$d/run" | grep '^total')
 derived_now=$(derived_of "$total")
-"$bin" rebuild --store "$d/run" >/dev/null
+"$bin" rebuild --store "$d/run" >/dev/null 2>&1
 merged=$("$bin" stats --store "$d/run" | grep '^total')
 derived=$(derived_of "$merged")
 rm -rf "$d/run"
