@@ -226,9 +226,12 @@ impl ProbeFile {
 
     fn from_backing(bytes: Backing) -> Result<ProbeFile, Fault> {
         let len = bytes.len();
-        let first_version = match bytes.get(len.saturating_sub(8)..) {
-            Some(m) if len >= FOOTER && m == MAGIC => false,
-            Some(m) if len >= FOOTER && m == MAGIC_V1 => true,
+        if len < FOOTER {
+            return Err("not a probe file".into());
+        }
+        let first_version = match &bytes[len - 8..] {
+            m if m == MAGIC => false,
+            m if m == MAGIC_V1 => true,
             _ => return Err("not a probe file".into()),
         };
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
@@ -351,15 +354,9 @@ impl ProbeFile {
     /// Word `j` of `multi` (0 past its end).
     #[inline]
     fn multi_word(&self, j: usize) -> u32 {
-        let at = self.multi_at + j * self.multi_width;
-        match self.multi_width {
-            1 => self.bytes.get(at).map_or(0, |&b| u32::from(b)),
-            2 => self
-                .bytes
-                .get(at..at + 2)
-                .map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
-            _ => self.u32_at(at),
-        }
+        let mut word = 0;
+        self.multi_words(j, 1, |w| word = w);
+        word
     }
 
     /// Call `f` with words `from..from + count` of `multi` (none when

@@ -356,25 +356,21 @@ impl<W: Write> ProbeWriter<W> {
             let done = std::mem::replace(&mut self.block_crc, crc32fast::Hasher::new());
             self.blocks.push(done.finalize());
         }
+        // the first version had neither the width nor the count of words
+        // (its words were 4 bytes, and a power of two of them)
+        let (multi_width, filter_bits, filter_words, magic) = match self.first_version {
+            true => (0, filter.len().trailing_zeros(), 0, MAGIC_V1),
+            false => (self.width as u32, 0, filter.len() as u64, MAGIC),
+        };
         let header = Header {
             ledger_digest,
             records: self.records,
             home_slots: self.home_slots as u64,
             slots: self.next_slot as u64,
             multi: (multi.len() / self.width) as u64,
-            // the first version had neither field, and a power of two of
-            // words
-            multi_width: if self.first_version { 0 } else { self.width as u32 },
-            filter_bits: if self.first_version {
-                filter.len().trailing_zeros()
-            } else {
-                0
-            },
-            filter_words: if self.first_version {
-                0
-            } else {
-                filter.len() as u64
-            },
+            multi_width,
+            filter_bits,
+            filter_words,
             below,
             scopes: names
                 .into_iter()
@@ -392,7 +388,7 @@ impl<W: Write> ProbeWriter<W> {
         let mut footer = Vec::with_capacity(FOOTER);
         footer.extend_from_slice(&(header.len() as u32).to_le_bytes());
         footer.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
-        footer.extend_from_slice(if self.first_version { MAGIC_V1 } else { MAGIC });
+        footer.extend_from_slice(magic);
         self.out.write_all(&tail)?;
         self.out.write_all(&footer)?;
         self.file_crc.update(&tail);
@@ -412,16 +408,7 @@ pub(crate) fn build(
     scopes: Vec<(String, String)>,
     ledger_digest: u32,
 ) -> io::Result<Vec<u8>> {
-    let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
-    let mut out = Vec::new();
-    let target = Target {
-        scopes,
-        ledger_digest,
-        totals: None,
-        below: &[],
-    };
-    write(&mut out, &[], &changes, target)?;
-    Ok(out)
+    build_as(pairs, scopes, ledger_digest, false)
 }
 
 /// [`build`], in the file's first version.
@@ -431,6 +418,15 @@ pub(crate) fn build_first_version(
     scopes: Vec<(String, String)>,
     ledger_digest: u32,
 ) -> io::Result<Vec<u8>> {
+    build_as(pairs, scopes, ledger_digest, true)
+}
+
+fn build_as(
+    pairs: impl Iterator<Item = (u64, u32)>,
+    scopes: Vec<(String, String)>,
+    ledger_digest: u32,
+    first_version: bool,
+) -> io::Result<Vec<u8>> {
     let changes = sorted_changes(pairs.map(|(c, s)| change(c, s, true)).collect());
     let mut out = Vec::new();
     let target = Target {
@@ -439,7 +435,7 @@ pub(crate) fn build_first_version(
         totals: None,
         below: &[],
     };
-    write_as(&mut out, &[], &changes, target, true)?;
+    write_as(&mut out, &[], &changes, target, first_version)?;
     Ok(out)
 }
 
